@@ -1,0 +1,199 @@
+//! Timestamps as sagaz writes them: Python `datetime.isoformat()` on an aware
+//! UTC value (`2026-11-22T01:37:29.601111+00:00`, the fraction left out when
+//! the microsecond is 0). Reading is lenient (offsets, `Z`, no fraction, naive
+//! = UTC, a space instead of `T`); precision is kept to the microsecond.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A UTC instant with microsecond precision.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+/// A timestamp that could not be read.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("invalid timestamp {input:?}: expected ISO 8601 such as 2026-01-15T10:30:00Z or 2026-01-15T10:30:00.123456+00:00")]
+pub struct TimestampError {
+    /// The text that was given.
+    pub input: String,
+}
+
+impl Timestamp {
+    /// The current time, truncated to microseconds.
+    pub fn now() -> Self {
+        Self::from_datetime(Utc::now())
+    }
+
+    /// Wraps a chrono value, dropping anything finer than a microsecond.
+    pub fn from_datetime(dt: DateTime<Utc>) -> Self {
+        let nanos = dt.nanosecond();
+        let truncated = dt.with_nanosecond(nanos - nanos % 1_000).unwrap_or(dt);
+        Timestamp(truncated)
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn from_micros(us: i64) -> Option<Self> {
+        DateTime::<Utc>::from_timestamp_micros(us).map(Timestamp)
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn as_micros(&self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    /// Float seconds since the epoch, as Python's `datetime.timestamp()`
+    /// (the score sagaz puts in its Redis sorted sets).
+    pub fn as_epoch_seconds(&self) -> f64 {
+        self.as_micros() as f64 / 1_000_000.0
+    }
+
+    /// The chrono value.
+    pub fn as_datetime(&self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// Adds a signed number of microseconds.
+    pub fn plus_micros(&self, us: i64) -> Self {
+        Timestamp(self.0 + chrono::Duration::microseconds(us))
+    }
+
+    /// Python's `isoformat()` for an aware UTC datetime.
+    pub fn to_isoformat(&self) -> String {
+        let base = self.0.format("%Y-%m-%dT%H:%M:%S");
+        let micros = self.0.nanosecond() / 1_000;
+        if micros == 0 {
+            format!("{base}+00:00")
+        } else {
+            format!("{base}.{micros:06}+00:00")
+        }
+    }
+
+    /// RFC 3339 with a `Z` and microseconds, for display.
+    pub fn to_rfc3339_z(&self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    /// Reads ISO 8601 / RFC 3339 in the forms sagaz and common tools write.
+    pub fn parse(input: &str) -> Result<Self, TimestampError> {
+        let s = input.trim();
+        let err = || TimestampError {
+            input: input.to_string(),
+        };
+        if s.len() < 10 || !s.is_ascii() {
+            return Err(err());
+        }
+        // Python's str(datetime) uses a space; RFC 3339 allows it too.
+        let normalized: String = if s.as_bytes().get(10) == Some(&b' ') {
+            let mut n = s.to_string();
+            n.replace_range(10..11, "T");
+            n
+        } else {
+            s.to_string()
+        };
+        if let Ok(dt) = DateTime::parse_from_rfc3339(&normalized) {
+            return Ok(Self::from_datetime(dt.with_timezone(&Utc)));
+        }
+        // Offsets without a colon (+0000) and other ISO forms.
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+            if let Ok(dt) = DateTime::parse_from_str(&normalized, fmt) {
+                return Ok(Self::from_datetime(dt.with_timezone(&Utc)));
+            }
+        }
+        // Naive = UTC.
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+            if let Ok(dt) = NaiveDateTime::parse_from_str(&normalized, fmt) {
+                return Ok(Self::from_datetime(dt.and_utc()));
+            }
+        }
+        if normalized.len() == 10 {
+            if let Ok(d) = chrono::NaiveDate::parse_from_str(&normalized, "%Y-%m-%d") {
+                if let Some(dt) = d.and_hms_opt(0, 0, 0) {
+                    return Ok(Self::from_datetime(dt.and_utc()));
+                }
+            }
+        }
+        Err(err())
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(dt: DateTime<Utc>) -> Self {
+        Self::from_datetime(dt)
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = TimestampError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_isoformat())
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({})", self.to_isoformat())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_isoformat())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_python_isoformat() {
+        let t = Timestamp::parse("2026-11-22T01:37:29.601111+00:00").unwrap();
+        assert_eq!(t.to_isoformat(), "2026-11-22T01:37:29.601111+00:00");
+        let t = Timestamp::parse("2026-11-22T01:37:29+00:00").unwrap();
+        assert_eq!(t.to_isoformat(), "2026-11-22T01:37:29+00:00");
+        let t = Timestamp::parse("2026-11-22T01:37:29.000100Z").unwrap();
+        assert_eq!(t.to_isoformat(), "2026-11-22T01:37:29.000100+00:00");
+    }
+
+    #[test]
+    fn reads_every_form_to_the_same_instant() {
+        let want = Timestamp::parse("2026-01-15T10:30:00.5+00:00").unwrap();
+        for s in [
+            "2026-01-15T10:30:00.500000Z",
+            "2026-01-15T11:30:00.5+01:00",
+            "2026-01-15 10:30:00.500000+00:00",
+            "2026-01-15T10:30:00.5",
+            "2026-01-15T10:30:00.500+0000",
+            "2026-01-15T10:30:00.500000123Z",
+        ] {
+            assert_eq!(Timestamp::parse(s).unwrap(), want, "{s}");
+        }
+        assert!(Timestamp::parse("yesterday").is_err());
+        assert!(Timestamp::parse("2026-13-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn orders_by_microsecond() {
+        let a = Timestamp::parse("2026-01-15T10:30:00.000001Z").unwrap();
+        let b = Timestamp::parse("2026-01-15T10:30:00.000002Z").unwrap();
+        assert!(a < b);
+        assert_eq!(a.plus_micros(1), b);
+        assert_eq!(Timestamp::from_micros(a.as_micros()), Some(a));
+    }
+}

@@ -1,0 +1,1 @@
+//! Reading history: time travel and context diffs.

@@ -1,0 +1,412 @@
+//! How entries are encoded in key-value backends (Redis, S3, folders): JSON,
+//! optionally in one zstd frame or gzip member. On read the compression is
+//! recognised by its magic bytes, because nothing in a sagaz store says which
+//! mode wrote an entry. Decoding is bounded in size and nesting depth so one
+//! hostile entry cannot exhaust memory or the stack.
+
+use std::io::{self, Read, Write};
+
+use serde::Serialize;
+use serde_json::Value;
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Compression used when writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    None,
+    /// One zstd frame, as sagaz's `ZstdCompressor(level=3)`.
+    Zstd { level: i32 },
+    /// One gzip member, as Python's `gzip.compress` (level 9).
+    Gzip { level: u32 },
+}
+
+impl Compression {
+    pub fn zstd() -> Self {
+        Compression::Zstd { level: 3 }
+    }
+    pub fn gzip() -> Self {
+        Compression::Gzip { level: 9 }
+    }
+}
+
+/// How JSON text is laid out when writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsonStyle {
+    /// `json.dumps(x)`: `", "` and `": "` separators, ASCII-only.
+    #[default]
+    Python,
+    /// `json.dumps(x, indent=2)`: what sagaz's folder store writes.
+    PythonIndent2,
+    /// Compact, UTF-8 as is (smaller, faster; sagaz reads it too).
+    Compact,
+}
+
+/// Bounds applied to every decoded entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest decompressed entry, in bytes.
+    pub max_decoded_bytes: usize,
+    /// Deepest nesting of arrays/objects.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_decoded_bytes: 64 * 1024 * 1024,
+            max_depth: 128,
+        }
+    }
+}
+
+/// Why an entry could not be decoded.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    #[error("corrupt {format} data: {reason}")]
+    Decompress {
+        format: &'static str,
+        reason: String,
+    },
+    #[error("entry is larger than the {limit}-byte limit once decompressed")]
+    TooLarge { limit: usize },
+    #[error("JSON nests deeper than the limit of {limit} levels")]
+    TooDeep { limit: usize },
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("entry is empty")]
+    Empty,
+}
+
+/// Encoder/decoder with one write configuration and read limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Codec {
+    pub compression: Compression,
+    pub style: JsonStyle,
+    pub limits: Limits,
+}
+
+/// Which compression a stored entry uses, told by its first bytes.
+pub fn sniff(raw: &[u8]) -> Compression {
+    if raw.starts_with(&ZSTD_MAGIC) {
+        Compression::zstd()
+    } else if raw.starts_with(&GZIP_MAGIC) {
+        Compression::gzip()
+    } else {
+        Compression::None
+    }
+}
+
+impl Codec {
+    pub fn new(compression: Compression, style: JsonStyle) -> Self {
+        Codec {
+            compression,
+            style,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Decompresses (if compressed) within the size limit.
+    pub fn decompress<'a>(&self, raw: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, CodecError> {
+        let limit = self.limits.max_decoded_bytes;
+        match sniff(raw) {
+            Compression::None => {
+                if raw.len() > limit {
+                    return Err(CodecError::TooLarge { limit });
+                }
+                Ok(std::borrow::Cow::Borrowed(raw))
+            }
+            Compression::Zstd { .. } => {
+                let dec = zstd::stream::read::Decoder::new(raw).map_err(|e| {
+                    CodecError::Decompress {
+                        format: "zstd",
+                        reason: e.to_string(),
+                    }
+                })?;
+                read_bounded(dec, limit, "zstd").map(std::borrow::Cow::Owned)
+            }
+            Compression::Gzip { .. } => {
+                let dec = flate2::read::GzDecoder::new(raw);
+                read_bounded(dec, limit, "gzip").map(std::borrow::Cow::Owned)
+            }
+        }
+    }
+
+    /// Decodes one stored entry into JSON.
+    pub fn decode(&self, raw: &[u8]) -> Result<Value, CodecError> {
+        let bytes = self.decompress(raw)?;
+        self.parse_json(&bytes)
+    }
+
+    /// Parses JSON text within the depth limit.
+    pub fn parse_json(&self, bytes: &[u8]) -> Result<Value, CodecError> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(CodecError::Empty);
+        }
+        check_depth(bytes, self.limits.max_depth)?;
+        serde_json::from_slice(bytes).map_err(|e| CodecError::Json(e.to_string()))
+    }
+
+    /// Encodes a value: JSON in the configured style, then compression.
+    pub fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Vec<u8> {
+        let json = to_json_bytes(value, self.style);
+        compress(&json, self.compression)
+    }
+}
+
+/// Compresses bytes as configured.
+pub fn compress(bytes: &[u8], compression: Compression) -> Vec<u8> {
+    match compression {
+        Compression::None => bytes.to_vec(),
+        Compression::Zstd { level } => {
+            // Single-shot, so the frame records its content size as sagaz's
+            // does. Compressing an in-memory buffer cannot fail.
+            zstd::bulk::compress(bytes, level).unwrap_or_else(|_| bytes.to_vec())
+        }
+        Compression::Gzip { level } => {
+            let mut enc =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+            if enc.write_all(bytes).is_err() {
+                return bytes.to_vec();
+            }
+            enc.finish().unwrap_or_else(|_| bytes.to_vec())
+        }
+    }
+}
+
+fn read_bounded(r: impl Read, limit: usize, format: &'static str) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::new();
+    let mut taken = r.take(limit as u64 + 1);
+    taken
+        .read_to_end(&mut out)
+        .map_err(|e| CodecError::Decompress {
+            format,
+            reason: e.to_string(),
+        })?;
+    if out.len() > limit {
+        return Err(CodecError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+/// Rejects JSON nested deeper than `limit` before the parser recurses.
+fn check_depth(bytes: &[u8], limit: usize) -> Result<(), CodecError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Err(CodecError::TooDeep { limit });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Serializes to JSON text in the given style.
+pub fn to_json_bytes<T: Serialize + ?Sized>(value: &T, style: JsonStyle) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let result = match style {
+        JsonStyle::Compact => serde_json::to_writer(&mut out, value),
+        JsonStyle::Python => {
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter::new(None));
+            value.serialize(&mut ser)
+        }
+        JsonStyle::PythonIndent2 => {
+            let mut ser =
+                serde_json::Serializer::with_formatter(&mut out, PythonFormatter::new(Some(2)));
+            value.serialize(&mut ser)
+        }
+    };
+    // Serializing a JSON value into a Vec cannot fail; a custom Serialize
+    // that fails is a programming error caught by tests.
+    debug_assert!(result.is_ok());
+    out
+}
+
+/// Python `json.dumps` layout: `", "`/`": "` (or `","` + newlines with an
+/// indent), and `ensure_ascii=True` escapes.
+struct PythonFormatter {
+    indent: Option<usize>,
+    level: usize,
+    has_value: bool,
+}
+
+impl PythonFormatter {
+    fn new(indent: Option<usize>) -> Self {
+        PythonFormatter {
+            indent,
+            level: 0,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        if let Some(n) = self.indent {
+            w.write_all(b"\n")?;
+            for _ in 0..self.level * n {
+                w.write_all(b" ")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn separator<W: ?Sized + Write>(&self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(if self.indent.is_some() { b"," } else { b", " })?;
+        }
+        self.newline(w)
+    }
+}
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        self.has_value = true;
+        w.write_all(b"]")
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.separator(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        self.has_value = true;
+        w.write_all(b"}")
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.separator(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        if fragment.is_ascii() {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut buf = [0u16; 2];
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                w.write_all(&[c as u8])?;
+            } else {
+                for unit in c.encode_utf16(&mut buf) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn writes_like_python_json_dumps() {
+        let v = json!({"a": [1, 2], "b": {"c": "caf\u{e9} \u{1F680}"}, "e": [], "f": {}});
+        let text = String::from_utf8(to_json_bytes(&v, JsonStyle::Python)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"a": [1, 2], "b": {"c": "caf\u00e9 \ud83d\ude80"}, "e": [], "f": {}}"#
+        );
+        let pretty = String::from_utf8(to_json_bytes(&v, JsonStyle::PythonIndent2)).unwrap();
+        assert_eq!(
+            pretty,
+            "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {\n    \"c\": \"caf\\u00e9 \\ud83d\\ude80\"\n  },\n  \"e\": [],\n  \"f\": {}\n}"
+        );
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn sniffs_and_round_trips_every_compression() {
+        let v = json!({"k": "v".repeat(1000), "big": 9007199254740993u64});
+        for c in [Compression::None, Compression::zstd(), Compression::gzip()] {
+            let codec = Codec::new(c, JsonStyle::Python);
+            let raw = codec.encode(&v);
+            assert_eq!(sniff(&raw), c);
+            // A reader configured differently still reads it.
+            assert_eq!(Codec::default().decode(&raw).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn truncated_zstd_frame_is_an_error() {
+        let raw = Codec::new(Compression::zstd(), JsonStyle::Python).encode(&json!({"k": "v".repeat(5000)}));
+        let cut = &raw[..raw.len() / 2];
+        assert!(matches!(
+            Codec::default().decode(cut),
+            Err(CodecError::Decompress { format: "zstd", .. })
+        ));
+    }
+
+    #[test]
+    fn deeply_nested_array_is_rejected_without_overflow() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            Codec::default().decode(deep.as_bytes()),
+            Err(CodecError::TooDeep { limit: 128 })
+        );
+        // Brackets inside strings do not count.
+        let fine = format!("{{\"s\": \"{}\"}}", "[".repeat(1000));
+        assert!(Codec::default().decode(fine.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn decompression_bomb_is_cut_at_the_limit() {
+        let raw = compress(&vec![b' '; 1 << 20], Compression::zstd());
+        let mut codec = Codec::default();
+        codec.limits.max_decoded_bytes = 1000;
+        assert_eq!(codec.decode(&raw), Err(CodecError::TooLarge { limit: 1000 }));
+    }
+
+    #[test]
+    fn invalid_json_and_empty_are_errors() {
+        assert!(matches!(Codec::default().decode(b"{\"a\": "), Err(CodecError::Json(_))));
+        assert_eq!(Codec::default().decode(b""), Err(CodecError::Empty));
+    }
+}

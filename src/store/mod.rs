@@ -1,0 +1,407 @@
+//! Snapshot stores: one async trait for every backend, the types its
+//! operations take, and [`open`], which picks a backend by URL.
+//!
+//! Every backend passes the same conformance suite (`tests/conformance`).
+//! A backend declares what it can and cannot keep in [`Capabilities`];
+//! the suite checks each claim.
+
+pub mod codec;
+mod error;
+mod layers;
+pub mod memory;
+pub mod sqlite;
+mod url;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
+
+pub use self::error::{BadEntry, EntryError, StoreError, StoreResult};
+pub use self::layers::ReadOnlyStore;
+pub use self::url::{redact, StoreUrl};
+
+/// Order of a saga's snapshots: by `created_at`, ties by `snapshot_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Oldest first.
+    #[default]
+    Asc,
+    /// Newest first (sagaz's `list_snapshots` order).
+    Desc,
+}
+
+/// A position in a saga's snapshot order, for keyset paging.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SnapshotCursor {
+    pub created_at: Timestamp,
+    pub snapshot_id: String,
+}
+
+impl SnapshotCursor {
+    pub fn of(s: &Snapshot) -> Self {
+        SnapshotCursor {
+            created_at: s.created_at,
+            snapshot_id: s.snapshot_id.clone(),
+        }
+    }
+}
+
+/// Which of a saga's snapshots to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotQuery {
+    pub order: Order,
+    /// At most this many (all when `None`).
+    pub limit: Option<usize>,
+    /// Only those created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only those created at or before this time.
+    pub until: Option<Timestamp>,
+    /// Only those strictly after this position in `order`.
+    pub after: Option<SnapshotCursor>,
+}
+
+impl SnapshotQuery {
+    /// All snapshots, oldest first.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// The newest `n`, newest first (what sagaz's `list_snapshots` returns).
+    pub fn newest(n: usize) -> Self {
+        SnapshotQuery {
+            order: Order::Desc,
+            limit: Some(n),
+            ..Self::default()
+        }
+    }
+
+    /// Whether a snapshot falls in the time range and after the cursor.
+    pub fn admits(&self, s: &Snapshot) -> bool {
+        if self.since.is_some_and(|t| s.created_at < t) || self.until.is_some_and(|t| s.created_at > t) {
+            return false;
+        }
+        match &self.after {
+            None => true,
+            Some(c) => {
+                let pos = (&s.created_at, &s.snapshot_id);
+                let cur = (&c.created_at, &c.snapshot_id);
+                match self.order {
+                    Order::Asc => pos > cur,
+                    Order::Desc => pos < cur,
+                }
+            }
+        }
+    }
+}
+
+/// Results that may include entries that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    /// Entries in range that could not be decoded, named.
+    pub bad: Vec<BadEntry>,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            items: Vec::new(),
+            bad: Vec::new(),
+        }
+    }
+}
+
+/// Which sagas to list. Every field narrows; the default matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaFilter {
+    /// The status of the saga's newest snapshot is one of these.
+    pub statuses: Vec<SagaStatus>,
+    /// Exact saga name.
+    pub name: Option<String>,
+    /// The step of the saga's newest snapshot (where it stopped).
+    pub latest_step: Option<String>,
+    /// Newest snapshot at or after this time.
+    pub since: Option<Timestamp>,
+    /// Newest snapshot at or before this time.
+    pub until: Option<Timestamp>,
+    /// Saga id starts with this.
+    pub id_prefix: Option<String>,
+}
+
+impl SagaFilter {
+    pub fn matches(&self, s: &SagaSummary) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&s.latest_status))
+            && self.name.as_ref().is_none_or(|n| &s.saga_name == n)
+            && self.latest_step.as_ref().is_none_or(|st| &s.latest_step == st)
+            && self.since.is_none_or(|t| s.last_at >= t)
+            && self.until.is_none_or(|t| s.last_at <= t)
+            && self.id_prefix.as_ref().is_none_or(|p| s.saga_id.starts_with(p.as_str()))
+    }
+}
+
+/// A position in the saga list (newest activity first), for keyset paging.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SagaCursor {
+    pub last_at: Timestamp,
+    pub saga_id: String,
+}
+
+impl SagaCursor {
+    pub fn of(s: &SagaSummary) -> Self {
+        SagaCursor {
+            last_at: s.last_at,
+            saga_id: s.saga_id.clone(),
+        }
+    }
+
+    /// Whether `s` comes after this cursor in list order
+    /// (`last_at` descending, then `saga_id` descending).
+    pub fn precedes(&self, s: &SagaSummary) -> bool {
+        (&s.last_at, &s.saga_id) < (&self.last_at, &self.saga_id)
+    }
+}
+
+/// One page of the saga list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SagaPageRequest {
+    pub limit: usize,
+    pub after: Option<SagaCursor>,
+}
+
+impl Default for SagaPageRequest {
+    fn default() -> Self {
+        SagaPageRequest {
+            limit: 50,
+            after: None,
+        }
+    }
+}
+
+/// A page of sagas, newest activity first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SagaPage {
+    pub sagas: Vec<SagaSummary>,
+    /// Where the next page starts; `None` at the end.
+    pub next: Option<SagaCursor>,
+    /// Entries that could not be read while building the page.
+    pub bad: Vec<BadEntry>,
+    /// Set when the store's saga index may be out of date, with what to do.
+    pub index_warning: Option<String>,
+}
+
+/// What a backend can keep and do. The conformance suite checks each claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    pub backend: &'static str,
+    /// Context key order survives a round trip (JSONB reorders keys).
+    pub preserves_key_order: bool,
+    /// Unknown snapshot fields survive a round trip.
+    pub preserves_extra_fields: bool,
+    /// `external_refs` is stored (sagaz's PostgreSQL table drops it).
+    pub stores_external_refs: bool,
+    /// Strings containing U+0000 can be stored (JSONB rejects them).
+    pub stores_nul_in_strings: bool,
+    /// Sagas can be listed without scanning every snapshot.
+    pub indexed_saga_list: bool,
+    /// Locks taken through the store hold across machines (not just
+    /// processes on one machine).
+    pub distributed_locks: bool,
+}
+
+/// What is cheap to know about a store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub backend: &'static str,
+    /// Redacted.
+    pub url: String,
+    pub reachable: bool,
+    /// One round trip.
+    #[serde(with = "duration_ms")]
+    pub latency: Duration,
+    pub sagas: Option<u64>,
+    pub snapshots: Option<u64>,
+    pub replays: Option<u64>,
+    pub size_bytes: Option<u64>,
+    pub notes: Vec<String>,
+}
+
+mod duration_ms {
+    use serde::Serializer;
+    pub fn serialize<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+}
+
+/// Result of trying to take a named lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    Acquired,
+    /// Someone else holds it until the given time.
+    Held { owner: String, until: Timestamp },
+}
+
+/// The storage operations sagascope needs: sagaz's, plus browsing.
+///
+/// Implementations must be cheap to share (`Arc<dyn SnapshotStore>`) and
+/// safe to call from many tasks at once.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync + fmt::Debug {
+    /// What this backend keeps and can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Where the store is, for display (always redacted).
+    fn location(&self) -> String;
+
+    /// Saves (or replaces, by `snapshot_id`) one snapshot.
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()>;
+
+    /// Saves many snapshots; backends batch this where they can.
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> StoreResult<()> {
+        for s in snapshots {
+            self.save_snapshot(s).await?;
+        }
+        Ok(())
+    }
+
+    /// One snapshot by id.
+    async fn get_snapshot(&self, snapshot_id: &str) -> StoreResult<Option<Snapshot>>;
+
+    /// The newest snapshot of a saga, or the newest one taken for `step`
+    /// (sagaz's `get_latest_snapshot(saga_id, before_step)`).
+    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>>;
+
+    /// The newest snapshot created at or before `at`.
+    async fn snapshot_at(&self, saga_id: &str, at: Timestamp) -> StoreResult<Option<Snapshot>>;
+
+    /// A saga's snapshots, in order, paged by cursor.
+    async fn list_snapshots(&self, saga_id: &str, query: &SnapshotQuery) -> StoreResult<Listing<Snapshot>>;
+
+    /// How many snapshots a saga has.
+    async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64>;
+
+    /// Deletes one snapshot; `false` when there was none.
+    async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool>;
+
+    /// Deletes every snapshot of a saga (not its replay log); returns how many.
+    async fn delete_saga(&self, saga_id: &str) -> StoreResult<u64>;
+
+    /// Deletes snapshots whose `retention_until` is before `now`.
+    async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// Saves (or updates, by `replay_id`) a replay-log entry.
+    async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()>;
+
+    /// One replay-log entry.
+    async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>>;
+
+    /// Replays started from a saga, newest first.
+    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>>;
+
+    /// The replay whose run produced `new_saga_id`, if the backend can find it
+    /// cheaply.
+    async fn replay_producing(&self, _new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {
+        Ok(None)
+    }
+
+    /// Sagas matching a filter, newest activity first.
+    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage>;
+
+    /// One saga's summary.
+    async fn saga_summary(&self, saga_id: &str) -> StoreResult<Option<SagaSummary>>;
+
+    /// How many sagas match a filter.
+    async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64>;
+
+    /// Reachability, latency and what counts are cheap.
+    async fn health(&self) -> StoreResult<Health>;
+
+    /// Takes a named lock for `ttl` unless another owner holds an unexpired
+    /// one. Taking it again as the same owner renews it.
+    async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> StoreResult<LockOutcome>;
+
+    /// Releases a lock if `owner` holds it.
+    async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()>;
+}
+
+/// How to open a store, beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Refuse every write (auditors).
+    pub readonly: bool,
+    /// Compression for writes in key-value backends; `None` = backend default
+    /// (sagaz's default for that backend).
+    pub compression: Option<codec::Compression>,
+}
+
+/// The embedded default store: a SQLite file under the user's data
+/// directory.
+pub fn default_store_path() -> PathBuf {
+    directories::ProjectDirs::from("dev", "sagascope", "sagascope")
+        .map(|d| d.data_dir().join("sagascope.db"))
+        .unwrap_or_else(|| PathBuf::from("sagascope.db"))
+}
+
+/// The URL of the embedded default store.
+pub fn default_store_url() -> StoreUrl {
+    StoreUrl::new(format!("sqlite://{}", default_store_path().display()))
+}
+
+/// Opens the store a URL names.
+///
+/// `sqlite:///abs/path.db`, `sqlite://relative.db`, `memory://`; with the
+/// matching features `postgres://`, `redis://`/`rediss://`,
+/// `s3://bucket/prefix`, `file:///dir`.
+pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    let store: Arc<dyn SnapshotStore> = match url.scheme().as_str() {
+        "memory" | "mem" => Arc::new(memory::MemoryStore::new()),
+        "sqlite" => Arc::new(sqlite::SqliteStore::open(url, opts).await?),
+        "postgres" | "postgresql" => open_postgres(url, opts).await?,
+        "redis" | "rediss" | "redis+cluster" => open_redis(url, opts).await?,
+        "s3" => open_s3(url, opts).await?,
+        "file" => open_folder(url, opts).await?,
+        "" => {
+            return Err(StoreError::InvalidUrl {
+                url: url.redacted(),
+                reason: "no scheme; expected sqlite://, memory://, postgres://, redis://, s3:// or file://".into(),
+            })
+        }
+        other => {
+            return Err(StoreError::InvalidUrl {
+                url: url.redacted(),
+                reason: format!("unknown scheme {other:?}; expected sqlite, memory, postgres, redis, s3 or file"),
+            })
+        }
+    };
+    Ok(if opts.readonly {
+        Arc::new(ReadOnlyStore::new(store))
+    } else {
+        store
+    })
+}
+
+#[allow(unused_variables)]
+async fn open_postgres(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Err(StoreError::BackendNotBuilt { backend: "postgres" })
+}
+
+#[allow(unused_variables)]
+async fn open_redis(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Err(StoreError::BackendNotBuilt { backend: "redis" })
+}
+
+#[allow(unused_variables)]
+async fn open_s3(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Err(StoreError::BackendNotBuilt { backend: "s3" })
+}
+
+#[allow(unused_variables)]
+async fn open_folder(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Err(StoreError::BackendNotBuilt { backend: "file" })
+}
