@@ -1,0 +1,77 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+use sagascope::model::{SagaStatus, Snapshot, Timestamp};
+
+/// Whether this run must have every backend (CI sets `CI=true`).
+pub fn backends_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Decides what to do when a test's server is not answering: in CI, fail;
+/// elsewhere, print a clear skip line and let the test return early.
+///
+/// Returns `true` when the test should go on.
+pub fn backend_available(backend: &str, url_for_message: &str, reachable: bool) -> bool {
+    if reachable {
+        return true;
+    }
+    if backends_required() {
+        panic!("{backend} is required in CI but is not answering at {url_for_message}; .ci/run should have started it");
+    }
+    eprintln!("SKIP {backend}: not answering at {url_for_message} (set CI=true to make this a failure)");
+    false
+}
+
+/// Whether a TCP port on loopback accepts connections.
+pub fn tcp_open(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+}
+
+/// A short unique tag for namespacing test data (key prefixes, schemas).
+pub fn unique_tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+pub fn ctx(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => panic!("context must be an object"),
+    }
+}
+
+/// A base instant tests count from (whole second, so `+00:00` with no
+/// fraction appears too).
+pub fn t0() -> Timestamp {
+    Timestamp::parse("2026-03-01T12:00:00+00:00").unwrap()
+}
+
+/// A snapshot of `saga_id` at step `i` of a three-step OrderSaga, `us`
+/// microseconds after [`t0`].
+pub fn snap(saga_id: &str, i: i64, us: i64) -> Snapshot {
+    let steps = ["reserve_inventory", "charge_payment", "ship_order"];
+    let mut s = Snapshot::new(
+        saga_id,
+        "OrderSaga",
+        steps[(i as usize) % steps.len()],
+        i,
+        SagaStatus::Executing,
+        ctx(json!({"order_id": saga_id, "step": i, "amount": 100 + i})),
+        steps[..(i as usize).min(steps.len())].iter().map(|s| s.to_string()).collect(),
+    );
+    s.created_at = t0().plus_micros(us);
+    s.retention_until = Some(s.created_at.plus_micros(30 * 86_400_000_000));
+    s
+}
+
+/// A fresh saga id.
+pub fn saga_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
