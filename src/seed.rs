@@ -100,12 +100,11 @@ fn filler(rng: &mut Rng, bytes: usize) -> String {
     s
 }
 
+/// Sagas longer than their step list loop over it (a polling or retrying
+/// saga), so step names repeat and contexts stay bounded: a 10,000-snapshot
+/// saga is ~10,000 × the context size, not quadratic.
 fn step_name(steps: &[&str], k: usize) -> String {
-    if k < steps.len() {
-        steps[k].to_string()
-    } else {
-        format!("{}_{}", steps[k % steps.len()], k / steps.len())
-    }
+    steps[k % steps.len()].to_string()
 }
 
 /// The snapshots of one generated saga, oldest first.
@@ -129,7 +128,7 @@ pub fn saga_snapshots(spec: &SeedSpec, rng_seed: u64, index: usize) -> (Vec<Snap
     context.insert("payment_token".into(), json!(if failed { "expired" } else { "tok_valid" }));
     // Each completed step adds a ~55-byte result: aim the average context
     // at the requested size.
-    let base_len = serde_json::to_string(&context).map(|s| s.len()).unwrap_or(0) + 28 * n.saturating_sub(1);
+    let base_len = serde_json::to_string(&context).map(|s| s.len()).unwrap_or(0) + 30 * n.saturating_sub(1).min(steps.len());
     context.insert("notes".into(), json!(filler(&mut rng, spec.context_bytes.saturating_sub(base_len))));
     let mut out = Vec::with_capacity(n);
     let mut completed: Vec<String> = Vec::new();
@@ -161,9 +160,14 @@ pub fn saga_snapshots(spec: &SeedSpec, rng_seed: u64, index: usize) -> (Vec<Snap
         s.retention_until = Some(created_at.plus_micros(DEFAULT_RETENTION_DAYS * 86_400_000_000));
         out.push(s);
         if !last {
+            // Keyed by the base step name, so a saga longer than its step list
+            // overwrites results instead of growing its context per snapshot.
+            let base = steps[k % steps.len()];
+            context.insert(format!("{base}_result"), json!({"ok": true, "ref": format!("r-{}", rng.below(1 << 30)), "attempt": k / steps.len() + 1}));
             let done = step_name(steps, k);
-            context.insert(format!("{done}_result"), json!({"ok": true, "ref": format!("r-{}", rng.below(1 << 30))}));
-            completed.push(done);
+            if !completed.contains(&done) {
+                completed.push(done);
+            }
         }
     }
     (out, failed)

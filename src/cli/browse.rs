@@ -73,8 +73,8 @@ fn decode_cursor(s: &str) -> Result<SagaCursor, CliError> {
 }
 
 pub async fn sagas_list(ctx: &mut Context, a: SagasListArgs) -> Result<Exit, CliError> {
-    let store = ctx.store().await?;
     let filter = a.filter()?;
+    let store = ctx.store().await?;
     let mut page_req = SagaPageRequest {
         limit: if a.all { 1000 } else { a.limit.max(1) },
         after: a.after.as_deref().map(decode_cursor).transpose()?,
@@ -189,8 +189,6 @@ pub struct SnapshotsArgs {
 }
 
 pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliError> {
-    let store = ctx.store().await?;
-    let saga = replay::find_saga(store.as_ref(), &a.saga).await?;
     let q = SnapshotQuery {
         order: if a.desc { Order::Desc } else { Order::Asc },
         limit: a.limit,
@@ -198,6 +196,8 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
         until: a.until.as_deref().map(|v| parse_time("--until", v)).transpose()?,
         after: None,
     };
+    let store = ctx.store().await?;
+    let saga = replay::find_saga(store.as_ref(), &a.saga).await?;
     let listing = store.list_snapshots(&saga.saga_id, &q).await?;
     match a.format {
         Format::Json => emit_json(&json!({
@@ -342,10 +342,12 @@ pub struct TimeTravelArgs {
 }
 
 pub async fn time_travel(ctx: &mut Context, a: TimeTravelArgs) -> Result<Exit, CliError> {
+    // Validate input before touching the store.
+    let at = a.at.as_deref().map(|v| parse_time("--at", v)).transpose()?;
     let store = ctx.store().await?;
     let saga = replay::find_saga(store.as_ref(), &a.saga_id).await?;
-    let state = match (&a.at, &a.step) {
-        (Some(at), _) => replay::state_at(store.as_ref(), &saga.saga_id, parse_time("--at", at)?).await?,
+    let state = match (at, &a.step) {
+        (Some(at), _) => replay::state_at(store.as_ref(), &saga.saga_id, at).await?,
         (None, Some(step)) => {
             let r: SnapshotRef = step.parse().unwrap_or(SnapshotRef::Step(step.clone()));
             replay::state_at_step(store.as_ref(), &saga.saga_id, &r).await?
@@ -435,10 +437,10 @@ pub struct ListChangesArgs {
 }
 
 pub async fn list_changes(ctx: &mut Context, a: ListChangesArgs) -> Result<Exit, CliError> {
-    let store = ctx.store().await?;
-    let saga = replay::find_saga(store.as_ref(), &a.saga_id).await?;
     let after = a.after.as_deref().map(|v| parse_time("--after", v)).transpose()?;
     let before = a.before.as_deref().map(|v| parse_time("--before", v)).transpose()?;
+    let store = ctx.store().await?;
+    let saga = replay::find_saga(store.as_ref(), &a.saga_id).await?;
     let listing = replay::changes(store.as_ref(), &saga.saga_id, after, before, Some(a.limit)).await?;
     match a.format {
         Format::Json => emit_json(&json!({"saga_id": saga.saga_id, "changes": listing.items, "bad_entries": listing.bad})),

@@ -32,8 +32,17 @@ pub async fn find_saga(store: &dyn SnapshotStore, id_or_prefix: &str) -> Result<
     if input.is_empty() {
         return Err(FindSagaError::NotFound(String::new()));
     }
-    if let Some(s) = store.saga_summary(input).await? {
-        return Ok(s);
+    match store.saga_summary(input).await {
+        Ok(Some(s)) => return Ok(s),
+        Ok(None) => {}
+        // The summary is built from a bad entry: rebuild it from the
+        // snapshots that can be read, so the saga stays reachable.
+        Err(StoreError::Corrupt { .. }) => {
+            if let Some(s) = summary_from_snapshots(store, input).await? {
+                return Ok(s);
+            }
+        }
+        Err(e) => return Err(e.into()),
     }
     let filter = SagaFilter {
         id_prefix: Some(input.to_string()),
@@ -50,4 +59,32 @@ pub async fn find_saga(store: &dyn SnapshotStore, id_or_prefix: &str) -> Result<
         }),
         (None, _) => Err(FindSagaError::NotFound(input.to_string())),
     }
+}
+
+/// A saga's summary computed from its readable snapshots (slower than the
+/// store's index; used when the index entry itself cannot be read).
+pub async fn summary_from_snapshots(store: &dyn SnapshotStore, saga_id: &str) -> Result<Option<SagaSummary>, StoreError> {
+    use crate::store::{Order, SnapshotQuery};
+    // A few from each end, so a bad entry at the very end does not hide
+    // the readable ones next to it.
+    let ends = |order| SnapshotQuery {
+        order,
+        limit: Some(16),
+        ..SnapshotQuery::default()
+    };
+    let first = store.list_snapshots(saga_id, &ends(Order::Asc)).await?.items.into_iter().next();
+    let last = store.list_snapshots(saga_id, &ends(Order::Desc)).await?.items.into_iter().next();
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(None);
+    };
+    Ok(Some(SagaSummary {
+        saga_id: last.saga_id.clone(),
+        saga_name: last.saga_name.clone(),
+        latest_status: last.status.clone(),
+        latest_step: last.step_name.clone(),
+        latest_step_index: last.step_index,
+        snapshot_count: store.count_snapshots(saga_id).await?,
+        first_at: first.created_at,
+        last_at: last.created_at,
+    }))
 }
