@@ -16,7 +16,10 @@ use sagascope::seed::{self, SeedSpec};
 use sagascope::store::{sqlite::SqliteStore, SagaFilter, SagaPageRequest, SnapshotStore};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Stats {
@@ -26,7 +29,11 @@ struct Stats {
 
 impl Stats {
     fn pct(&self, p: f64) -> f64 {
-        let mut v: Vec<f64> = self.samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        let mut v: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
         v.sort_by(|a, b| a.total_cmp(b));
         let i = ((v.len() as f64 - 1.0) * p).round() as usize;
         v[i]
@@ -49,7 +56,10 @@ impl Stats {
 fn main() {
     let sagas = env_usize("SAGASCOPE_BENCH_SAGAS", 1000);
     let snaps = env_usize("SAGASCOPE_BENCH_SNAPSHOTS", 20);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.db");
     let spec = SeedSpec {
@@ -62,15 +72,28 @@ fn main() {
     };
     let mut results = Vec::new();
     let (store, first_times) = rt.block_on(async {
-        let store: Arc<dyn SnapshotStore> = Arc::new(SqliteStore::open_path(path.clone(), false).await.expect("open"));
+        let store: Arc<dyn SnapshotStore> = Arc::new(
+            SqliteStore::open_path(path.clone(), false)
+                .await
+                .expect("open"),
+        );
         let t = Instant::now();
-        seed::seed(store.as_ref(), &spec, |_, _| {}).await.expect("seed");
-        println!("seeded {sagas} sagas x {snaps} snapshots (1 KB contexts) in {:.1}s", t.elapsed().as_secs_f64());
+        seed::seed(store.as_ref(), &spec, |_, _| {})
+            .await
+            .expect("seed");
+        println!(
+            "seeded {sagas} sagas x {snaps} snapshots (1 KB contexts) in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
         // (saga id, first snapshot time) pairs to time-travel into.
         let mut pairs = Vec::new();
         for i in (0..sagas).step_by((sagas / 200).max(1)) {
             let (s, _) = seed::saga_snapshots(&spec, spec.seed, i);
-            pairs.push((s[0].saga_id.clone(), s[0].created_at, s[s.len() - 1].created_at));
+            pairs.push((
+                s[0].saga_id.clone(),
+                s[0].created_at,
+                s[s.len() - 1].created_at,
+            ));
         }
         (store, pairs)
     });
@@ -85,14 +108,22 @@ fn main() {
             f(i);
             samples.push(t.elapsed());
         }
-        let s = Stats { name: name.into(), samples };
+        let s = Stats {
+            name: name.into(),
+            samples,
+        };
         println!("{}", s.line());
         results.push(s.json());
     };
 
-    let page = SagaPageRequest { limit: 50, after: None };
+    let page = SagaPageRequest {
+        limit: 50,
+        after: None,
+    };
     bench("library: list_sagas first page (50)", 500, &mut |_| {
-        let p = rt.block_on(store.list_sagas(&SagaFilter::default(), &page)).expect("list");
+        let p = rt
+            .block_on(store.list_sagas(&SagaFilter::default(), &page))
+            .expect("list");
         assert_eq!(p.sagas.len(), 50.min(sagas));
     });
     let failed = SagaFilter {
@@ -106,12 +137,16 @@ fn main() {
     bench("library: time travel state_at (mid-saga)", 1000, &mut |i| {
         let (id, first, last) = &first_times[i % first_times.len()];
         let mid = Timestamp::from_micros((first.as_micros() + last.as_micros()) / 2).expect("time");
-        let s = rt.block_on(replay::state_at(store.as_ref(), id, mid)).expect("state");
+        let s = rt
+            .block_on(replay::state_at(store.as_ref(), id, mid))
+            .expect("state");
         assert!(s.step_index > 0);
     });
     bench("library: time travel at first snapshot", 1000, &mut |i| {
         let (id, first, _) = &first_times[i % first_times.len()];
-        let s = rt.block_on(replay::state_at(store.as_ref(), id, *first)).expect("state");
+        let s = rt
+            .block_on(replay::state_at(store.as_ref(), id, *first))
+            .expect("state");
         assert_eq!(s.step_index, 0);
     });
 
@@ -127,20 +162,38 @@ fn main() {
             .env("SAGASCOPE_LOG", "off")
             .output()
             .expect("run");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    bench("binary: sagas list (first page)", 50, &mut |_| run(&["sagas", "list"]));
-    bench("binary: sagas list --status failed", 50, &mut |_| run(&["sagas", "list", "--status", "failed"]));
+    bench("binary: sagas list (first page)", 50, &mut |_| {
+        run(&["sagas", "list"])
+    });
+    bench("binary: sagas list --status failed", 50, &mut |_| {
+        run(&["sagas", "list", "--status", "failed"])
+    });
     bench("binary: replay time-travel --at", 50, &mut |i| {
         let (id, first, _) = &first_times[i % first_times.len()];
-        run(&["replay", "time-travel", id, "--at", &first.to_isoformat(), "--format", "json"])
+        run(&[
+            "replay",
+            "time-travel",
+            id,
+            "--at",
+            &first.to_isoformat(),
+            "--format",
+            "json",
+        ])
     });
 
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
     let _ = std::fs::create_dir_all(&out);
     let _ = std::fs::write(
         out.join("sqlite_browse.json"),
-        serde_json::to_string_pretty(&serde_json::json!({"sagas": sagas, "snapshots_per_saga": snaps, "results": results}))
-            .unwrap_or_default(),
+        serde_json::to_string_pretty(
+            &serde_json::json!({"sagas": sagas, "snapshots_per_saga": snaps, "results": results}),
+        )
+        .unwrap_or_default(),
     );
 }

@@ -56,34 +56,78 @@ fn first_saga(store: &str, extra: &[&str]) -> Value {
 }
 
 fn python3() -> bool {
-    Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
 fn time_travel_to_the_first_snapshot_of_a_10000_snapshot_saga_returns_step_0() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());
-    ok(&sagascope(&store, &["dev", "seed", "--sagas", "1", "--snapshots", "10000", "--context-bytes", "200"]));
+    ok(&sagascope(
+        &store,
+        &[
+            "dev",
+            "seed",
+            "--sagas",
+            "1",
+            "--snapshots",
+            "10000",
+            "--context-bytes",
+            "200",
+        ],
+    ));
     let saga = first_saga(&store, &[]);
     assert_eq!(saga["snapshot_count"], 10000);
     let id = saga["saga_id"].as_str().unwrap();
-    let first = ok(&sagascope(&store, &["snapshots", id, "--limit", "1", "--format", "jsonl"]));
+    let first = ok(&sagascope(
+        &store,
+        &["snapshots", id, "--limit", "1", "--format", "jsonl"],
+    ));
     let first: Value = serde_json::from_str(first.trim()).unwrap();
     let at = first["created_at"].as_str().unwrap();
-    let state: Value =
-        serde_json::from_str(&ok(&sagascope(&store, &["replay", "time-travel", id, "--at", at, "--format", "json"]))).unwrap();
+    let state: Value = serde_json::from_str(&ok(&sagascope(
+        &store,
+        &["replay", "time-travel", id, "--at", at, "--format", "json"],
+    )))
+    .unwrap();
     assert_eq!(state["step_index"], 0);
     assert_eq!(state["snapshot_id"], first["snapshot_id"]);
     // sagaz's HistoricalState keys come first.
-    let keys: Vec<&str> = state.as_object().unwrap().keys().map(String::as_str).take(8).collect();
+    let keys: Vec<&str> = state
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .take(8)
+        .collect();
     assert_eq!(
         keys,
-        ["saga_id", "saga_name", "timestamp", "status", "context", "completed_steps", "current_step", "step_index"]
+        [
+            "saga_id",
+            "saga_name",
+            "timestamp",
+            "status",
+            "context",
+            "completed_steps",
+            "current_step",
+            "step_index"
+        ]
     );
     // And the state at a step in the middle, by index.
     let mid: Value = serde_json::from_str(&ok(&sagascope(
         &store,
-        &["replay", "time-travel", id, "--step", "5000", "--format", "json"],
+        &[
+            "replay",
+            "time-travel",
+            id,
+            "--step",
+            "5000",
+            "--format",
+            "json",
+        ],
     )))
     .unwrap();
     assert_eq!(mid["step_index"], 5000);
@@ -98,7 +142,19 @@ fn corrupt_entries_are_named_and_listing_goes_on() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());
-    ok(&sagascope(&store, &["dev", "seed", "--sagas", "3", "--snapshots", "4", "--failed-ratio", "0"]));
+    ok(&sagascope(
+        &store,
+        &[
+            "dev",
+            "seed",
+            "--sagas",
+            "3",
+            "--snapshots",
+            "4",
+            "--failed-ratio",
+            "0",
+        ],
+    ));
     let saga = first_saga(&store, &[]);
     let id = saga["saga_id"].as_str().unwrap().to_string();
     // Another program writes bad rows into the same saga: invalid JSON, a
@@ -121,22 +177,48 @@ db.commit()
         .args(["-c", script, dir.path().join("s.db").to_str().unwrap(), &id])
         .output()
         .unwrap();
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
 
     let list = sagascope(&store, &["sagas", "list"]);
     ok(&list);
     let snaps = sagascope(&store, &["snapshots", &id]);
     let table = ok(&snaps);
-    assert_eq!(table.lines().count(), 1 + 4, "header + the 4 good snapshots:\n{table}");
+    assert_eq!(
+        table.lines().count(),
+        1 + 4,
+        "header + the 4 good snapshots:\n{table}"
+    );
     let err = stderr(&snaps);
-    for bad in ["bad-json-0000", "bad-ctx-array", "bad-step-index", "bad-created-at"] {
+    for bad in [
+        "bad-json-0000",
+        "bad-ctx-array",
+        "bad-step-index",
+        "bad-created-at",
+    ] {
         assert!(err.contains(bad), "{bad} not named in:\n{err}");
     }
-    let json: Value = serde_json::from_str(&ok(&sagascope(&store, &["snapshots", &id, "--format", "json"]))).unwrap();
+    let json: Value = serde_json::from_str(&ok(&sagascope(
+        &store,
+        &["snapshots", &id, "--format", "json"],
+    )))
+    .unwrap();
     assert_eq!(json["snapshots"].as_array().unwrap().len(), 4);
     assert_eq!(json["bad_entries"].as_array().unwrap().len(), 4);
     // Time travel past a bad entry says which entry is bad.
-    let tt = sagascope(&store, &["replay", "time-travel", &id, "--at", "2026-01-01T00:00:00.5Z"]);
+    let tt = sagascope(
+        &store,
+        &[
+            "replay",
+            "time-travel",
+            &id,
+            "--at",
+            "2026-01-01T00:00:00.5Z",
+        ],
+    );
     assert!(!tt.status.success());
     assert!(stderr(&tt).contains("bad-json-0000"), "{}", stderr(&tt));
 }
@@ -146,14 +228,23 @@ fn export_then_import_into_an_empty_store_then_export_gives_the_same_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let a = store_in(&dir.path().join("a"));
     let b = store_in(&dir.path().join("b"));
-    ok(&sagascope(&a, &["dev", "seed", "--sagas", "20", "--snapshots", "5"]));
+    ok(&sagascope(
+        &a,
+        &["dev", "seed", "--sagas", "20", "--snapshots", "5"],
+    ));
     let bundle1 = dir.path().join("one.jsonl");
     let bundle2 = dir.path().join("two.jsonl");
-    ok(&sagascope(&a, &["export", "--all", "-o", bundle1.to_str().unwrap()]));
+    ok(&sagascope(
+        &a,
+        &["export", "--all", "-o", bundle1.to_str().unwrap()],
+    ));
     ok(&sagascope(&b, &["import", bundle1.to_str().unwrap()]));
     // Importing twice changes nothing (idempotent).
     ok(&sagascope(&b, &["import", bundle1.to_str().unwrap()]));
-    ok(&sagascope(&b, &["export", "--all", "-o", bundle2.to_str().unwrap()]));
+    ok(&sagascope(
+        &b,
+        &["export", "--all", "-o", bundle2.to_str().unwrap()],
+    ));
     let one = std::fs::read(&bundle1).unwrap();
     let two = std::fs::read(&bundle2).unwrap();
     assert_eq!(one.iter().filter(|&&c| c == b'\n').count(), 1 + 100);
@@ -165,14 +256,21 @@ fn migrate_copies_everything_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let a = store_in(&dir.path().join("a"));
     let b = store_in(&dir.path().join("b"));
-    ok(&sagascope(&a, &["dev", "seed", "--sagas", "15", "--snapshots", "3"]));
+    ok(&sagascope(
+        &a,
+        &["dev", "seed", "--sagas", "15", "--snapshots", "3"],
+    ));
     for _ in 0..2 {
         let out = sagascope(&a, &["migrate", "--from", &a, "--to", &b, "--verify"]);
         ok(&out);
         assert!(stderr(&out).contains("verified"), "{}", stderr(&out));
     }
     let count = |s: &str| -> Value {
-        serde_json::from_str(&ok(&sagascope(s, &["sagas", "list", "--all", "--count", "--format", "json"]))).unwrap()
+        serde_json::from_str(&ok(&sagascope(
+            s,
+            &["sagas", "list", "--all", "--count", "--format", "json"],
+        )))
+        .unwrap()
     };
     assert_eq!(count(&b)["total"], 15);
     assert_eq!(count(&a)["sagas"], count(&b)["sagas"]);
@@ -205,21 +303,55 @@ for i, (s, t) in enumerate(zip(steps, times)):
       (str(uuid.uuid4()), saga, "OrderSaga", s, i, "executing", json.dumps(ctx), json.dumps(steps[:i]), t, None))
 db.commit()
 "#;
-    let py = Command::new("python3").args(["-c", script, path.to_str().unwrap()]).output().unwrap();
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let py = Command::new("python3")
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let store = format!("sqlite://{}", path.display());
     let saga = first_saga(&store, &[]);
     assert_eq!(saga["saga_id"], "9a3c2b1d-0000-4000-8000-000000000001");
     assert_eq!(saga["snapshot_count"], 3);
     assert_eq!(saga["latest_step"], "ship_order");
     let tt = |at: &str| -> Value {
-        serde_json::from_str(&ok(&sagascope(&store, &["replay", "time-travel", "9a3c", "--at", at, "--format", "json"]))).unwrap()
+        serde_json::from_str(&ok(&sagascope(
+            &store,
+            &[
+                "replay",
+                "time-travel",
+                "9a3c",
+                "--at",
+                at,
+                "--format",
+                "json",
+            ],
+        )))
+        .unwrap()
     };
-    assert_eq!(tt("2026-11-22T01:37:29Z")["current_step"], "reserve_inventory");
-    assert_eq!(tt("2026-11-22T01:37:29.000001Z")["current_step"], "charge_payment");
-    assert_eq!(tt("2026-11-22T01:37:30.4999Z")["current_step"], "charge_payment");
-    assert_eq!(tt("2026-11-22T03:00:00+01:00")["current_step"], "ship_order");
-    assert_eq!(tt("2026-11-22T02:37:29.5+01:00")["current_step"], "charge_payment");
+    assert_eq!(
+        tt("2026-11-22T01:37:29Z")["current_step"],
+        "reserve_inventory"
+    );
+    assert_eq!(
+        tt("2026-11-22T01:37:29.000001Z")["current_step"],
+        "charge_payment"
+    );
+    assert_eq!(
+        tt("2026-11-22T01:37:30.4999Z")["current_step"],
+        "charge_payment"
+    );
+    assert_eq!(
+        tt("2026-11-22T03:00:00+01:00")["current_step"],
+        "ship_order"
+    );
+    assert_eq!(
+        tt("2026-11-22T02:37:29.5+01:00")["current_step"],
+        "charge_payment"
+    );
     assert_eq!(tt("2026-11-22T01:37:30.5Z")["context"]["city"], "Zürich");
 }
 
@@ -251,16 +383,27 @@ fn errors_are_one_line_with_documented_exit_codes() {
 
 #[test]
 fn secrets_in_store_urls_never_reach_output() {
-    let out = sagascope("postgres://app:hunter2@127.0.0.1:1/sagas", &["sagas", "list"]);
+    let out = sagascope(
+        "postgres://app:hunter2@127.0.0.1:1/sagas",
+        &["sagas", "list"],
+    );
     assert!(!out.status.success());
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(!all.contains("hunter2"), "{all}");
     let cfg = Command::new(env!("CARGO_BIN_EXE_sagascope"))
-        .args(["--store", "redis://:hunter2@10.0.0.1:6379/0", "config", "show"])
+        .args([
+            "--store",
+            "redis://:hunter2@10.0.0.1:6379/0",
+            "config",
+            "show",
+        ])
         .env("XDG_CONFIG_HOME", isolated_home())
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&cfg.stdout);
     assert!(cfg.status.success());
-    assert!(!shown.contains("hunter2") && shown.contains("redis://:***@10.0.0.1"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && shown.contains("redis://:***@10.0.0.1"),
+        "{shown}"
+    );
 }

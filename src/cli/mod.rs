@@ -116,7 +116,10 @@ pub struct Context {
 
 impl Context {
     pub fn new(settings: Settings) -> Self {
-        Context { settings, store: None }
+        Context {
+            settings,
+            store: None,
+        }
     }
 
     /// Opens the configured store (once).
@@ -124,14 +127,23 @@ impl Context {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let s = open_url(&self.settings, self.settings.store.expose(), self.settings.readonly).await?;
+        let s = open_url(
+            &self.settings,
+            self.settings.store.expose(),
+            self.settings.readonly,
+        )
+        .await?;
         self.store = Some(s.clone());
         Ok(s)
     }
 }
 
 /// Opens a store by URL with the settings' compression.
-pub async fn open_url(settings: &Settings, url: &str, readonly: bool) -> Result<Arc<dyn SnapshotStore>, CliError> {
+pub async fn open_url(
+    settings: &Settings,
+    url: &str,
+    readonly: bool,
+) -> Result<Arc<dyn SnapshotStore>, CliError> {
     let opts = OpenOptions {
         readonly,
         compression: settings.compression,
@@ -203,7 +215,11 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
         return;
     };
     let _ = tracing_subscriber::fmt()
@@ -216,7 +232,10 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
 /// The binary's entry point.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             output::note(&format!("error: cannot start the async runtime: {e}"));

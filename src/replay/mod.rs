@@ -5,7 +5,9 @@ pub mod diff;
 pub mod time_travel;
 
 pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};
-pub use time_travel::{resolve_snapshot, state_at, state_at_step, changes, value_at, SnapshotRef, TimeTravelError};
+pub use time_travel::{
+    changes, resolve_snapshot, state_at, state_at_step, value_at, SnapshotRef, TimeTravelError,
+};
 
 use crate::model::SagaSummary;
 use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
@@ -27,7 +29,10 @@ pub enum FindSagaError {
 
 /// Finds a saga by its full id or a unique prefix of it (as the short ids
 /// the list shows).
-pub async fn find_saga(store: &dyn SnapshotStore, id_or_prefix: &str) -> Result<SagaSummary, FindSagaError> {
+pub async fn find_saga(
+    store: &dyn SnapshotStore,
+    id_or_prefix: &str,
+) -> Result<SagaSummary, FindSagaError> {
     let input = id_or_prefix.trim();
     if input.is_empty() {
         return Err(FindSagaError::NotFound(String::new()));
@@ -48,7 +53,15 @@ pub async fn find_saga(store: &dyn SnapshotStore, id_or_prefix: &str) -> Result<
         id_prefix: Some(input.to_string()),
         ..SagaFilter::default()
     };
-    let page = store.list_sagas(&filter, &SagaPageRequest { limit: 2, after: None }).await?;
+    let page = store
+        .list_sagas(
+            &filter,
+            &SagaPageRequest {
+                limit: 2,
+                after: None,
+            },
+        )
+        .await?;
     let mut it = page.sagas.into_iter();
     match (it.next(), it.next()) {
         (Some(one), None) => Ok(one),
@@ -63,7 +76,10 @@ pub async fn find_saga(store: &dyn SnapshotStore, id_or_prefix: &str) -> Result<
 
 /// A saga's summary computed from its readable snapshots (slower than the
 /// store's index; used when the index entry itself cannot be read).
-pub async fn summary_from_snapshots(store: &dyn SnapshotStore, saga_id: &str) -> Result<Option<SagaSummary>, StoreError> {
+pub async fn summary_from_snapshots(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+) -> Result<Option<SagaSummary>, StoreError> {
     use crate::store::{Order, SnapshotQuery};
     // A few from each end, so a bad entry at the very end does not hide
     // the readable ones next to it.
@@ -72,8 +88,18 @@ pub async fn summary_from_snapshots(store: &dyn SnapshotStore, saga_id: &str) ->
         limit: Some(16),
         ..SnapshotQuery::default()
     };
-    let first = store.list_snapshots(saga_id, &ends(Order::Asc)).await?.items.into_iter().next();
-    let last = store.list_snapshots(saga_id, &ends(Order::Desc)).await?.items.into_iter().next();
+    let first = store
+        .list_snapshots(saga_id, &ends(Order::Asc))
+        .await?
+        .items
+        .into_iter()
+        .next();
+    let last = store
+        .list_snapshots(saga_id, &ends(Order::Desc))
+        .await?
+        .items
+        .into_iter()
+        .next();
     let (Some(first), Some(last)) = (first, last) else {
         return Ok(None);
     };
