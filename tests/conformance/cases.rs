@@ -49,6 +49,7 @@ macro_rules! conformance_cases {
             list_sagas_newest_activity_first_with_summaries,
             list_sagas_filters_alone_and_combined,
             list_sagas_keyset_paging_with_equal_last_at,
+            list_sagas_page_limit_zero_and_huge,
             unicode_names_keys_and_values_round_trip,
             one_megabyte_context_round_trips,
             numbers_and_nesting_round_trip_exactly,
@@ -1351,6 +1352,30 @@ pub async fn list_sagas_keyset_paging_with_equal_last_at(store: Arc<dyn Snapshot
     assert!(p.next.is_some());
 }
 
+pub async fn list_sagas_page_limit_zero_and_huge(store: Arc<dyn SnapshotStore>) {
+    let name = saga_name();
+    let ids: Vec<String> = (0..3).map(|_| saga_id()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        store
+            .save_snapshot(&mk(id, &name, "s", 0, SagaStatus::Executing, i as i64))
+            .await
+            .unwrap();
+    }
+    let filter = by_name(&name);
+    let zero = store.list_sagas(&filter, &page(0)).await.unwrap();
+    assert!(zero.sagas.is_empty(), "limit 0 gave {:?}", zero.sagas);
+    // "No limit" spelled as the largest limit must not wrap to nothing.
+    let huge = store.list_sagas(&filter, &page(usize::MAX)).await.unwrap();
+    let want: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(saga_ids(&huge.sagas), want);
+    assert_eq!(huge.next, None);
+    let big = store
+        .list_sagas(&filter, &page(u32::MAX as usize))
+        .await
+        .unwrap();
+    assert_eq!(saga_ids(&big.sagas), want);
+}
+
 // ---------------------------------------------------------------------------
 // Values
 
@@ -1546,6 +1571,8 @@ pub async fn nul_in_strings_stored_or_refused_whole(store: Arc<dyn SnapshotStore
     let id = saga_id();
     let mut s = snap(&id, 0, 0);
     s.context.insert("raw".into(), json!("before\u{0}after"));
+    s.context
+        .insert("key\u{0}with nul".into(), json!(["\u{0}"]));
     let result = store.save_snapshot(&s).await;
     if store.capabilities().stores_nul_in_strings {
         result.unwrap();
