@@ -521,3 +521,162 @@ async fn rows_sagascope_writes_read_in_python_as_sagaz_values() {
         }
     }
 }
+
+/// Runs statements, given as `[[sql, [params...]], ...]`, in one
+/// transaction.
+const EXECUTE: &str = r#"
+import json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+for sql, params in json.loads(sys.argv[2]):
+    con.execute(sql, params)
+con.commit()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_insert_or_replace_and_ignore_keep_the_saga_index_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("replace.db");
+    let db_arg = db.to_str().unwrap();
+    if python(dir.path(), "create", CREATE_TABLES, &[db_arg]).is_none() {
+        return;
+    }
+    let (a, b) = (common::saga_id(), common::saga_id());
+    let specs = json!([
+        spec(&a, "OrderSaga", "reserve_inventory", 0, "executing", 0),
+        spec(&a, "OrderSaga", "charge_payment", 1, "executing", 1_000),
+        spec(&a, "OrderSaga", "ship_order", 2, "executing", 2_000),
+        spec(&b, "OrderSaga", "reserve_inventory", 0, "executing", 500),
+    ]);
+    let rows = snapshots(
+        python(
+            dir.path(),
+            "insert",
+            INSERT_SNAPSHOTS,
+            &[db_arg, &specs.to_string()],
+        )
+        .unwrap(),
+    );
+    let store = SqliteStore::open_path(db.clone(), false).await.unwrap();
+    assert_eq!(
+        store
+            .saga_summary(&a)
+            .await
+            .unwrap()
+            .unwrap()
+            .snapshot_count,
+        3
+    );
+
+    let insert = |verb: &str| {
+        format!(
+            "{verb} INTO saga_snapshots (snapshot_id, saga_id, saga_name, step_name, step_index, status, \
+             context, completed_steps, created_at, retention_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+    };
+    let params = |id: &str, saga: &str, step: &str, index: i64, status: &str, at: &str| {
+        json!([
+            id,
+            saga,
+            "OrderSaga",
+            step,
+            index,
+            status,
+            "{}",
+            "[]",
+            at,
+            null
+        ])
+    };
+    let t = |us: i64| base().plus_micros(us).to_isoformat();
+    let newest = &rows[2];
+    let statements = json!([
+        // Same snapshot_id: the newest snapshot's row is replaced by an
+        // older-dated one; SQLite deletes the old row without delete triggers.
+        [
+            insert("INSERT OR REPLACE"),
+            params(
+                &newest.snapshot_id,
+                &a,
+                "ship_order",
+                2,
+                "failed",
+                &t(1_500)
+            )
+        ],
+        // Same (saga_id, step_name, created_at) as sagaz's unique constraint:
+        // the row is replaced under a new snapshot_id.
+        [
+            insert("INSERT OR REPLACE"),
+            params(
+                &common::saga_id(),
+                &a,
+                "reserve_inventory",
+                0,
+                "pending",
+                &t(0)
+            )
+        ],
+        // A duplicate that is ignored changes nothing.
+        [
+            insert("INSERT OR IGNORE"),
+            params(
+                &rows[1].snapshot_id,
+                &a,
+                "charge_payment",
+                1,
+                "executing",
+                &t(1_000)
+            )
+        ],
+        // A replace that moves a snapshot to another saga.
+        [
+            insert("REPLACE"),
+            params(
+                &rows[1].snapshot_id,
+                &b,
+                "charge_payment",
+                1,
+                "executing",
+                &t(3_000)
+            )
+        ],
+    ]);
+    python(
+        dir.path(),
+        "execute",
+        EXECUTE,
+        &[db_arg, &statements.to_string()],
+    )
+    .unwrap();
+
+    let listed_a = store
+        .list_snapshots(&a, &SnapshotQuery::all())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(listed_a.len(), 2);
+    let sa = store.saga_summary(&a).await.unwrap().unwrap();
+    assert_eq!(sa.snapshot_count, 2, "count follows replaced rows: {sa:?}");
+    assert_eq!(sa.latest_step, "ship_order");
+    assert_eq!(sa.latest_status, SagaStatus::Failed);
+    assert_eq!(sa.last_at, base().plus_micros(1_500));
+    assert_eq!(sa.first_at, base());
+    let sb = store.saga_summary(&b).await.unwrap().unwrap();
+    assert_eq!(sb.snapshot_count, 2, "{sb:?}");
+    assert_eq!(
+        (sb.latest_step.as_str(), sb.last_at),
+        ("charge_payment", base().plus_micros(3_000))
+    );
+    let all = store
+        .list_sagas(&SagaFilter::default(), &SagaPageRequest::default())
+        .await
+        .unwrap();
+    let counts: Vec<_> = all
+        .sagas
+        .iter()
+        .map(|s| (s.saga_id.as_str(), s.snapshot_count))
+        .collect();
+    assert_eq!(counts, vec![(b.as_str(), 2), (a.as_str(), 2)]);
+    let h = store.health().await.unwrap();
+    assert_eq!((h.sagas, h.snapshots), (Some(2), Some(4)));
+}
