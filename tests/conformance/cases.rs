@@ -606,6 +606,17 @@ pub async fn list_orders_oldest_first_and_newest_first(store: Arc<dyn SnapshotSt
         ..SnapshotQuery::all()
     };
     assert_eq!(store.list_snapshots(&id, &more).await.unwrap().items, snaps);
+    // "No limit" spelled as the largest limit must not wrap to nothing.
+    let huge = SnapshotQuery {
+        limit: Some(usize::MAX),
+        order: Order::Desc,
+        ..SnapshotQuery::all()
+    };
+    let want_desc: Vec<_> = snaps.iter().rev().cloned().collect();
+    assert_eq!(
+        store.list_snapshots(&id, &huge).await.unwrap().items,
+        want_desc
+    );
     let none = SnapshotQuery {
         limit: Some(0),
         ..SnapshotQuery::all()
@@ -998,6 +1009,14 @@ pub async fn list_replays_newest_first_with_limit(store: Arc<dyn SnapshotStore>)
         newest_first
     );
     assert_eq!(
+        store
+            .list_replays(&original, Some(usize::MAX))
+            .await
+            .unwrap()
+            .items,
+        newest_first
+    );
+    assert_eq!(
         store.list_replays(&other, None).await.unwrap().items,
         vec![foreign.clone()]
     );
@@ -1248,6 +1267,25 @@ pub async fn list_sagas_filters_alone_and_combined(store: Arc<dyn SnapshotStore>
         )
         .await;
     }
+    // Prefixes are plain text, not patterns; the empty prefix matches all.
+    for pattern in ["%", "_", "*", ".", "^"] {
+        check(
+            named(SagaFilter {
+                id_prefix: Some(pattern.into()),
+                ..SagaFilter::default()
+            }),
+            vec![],
+        )
+        .await;
+    }
+    check(
+        named(SagaFilter {
+            id_prefix: Some(String::new()),
+            ..SagaFilter::default()
+        }),
+        vec![5, 4, 3, 2, 1, 0],
+    )
+    .await;
     // A short prefix may match other tests' sagas; with the name it is ours.
     let prefix: String = sagas[4].chars().take(6).collect();
     let want: Vec<usize> = (0..sagas.len())
