@@ -58,6 +58,8 @@ macro_rules! conformance_cases {
             external_refs_kept_when_claimed,
             nul_in_strings_stored_or_refused_whole,
             locks_acquire_hold_renew_expire_release,
+            concurrent_try_lock_has_one_winner,
+            concurrent_saves_are_all_kept,
             health_names_backend_and_counts,
         );
     };
@@ -1691,6 +1693,82 @@ pub async fn locks_acquire_hold_renew_expire_release(store: Arc<dyn SnapshotStor
         LockOutcome::Held { owner, .. } if owner == "next"
     ));
     store.unlock(&short, "next").await.unwrap();
+}
+
+pub async fn concurrent_try_lock_has_one_winner(store: Arc<dyn SnapshotStore>) {
+    let lock = format!("replay:{}", saga_id());
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let lock = lock.clone();
+            tokio::spawn(async move {
+                let owner = format!("worker-{i}");
+                let got = store
+                    .try_lock(&lock, &owner, Duration::from_secs(30))
+                    .await
+                    .unwrap();
+                (owner, got)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut holders = HashSet::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (owner, LockOutcome::Acquired) => winners.push(owner),
+            (_, LockOutcome::Held { owner, .. }) => {
+                holders.insert(owner);
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert!(
+        holders.iter().all(|h| h == &winners[0]),
+        "losers saw holders {holders:?}, winner {winners:?}"
+    );
+    store.unlock(&lock, &winners[0]).await.unwrap();
+}
+
+pub async fn concurrent_saves_are_all_kept(store: Arc<dyn SnapshotStore>) {
+    let id = saga_id();
+    let name = saga_name();
+    let tasks: Vec<_> = (0..8i64)
+        .map(|t| {
+            let store = store.clone();
+            let (id, name) = (id.clone(), name.clone());
+            tokio::spawn(async move {
+                for i in 0..25i64 {
+                    let n = t * 25 + i;
+                    let s = mk(
+                        &id,
+                        &name,
+                        &format!("step_{n}"),
+                        n,
+                        SagaStatus::Executing,
+                        n,
+                    );
+                    if i % 5 == 0 {
+                        store.save_snapshots(&[s]).await.unwrap();
+                    } else {
+                        store.save_snapshot(&s).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.count_snapshots(&id).await.unwrap(), 200);
+    let listed = all_snapshots(&store, &id).await;
+    let indexes: Vec<i64> = listed.iter().map(|s| s.step_index).collect();
+    assert_eq!(indexes, (0..200).collect::<Vec<_>>());
+    let sum = store.saga_summary(&id).await.unwrap().unwrap();
+    assert_eq!(sum.snapshot_count, 200);
+    assert_eq!(
+        (sum.latest_step_index, sum.first_at, sum.last_at),
+        (199, t0(), t0().plus_micros(199))
+    );
 }
 
 pub async fn health_names_backend_and_counts(store: Arc<dyn SnapshotStore>) {
