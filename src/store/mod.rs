@@ -399,12 +399,14 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn Sna
                 "no scheme; expected sqlite://, memory://, postgres://, redis://, s3:// or file://"
                     .into(),
         }),
-        other => return Err(StoreError::InvalidUrl {
-            url: url.redacted(),
-            reason: format!(
+        other => {
+            return Err(StoreError::InvalidUrl {
+                url: url.redacted(),
+                reason: format!(
                 "unknown scheme {other:?}; expected sqlite, memory, postgres, redis, s3 or file"
             ),
-        }),
+            })
+        }
     };
     Ok(if opts.readonly {
         Arc::new(ReadOnlyStore::new(store))

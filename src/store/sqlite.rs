@@ -10,6 +10,8 @@
 //!   written by another program are indexed too, and listing sagas never
 //!   scans snapshots;
 //! - `sagascope_locks`, for replay locks across processes;
+//! - `sagascope_replaced`, a scratch table the triggers use to notice rows
+//!   that `INSERT OR REPLACE` removed without a delete trigger;
 //! - two optional columns, `external_refs` and `extra` (unknown fields),
 //!   added only when sagascope creates the table.
 //!
@@ -110,20 +112,47 @@ JOIN saga_snapshots AS s ON s.snapshot_id = (
     ORDER BY x.created_at DESC, x.snapshot_id DESC LIMIT 1)
 "#;
 
+/// The summary row of each saga, kept by triggers so rows other programs
+/// write are indexed too.
+///
+/// `INSERT OR REPLACE` (and `REPLACE`) by another program deletes the row it
+/// replaces without firing delete triggers (unless that program turned on
+/// `recursive_triggers`), so an after-insert trigger alone would count the
+/// replaced row twice and keep its time. The before-insert trigger notes the
+/// sagas of rows the insert may replace (same `snapshot_id`, or same
+/// `(saga_id, step_name, created_at)`, sagaz's unique key); when any are
+/// noted, the insert or update trigger recounts those sagas from the table
+/// instead of adjusting by one. An ignored duplicate leaves a note, which
+/// the next write clears with a (correct) recount.
 const TRIGGERS: &str = r#"
-CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai AFTER INSERT ON saga_snapshots BEGIN
-    INSERT OR IGNORE INTO sagascope_sagas VALUES (NEW.saga_id, NEW.saga_name, NEW.status,
-        NEW.step_name, NEW.step_index, NEW.snapshot_id, 0, NEW.created_at, NEW.created_at);
+DROP TRIGGER IF EXISTS sagascope_snapshots_ai;
+DROP TRIGGER IF EXISTS sagascope_snapshots_au;
+CREATE TABLE IF NOT EXISTS sagascope_replaced (saga_id TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_bi BEFORE INSERT ON saga_snapshots BEGIN
+    INSERT INTO sagascope_replaced (saga_id)
+    SELECT saga_id FROM saga_snapshots WHERE snapshot_id = NEW.snapshot_id
+    UNION
+    SELECT saga_id FROM saga_snapshots
+    WHERE saga_id = NEW.saga_id AND step_name = NEW.step_name AND created_at = NEW.created_at;
+END;
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai2 AFTER INSERT ON saga_snapshots BEGIN
+    INSERT OR IGNORE INTO sagascope_sagas
+    SELECT NEW.saga_id, NEW.saga_name, NEW.status, NEW.step_name, NEW.step_index, NEW.snapshot_id,
+        0, NEW.created_at, NEW.created_at
+    WHERE NOT EXISTS (SELECT 1 FROM sagascope_replaced);
     UPDATE sagascope_sagas SET
         snapshot_count = snapshot_count + 1,
         first_at = min(first_at, NEW.created_at),
-        saga_name = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.saga_name ELSE saga_name END,
-        latest_status = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.status ELSE latest_status END,
-        latest_step = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.step_name ELSE latest_step END,
-        latest_step_index = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.step_index ELSE latest_step_index END,
-        latest_snapshot_id = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.snapshot_id ELSE latest_snapshot_id END,
+        saga_name = CASE WHEN {NEWER} THEN NEW.saga_name ELSE saga_name END,
+        latest_status = CASE WHEN {NEWER} THEN NEW.status ELSE latest_status END,
+        latest_step = CASE WHEN {NEWER} THEN NEW.step_name ELSE latest_step END,
+        latest_step_index = CASE WHEN {NEWER} THEN NEW.step_index ELSE latest_step_index END,
+        latest_snapshot_id = CASE WHEN {NEWER} THEN NEW.snapshot_id ELSE latest_snapshot_id END,
         last_at = max(last_at, NEW.created_at)
-    WHERE saga_id = NEW.saga_id;
+    WHERE saga_id = NEW.saga_id AND NOT EXISTS (SELECT 1 FROM sagascope_replaced);
+    INSERT INTO sagascope_replaced (saga_id)
+    SELECT NEW.saga_id WHERE EXISTS (SELECT 1 FROM sagascope_replaced);
+    {RECOUNT}
 END;
 CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ad AFTER DELETE ON saga_snapshots BEGIN
     UPDATE sagascope_sagas SET snapshot_count = snapshot_count - 1 WHERE saga_id = OLD.saga_id;
@@ -138,19 +167,38 @@ CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ad AFTER DELETE ON saga_snapsho
         first_at = (SELECT min(created_at) FROM saga_snapshots WHERE saga_id = OLD.saga_id)
     WHERE saga_id = OLD.saga_id AND first_at = OLD.created_at;
 END;
-CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_au AFTER UPDATE ON saga_snapshots BEGIN
-    DELETE FROM sagascope_sagas WHERE saga_id IN (OLD.saga_id, NEW.saga_id);
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_au2 AFTER UPDATE ON saga_snapshots BEGIN
+    INSERT INTO sagascope_replaced (saga_id) VALUES (OLD.saga_id), (NEW.saga_id);
+    {RECOUNT}
+END;
+"#;
+
+/// Trigger statements that recount every saga noted in `sagascope_replaced`
+/// from `saga_snapshots`, then clear the notes.
+const RECOUNT: &str = r#"
+    DELETE FROM sagascope_sagas WHERE saga_id IN (SELECT saga_id FROM sagascope_replaced);
     INSERT OR REPLACE INTO sagascope_sagas (saga_id, saga_name, latest_status, latest_step,
         latest_step_index, latest_snapshot_id, snapshot_count, first_at, last_at)
     SELECT s.saga_id, s.saga_name, s.status, s.step_name, s.step_index, s.snapshot_id,
            g.n, g.first_at, s.created_at
     FROM (SELECT saga_id, count(*) AS n, min(created_at) AS first_at
-          FROM saga_snapshots WHERE saga_id IN (OLD.saga_id, NEW.saga_id) GROUP BY saga_id) AS g
+          FROM saga_snapshots WHERE saga_id IN (SELECT saga_id FROM sagascope_replaced)
+          GROUP BY saga_id) AS g
     JOIN saga_snapshots AS s ON s.snapshot_id = (
         SELECT x.snapshot_id FROM saga_snapshots AS x WHERE x.saga_id = g.saga_id
         ORDER BY x.created_at DESC, x.snapshot_id DESC LIMIT 1);
-END;
+    DELETE FROM sagascope_replaced;
 "#;
+
+/// [`TRIGGERS`] with its shared pieces filled in.
+fn triggers_sql() -> String {
+    TRIGGERS
+        .replace(
+            "{NEWER}",
+            "NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id)",
+        )
+        .replace("{RECOUNT}", RECOUNT)
+}
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -270,7 +318,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            sqlx::raw_sql(TRIGGERS)
+            sqlx::raw_sql(sql(triggers_sql()))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -900,7 +948,10 @@ impl SnapshotStore for SqliteStore {
         page: &SagaPageRequest,
     ) -> StoreResult<SagaPage> {
         let (clause, mut binds) = Self::saga_where(filter, page.after.as_ref());
-        binds.push(Bind::Int(page.limit as i64 + 1));
+        // One row more than asked says whether there is a next page; the
+        // limit is clamped so a huge "no limit" value cannot wrap negative.
+        let limit = page.limit.min(i64::MAX as usize - 1);
+        binds.push(Bind::Int(limit as i64 + 1));
         let mut q = sqlx::query(sql(format!(
             "SELECT {SUMMARY_COLS} FROM sagascope_sagas {clause} ORDER BY last_at DESC, saga_id DESC LIMIT ?"
         )));
@@ -908,9 +959,9 @@ impl SnapshotStore for SqliteStore {
             q = b.apply(q);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
-        let more = rows.len() > page.limit;
+        let more = rows.len() > limit;
         let mut out = SagaPage::default();
-        for row in rows.iter().take(page.limit) {
+        for row in rows.iter().take(limit) {
             match Self::summary_from_row(row) {
                 Ok(s) => out.sagas.push(s),
                 Err(b) => out.bad.push(b),
@@ -919,7 +970,7 @@ impl SnapshotStore for SqliteStore {
         if more {
             // The cursor comes from the last row even if that row was bad, so
             // paging never repeats or skips.
-            if let Some(row) = rows.get(page.limit - 1) {
+            if let Some(row) = limit.checked_sub(1).and_then(|i| rows.get(i)) {
                 let last_at: Option<Timestamp> = row
                     .try_get::<String, _>(7)
                     .ok()
