@@ -86,7 +86,16 @@ fn ts(v: &Value) -> Option<Timestamp> {
 /// The fields both sides must agree on. Contexts compare as JSON values
 /// (key order aside: PostgreSQL's JSONB reorders keys); times as instants.
 fn assert_same_snapshot(ours: &Value, theirs: &Value, ctx: &str) {
-    for k in ["snapshot_id", "saga_id", "saga_name", "step_name", "step_index", "status", "context", "completed_steps"] {
+    for k in [
+        "snapshot_id",
+        "saga_id",
+        "saga_name",
+        "step_name",
+        "step_index",
+        "status",
+        "context",
+        "completed_steps",
+    ] {
         assert_eq!(ours[k], theirs[k], "{ctx}: field {k}");
     }
     for k in ["created_at", "retention_until"] {
@@ -134,21 +143,34 @@ fn interop(backend: Backend) {
             !common::backends_required(),
             "sagaz is required in CI: .ci/services/sagaz.sh should have made target/ci/sagaz-venv"
         );
-        eprintln!("SKIP {} interop: no Python with sagaz 1.5.0 (set SAGAZ_PYTHON)", backend.name);
+        eprintln!(
+            "SKIP {} interop: no Python with sagaz 1.5.0 (set SAGAZ_PYTHON)",
+            backend.name
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
 
     // sagaz → sagascope.
     let out = dir.path().join("sagaz.json");
-    run_py(&py, &["write", &backend.py.to_string(), out.to_str().unwrap()]);
+    run_py(
+        &py,
+        &["write", &backend.py.to_string(), out.to_str().unwrap()],
+    );
     let sagaz: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     if backend.name.starts_with("redis") {
         // sagaz keeps no saga index in Redis: build sagascope's.
         let r = sagascope(&backend.url, &["reindex"]);
-        assert!(r.status.success(), "reindex: {}", String::from_utf8_lossy(&r.stderr));
+        assert!(
+            r.status.success(),
+            "reindex: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
     }
-    let listed = ok_json(sagascope(&backend.url, &["sagas", "list", "--all", "--format", "json"]));
+    let listed = ok_json(sagascope(
+        &backend.url,
+        &["sagas", "list", "--all", "--format", "json"],
+    ));
     let listed: BTreeSet<String> = listed["sagas"]
         .as_array()
         .unwrap()
@@ -162,27 +184,50 @@ fn interop(backend: Backend) {
         .filter(|(_, snaps)| !snaps.as_array().unwrap().is_empty())
         .map(|(id, _)| id.clone())
         .collect();
-    assert_eq!(listed, expected, "{}: sagascope lists exactly sagaz's sagas", backend.name);
+    assert_eq!(
+        listed, expected,
+        "{}: sagascope lists exactly sagaz's sagas",
+        backend.name
+    );
     for (id, snaps) in sagaz["sagas"].as_object().unwrap() {
         let theirs = snaps.as_array().unwrap();
         if theirs.is_empty() {
             continue;
         }
-        let ours = ok_json(sagascope(&backend.url, &["snapshots", id, "--format", "json"]));
+        let ours = ok_json(sagascope(
+            &backend.url,
+            &["snapshots", id, "--format", "json"],
+        ));
         let ours = ours["snapshots"].as_array().unwrap();
-        assert_eq!(ours.len(), theirs.len(), "{}: saga {id} snapshot count", backend.name);
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{}: saga {id} snapshot count",
+            backend.name
+        );
         for (i, (o, t)) in ours.iter().zip(theirs).enumerate() {
             assert_same_snapshot(o, t, &format!("{} saga {id} #{i}", backend.name));
         }
     }
     for (id, replays) in sagaz["replays"].as_object().unwrap() {
         let theirs = replays.as_array().unwrap();
-        let ours = ok_json(sagascope(&backend.url, &["replay", "history", id, "--format", "json"]));
+        let ours = ok_json(sagascope(
+            &backend.url,
+            &["replay", "history", id, "--format", "json"],
+        ));
         let ours = ours["replays"].as_array().unwrap();
-        assert_eq!(ours.len(), theirs.len(), "{}: replays of {id}", backend.name);
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{}: replays of {id}",
+            backend.name
+        );
         for t in theirs {
             let rid = t["replay_id"].as_str().unwrap();
-            let o = ours.iter().find(|o| o["replay_id"] == rid).expect("replay listed by sagascope");
+            let o = ours
+                .iter()
+                .find(|o| o["replay_id"] == rid)
+                .expect("replay listed by sagascope");
             assert_same_replay(o, t, &format!("{} replay {rid}", backend.name));
         }
     }
@@ -192,7 +237,9 @@ fn interop(backend: Backend) {
         start: Timestamp::parse("2026-02-01T00:00:00Z").unwrap(),
         ..SeedSpec::default()
     };
-    let seed = common::unique_tag().bytes().fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
+    let seed = common::unique_tag()
+        .bytes()
+        .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
     let mut lines = vec![json!({"sagascope_bundle": 1}).to_string()];
     let mut ids = Vec::new();
     let mut written = Vec::new();
@@ -221,34 +268,67 @@ fn interop(backend: Backend) {
     let bundle = dir.path().join("bundle.jsonl");
     std::fs::write(&bundle, lines.join("\n") + "\n").unwrap();
     let imp = sagascope(&backend.url, &["import", bundle.to_str().unwrap()]);
-    assert!(imp.status.success(), "import: {}", String::from_utf8_lossy(&imp.stderr));
+    assert!(
+        imp.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&imp.stderr)
+    );
     let ids_file = dir.path().join("ids.json");
     std::fs::write(&ids_file, serde_json::to_string(&ids).unwrap()).unwrap();
     let read_out = dir.path().join("read.json");
     run_py(
         &py,
-        &["read", &backend.py.to_string(), ids_file.to_str().unwrap(), read_out.to_str().unwrap()],
+        &[
+            "read",
+            &backend.py.to_string(),
+            ids_file.to_str().unwrap(),
+            read_out.to_str().unwrap(),
+        ],
     );
     let back: Value = serde_json::from_slice(&std::fs::read(&read_out).unwrap()).unwrap();
     for (id, snaps) in ids.iter().zip(&written) {
         let theirs = back["sagas"][id].as_array().expect("sagaz lists the saga");
-        assert_eq!(theirs.len(), snaps.len(), "{}: sagaz reads every snapshot of {id}", backend.name);
+        assert_eq!(
+            theirs.len(),
+            snaps.len(),
+            "{}: sagaz reads every snapshot of {id}",
+            backend.name
+        );
         for (i, (o, t)) in snaps.iter().zip(theirs).enumerate() {
-            assert_same_snapshot(&o.to_json(), t, &format!("{} (sagaz reading) saga {id} #{i}", backend.name));
+            assert_same_snapshot(
+                &o.to_json(),
+                t,
+                &format!("{} (sagaz reading) saga {id} #{i}", backend.name),
+            );
         }
     }
-    let theirs = back["replays"][&ids[0]].as_array().expect("sagaz lists the replay");
+    let theirs = back["replays"][&ids[0]]
+        .as_array()
+        .expect("sagaz lists the replay");
     assert_eq!(theirs.len(), 1, "{}", backend.name);
-    assert_same_replay(&replay.to_json(), &theirs[0], &format!("{} (sagaz reading) replay", backend.name));
+    assert_same_replay(
+        &replay.to_json(),
+        &theirs[0],
+        &format!("{} (sagaz reading) replay", backend.name),
+    );
     for (sid, found) in back["by_id"].as_object().unwrap() {
-        assert_eq!(found, &json!(true), "{}: sagaz get_snapshot({sid})", backend.name);
+        assert_eq!(
+            found,
+            &json!(true),
+            "{}: sagaz get_snapshot({sid})",
+            backend.name
+        );
     }
 }
 
 fn redis(compress: bool) -> Backend {
     let prefix = format!("interop{}:snapshot:", common::unique_tag());
     Backend {
-        name: if compress { "redis-zstd" } else { "redis-plain" },
+        name: if compress {
+            "redis-zstd"
+        } else {
+            "redis-plain"
+        },
         py: json!({"backend": "redis", "url": "redis://127.0.0.1:6379", "prefix": prefix, "compress": compress}),
         url: format!(
             "redis://127.0.0.1:6379?prefix={prefix}&compression={}",
@@ -276,7 +356,11 @@ fn folder(gzip: bool) -> Backend {
     Backend {
         name: if gzip { "folder-gzip" } else { "folder-plain" },
         py: json!({"backend": "fs", "path": dir, "compress": gzip}),
-        url: format!("file://{}?compression={}", dir.display(), if gzip { "gzip" } else { "none" }),
+        url: format!(
+            "file://{}?compression={}",
+            dir.display(),
+            if gzip { "gzip" } else { "none" }
+        ),
         probe: "127.0.0.1:6379",
     }
 }
