@@ -9,6 +9,10 @@ pub mod codec;
 mod error;
 mod layers;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod sqlite;
 mod url;
 
@@ -386,11 +390,23 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn Sna
     })
 }
 
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Ok(Arc::new(postgres::PostgresStore::open(url, opts).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
 #[allow(unused_variables)]
 async fn open_postgres(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
     Err(StoreError::BackendNotBuilt { backend: "postgres" })
 }
 
+#[cfg(feature = "redis")]
+async fn open_redis(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Ok(Arc::new(redis::RedisStore::open(url, opts).await?))
+}
+
+#[cfg(not(feature = "redis"))]
 #[allow(unused_variables)]
 async fn open_redis(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
     Err(StoreError::BackendNotBuilt { backend: "redis" })

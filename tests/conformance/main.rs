@@ -12,4 +12,6 @@ mod common;
 mod cases;
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
