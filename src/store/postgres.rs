@@ -244,9 +244,9 @@ impl SnapshotRow {
             )
         })?;
         let context = Value::Object(s.context.clone());
-        check_json(&name("context"), &context)?;
+        check_json(&format!("snapshot {} field context", s.snapshot_id), &context)?;
         let steps = Value::Array(s.completed_steps.iter().cloned().map(Value::from).collect());
-        check_json(&name("completed_steps"), &steps)?;
+        check_json(&format!("snapshot {} field completed_steps", s.snapshot_id), &steps)?;
         Ok(SnapshotRow {
             snapshot_id,
             saga_id,
@@ -1003,10 +1003,10 @@ impl SnapshotStore for PostgresStore {
             check_text(&name("error_message"), m, None)?;
         }
         if let Some(v) = &log.context_override {
-            check_json(&name("context_override"), v)?;
+            check_json(&format!("replay {} field context_override", log.replay_id), v)?;
         }
         let extra = Value::Object(log.extra.clone());
-        check_json(&name("extra"), &extra)?;
+        check_json(&format!("replay {} extra field", log.replay_id), &extra)?;
         if !log.extra.is_empty() && !self.has_replay_extra {
             return Err(unstorable(
                 name("extra"),
