@@ -323,6 +323,10 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
     if let Some(s) = &schema {
         options = options.options([("search_path", s.as_str())]);
     }
+    // The browsing queries' best plan depends on their values (a status
+    // that is rare or common, a cursor near the start or the end); a cached
+    // generic plan chosen after five runs can be much slower than a fresh one.
+    options = options.options([("plan_cache_mode", "force_custom_plan"), ("jit", "off")]);
     options = options.application_name("sagascope");
     Ok(ParsedUrl {
         options,
