@@ -21,10 +21,17 @@ use serde_json::json;
 use sagascope::model::{SagaStatus, Snapshot, Timestamp};
 use sagascope::store::{open, OpenOptions, SagaFilter, SagaPageRequest, SnapshotStore, StoreUrl};
 
-const STEPS: [&str; 5] = ["reserve_inventory", "charge_payment", "ship_order", "notify", "__completed__"];
+const STEPS: [&str; 5] = [
+    "reserve_inventory",
+    "charge_payment",
+    "ship_order",
+    "notify",
+    "__completed__",
+];
 
 fn saga_snapshots(i: usize, base: Timestamp) -> Vec<Snapshot> {
-    let saga_id = uuid::Uuid::from_u128(0x5a6a_0000_0000_4000_8000_0000_0000_0000 | i as u128).to_string();
+    let saga_id =
+        uuid::Uuid::from_u128(0x5a6a_0000_0000_4000_8000_0000_0000_0000 | i as u128).to_string();
     let end = match i % 10 {
         0 => SagaStatus::Failed,
         1 | 2 => SagaStatus::Executing,
@@ -32,14 +39,22 @@ fn saga_snapshots(i: usize, base: Timestamp) -> Vec<Snapshot> {
     };
     (0..5)
         .map(|step| {
-            let status = if step == 4 { end.clone() } else { SagaStatus::Executing };
+            let status = if step == 4 {
+                end.clone()
+            } else {
+                SagaStatus::Executing
+            };
             let mut context = serde_json::Map::new();
             context.insert("order_id".into(), json!(format!("o-{i}")));
             context.insert("amount".into(), json!(100 + i % 50));
             context.insert("step".into(), json!(step));
             let mut s = Snapshot::new(
                 saga_id.clone(),
-                if i % 3 == 0 { "RefundSaga" } else { "OrderSaga" },
+                if i % 3 == 0 {
+                    "RefundSaga"
+                } else {
+                    "OrderSaga"
+                },
                 STEPS[step],
                 step as i64,
                 status,
@@ -59,7 +74,9 @@ async fn seed(store: &dyn SnapshotStore, sagas: usize) {
     let start = Instant::now();
     let chunk = 1000;
     for from in (0..sagas).step_by(chunk) {
-        let batch: Vec<Snapshot> = (from..(from + chunk).min(sagas)).flat_map(|i| saga_snapshots(i, base)).collect();
+        let batch: Vec<Snapshot> = (from..(from + chunk).min(sagas))
+            .flat_map(|i| saga_snapshots(i, base))
+            .collect();
         if let Err(e) = store.save_snapshots(&batch).await {
             eprintln!("seeding failed: {e}");
             std::process::exit(1);
@@ -68,7 +85,10 @@ async fn seed(store: &dyn SnapshotStore, sagas: usize) {
             eprintln!("  {} sagas written ({:.0?})", from + chunk, start.elapsed());
         }
     }
-    eprintln!("  seeded {sagas} sagas × 5 snapshots in {:.1?}", start.elapsed());
+    eprintln!(
+        "  seeded {sagas} sagas × 5 snapshots in {:.1?}",
+        start.elapsed()
+    );
 }
 
 fn stats(mut v: Vec<Duration>) -> String {
@@ -121,7 +141,9 @@ async fn measure(name: &str, store: &dyn SnapshotStore) {
             "{name:14} {label:28} first page of {} sagas: {}{}",
             p.sagas.len(),
             stats(times),
-            p.index_warning.map(|w| format!(" [warning: {w}]")).unwrap_or_default()
+            p.index_warning
+                .map(|w| format!(" [warning: {w}]"))
+                .unwrap_or_default()
         );
         // The next page, through the cursor, costs the same.
         if let Some(next) = p.next {
@@ -135,7 +157,10 @@ async fn measure(name: &str, store: &dyn SnapshotStore) {
                 let _ = store.list_sagas(&filter, &req).await;
                 times.push(t.elapsed());
             }
-            println!("{name:14} {label:28} second page:              {}", stats(times));
+            println!(
+                "{name:14} {label:28} second page:              {}",
+                stats(times)
+            );
         }
     }
 }
@@ -147,7 +172,9 @@ async fn run(backend: &str, sagas: usize, reseed: bool) {
             std::env::var("BENCH_PG_PARAMS").unwrap_or_default()
         ),
         "redis" => format!("redis://127.0.0.1:6379/1?prefix=bench{sagas}:"),
-        "redis-cluster" => format!("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002/?prefix=bench{sagas}:"),
+        "redis-cluster" => format!(
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002/?prefix=bench{sagas}:"
+        ),
         other => {
             eprintln!("unknown backend {other}; use postgres, redis, redis-cluster or all");
             std::process::exit(2);
@@ -163,9 +190,14 @@ async fn run(backend: &str, sagas: usize, reseed: bool) {
     let have = store.count_sagas(&SagaFilter::default()).await.unwrap_or(0);
     if reseed && have > 0 {
         eprintln!("{backend}: deleting {have} sagas");
-        let mut req = SagaPageRequest { limit: 1000, after: None };
+        let mut req = SagaPageRequest {
+            limit: 1000,
+            after: None,
+        };
         loop {
-            let Ok(p) = store.list_sagas(&SagaFilter::default(), &req).await else { break };
+            let Ok(p) = store.list_sagas(&SagaFilter::default(), &req).await else {
+                break;
+            };
             for s in &p.sagas {
                 let _ = store.delete_saga(&s.saga_id).await;
             }

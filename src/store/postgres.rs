@@ -244,9 +244,15 @@ impl SnapshotRow {
             )
         })?;
         let context = Value::Object(s.context.clone());
-        check_json(&format!("snapshot {} field context", s.snapshot_id), &context)?;
+        check_json(
+            &format!("snapshot {} field context", s.snapshot_id),
+            &context,
+        )?;
         let steps = Value::Array(s.completed_steps.iter().cloned().map(Value::from).collect());
-        check_json(&format!("snapshot {} field completed_steps", s.snapshot_id), &steps)?;
+        check_json(
+            &format!("snapshot {} field completed_steps", s.snapshot_id),
+            &steps,
+        )?;
         Ok(SnapshotRow {
             snapshot_id,
             saga_id,
@@ -296,11 +302,9 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
                 schema = Some(v.to_ascii_lowercase());
             }
             "pool_max" => {
-                pool_max = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| invalid(format!("pool_max {v:?}: expected a positive integer")))?
+                pool_max = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    invalid(format!("pool_max {v:?}: expected a positive integer"))
+                })?
             }
             "connect_timeout" => {
                 let secs: f64 = v
@@ -394,14 +398,27 @@ fn like_prefix(p: &str) -> String {
 /// Newest snapshots per saga that pass `filter`, as a `WHERE` body over
 /// `saga_snapshots AS s`. The `NOT EXISTS` probe keeps only each saga's
 /// newest row (by `created_at`, ties by `snapshot_id`, as everywhere).
-fn newest_per_saga_where(filter: &SagaFilter, after: Option<&SagaCursor>, p: &mut Params) -> Option<String> {
+fn newest_per_saga_where(
+    filter: &SagaFilter,
+    after: Option<&SagaCursor>,
+    p: &mut Params,
+) -> Option<String> {
     let mut conds: Vec<String> = Vec::new();
     match filter.statuses.len() {
         0 => {}
-        1 => conds.push(format!("s.status = {}", p.push(Bind::Text(filter.statuses[0].as_str().into())))),
+        1 => conds.push(format!(
+            "s.status = {}",
+            p.push(Bind::Text(filter.statuses[0].as_str().into()))
+        )),
         _ => conds.push(format!(
             "s.status = ANY({})",
-            p.push(Bind::TextList(filter.statuses.iter().map(|s| s.as_str().to_string()).collect()))
+            p.push(Bind::TextList(
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect()
+            ))
         )),
     }
     if let Some(n) = &filter.name {
@@ -411,10 +428,16 @@ fn newest_per_saga_where(filter: &SagaFilter, after: Option<&SagaCursor>, p: &mu
         conds.push(format!("s.step_name = {}", p.push(Bind::Text(st.clone()))));
     }
     if let Some(t) = filter.since {
-        conds.push(format!("s.created_at >= {}", p.push(Bind::Time(t.as_datetime()))));
+        conds.push(format!(
+            "s.created_at >= {}",
+            p.push(Bind::Time(t.as_datetime()))
+        ));
     }
     if let Some(t) = filter.until {
-        conds.push(format!("s.created_at <= {}", p.push(Bind::Time(t.as_datetime()))));
+        conds.push(format!(
+            "s.created_at <= {}",
+            p.push(Bind::Time(t.as_datetime()))
+        ));
     }
     if let Some(prefix) = &filter.id_prefix {
         conds.push(format!(
@@ -439,7 +462,11 @@ fn newest_per_saga_where(filter: &SagaFilter, after: Option<&SagaCursor>, p: &mu
 
 /// The saga-list query (used by `list_sagas`, `saga_summary` and the
 /// EXPLAIN test). Returns `None` when nothing can match.
-pub fn saga_list_sql(filter: &SagaFilter, after: Option<&SagaCursor>, limit: i64) -> Option<(String, usize)> {
+pub fn saga_list_sql(
+    filter: &SagaFilter,
+    after: Option<&SagaCursor>,
+    limit: i64,
+) -> Option<(String, usize)> {
     let mut p = Params::default();
     let cond = newest_per_saga_where(filter, after, &mut p)?;
     let lim = p.push(Bind::Int(limit));
@@ -499,8 +526,14 @@ impl PostgresStore {
                     .await
                     .map_err(db_err)?;
             }
-            sqlx::raw_sql(SAGAZ_SCHEMA).execute(&mut *tx).await.map_err(db_err)?;
-            sqlx::raw_sql(SAGASCOPE_SCHEMA).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::raw_sql(SAGAZ_SCHEMA)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::raw_sql(SAGASCOPE_SCHEMA)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
         }
         let found: (bool, bool) = sqlx::query_as(
@@ -531,14 +564,21 @@ impl PostgresStore {
 
     /// `EXPLAIN (ANALYZE, FORMAT TEXT)` of the saga-list query for a filter,
     /// to check that browsing walks indexes.
-    pub async fn explain_list_sagas(&self, filter: &SagaFilter, limit: usize) -> StoreResult<String> {
+    pub async fn explain_list_sagas(
+        &self,
+        filter: &SagaFilter,
+        limit: usize,
+    ) -> StoreResult<String> {
         let mut p = Params::default();
         let Some(cond) = newest_per_saga_where(filter, None, &mut p) else {
             return Ok(String::new());
         };
         let lim = p.push(Bind::Int(limit as i64));
         let rows = p
-            .query(format!("EXPLAIN (ANALYZE, COSTS OFF) {}", saga_list_text(&cond, &lim)))
+            .query(format!(
+                "EXPLAIN (ANALYZE, COSTS OFF) {}",
+                saga_list_text(&cond, &lim)
+            ))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
@@ -561,7 +601,8 @@ impl PostgresStore {
             error: e,
         };
         let text = |i: usize, name: &str| -> Result<String, BadEntry> {
-            row.try_get::<String, _>(i).map_err(|e| bad(format!("column `{name}`: {e}")))
+            row.try_get::<String, _>(i)
+                .map_err(|e| bad(format!("column `{name}`: {e}")))
         };
         let json = |i: usize, name: &str| -> Result<Value, BadEntry> {
             codec::Codec::default()
@@ -582,7 +623,9 @@ impl PostgresStore {
                 .into_iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s),
-                    _ => Err(bad("column `completed_steps`: expected an array of strings".into())),
+                    _ => Err(bad(
+                        "column `completed_steps`: expected an array of strings".into(),
+                    )),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             _ => return Err(bad("column `completed_steps`: expected a JSON array".into())),
@@ -598,7 +641,9 @@ impl PostgresStore {
             .map_err(|e| bad(format!("column `step_index`: {e}")))?;
         Ok(Snapshot {
             snapshot_id: key.clone(),
-            saga_id: saga_id.clone().ok_or_else(|| bad("column `saga_id` is unreadable".into()))?,
+            saga_id: saga_id
+                .clone()
+                .ok_or_else(|| bad("column `saga_id` is unreadable".into()))?,
             saga_name: text(2, "saga_name")?,
             step_name: text(3, "step_name")?,
             step_index: step_index.into(),
@@ -606,7 +651,9 @@ impl PostgresStore {
             context,
             completed_steps,
             external_refs: Map::new(),
-            created_at: Timestamp::from_datetime(created_at.ok_or_else(|| bad("column `created_at` is NULL".into()))?),
+            created_at: Timestamp::from_datetime(
+                created_at.ok_or_else(|| bad("column `created_at` is NULL".into()))?,
+            ),
             retention_until: retention_until.map(Timestamp::from_datetime),
             extra: Map::new(),
         })
@@ -666,14 +713,17 @@ impl PostgresStore {
         };
         Ok(ReplayLog {
             replay_id: key.clone(),
-            original_saga_id: original.clone().ok_or_else(|| bad("column `original_saga_id` is unreadable".into()))?,
+            original_saga_id: original
+                .clone()
+                .ok_or_else(|| bad("column `original_saga_id` is unreadable".into()))?,
             new_saga_id: new_saga.to_string(),
             checkpoint_step: req(3, "checkpoint_step")?,
             context_override: json(4, "context_override")?.filter(|v| !v.is_null()),
             initiated_by: req(5, "initiated_by")?,
             replay_status: ReplayStatus::parse(&req(6, "replay_status")?),
             error_message: text(7, "error_message")?,
-            created_at: time(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?,
+            created_at: time(8, "created_at")?
+                .ok_or_else(|| bad("column `created_at` is NULL".into()))?,
             completed_at: time(9, "completed_at")?,
             extra,
         })
@@ -786,7 +836,10 @@ impl PostgresStore {
     }
 
     fn summary_from_row(row: &PgRow) -> Result<SagaSummary, BadEntry> {
-        let saga_id = row.try_get::<Uuid, _>(0).map(|u| u.to_string()).unwrap_or_default();
+        let saga_id = row
+            .try_get::<Uuid, _>(0)
+            .map(|u| u.to_string())
+            .unwrap_or_default();
         let bad = |e: String| BadEntry {
             key: format!("saga_snapshots/saga:{saga_id}"),
             saga_id: Some(saga_id.clone()),
@@ -804,8 +857,14 @@ impl PostgresStore {
             saga_name: text(1)?,
             latest_status: SagaStatus::parse(&text(2)?),
             latest_step: text(3)?,
-            latest_step_index: row.try_get::<i32, _>(4).map_err(|e| bad(e.to_string()))?.into(),
-            snapshot_count: row.try_get::<i64, _>(5).map_err(|e| bad(e.to_string()))?.max(0) as u64,
+            latest_step_index: row
+                .try_get::<i32, _>(4)
+                .map_err(|e| bad(e.to_string()))?
+                .into(),
+            snapshot_count: row
+                .try_get::<i64, _>(5)
+                .map_err(|e| bad(e.to_string()))?
+                .max(0) as u64,
             first_at: time(6)?,
             last_at: time(7)?,
         })
@@ -815,8 +874,15 @@ impl PostgresStore {
 /// The first line of a connection error, without the driver's chain.
 fn short_reason(e: &sqlx::Error) -> String {
     match e {
-        sqlx::Error::PoolTimedOut => "timed out connecting (is the server running and the host/port right?)".into(),
-        other => other.to_string().lines().next().unwrap_or_default().to_string(),
+        sqlx::Error::PoolTimedOut => {
+            "timed out connecting (is the server running and the host/port right?)".into()
+        }
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -858,7 +924,9 @@ impl SnapshotStore for PostgresStore {
             let mut end = start;
             while end < rows.len() && end - start < WRITE_CHUNK {
                 let r = &rows[end];
-                if !seen_ids.insert(r.snapshot_id) || !seen_keys.insert((r.saga_id, r.step_name.clone(), r.created_at)) {
+                if !seen_ids.insert(r.snapshot_id)
+                    || !seen_keys.insert((r.saga_id, r.step_name.clone(), r.created_at))
+                {
                     break;
                 }
                 end += 1;
@@ -873,11 +941,20 @@ impl SnapshotStore for PostgresStore {
         let Some(id) = uuid_for_read(snapshot_id) else {
             return Ok(None);
         };
-        self.fetch_one_snapshot(sqlx::query(sql(format!("SELECT {SNAP_COLS} FROM saga_snapshots WHERE snapshot_id = $1"))).bind(id))
-            .await
+        self.fetch_one_snapshot(
+            sqlx::query(sql(format!(
+                "SELECT {SNAP_COLS} FROM saga_snapshots WHERE snapshot_id = $1"
+            )))
+            .bind(id),
+        )
+        .await
     }
 
-    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>> {
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>> {
         let Some(id) = uuid_for_read(saga_id) else {
             return Ok(None);
         };
@@ -911,17 +988,27 @@ impl SnapshotStore for PostgresStore {
         .await
     }
 
-    async fn list_snapshots(&self, saga_id: &str, q: &SnapshotQuery) -> StoreResult<Listing<Snapshot>> {
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        q: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>> {
         let Some(id) = uuid_for_read(saga_id) else {
             return Ok(Listing::default());
         };
         let mut p = Params::default();
         let mut conds = vec![format!("saga_id = {}", p.push(Bind::Uuid(id)))];
         if let Some(t) = q.since {
-            conds.push(format!("created_at >= {}", p.push(Bind::Time(t.as_datetime()))));
+            conds.push(format!(
+                "created_at >= {}",
+                p.push(Bind::Time(t.as_datetime()))
+            ));
         }
         if let Some(t) = q.until {
-            conds.push(format!("created_at <= {}", p.push(Bind::Time(t.as_datetime()))));
+            conds.push(format!(
+                "created_at <= {}",
+                p.push(Bind::Time(t.as_datetime()))
+            ));
         }
         let (cmp, dir) = match q.order {
             Order::Asc => (">", "ASC"),
@@ -939,7 +1026,10 @@ impl SnapshotStore for PostgresStore {
             }
         }
         let limit = match q.limit {
-            Some(n) => format!("LIMIT {}", p.push(Bind::Int(n.min(i64::MAX as usize) as i64))),
+            Some(n) => format!(
+                "LIMIT {}",
+                p.push(Bind::Int(n.min(i64::MAX as usize) as i64))
+            ),
             None => String::new(),
         };
         let text = format!(
@@ -987,11 +1077,13 @@ impl SnapshotStore for PostgresStore {
 
     async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
         // sagaz's own delete_expired_snapshots statement.
-        let r = sqlx::query("DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < $1")
-            .bind(now.as_datetime())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let r = sqlx::query(
+            "DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < $1",
+        )
+        .bind(now.as_datetime())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(r.rows_affected())
     }
 
@@ -1007,7 +1099,10 @@ impl SnapshotStore for PostgresStore {
             check_text(&name("error_message"), m, None)?;
         }
         if let Some(v) = &log.context_override {
-            check_json(&format!("replay {} field context_override", log.replay_id), v)?;
+            check_json(
+                &format!("replay {} field context_override", log.replay_id),
+                v,
+            )?;
         }
         let extra = Value::Object(log.extra.clone());
         check_json(&format!("replay {} extra field", log.replay_id), &extra)?;
@@ -1067,16 +1162,23 @@ impl SnapshotStore for PostgresStore {
         let Some(id) = uuid_for_read(replay_id) else {
             return Ok(None);
         };
-        let row = sqlx::query(sql(format!("SELECT {} WHERE r.replay_id = $1", self.replay_cols())))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(sql(format!(
+            "SELECT {} WHERE r.replay_id = $1",
+            self.replay_cols()
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         row.map(|r| Self::replay_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
             .transpose()
     }
 
-    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>> {
+    async fn list_replays(
+        &self,
+        original_saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>> {
         let Some(id) = uuid_for_read(original_saga_id) else {
             return Ok(Listing::default());
         };
@@ -1115,7 +1217,11 @@ impl SnapshotStore for PostgresStore {
             .transpose()
     }
 
-    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage> {
+    async fn list_sagas(
+        &self,
+        filter: &SagaFilter,
+        page: &SagaPageRequest,
+    ) -> StoreResult<SagaPage> {
         let mut p = Params::default();
         let Some(cond) = newest_per_saga_where(filter, page.after.as_ref(), &mut p) else {
             return Ok(SagaPage::default());
@@ -1175,7 +1281,9 @@ impl SnapshotStore for PostgresStore {
             return Ok(0);
         };
         let row = p
-            .query(format!("SELECT count(*) FROM saga_snapshots s WHERE {cond}"))
+            .query(format!(
+                "SELECT count(*) FROM saga_snapshots s WHERE {cond}"
+            ))
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;

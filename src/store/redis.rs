@@ -67,12 +67,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use futures::future::join_all;
 use ::redis::aio::ConnectionManager;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use ::redis::{Cmd, FromRedisValue, Value as RValue};
+use async_trait::async_trait;
+use futures::future::join_all;
 
 use crate::model::{ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
 
@@ -208,7 +208,9 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
                 compression = Some(match v.as_ref() {
                     "zstd" => Compression::zstd(),
                     "none" | "off" => Compression::None,
-                    other => return Err(invalid(format!("compression {other:?}: use zstd or none"))),
+                    other => {
+                        return Err(invalid(format!("compression {other:?}: use zstd or none")))
+                    }
                 })
             }
             "cluster" => cluster = matches!(v.as_ref(), "true" | "1" | "yes"),
@@ -228,7 +230,9 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
         return Err(invalid("no host; expected redis://host:port".into()));
     }
     if hosts.len() > 1 && !cluster {
-        return Err(invalid("several hosts are only allowed for a Cluster (redis+cluster://)".into()));
+        return Err(invalid(
+            "several hosts are only allowed for a Cluster (redis+cluster://)".into(),
+        ));
     }
     if cluster && !path.trim_matches('/').is_empty() && path.trim_matches('/') != "0" {
         return Err(invalid("a Redis Cluster has only database 0".into()));
@@ -360,7 +364,8 @@ fn map_err(location: &str, e: ::redis::RedisError) -> StoreError {
 }
 
 fn parse_value<T: FromRedisValue>(v: RValue) -> StoreResult<T> {
-    ::redis::from_redis_value(v).map_err(|e| StoreError::backend(BACKEND, format!("unexpected reply: {e}")))
+    ::redis::from_redis_value(v)
+        .map_err(|e| StoreError::backend(BACKEND, format!("unexpected reply: {e}")))
 }
 
 fn micros_of_score(score: f64) -> i64 {
@@ -377,7 +382,8 @@ impl RedisStore {
             Some(Compression::Gzip { .. }) => {
                 return Err(StoreError::Unsupported {
                     backend: BACKEND,
-                    operation: "gzip compression (sagaz's Redis store reads zstd or plain JSON only)",
+                    operation:
+                        "gzip compression (sagaz's Redis store reads zstd or plain JSON only)",
                 })
             }
             Some(c) => c,
@@ -405,10 +411,11 @@ impl RedisStore {
                 Ok(Conn::Cluster(c))
             } else {
                 let node = parsed.nodes.first().cloned().unwrap_or_default();
-                let client = ::redis::Client::open(node.as_str()).map_err(|e| StoreError::InvalidUrl {
-                    url: location.clone(),
-                    reason: e.to_string(),
-                })?;
+                let client =
+                    ::redis::Client::open(node.as_str()).map_err(|e| StoreError::InvalidUrl {
+                        url: location.clone(),
+                        reason: e.to_string(),
+                    })?;
                 let config = ::redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(Duration::from_secs(30)))
@@ -496,7 +503,9 @@ impl RedisStore {
 
     async fn cmd<T: FromRedisValue>(&self, c: Cmd) -> StoreResult<T> {
         let mut conn = self.conn.clone();
-        c.query_async(&mut conn).await.map_err(|e| map_err(&self.location, e))
+        c.query_async(&mut conn)
+            .await
+            .map_err(|e| map_err(&self.location, e))
     }
 
     /// Runs independent commands in as few round trips as the topology
@@ -512,7 +521,10 @@ impl RedisStore {
                         p.add_command(c.clone());
                     }
                     let mut conn = self.conn.clone();
-                    let vals: Vec<RValue> = p.query_async(&mut conn).await.map_err(|e| map_err(&self.location, e))?;
+                    let vals: Vec<RValue> = p
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| map_err(&self.location, e))?;
                     out.extend(vals);
                 }
             }
@@ -551,7 +563,9 @@ impl RedisStore {
         let Conn::Cluster(_) = &self.conn else {
             return Ok(Vec::new());
         };
-        let slots: RValue = self.cmd(::redis::cmd("CLUSTER").arg("SLOTS").clone()).await?;
+        let slots: RValue = self
+            .cmd(::redis::cmd("CLUSTER").arg("SLOTS").clone())
+            .await?;
         let mut masters: Vec<(String, u16)> = Vec::new();
         let ranges: Vec<RValue> = parse_value(slots)?;
         for r in ranges {
@@ -583,7 +597,11 @@ impl RedisStore {
             let mut cursor: u64 = 0;
             loop {
                 let mut c = ::redis::cmd("SCAN");
-                c.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+                c.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000);
                 let reply: RValue = match (&self.conn, &target) {
                     (Conn::Cluster(cc), Some((host, port))) => {
                         let mut cc = cc.clone();
@@ -615,7 +633,12 @@ impl RedisStore {
 
     // ---- decoding --------------------------------------------------------
 
-    fn decode_snapshot(&self, key: &str, saga_hint: Option<&str>, raw: &[u8]) -> Result<Snapshot, BadEntry> {
+    fn decode_snapshot(
+        &self,
+        key: &str,
+        saga_hint: Option<&str>,
+        raw: &[u8],
+    ) -> Result<Snapshot, BadEntry> {
         let bad = |e: String| BadEntry {
             key: key.to_string(),
             saga_id: saga_hint.map(str::to_string),
@@ -625,7 +648,12 @@ impl RedisStore {
         Snapshot::from_json(v).map_err(|e| bad(e.to_string()))
     }
 
-    fn decode_replay(&self, key: &str, saga_hint: Option<&str>, raw: &[u8]) -> Result<ReplayLog, BadEntry> {
+    fn decode_replay(
+        &self,
+        key: &str,
+        saga_hint: Option<&str>,
+        raw: &[u8],
+    ) -> Result<ReplayLog, BadEntry> {
         let bad = |e: String| BadEntry {
             key: key.to_string(),
             saga_id: saga_hint.map(str::to_string),
@@ -637,7 +665,11 @@ impl RedisStore {
 
     /// Reads snapshots by id, in the given order, skipping ids whose value is
     /// gone (expired: sagaz leaves them in its sets).
-    async fn fetch_snapshots(&self, saga_id: Option<&str>, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
+    async fn fetch_snapshots(
+        &self,
+        saga_id: Option<&str>,
+        ids: &[String],
+    ) -> StoreResult<Listing<Snapshot>> {
         let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
         let vals = self.mget(&keys).await?;
         let mut out = Listing::default();
@@ -661,7 +693,9 @@ impl RedisStore {
         if self.marker_checked.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let exists: bool = self.cmd(::redis::cmd("EXISTS").arg(self.index_state_key()).clone()).await?;
+        let exists: bool = self
+            .cmd(::redis::cmd("EXISTS").arg(self.index_state_key()).clone())
+            .await?;
         if !exists {
             let pattern = format!("{}saga:*:index", glob_escape(&self.prefix));
             let foreign = self.scan_keys(&pattern, true).await?;
@@ -706,7 +740,12 @@ impl RedisStore {
     /// Recomputes the index entries of some sagas from their sagaz sets.
     /// `known` holds snapshots just written (saves a GET). `force` replaces
     /// the hash even with an older snapshot (after deletes).
-    async fn refresh_sagas(&self, sagas: &[String], known: &HashMap<String, Snapshot>, force: bool) -> StoreResult<Vec<BadEntry>> {
+    async fn refresh_sagas(
+        &self,
+        sagas: &[String],
+        known: &HashMap<String, Snapshot>,
+        force: bool,
+    ) -> StoreResult<Vec<BadEntry>> {
         let mut bad = Vec::new();
         for chunk in sagas.chunks(BATCH) {
             // The newest few ids of each saga: the newest may have expired.
@@ -714,11 +753,20 @@ impl RedisStore {
                 .many(
                     chunk
                         .iter()
-                        .map(|s| ::redis::cmd("ZREVRANGE").arg(self.saga_index_key(s)).arg(0).arg(4).clone())
+                        .map(|s| {
+                            ::redis::cmd("ZREVRANGE")
+                                .arg(self.saga_index_key(s))
+                                .arg(0)
+                                .arg(4)
+                                .clone()
+                        })
                         .collect(),
                 )
                 .await?;
-            let tops: Vec<Vec<String>> = tops.into_iter().map(parse_value).collect::<StoreResult<_>>()?;
+            let tops: Vec<Vec<String>> = tops
+                .into_iter()
+                .map(parse_value)
+                .collect::<StoreResult<_>>()?;
             let need: Vec<String> = tops
                 .iter()
                 .flatten()
@@ -760,27 +808,60 @@ impl RedisStore {
                 None => gone.push(saga.clone()),
             }
         }
-        let replies = self.many(cas.iter().map(|(_, _, c)| c.clone()).collect()).await?;
+        let replies = self
+            .many(cas.iter().map(|(_, _, c)| c.clone()).collect())
+            .await?;
         let mut follow = Vec::new();
         for ((saga, h, _), r) in cas.iter().zip(replies) {
             let (applied, old_status): (i64, String) = parse_value(r)?;
             if applied == 0 {
                 continue;
             }
-            follow.push(::redis::cmd("ZADD").arg(self.sagas_key()).arg(h.last_us).arg(saga.as_str()).clone());
-            follow.push(::redis::cmd("ZADD").arg(self.status_key(&h.status)).arg(h.last_us).arg(saga.as_str()).clone());
+            follow.push(
+                ::redis::cmd("ZADD")
+                    .arg(self.sagas_key())
+                    .arg(h.last_us)
+                    .arg(saga.as_str())
+                    .clone(),
+            );
+            follow.push(
+                ::redis::cmd("ZADD")
+                    .arg(self.status_key(&h.status))
+                    .arg(h.last_us)
+                    .arg(saga.as_str())
+                    .clone(),
+            );
             if !old_status.is_empty() && old_status != h.status {
-                follow.push(::redis::cmd("ZREM").arg(self.status_key(&old_status)).arg(saga.as_str()).clone());
+                follow.push(
+                    ::redis::cmd("ZREM")
+                        .arg(self.status_key(&old_status))
+                        .arg(saga.as_str())
+                        .clone(),
+                );
             }
         }
         if !gone.is_empty() {
             let statuses = self
-                .many(gone.iter().map(|s| ::redis::cmd("HGET").arg(self.head_key(s)).arg("status").clone()).collect())
+                .many(
+                    gone.iter()
+                        .map(|s| {
+                            ::redis::cmd("HGET")
+                                .arg(self.head_key(s))
+                                .arg("status")
+                                .clone()
+                        })
+                        .collect(),
+                )
                 .await?;
             for (saga, st) in gone.iter().zip(statuses) {
                 let st: Option<String> = parse_value(st)?;
                 if let Some(st) = st {
-                    follow.push(::redis::cmd("ZREM").arg(self.status_key(&st)).arg(saga).clone());
+                    follow.push(
+                        ::redis::cmd("ZREM")
+                            .arg(self.status_key(&st))
+                            .arg(saga)
+                            .clone(),
+                    );
                 }
                 follow.push(::redis::cmd("ZREM").arg(self.sagas_key()).arg(saga).clone());
                 follow.push(::redis::cmd("DEL").arg(self.head_key(saga)).clone());
@@ -801,7 +882,8 @@ impl RedisStore {
         if self.readonly {
             return Err(StoreError::PermissionDenied {
                 url: self.location.clone(),
-                reason: "reindex writes sagascope's index; open the store without --readonly".into(),
+                reason: "reindex writes sagascope's index; open the store without --readonly"
+                    .into(),
             });
         }
         let start = Instant::now();
@@ -818,12 +900,25 @@ impl RedisStore {
             .collect();
         let found: HashSet<&str> = sagas.iter().map(String::as_str).collect();
         for chunk in sagas.chunks(BATCH) {
-            report.bad.extend(self.refresh_sagas(chunk, &HashMap::new(), true).await?);
+            report
+                .bad
+                .extend(self.refresh_sagas(chunk, &HashMap::new(), true).await?);
         }
         // Count what is indexed now, and drop sagas no longer under the prefix.
-        let listed: Vec<String> = self.cmd(::redis::cmd("ZRANGE").arg(self.sagas_key()).arg(0).arg(-1).clone()).await?;
+        let listed: Vec<String> = self
+            .cmd(
+                ::redis::cmd("ZRANGE")
+                    .arg(self.sagas_key())
+                    .arg(0)
+                    .arg(-1)
+                    .clone(),
+            )
+            .await?;
         let listed_set: HashSet<&str> = listed.iter().map(String::as_str).collect();
-        report.sagas_indexed = sagas.iter().filter(|s| listed_set.contains(s.as_str())).count() as u64;
+        report.sagas_indexed = sagas
+            .iter()
+            .filter(|s| listed_set.contains(s.as_str()))
+            .count() as u64;
         report.sagas_empty = sagas.len() as u64 - report.sagas_indexed;
         let stale: Vec<(String, Option<Head>)> = listed
             .iter()
@@ -836,7 +931,12 @@ impl RedisStore {
         let rkeys = self.scan_keys(&format!("{p}saga:*:replays"), false).await?;
         for chunk in rkeys.chunks(BATCH) {
             let ids = self
-                .many(chunk.iter().map(|k| ::redis::cmd("ZRANGE").arg(k).arg(0).arg(-1).clone()).collect())
+                .many(
+                    chunk
+                        .iter()
+                        .map(|k| ::redis::cmd("ZRANGE").arg(k).arg(0).arg(-1).clone())
+                        .collect(),
+                )
                 .await?;
             let ids: Vec<String> = ids
                 .into_iter()
@@ -853,7 +953,12 @@ impl RedisStore {
                     let Some(raw) = v else { continue };
                     match self.decode_replay(key, None, &raw) {
                         Ok(l) => {
-                            sets.push(::redis::cmd("SET").arg(self.replay_of_key(&l.new_saga_id)).arg(&l.replay_id).clone());
+                            sets.push(
+                                ::redis::cmd("SET")
+                                    .arg(self.replay_of_key(&l.new_saga_id))
+                                    .arg(&l.replay_id)
+                                    .clone(),
+                            );
                             report.replays_indexed += 1;
                         }
                         Err(b) => report.bad.push(b),
@@ -871,7 +976,8 @@ impl RedisStore {
     /// Whether the index-state marker is present (false = `reindex` needed
     /// for sagaz-written data to show in the saga list).
     pub async fn index_is_built(&self) -> StoreResult<bool> {
-        self.cmd(::redis::cmd("EXISTS").arg(self.index_state_key()).clone()).await
+        self.cmd(::redis::cmd("EXISTS").arg(self.index_state_key()).clone())
+            .await
     }
 
     fn stale_index_warning(&self) -> String {
@@ -890,7 +996,8 @@ impl RedisStore {
             return Err(StoreError::Unstorable {
                 backend: BACKEND,
                 what: format!("{what} {id:?}"),
-                reason: "it would collide with sagaz's or sagascope's own keys under the prefix".into(),
+                reason: "it would collide with sagaz's or sagascope's own keys under the prefix"
+                    .into(),
             });
         }
         Ok(())
@@ -898,7 +1005,8 @@ impl RedisStore {
 
     fn set_snapshot_cmd(&self, s: &Snapshot, now_ms: i64) -> Cmd {
         let mut c = ::redis::cmd("SET");
-        c.arg(self.snapshot_key(&s.snapshot_id)).arg(self.codec.encode(&s.to_json()));
+        c.arg(self.snapshot_key(&s.snapshot_id))
+            .arg(self.codec.encode(&s.to_json()));
         // sagaz's EXPIRE from retention_until, as an absolute time. A time
         // already past would delete the value at once; delete_expired
         // handles those instead.
@@ -939,7 +1047,10 @@ impl RedisStore {
                     .collect()
             };
             // A replaced snapshot may have moved to another saga.
-            let keys: Vec<String> = chunk.iter().map(|s| self.snapshot_key(&s.snapshot_id)).collect();
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|s| self.snapshot_key(&s.snapshot_id))
+                .collect();
             let old = self.mget(&keys).await?;
             let mut touched: Vec<String> = Vec::new();
             let mut cmds = Vec::new();
@@ -948,8 +1059,18 @@ impl RedisStore {
                 if let Some(raw) = old {
                     if let Ok(prev) = self.decode_snapshot("", None, &raw) {
                         if prev.saga_id != s.saga_id {
-                            cmds.push(::redis::cmd("ZREM").arg(self.saga_index_key(&prev.saga_id)).arg(&prev.snapshot_id).clone());
-                            cmds.push(::redis::cmd("ZREM").arg(self.retention_key()).arg(Self::retention_member(&prev)).clone());
+                            cmds.push(
+                                ::redis::cmd("ZREM")
+                                    .arg(self.saga_index_key(&prev.saga_id))
+                                    .arg(&prev.snapshot_id)
+                                    .clone(),
+                            );
+                            cmds.push(
+                                ::redis::cmd("ZREM")
+                                    .arg(self.retention_key())
+                                    .arg(Self::retention_member(&prev))
+                                    .clone(),
+                            );
                         }
                         // A replaced snapshot may have been its saga's newest:
                         // recompute rather than compare-and-set.
@@ -973,14 +1094,27 @@ impl RedisStore {
                             .arg(Self::retention_member(s))
                             .clone(),
                     ),
-                    None => cmds.push(::redis::cmd("ZREM").arg(self.retention_key()).arg(Self::retention_member(s)).clone()),
+                    None => cmds.push(
+                        ::redis::cmd("ZREM")
+                            .arg(self.retention_key())
+                            .arg(Self::retention_member(s))
+                            .clone(),
+                    ),
                 }
             }
             self.many(cmds).await?;
             // Sagas whose head did not move (an older snapshot arrived) are
             // settled by the compare-and-set; those that lost one are forced.
-            let known: HashMap<String, Snapshot> = chunk.iter().map(|s| (s.snapshot_id.clone(), (*s).clone())).collect();
-            let mut sagas: Vec<String> = chunk.iter().map(|s| s.saga_id.clone()).collect::<HashSet<_>>().into_iter().collect();
+            let known: HashMap<String, Snapshot> = chunk
+                .iter()
+                .map(|s| (s.snapshot_id.clone(), (*s).clone()))
+                .collect();
+            let mut sagas: Vec<String> = chunk
+                .iter()
+                .map(|s| s.saga_id.clone())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
             sagas.sort();
             self.refresh_sagas(&sagas, &known, false).await?;
             if !touched.is_empty() {
@@ -999,9 +1133,19 @@ impl RedisStore {
         for chunk in items.chunks(BATCH) {
             let mut cmds = Vec::new();
             for (snap, saga) in chunk {
-                cmds.push(::redis::cmd("ZREM").arg(self.saga_index_key(saga)).arg(snap).clone());
+                cmds.push(
+                    ::redis::cmd("ZREM")
+                        .arg(self.saga_index_key(saga))
+                        .arg(snap)
+                        .clone(),
+                );
                 cmds.push(::redis::cmd("DEL").arg(self.snapshot_key(snap)).clone());
-                cmds.push(::redis::cmd("ZREM").arg(self.retention_key()).arg(format!("{snap} {saga}")).clone());
+                cmds.push(
+                    ::redis::cmd("ZREM")
+                        .arg(self.retention_key())
+                        .arg(format!("{snap} {saga}"))
+                        .clone(),
+                );
             }
             let replies = self.many(cmds).await?;
             for r in replies.chunks(3) {
@@ -1023,7 +1167,14 @@ impl RedisStore {
 
     /// Up to `count` entries of a sorted set, newest first, strictly before
     /// `after` (score, member) and with score in [min, max].
-    async fn zset_page(&self, key: &str, max: Option<i64>, min: Option<i64>, after: Option<&(i64, String)>, count: usize) -> StoreResult<Vec<(String, i64)>> {
+    async fn zset_page(
+        &self,
+        key: &str,
+        max: Option<i64>,
+        min: Option<i64>,
+        after: Option<&(i64, String)>,
+        count: usize,
+    ) -> StoreResult<Vec<(String, i64)>> {
         let max_arg = match (after, max) {
             (Some((s, _)), Some(m)) => (*s).min(m).to_string(),
             (Some((s, _)), None) => s.to_string(),
@@ -1067,19 +1218,31 @@ impl RedisStore {
 
     /// Summaries of candidate sagas in one batch, checked against their
     /// sagaz sets: `Ok(None)` for a stale entry.
-    async fn load_heads(&self, sagas: &[String]) -> StoreResult<Vec<(Option<Head>, u64, Option<i64>, Option<String>)>> {
+    async fn load_heads(
+        &self,
+        sagas: &[String],
+    ) -> StoreResult<Vec<(Option<Head>, u64, Option<i64>, Option<String>)>> {
         let mut cmds = Vec::with_capacity(sagas.len() * 4);
         for s in sagas {
             let idx = self.saga_index_key(s);
             cmds.push(::redis::cmd("HGETALL").arg(self.head_key(s)).clone());
             cmds.push(::redis::cmd("ZCARD").arg(&idx).clone());
-            cmds.push(::redis::cmd("ZRANGE").arg(&idx).arg(0).arg(0).arg("WITHSCORES").clone());
+            cmds.push(
+                ::redis::cmd("ZRANGE")
+                    .arg(&idx)
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES")
+                    .clone(),
+            );
             cmds.push(::redis::cmd("ZREVRANGE").arg(&idx).arg(0).arg(0).clone());
         }
         let replies = self.many(cmds).await?;
         let mut out = Vec::with_capacity(sagas.len());
         let mut it = replies.into_iter();
-        while let (Some(h), Some(n), Some(first), Some(top)) = (it.next(), it.next(), it.next(), it.next()) {
+        while let (Some(h), Some(n), Some(first), Some(top)) =
+            (it.next(), it.next(), it.next(), it.next())
+        {
             let h: HashMap<String, String> = parse_value(h)?;
             let n: u64 = parse_value(n)?;
             let first: Vec<(String, f64)> = parse_value(first)?;
@@ -1094,7 +1257,12 @@ impl RedisStore {
         Ok(out)
     }
 
-    fn summary_of(saga_id: &str, h: &Head, count: u64, first_us: Option<i64>) -> Option<SagaSummary> {
+    fn summary_of(
+        saga_id: &str,
+        h: &Head,
+        count: u64,
+        first_us: Option<i64>,
+    ) -> Option<SagaSummary> {
         let last_at = Timestamp::from_micros(h.last_us)?;
         let first_at = first_us
             .and_then(Timestamp::from_micros)
@@ -1145,28 +1313,49 @@ impl SnapshotStore for RedisStore {
         }
         let key = self.snapshot_key(snapshot_id);
         let raw: Option<Vec<u8>> = self.cmd(::redis::cmd("GET").arg(&key).clone()).await?;
-        raw.map(|r| self.decode_snapshot(&key, None, &r).map_err(|entry| StoreError::Corrupt { entry }))
-            .transpose()
+        raw.map(|r| {
+            self.decode_snapshot(&key, None, &r)
+                .map_err(|entry| StoreError::Corrupt { entry })
+        })
+        .transpose()
     }
 
-    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>> {
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>> {
         let key = self.saga_index_key(saga_id);
         let mut start = 0usize;
         let batch = if step.is_some() { 50 } else { 5 };
         loop {
             let ids: Vec<String> = self
-                .cmd(::redis::cmd("ZREVRANGE").arg(&key).arg(start).arg(start + batch - 1).clone())
+                .cmd(
+                    ::redis::cmd("ZREVRANGE")
+                        .arg(&key)
+                        .arg(start)
+                        .arg(start + batch - 1)
+                        .clone(),
+                )
                 .await?;
             if ids.is_empty() {
                 return Ok(None);
             }
             let got = self.fetch_snapshots(Some(saga_id), &ids).await?;
             // Newest first: a bad entry newer than every good one is the answer's fault.
-            let mut items: Vec<Result<Snapshot, BadEntry>> = got.items.into_iter().map(Ok).collect();
+            let mut items: Vec<Result<Snapshot, BadEntry>> =
+                got.items.into_iter().map(Ok).collect();
             items.extend(got.bad.into_iter().map(Err));
-            let order: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+            let order: HashMap<&str, usize> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
             let pos = |r: &Result<Snapshot, BadEntry>| match r {
-                Ok(s) => order.get(s.snapshot_id.as_str()).copied().unwrap_or(usize::MAX),
+                Ok(s) => order
+                    .get(s.snapshot_id.as_str())
+                    .copied()
+                    .unwrap_or(usize::MAX),
                 Err(b) => order
                     .get(b.key.strip_prefix(&self.prefix).unwrap_or(&b.key))
                     .copied()
@@ -1213,7 +1402,11 @@ impl SnapshotStore for RedisStore {
             .max_by(|a, b| (a.created_at, &a.snapshot_id).cmp(&(b.created_at, &b.snapshot_id))))
     }
 
-    async fn list_snapshots(&self, saga_id: &str, q: &SnapshotQuery) -> StoreResult<Listing<Snapshot>> {
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        q: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>> {
         let key = self.saga_index_key(saga_id);
         let mut lo = q.since.map(|t| t.as_epoch_seconds());
         let mut hi = q.until.map(|t| t.as_epoch_seconds());
@@ -1232,8 +1425,16 @@ impl SnapshotStore for RedisStore {
         let mut offset = 0usize;
         while out.items.len() < limit {
             let mut c = match q.order {
-                Order::Asc => ::redis::cmd("ZRANGEBYSCORE").arg(&key).arg(&lo_arg).arg(&hi_arg).clone(),
-                Order::Desc => ::redis::cmd("ZREVRANGEBYSCORE").arg(&key).arg(&hi_arg).arg(&lo_arg).clone(),
+                Order::Asc => ::redis::cmd("ZRANGEBYSCORE")
+                    .arg(&key)
+                    .arg(&lo_arg)
+                    .arg(&hi_arg)
+                    .clone(),
+                Order::Desc => ::redis::cmd("ZREVRANGEBYSCORE")
+                    .arg(&key)
+                    .arg(&hi_arg)
+                    .arg(&lo_arg)
+                    .clone(),
             };
             c.arg("LIMIT").arg(offset).arg(page);
             let ids: Vec<String> = self.cmd(c).await?;
@@ -1263,7 +1464,12 @@ impl SnapshotStore for RedisStore {
     }
 
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
-        self.cmd(::redis::cmd("ZCARD").arg(self.saga_index_key(saga_id)).clone()).await
+        self.cmd(
+            ::redis::cmd("ZCARD")
+                .arg(self.saga_index_key(saga_id))
+                .clone(),
+        )
+        .await
     }
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool> {
@@ -1287,15 +1493,30 @@ impl SnapshotStore for RedisStore {
 
     async fn delete_saga(&self, saga_id: &str) -> StoreResult<u64> {
         let ids: Vec<String> = self
-            .cmd(::redis::cmd("ZRANGE").arg(self.saga_index_key(saga_id)).arg(0).arg(-1).clone())
+            .cmd(
+                ::redis::cmd("ZRANGE")
+                    .arg(self.saga_index_key(saga_id))
+                    .arg(0)
+                    .arg(-1)
+                    .clone(),
+            )
             .await?;
         // Count values that still exist, as the other backends count rows.
-        let vals = self.mget(&ids.iter().map(|i| self.snapshot_key(i)).collect::<Vec<_>>()).await?;
+        let vals = self
+            .mget(&ids.iter().map(|i| self.snapshot_key(i)).collect::<Vec<_>>())
+            .await?;
         let present = vals.iter().filter(|v| v.is_some()).count() as u64;
-        let items: Vec<(String, String)> = ids.into_iter().map(|i| (i, saga_id.to_string())).collect();
+        let items: Vec<(String, String)> =
+            ids.into_iter().map(|i| (i, saga_id.to_string())).collect();
         self.remove_snapshots(&items).await?;
-        self.cmd::<i64>(::redis::cmd("DEL").arg(self.saga_index_key(saga_id)).clone()).await?;
-        self.apply_heads(&[(saga_id.to_string(), None)], true).await?;
+        self.cmd::<i64>(
+            ::redis::cmd("DEL")
+                .arg(self.saga_index_key(saga_id))
+                .clone(),
+        )
+        .await?;
+        self.apply_heads(&[(saga_id.to_string(), None)], true)
+            .await?;
         Ok(present)
     }
 
@@ -1345,13 +1566,27 @@ impl SnapshotStore for RedisStore {
         let mut cmds = Vec::new();
         if let Some(prev) = old.and_then(|r| self.decode_replay(&key, None, &r).ok()) {
             if prev.original_saga_id != log.original_saga_id {
-                cmds.push(::redis::cmd("ZREM").arg(self.replay_index_key(&prev.original_saga_id)).arg(&prev.replay_id).clone());
+                cmds.push(
+                    ::redis::cmd("ZREM")
+                        .arg(self.replay_index_key(&prev.original_saga_id))
+                        .arg(&prev.replay_id)
+                        .clone(),
+                );
             }
             if prev.new_saga_id != log.new_saga_id {
-                cmds.push(::redis::cmd("DEL").arg(self.replay_of_key(&prev.new_saga_id)).clone());
+                cmds.push(
+                    ::redis::cmd("DEL")
+                        .arg(self.replay_of_key(&prev.new_saga_id))
+                        .clone(),
+                );
             }
         }
-        cmds.push(::redis::cmd("SET").arg(&key).arg(self.codec.encode(&log.to_json())).clone());
+        cmds.push(
+            ::redis::cmd("SET")
+                .arg(&key)
+                .arg(self.codec.encode(&log.to_json()))
+                .clone(),
+        );
         cmds.push(
             ::redis::cmd("ZADD")
                 .arg(self.replay_index_key(&log.original_saga_id))
@@ -1359,7 +1594,12 @@ impl SnapshotStore for RedisStore {
                 .arg(&log.replay_id)
                 .clone(),
         );
-        cmds.push(::redis::cmd("SET").arg(self.replay_of_key(&log.new_saga_id)).arg(&log.replay_id).clone());
+        cmds.push(
+            ::redis::cmd("SET")
+                .arg(self.replay_of_key(&log.new_saga_id))
+                .arg(&log.replay_id)
+                .clone(),
+        );
         self.many(cmds).await?;
         Ok(())
     }
@@ -1367,13 +1607,26 @@ impl SnapshotStore for RedisStore {
     async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>> {
         let key = self.replay_key(replay_id);
         let raw: Option<Vec<u8>> = self.cmd(::redis::cmd("GET").arg(&key).clone()).await?;
-        raw.map(|r| self.decode_replay(&key, None, &r).map_err(|entry| StoreError::Corrupt { entry }))
-            .transpose()
+        raw.map(|r| {
+            self.decode_replay(&key, None, &r)
+                .map_err(|entry| StoreError::Corrupt { entry })
+        })
+        .transpose()
     }
 
-    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>> {
+    async fn list_replays(
+        &self,
+        original_saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>> {
         let ids: Vec<String> = self
-            .cmd(::redis::cmd("ZREVRANGE").arg(self.replay_index_key(original_saga_id)).arg(0).arg(-1).clone())
+            .cmd(
+                ::redis::cmd("ZREVRANGE")
+                    .arg(self.replay_index_key(original_saga_id))
+                    .arg(0)
+                    .arg(-1)
+                    .clone(),
+            )
             .await?;
         let keys: Vec<String> = ids.iter().map(|id| self.replay_key(id)).collect();
         let mut out = Listing::default();
@@ -1392,20 +1645,34 @@ impl SnapshotStore for RedisStore {
                 }
             }
         }
-        out.items.sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
+        out.items
+            .sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
         out.items.truncate(want);
         Ok(out)
     }
 
     async fn replay_producing(&self, new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {
-        let id: Option<String> = self.cmd(::redis::cmd("GET").arg(self.replay_of_key(new_saga_id)).clone()).await?;
+        let id: Option<String> = self
+            .cmd(
+                ::redis::cmd("GET")
+                    .arg(self.replay_of_key(new_saga_id))
+                    .clone(),
+            )
+            .await?;
         match id {
-            Some(id) => Ok(self.get_replay(&id).await?.filter(|l| l.new_saga_id == new_saga_id)),
+            Some(id) => Ok(self
+                .get_replay(&id)
+                .await?
+                .filter(|l| l.new_saga_id == new_saga_id)),
             None => Ok(None),
         }
     }
 
-    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage> {
+    async fn list_sagas(
+        &self,
+        filter: &SagaFilter,
+        page: &SagaPageRequest,
+    ) -> StoreResult<SagaPage> {
         let mut out = SagaPage::default();
         if !self.index_is_built().await? {
             out.index_warning = Some(self.stale_index_warning());
@@ -1427,7 +1694,10 @@ impl SnapshotStore for RedisStore {
         };
         let max = filter.until.map(|t| t.as_micros());
         let min = filter.since.map(|t| t.as_micros());
-        let mut cursor: Option<(i64, String)> = page.after.as_ref().map(|c| (c.last_at.as_micros(), c.saga_id.clone()));
+        let mut cursor: Option<(i64, String)> = page
+            .after
+            .as_ref()
+            .map(|c| (c.last_at.as_micros(), c.saga_id.clone()));
         let batch = (page.limit + 1).clamp(20, BATCH);
         let mut refreshed = 0usize;
         let mut repairs: Vec<Cmd> = Vec::new();
@@ -1437,11 +1707,9 @@ impl SnapshotStore for RedisStore {
             let mut merged: BTreeMap<(i64, String), Option<String>> = BTreeMap::new();
             let cur = cursor.clone();
             let cur = &cur;
-            let pages = join_all(
-                sources
-                    .iter()
-                    .map(|(key, st)| async move { (self.zset_page(key, max, min, cur.as_ref(), batch).await, st) }),
-            )
+            let pages = join_all(sources.iter().map(|(key, st)| async move {
+                (self.zset_page(key, max, min, cur.as_ref(), batch).await, st)
+            }))
             .await;
             let mut exhausted = true;
             let mut horizon: Option<(i64, String)> = None;
@@ -1474,7 +1742,9 @@ impl SnapshotStore for RedisStore {
             let ids: Vec<String> = cands.iter().map(|((_, m), _)| m.clone()).collect();
             let heads = self.load_heads(&ids).await?;
             let mut stale_sagas = Vec::new();
-            for (((score, saga), src_status), (head, count, first_us, top)) in cands.iter().zip(heads) {
+            for (((score, saga), src_status), (head, count, first_us, top)) in
+                cands.iter().zip(heads)
+            {
                 cursor = Some((*score, saga.clone()));
                 let Some(h) = head else {
                     // Listed but no summary: a writer stopped half-way.
@@ -1488,11 +1758,26 @@ impl SnapshotStore for RedisStore {
                     if !self.readonly {
                         if let Some(st) = src_status {
                             if *st != h.status {
-                                repairs.push(::redis::cmd("ZREM").arg(self.status_key(st)).arg(saga).clone());
+                                repairs.push(
+                                    ::redis::cmd("ZREM")
+                                        .arg(self.status_key(st))
+                                        .arg(saga)
+                                        .clone(),
+                                );
                             }
                         }
-                        let key = if src_status.is_some() { self.status_key(&h.status) } else { self.sagas_key() };
-                        repairs.push(::redis::cmd("ZADD").arg(key).arg(h.last_us).arg(saga).clone());
+                        let key = if src_status.is_some() {
+                            self.status_key(&h.status)
+                        } else {
+                            self.sagas_key()
+                        };
+                        repairs.push(
+                            ::redis::cmd("ZADD")
+                                .arg(key)
+                                .arg(h.last_us)
+                                .arg(saga)
+                                .clone(),
+                        );
                     }
                     continue;
                 }
@@ -1527,7 +1812,8 @@ impl SnapshotStore for RedisStore {
                 out.sagas.push(summary);
             }
             if !stale_sagas.is_empty() {
-                self.refresh_sagas(&stale_sagas, &HashMap::new(), true).await?;
+                self.refresh_sagas(&stale_sagas, &HashMap::new(), true)
+                    .await?;
             }
             if exhausted && horizon.is_none() {
                 break;
@@ -1563,7 +1849,8 @@ impl SnapshotStore for RedisStore {
             _ => {
                 let latest = self.latest_snapshot(saga_id, None).await?;
                 if let (Some(s), false) = (&latest, self.readonly) {
-                    self.apply_heads(&[(saga_id.to_string(), Some(Head::of(s)))], true).await?;
+                    self.apply_heads(&[(saga_id.to_string(), Some(Head::of(s)))], true)
+                        .await?;
                 }
                 latest.as_ref().map(Head::of)
             }
@@ -1572,17 +1859,30 @@ impl SnapshotStore for RedisStore {
     }
 
     async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
-        let simple = filter.name.is_none() && filter.latest_step.is_none() && filter.id_prefix.is_none();
+        let simple =
+            filter.name.is_none() && filter.latest_step.is_none() && filter.id_prefix.is_none();
         if simple {
-            let min = filter.since.map_or("-inf".to_string(), |t| t.as_micros().to_string());
-            let max = filter.until.map_or("+inf".to_string(), |t| t.as_micros().to_string());
+            let min = filter
+                .since
+                .map_or("-inf".to_string(), |t| t.as_micros().to_string());
+            let max = filter
+                .until
+                .map_or("+inf".to_string(), |t| t.as_micros().to_string());
             let keys: Vec<String> = if filter.statuses.is_empty() {
                 vec![self.sagas_key()]
             } else {
-                filter.statuses.iter().map(|s| self.status_key(s.as_str())).collect()
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| self.status_key(s.as_str()))
+                    .collect()
             };
             let counts = self
-                .many(keys.iter().map(|k| ::redis::cmd("ZCOUNT").arg(k).arg(&min).arg(&max).clone()).collect())
+                .many(
+                    keys.iter()
+                        .map(|k| ::redis::cmd("ZCOUNT").arg(k).arg(&min).arg(&max).clone())
+                        .collect(),
+                )
                 .await?;
             let mut total = 0u64;
             for c in counts {
@@ -1591,7 +1891,10 @@ impl SnapshotStore for RedisStore {
             return Ok(total);
         }
         let mut n = 0u64;
-        let mut page = SagaPageRequest { limit: 1000, after: None };
+        let mut page = SagaPageRequest {
+            limit: 1000,
+            after: None,
+        };
         loop {
             let p = self.list_sagas(filter, &page).await?;
             n += p.sagas.len() as u64;
@@ -1606,7 +1909,10 @@ impl SnapshotStore for RedisStore {
         let start = Instant::now();
         self.cmd::<String>(::redis::cmd("PING")).await?;
         let latency = start.elapsed();
-        let sagas: Option<u64> = self.cmd(::redis::cmd("ZCARD").arg(self.sagas_key()).clone()).await.ok();
+        let sagas: Option<u64> = self
+            .cmd(::redis::cmd("ZCARD").arg(self.sagas_key()).clone())
+            .await
+            .ok();
         let mut notes = vec![
             format!("prefix {:?}", self.prefix),
             format!(
@@ -1663,8 +1969,15 @@ impl SnapshotStore for RedisStore {
     }
 
     async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()> {
-        self.cmd::<i64>(::redis::cmd("EVAL").arg(LOCK_RELEASE).arg(1).arg(self.lock_key(name)).arg(owner).clone())
-            .await?;
+        self.cmd::<i64>(
+            ::redis::cmd("EVAL")
+                .arg(LOCK_RELEASE)
+                .arg(1)
+                .arg(self.lock_key(name))
+                .arg(owner)
+                .clone(),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -1675,14 +1988,29 @@ mod tests {
 
     #[test]
     fn parses_single_and_cluster_urls() {
-        let p = parse_url(&StoreUrl::new("redis://:pw@127.0.0.1:6379/2?prefix=app:&compression=none&protocol=resp3")).unwrap();
-        assert_eq!(p.nodes, vec!["redis://:pw@127.0.0.1:6379/2?protocol=resp3".to_string()]);
+        let p = parse_url(&StoreUrl::new(
+            "redis://:pw@127.0.0.1:6379/2?prefix=app:&compression=none&protocol=resp3",
+        ))
+        .unwrap();
+        assert_eq!(
+            p.nodes,
+            vec!["redis://:pw@127.0.0.1:6379/2?protocol=resp3".to_string()]
+        );
         assert!(!p.cluster);
         assert_eq!(p.prefix, "app:");
         assert_eq!(p.compression, Some(Compression::None));
-        let c = parse_url(&StoreUrl::new("redis+cluster://127.0.0.1:7000,127.0.0.1:7001/?prefix=x:")).unwrap();
+        let c = parse_url(&StoreUrl::new(
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001/?prefix=x:",
+        ))
+        .unwrap();
         assert!(c.cluster);
-        assert_eq!(c.nodes, vec!["redis://127.0.0.1:7000".to_string(), "redis://127.0.0.1:7001".to_string()]);
+        assert_eq!(
+            c.nodes,
+            vec![
+                "redis://127.0.0.1:7000".to_string(),
+                "redis://127.0.0.1:7001".to_string()
+            ]
+        );
         let c = parse_url(&StoreUrl::new("rediss://h:7000?cluster=true")).unwrap();
         assert!(c.cluster);
         assert_eq!(c.nodes, vec!["rediss://h:7000".to_string()]);

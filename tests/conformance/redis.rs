@@ -18,7 +18,11 @@ pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
         return None;
     }
     let url = StoreUrl::new(format!("{base}/?prefix=conformance:{}:", unique_tag()));
-    Some(open(&url, &OpenOptions::default()).await.expect("open redis"))
+    Some(
+        open(&url, &OpenOptions::default())
+            .await
+            .expect("open redis"),
+    )
 }
 
 conformance_cases!();

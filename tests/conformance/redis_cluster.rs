@@ -20,7 +20,11 @@ pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
         return None;
     }
     let url = StoreUrl::new(format!("{base}/?prefix=conformance:{}:", unique_tag()));
-    Some(open(&url, &OpenOptions::default()).await.expect("open redis cluster"))
+    Some(
+        open(&url, &OpenOptions::default())
+            .await
+            .expect("open redis cluster"),
+    )
 }
 
 conformance_cases!();
