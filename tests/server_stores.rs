@@ -903,3 +903,32 @@ async fn redis_unreachable_server_is_reported_without_secrets() {
     assert!(err.is_unreachable(), "{err}");
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_talks_tls() {
+    // `.ci/services/redis-tls.sh`: a TLS-only server with a self-signed
+    // certificate, hence `#insecure`.
+    if !backend_available(
+        "redis-tls",
+        "rediss://127.0.0.1:6390",
+        tcp_open("127.0.0.1:6390"),
+    ) {
+        return;
+    }
+    let url = StoreUrl::new(format!(
+        "rediss://127.0.0.1:6390/?prefix=t:{}:#insecure",
+        unique_tag()
+    ));
+    let store = open(&url, &OpenOptions::default())
+        .await
+        .expect("open rediss");
+    let s = snap(&saga_id(), 0, 0);
+    store.save_snapshot(&s).await.unwrap();
+    assert_eq!(
+        store.get_snapshot(&s.snapshot_id).await.unwrap().unwrap(),
+        s
+    );
+    // Without `#insecure` the self-signed certificate is refused.
+    let strict = StoreUrl::new("rediss://127.0.0.1:6390/?connect_timeout=2");
+    assert!(open(&strict, &OpenOptions::default()).await.is_err());
+}

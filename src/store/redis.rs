@@ -178,6 +178,11 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
         .split_once("://")
         .ok_or_else(|| invalid("expected redis://host:port".into()))?;
     let scheme = scheme.to_ascii_lowercase();
+    // `#insecure` (skip TLS certificate checks) is the driver's; keep it for every node.
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, f)) => (r, format!("#{f}")),
+        None => (rest, String::new()),
+    };
     let (mut cluster, tls) = match scheme.as_str() {
         "redis" => (false, false),
         "rediss" => (false, true),
@@ -254,7 +259,7 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
             } else {
                 format!("/{path}")
             };
-            format!("{driver_scheme}://{auth}{h}{db}{query}")
+            format!("{driver_scheme}://{auth}{h}{db}{query}{fragment}")
         })
         .collect();
     Ok(ParsedUrl {
@@ -392,6 +397,14 @@ impl RedisStore {
             url: location.clone(),
             reason,
         };
+        if parsed.nodes.iter().any(|n| n.starts_with("rediss:")) {
+            // rustls needs one process-wide crypto provider; with several
+            // compiled in (other backends bring their own) it cannot pick.
+            // An application that installed one keeps it.
+            if rustls::crypto::CryptoProvider::get_default().is_none() {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+            }
+        }
         let timeout = parsed.connect_timeout;
         let connect = async {
             if parsed.cluster {
@@ -2015,6 +2028,15 @@ mod tests {
         assert!(c.cluster);
         assert_eq!(c.nodes, vec!["rediss://h:7000".to_string()]);
         assert_eq!(c.prefix, DEFAULT_PREFIX);
+        let t = parse_url(&StoreUrl::new(
+            "rediss://127.0.0.1:6390/?prefix=p:#insecure",
+        ))
+        .unwrap();
+        assert_eq!(
+            t.nodes,
+            vec!["rediss://127.0.0.1:6390#insecure".to_string()]
+        );
+        assert_eq!(t.prefix, "p:");
         assert!(parse_url(&StoreUrl::new("redis://a:1,b:2")).is_err());
         assert!(parse_url(&StoreUrl::new("redis://a:1?compression=lz4")).is_err());
     }
