@@ -18,7 +18,7 @@ use sagascope::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot, Timestamp}
 use sagascope::store::postgres::PostgresStore;
 use sagascope::store::redis::RedisStore;
 use sagascope::store::{
-    codec, open, LockOutcome, OpenOptions, SagaFilter, SagaPageRequest, SnapshotCursor,
+    codec, open, reindex, LockOutcome, OpenOptions, SagaFilter, SagaPageRequest, SnapshotCursor,
     SnapshotQuery, SnapshotStore, StoreError, StoreUrl,
 };
 
@@ -488,6 +488,14 @@ async fn postgres_uses_sagaz_tables_as_they_are() {
     .execute(pool)
     .await
     .unwrap();
+    let url = StoreUrl::new(format!("{PG}?schema={}", store.schema().unwrap()));
+    assert!(
+        reindex(&url, &OpenOptions::default())
+            .await
+            .unwrap()
+            .is_none(),
+        "postgres needs no reindex"
+    );
     let got = store
         .get_snapshot(&snap_id.to_string())
         .await
@@ -803,7 +811,20 @@ async fn stale_index_is_reported_and_reindex_fixes_it(cluster: bool) {
         .index_warning
         .is_some());
 
-    let report = store.reindex().await.unwrap();
+    // What `sagascope reindex` calls: by URL, refused when read-only.
+    let url = StoreUrl::new(store.location());
+    let ro = OpenOptions {
+        readonly: true,
+        ..OpenOptions::default()
+    };
+    assert!(matches!(
+        reindex(&url, &ro).await,
+        Err(StoreError::PermissionDenied { .. })
+    ));
+    let report = reindex(&url, &OpenOptions::default())
+        .await
+        .unwrap()
+        .expect("redis needs a reindex");
     assert_eq!(report.sagas_indexed, 4);
     assert!(report.bad.is_empty());
     let p = store

@@ -318,23 +318,6 @@ impl Head {
     }
 }
 
-/// What [`RedisStore::reindex`] did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ReindexReport {
-    /// Sagas found under the prefix and now in the index.
-    pub sagas_indexed: u64,
-    /// Index entries removed because their saga has no snapshots left.
-    pub sagas_removed: u64,
-    /// Sagas whose snapshots are all gone (expired) or unreadable.
-    pub sagas_empty: u64,
-    /// Replay-log entries indexed by the saga they produced.
-    pub replays_indexed: u64,
-    /// Entries that could not be read.
-    pub bad: Vec<BadEntry>,
-    #[serde(with = "duration_ms")]
-    pub elapsed: Duration,
-}
-
 /// The Redis store (one server or a Cluster).
 pub struct RedisStore {
     conn: Conn,
