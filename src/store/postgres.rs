@@ -22,6 +22,10 @@
 //! ids that are not UUIDs, names longer than the `VARCHAR` limits. Each gives
 //! a [`StoreError::Unstorable`] naming the value, never a silent loss.
 //!
+//! Sessions run with `plan_cache_mode = force_custom_plan` and `jit = off`:
+//! the browsing queries are short index walks whose best plan depends on
+//! the values bound (a rare or common status, a cursor near either end).
+//!
 //! URL parameters besides libpq's (`sslmode`, `sslrootcert`, `options`, …,
 //! as sqlx parses them): `schema=NAME` puts every table in that schema
 //! (created if missing; the tests use one schema per test),

@@ -47,6 +47,13 @@
 //! newer snapshot), a saga sagaz started since is missing until `reindex`.
 //! The list says so (`index_warning`) when the index was never built.
 //!
+//! As in sagaz, a saga's set keeps the ids of snapshots Redis has expired;
+//! reads skip them, and `count_snapshots` (`ZCARD`) still counts them.
+//!
+//! The first write of a process into a prefix whose index-state marker is
+//! missing SCANs once for sagaz keys (to tell a fresh prefix from one that
+//! needs `reindex`); after the marker exists, writes check one key.
+//!
 //! # Round trips
 //!
 //! Reads are batched: `MGET` for values (the Cluster client splits it by
