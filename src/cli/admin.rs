@@ -90,6 +90,42 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn reindex(ctx: &mut Context, a: ReindexArgs) -> Result<Exit, CliError> {
+    let opts = crate::store::OpenOptions {
+        readonly: ctx.settings.readonly,
+        compression: ctx.settings.compression,
+    };
+    let url = ctx.settings.store.clone();
+    match crate::store::reindex(&url, &opts).await? {
+        None => {
+            note(&format!("{} keeps its saga index itself; nothing to rebuild", url.redacted()));
+            Ok(Exit::Ok)
+        }
+        Some(r) => {
+            match a.format {
+                Format::Json | Format::Jsonl => emit_json(&r),
+                _ => emit(&format!(
+                    "indexed {} saga(s) and {} replay(s), removed {} stale entr{}, {} saga(s) with no readable snapshots, in {:.1} ms\n",
+                    r.sagas_indexed,
+                    r.replays_indexed,
+                    r.sagas_removed,
+                    if r.sagas_removed == 1 { "y" } else { "ies" },
+                    r.sagas_empty,
+                    r.elapsed.as_secs_f64() * 1000.0
+                )),
+            }
+            output::warn_bad(&r.bad);
+            Ok(if r.bad.is_empty() { Exit::Ok } else { Exit::Problems })
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the effective configuration, secrets redacted.

@@ -79,6 +79,8 @@ pub enum Command {
     Gc(admin::GcArgs),
     /// Reachability, latency and counts of the store.
     Health(admin::HealthArgs),
+    /// Rebuild sagascope's saga index from what sagaz wrote (Redis).
+    Reindex(admin::ReindexArgs),
     /// Show the configuration in force.
     #[command(subcommand)]
     Config(admin::ConfigCommand),
@@ -200,6 +202,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Migrate(a) => bundle::migrate(&mut ctx, a).await,
         Command::Gc(a) => admin::gc(&mut ctx, a).await,
         Command::Health(a) => admin::health(&mut ctx, a).await,
+        Command::Reindex(a) => admin::reindex(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
         Command::Dev(c) => admin::dev(&mut ctx, c).await,
         Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
