@@ -104,7 +104,10 @@ pub async fn reindex(ctx: &mut Context, a: ReindexArgs) -> Result<Exit, CliError
     let url = ctx.settings.store.clone();
     match crate::store::reindex(&url, &opts).await? {
         None => {
-            note(&format!("{} keeps its saga index itself; nothing to rebuild", url.redacted()));
+            note(&format!(
+                "{} keeps its saga index itself; nothing to rebuild",
+                url.redacted()
+            ));
             Ok(Exit::Ok)
         }
         Some(r) => {
@@ -121,7 +124,11 @@ pub async fn reindex(ctx: &mut Context, a: ReindexArgs) -> Result<Exit, CliError
                 )),
             }
             output::warn_bad(&r.bad);
-            Ok(if r.bad.is_empty() { Exit::Ok } else { Exit::Problems })
+            Ok(if r.bad.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::Problems
+            })
         }
     }
 }

@@ -577,7 +577,7 @@ impl PostgresStore {
         let Some(cond) = newest_per_saga_where(filter, None, &mut p) else {
             return Ok(String::new());
         };
-        let lim = p.push(Bind::Int(limit as i64));
+        let lim = p.push(Bind::Int(limit.min(i64::MAX as usize) as i64));
         let rows = p
             .query(format!(
                 "EXPLAIN (ANALYZE, COSTS OFF) {}",
@@ -1230,7 +1230,9 @@ impl SnapshotStore for PostgresStore {
         let Some(cond) = newest_per_saga_where(filter, page.after.as_ref(), &mut p) else {
             return Ok(SagaPage::default());
         };
-        let lim = p.push(Bind::Int(page.limit as i64 + 1));
+        let lim = p.push(Bind::Int(
+            (page.limit.min(i64::MAX as usize - 1) as i64) + 1,
+        ));
         let rows = p
             .query(saga_list_text(&cond, &lim))
             .fetch_all(&self.pool)

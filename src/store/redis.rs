@@ -1423,7 +1423,7 @@ impl SnapshotStore for RedisStore {
         let lo_arg = lo.map_or("-inf".to_string(), |v| v.to_string());
         let hi_arg = hi.map_or("+inf".to_string(), |v| v.to_string());
         let limit = q.limit.unwrap_or(usize::MAX);
-        let page = q.limit.map_or(1000, |n| (n + 8).min(1000));
+        let page = q.limit.map_or(1000, |n| n.saturating_add(8).min(1000));
         let mut out = Listing::default();
         let mut offset = 0usize;
         while out.items.len() < limit {
@@ -1701,7 +1701,7 @@ impl SnapshotStore for RedisStore {
             .after
             .as_ref()
             .map(|c| (c.last_at.as_micros(), c.saga_id.clone()));
-        let batch = (page.limit + 1).clamp(20, BATCH);
+        let batch = page.limit.saturating_add(1).clamp(20, BATCH);
         let mut refreshed = 0usize;
         let mut repairs: Vec<Cmd> = Vec::new();
         let mut last_pos: Option<(i64, String)> = None;
