@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod model;
 pub mod replay;
 pub mod seed;

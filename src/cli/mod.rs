@@ -3,10 +3,14 @@
 //! functions the TUI does; no logic lives here that the library lacks.
 
 mod admin;
+mod batch;
 mod browse;
 mod bundle;
+mod demo;
 pub mod exit;
 pub mod output;
+mod replay_run;
+mod run;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +88,12 @@ pub enum Command {
     /// Tools for developers: test data.
     #[command(subcommand)]
     Dev(admin::DevCommand),
+    /// Run a saga from its definition (TOML or registered), capturing snapshots.
+    Run(run::RunArgs),
+    /// Replay (or dry-run) many sagas from one step with one override.
+    Batch(batch::BatchArgs),
+    /// Seed the store by running realistic demo sagas, then open the UI.
+    Demo(demo::DemoArgs),
 }
 
 /// `sagascope tui`.
@@ -106,6 +116,8 @@ pub enum ReplayCommand {
     ListChanges(browse::ListChangesArgs),
     /// The replay log of a saga: dry runs and replays started from it.
     History(browse::HistoryArgs),
+    /// Replay a saga from a checkpoint with an edited context (or --dry-run).
+    Run(replay_run::ReplayRunArgs),
 }
 
 /// Everything a command needs: settings and, opened lazily, the store.
@@ -116,7 +128,10 @@ pub struct Context {
 
 impl Context {
     pub fn new(settings: Settings) -> Self {
-        Context { settings, store: None }
+        Context {
+            settings,
+            store: None,
+        }
     }
 
     /// Opens the configured store (once).
@@ -124,14 +139,23 @@ impl Context {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let s = open_url(&self.settings, self.settings.store.expose(), self.settings.readonly).await?;
+        let s = open_url(
+            &self.settings,
+            self.settings.store.expose(),
+            self.settings.readonly,
+        )
+        .await?;
         self.store = Some(s.clone());
         Ok(s)
     }
 }
 
 /// Opens a store by URL with the settings' compression.
-pub async fn open_url(settings: &Settings, url: &str, readonly: bool) -> Result<Arc<dyn SnapshotStore>, CliError> {
+pub async fn open_url(
+    settings: &Settings,
+    url: &str,
+    readonly: bool,
+) -> Result<Arc<dyn SnapshotStore>, CliError> {
     let opts = OpenOptions {
         readonly,
         compression: settings.compression,
@@ -180,7 +204,19 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Health(a) => admin::health(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
         Command::Dev(c) => admin::dev(&mut ctx, c).await,
+        Command::Replay(ReplayCommand::Run(a)) => replay_run::replay_run(&mut ctx, a).await,
+        Command::Run(a) => run::run(&mut ctx, a).await,
+        Command::Batch(a) => batch::batch(&mut ctx, a).await,
+        Command::Demo(a) => demo::demo(&mut ctx, a).await,
     }
+}
+
+/// Opens the terminal UI on the context's store. The TUI is wired in by
+/// the lead; until then this says so and callers fall back to text.
+pub fn launch_tui(_ctx: &mut Context) -> Result<Exit, CliError> {
+    Err(CliError::usage(
+        "the terminal UI is not part of this build yet",
+    ))
 }
 
 /// Parses a time flag (absolute or relative to now).
@@ -203,7 +239,11 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
         return;
     };
     let _ = tracing_subscriber::fmt()
@@ -216,7 +256,10 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
 /// The binary's entry point.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             output::note(&format!("error: cannot start the async runtime: {e}"));
