@@ -80,40 +80,14 @@ impl Rng {
 }
 
 const SAGAS: [(&str, &[&str]); 4] = [
-    (
-        "OrderSaga",
-        &[
-            "reserve_inventory",
-            "charge_payment",
-            "ship_order",
-            "notify_customer",
-        ],
-    ),
+    ("OrderSaga", &["reserve_inventory", "charge_payment", "ship_order", "notify_customer"]),
     ("PaymentSaga", &["authorize", "capture", "record_ledger"]),
-    (
-        "OnboardingSaga",
-        &[
-            "create_account",
-            "verify_email",
-            "provision_workspace",
-            "send_welcome",
-            "schedule_followup",
-        ],
-    ),
-    (
-        "RefundSaga",
-        &[
-            "validate_refund",
-            "reverse_charge",
-            "restock",
-            "notify_customer",
-        ],
-    ),
+    ("OnboardingSaga", &["create_account", "verify_email", "provision_workspace", "send_welcome", "schedule_followup"]),
+    ("RefundSaga", &["validate_refund", "reverse_charge", "restock", "notify_customer"]),
 ];
 
 const WORDS: [&str; 12] = [
-    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
-    "kilo", "lima",
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima",
 ];
 
 fn filler(rng: &mut Rng, bytes: usize) -> String {
@@ -144,34 +118,24 @@ pub fn saga_snapshots(spec: &SeedSpec, rng_seed: u64, index: usize) -> (Vec<Snap
     let start = spec.start.plus_micros(index as i64 * spec.saga_spacing_us);
     let mut context: Map<String, Value> = Map::new();
     context.insert("order_id".into(), json!(format!("ord-{index:07}")));
-    context.insert("customer".into(), {
-        let tier = ["free", "pro", "enterprise"][rng.below(3) as usize];
-        json!({"id": format!("cus-{}", rng.below(100_000)), "tier": tier})
-    });
-    context.insert("amount_cents".into(), json!(rng.below(100_000) as i64));
     context.insert(
-        "payment_token".into(),
-        json!(if failed { "expired" } else { "tok_valid" }),
+        "customer".into(),
+        {
+            let tier = ["free", "pro", "enterprise"][rng.below(3) as usize];
+            json!({"id": format!("cus-{}", rng.below(100_000)), "tier": tier})
+        },
     );
+    context.insert("amount_cents".into(), json!(rng.below(100_000) as i64));
+    context.insert("payment_token".into(), json!(if failed { "expired" } else { "tok_valid" }));
     // Each completed step adds a ~55-byte result: aim the average context
     // at the requested size.
-    let base_len = serde_json::to_string(&context)
-        .map(|s| s.len())
-        .unwrap_or(0)
-        + 28 * n.saturating_sub(1);
-    context.insert(
-        "notes".into(),
-        json!(filler(
-            &mut rng,
-            spec.context_bytes.saturating_sub(base_len)
-        )),
-    );
+    let base_len = serde_json::to_string(&context).map(|s| s.len()).unwrap_or(0) + 28 * n.saturating_sub(1);
+    context.insert("notes".into(), json!(filler(&mut rng, spec.context_bytes.saturating_sub(base_len))));
     let mut out = Vec::with_capacity(n);
     let mut completed: Vec<String> = Vec::new();
     for k in 0..n {
         let last = k + 1 == n;
-        let created_at =
-            start.plus_micros(k as i64 * spec.step_spacing_us + rng.below(1000) as i64);
+        let created_at = start.plus_micros(k as i64 * spec.step_spacing_us + rng.below(1000) as i64);
         let (step, status) = if last && failed {
             context.insert(
                 "error".into(),
@@ -198,10 +162,7 @@ pub fn saga_snapshots(spec: &SeedSpec, rng_seed: u64, index: usize) -> (Vec<Snap
         out.push(s);
         if !last {
             let done = step_name(steps, k);
-            context.insert(
-                format!("{done}_result"),
-                json!({"ok": true, "ref": format!("r-{}", rng.below(1 << 30))}),
-            );
+            context.insert(format!("{done}_result"), json!({"ok": true, "ref": format!("r-{}", rng.below(1 << 30))}));
             completed.push(done);
         }
     }

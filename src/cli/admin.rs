@@ -25,15 +25,10 @@ pub async fn gc(ctx: &mut Context, a: GcArgs) -> Result<Exit, CliError> {
             store.location()
         ))
     {
-        return Err(CliError::usage(
-            "not confirmed; nothing deleted (pass --yes to confirm without a terminal)",
-        ));
+        return Err(CliError::usage("not confirmed; nothing deleted (pass --yes to confirm without a terminal)"));
     }
     let n = store.delete_expired(now).await?;
-    note(&format!(
-        "deleted {n} expired snapshot(s) from {}",
-        store.location()
-    ));
+    note(&format!("deleted {n} expired snapshot(s) from {}", store.location()));
     Ok(Exit::Ok)
 }
 
@@ -68,11 +63,7 @@ pub async fn health(ctx: &mut Context, a: HealthArgs) -> Result<Exit, CliError> 
             emit(&s);
         }
     }
-    Ok(if h.reachable {
-        Exit::Ok
-    } else {
-        Exit::Unreachable
-    })
+    Ok(if h.reachable { Exit::Ok } else { Exit::Unreachable })
 }
 
 fn human_bytes(n: u64) -> String {
@@ -165,10 +156,7 @@ pub async fn dev(ctx: &mut Context, c: DevCommand) -> Result<Exit, CliError> {
                 ProgressBar::hidden()
             };
             let started = std::time::Instant::now();
-            let report = seed::seed(store.as_ref(), &spec, |done, _| {
-                pb.set_position(done as u64)
-            })
-            .await?;
+            let report = seed::seed(store.as_ref(), &spec, |done, _| pb.set_position(done as u64)).await?;
             pb.finish_and_clear();
             note(&format!(
                 "seeded {} saga(s) ({} failed), {} snapshot(s) into {} in {:.1}s; e.g. saga {}",

@@ -58,8 +58,7 @@ fn read_ids(path: &PathBuf) -> Result<Vec<String>, CliError> {
         std::io::stdin().read_to_string(&mut s)?;
         s
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?
+        std::fs::read_to_string(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?
     };
     Ok(text
         .lines()
@@ -81,23 +80,12 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
             statuses: if a.status.is_empty() {
                 vec![SagaStatus::Failed, SagaStatus::RolledBack]
             } else {
-                a.status
-                    .iter()
-                    .map(|s| SagaStatus::parse(s.trim()))
-                    .collect()
+                a.status.iter().map(|s| SagaStatus::parse(s.trim())).collect()
             },
             name: a.name.clone(),
             latest_step: a.step.clone(),
-            since: a
-                .since
-                .as_deref()
-                .map(|v| parse_time("--since", v))
-                .transpose()?,
-            until: a
-                .until
-                .as_deref()
-                .map(|v| parse_time("--until", v))
-                .transpose()?,
+            since: a.since.as_deref().map(|v| parse_time("--since", v)).transpose()?,
+            until: a.until.as_deref().map(|v| parse_time("--until", v)).transpose()?,
             id_prefix: None,
         }),
     };
@@ -115,9 +103,7 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
     let tty = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
     let pb = if tty {
         let pb = ProgressBar::new(targets.len() as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
-        {
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}") {
             pb.set_style(style);
         }
         pb

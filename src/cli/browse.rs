@@ -48,23 +48,11 @@ pub struct SagasListArgs {
 impl SagasListArgs {
     pub fn filter(&self) -> Result<SagaFilter, CliError> {
         Ok(SagaFilter {
-            statuses: self
-                .status
-                .iter()
-                .map(|s| SagaStatus::parse(s.trim()))
-                .collect(),
+            statuses: self.status.iter().map(|s| SagaStatus::parse(s.trim())).collect(),
             name: self.name.clone(),
             latest_step: self.step.clone(),
-            since: self
-                .since
-                .as_deref()
-                .map(|v| parse_time("--since", v))
-                .transpose()?,
-            until: self
-                .until
-                .as_deref()
-                .map(|v| parse_time("--until", v))
-                .transpose()?,
+            since: self.since.as_deref().map(|v| parse_time("--since", v)).transpose()?,
+            until: self.until.as_deref().map(|v| parse_time("--until", v)).transpose()?,
             id_prefix: self.id_prefix.clone(),
         })
     }
@@ -75,17 +63,9 @@ fn encode_cursor(c: &SagaCursor) -> String {
 }
 
 fn decode_cursor(s: &str) -> Result<SagaCursor, CliError> {
-    let bad = || {
-        CliError::usage(format!(
-            "--after: {s:?} is not a cursor printed by `sagas list`"
-        ))
-    };
+    let bad = || CliError::usage(format!("--after: {s:?} is not a cursor printed by `sagas list`"));
     let (us, id) = s.split_once('~').ok_or_else(bad)?;
-    let last_at = us
-        .parse()
-        .ok()
-        .and_then(Timestamp::from_micros)
-        .ok_or_else(bad)?;
+    let last_at = us.parse().ok().and_then(Timestamp::from_micros).ok_or_else(bad)?;
     Ok(SagaCursor {
         last_at,
         saga_id: id.to_string(),
@@ -113,11 +93,7 @@ pub async fn sagas_list(ctx: &mut Context, a: SagasListArgs) -> Result<Exit, Cli
             (_, n) => break n,
         }
     };
-    let total = if a.count {
-        Some(store.count_sagas(&filter).await?)
-    } else {
-        None
-    };
+    let total = if a.count { Some(store.count_sagas(&filter).await?) } else { None };
     if let Some(w) = &warning {
         note(&format!("warning: {w}"));
     }
@@ -134,15 +110,7 @@ pub async fn sagas_list(ctx: &mut Context, a: SagasListArgs) -> Result<Exit, Cli
             }
         }
         Format::Table | Format::Text => {
-            let mut t = Table::new(vec![
-                "STATUS",
-                "SAGA ID",
-                "NAME",
-                "LAST STEP",
-                "SNAPS",
-                "LAST ACTIVITY",
-                "AGE",
-            ]);
+            let mut t = Table::new(vec!["STATUS", "SAGA ID", "NAME", "LAST STEP", "SNAPS", "LAST ACTIVITY", "AGE"]);
             for s in &all {
                 t.row(vec![
                     output::status_cell(&s.latest_status),
@@ -226,16 +194,8 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
     let q = SnapshotQuery {
         order: if a.desc { Order::Desc } else { Order::Asc },
         limit: a.limit,
-        since: a
-            .since
-            .as_deref()
-            .map(|v| parse_time("--since", v))
-            .transpose()?,
-        until: a
-            .until
-            .as_deref()
-            .map(|v| parse_time("--until", v))
-            .transpose()?,
+        since: a.since.as_deref().map(|v| parse_time("--since", v)).transpose()?,
+        until: a.until.as_deref().map(|v| parse_time("--until", v)).transpose()?,
         after: None,
     };
     let listing = store.list_snapshots(&saga.saga_id, &q).await?;
@@ -252,25 +212,13 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
             }
         }
         Format::Table | Format::Text => {
-            let mut t = Table::new(vec![
-                "#",
-                "CREATED",
-                "STEP",
-                "IDX",
-                "STATUS",
-                "SNAPSHOT ID",
-                "CONTEXT",
-            ]);
+            let mut t = Table::new(vec!["#", "CREATED", "STEP", "IDX", "STATUS", "SNAPSHOT ID", "CONTEXT"]);
             let mut prev: Option<&crate::model::Snapshot> = None;
             for (i, s) in listing.items.iter().enumerate() {
                 let changed = match prev {
                     None => format!("{} keys", s.context.len()),
                     Some(p) => {
-                        let n = diff::structural_diff(
-                            &Value::Object(p.context.clone()),
-                            &Value::Object(s.context.clone()),
-                        )
-                        .len();
+                        let n = diff::structural_diff(&Value::Object(p.context.clone()), &Value::Object(s.context.clone())).len();
                         if n == 0 {
                             "unchanged".into()
                         } else {
@@ -339,18 +287,9 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
     let rb: SnapshotRef = a.b.parse().unwrap_or(SnapshotRef::Index(-1));
     let sa = replay::resolve_snapshot(store.as_ref(), &saga.saga_id, &ra).await?;
     let sb = replay::resolve_snapshot(store.as_ref(), &other.saga_id, &rb).await?;
-    let (va, vb) = (
-        Value::Object(sa.context.clone()),
-        Value::Object(sb.context.clone()),
-    );
+    let (va, vb) = (Value::Object(sa.context.clone()), Value::Object(sb.context.clone()));
     let label = |s: &crate::model::Snapshot| {
-        format!(
-            "{}@{}#{} {}",
-            short_id(&s.saga_id),
-            s.step_name,
-            s.step_index,
-            s.created_at
-        )
+        format!("{}@{}#{} {}", short_id(&s.saga_id), s.step_name, s.step_index, s.created_at)
     };
     let changes = diff::structural_diff(&va, &vb);
     match a.format {
@@ -364,14 +303,11 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
         }
         DiffFormat::Paths => {
             for c in &changes {
-                let show =
-                    |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                let show = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
                 let line = match c.kind {
                     diff::ChangeKind::Added => format!("+ {} = {}", c.path, show(&c.new)),
                     diff::ChangeKind::Removed => format!("- {} (was {})", c.path, show(&c.old)),
-                    diff::ChangeKind::Changed => {
-                        format!("~ {}: {} -> {}", c.path, show(&c.old), show(&c.new))
-                    }
+                    diff::ChangeKind::Changed => format!("~ {}: {} -> {}", c.path, show(&c.old), show(&c.new)),
                 };
                 emit(&(line + "\n"));
             }
@@ -393,12 +329,7 @@ pub struct TimeTravelArgs {
     /// Saga id or unique id prefix.
     pub saga_id: String,
     /// The time to ask about (ISO 8601, or -2h etc.).
-    #[arg(
-        long,
-        short = 't',
-        required_unless_present = "step",
-        conflicts_with = "step"
-    )]
+    #[arg(long, short = 't', required_unless_present = "step", conflicts_with = "step")]
     pub at: Option<String>,
     /// Or the state at a step: index (0 first, -1 last), step name or snapshot id.
     #[arg(long, allow_negative_numbers = true)]
@@ -414,9 +345,7 @@ pub async fn time_travel(ctx: &mut Context, a: TimeTravelArgs) -> Result<Exit, C
     let store = ctx.store().await?;
     let saga = replay::find_saga(store.as_ref(), &a.saga_id).await?;
     let state = match (&a.at, &a.step) {
-        (Some(at), _) => {
-            replay::state_at(store.as_ref(), &saga.saga_id, parse_time("--at", at)?).await?
-        }
+        (Some(at), _) => replay::state_at(store.as_ref(), &saga.saga_id, parse_time("--at", at)?).await?,
         (None, Some(step)) => {
             let r: SnapshotRef = step.parse().unwrap_or(SnapshotRef::Step(step.clone()));
             replay::state_at_step(store.as_ref(), &saga.saga_id, &r).await?
@@ -429,17 +358,10 @@ pub async fn time_travel(ctx: &mut Context, a: TimeTravelArgs) -> Result<Exit, C
             Format::Json | Format::Jsonl => emit_json(&json!({ key: value })),
             _ => emit(&format!(
                 "{key}: {}\n",
-                value
-                    .as_ref()
-                    .map(display_value)
-                    .unwrap_or_else(|| "(not set)".into())
+                value.as_ref().map(display_value).unwrap_or_else(|| "(not set)".into())
             )),
         }
-        return Ok(if value.is_some() {
-            Exit::Ok
-        } else {
-            Exit::NotFound
-        });
+        return Ok(if value.is_some() { Exit::Ok } else { Exit::NotFound });
     }
     match a.format {
         Format::Json | Format::Jsonl => emit_json(&state),
@@ -448,17 +370,11 @@ pub async fn time_travel(ctx: &mut Context, a: TimeTravelArgs) -> Result<Exit, C
             t.row(vec!["Saga ID".into(), state.saga_id.clone()]);
             t.row(vec!["Saga Name".into(), state.saga_name.clone()]);
             t.row(vec!["As of".into(), state.timestamp.to_string()]);
-            t.row(vec![
-                "Snapshot".into(),
-                format!("{} ({})", state.snapshot_id, state.snapshot_created_at),
-            ]);
+            t.row(vec!["Snapshot".into(), format!("{} ({})", state.snapshot_id, state.snapshot_created_at)]);
             t.row(vec!["Status".into(), state.status.to_string()]);
             t.row(vec!["Current Step".into(), state.current_step.clone()]);
             t.row(vec!["Step Index".into(), state.step_index.to_string()]);
-            t.row(vec![
-                "Completed Steps".into(),
-                join_or_none(&state.completed_steps),
-            ]);
+            t.row(vec!["Completed Steps".into(), join_or_none(&state.completed_steps)]);
             for (k, v) in &state.context {
                 t.row(vec![format!("context.{k}"), display_value(v)]);
             }
@@ -521,22 +437,11 @@ pub struct ListChangesArgs {
 pub async fn list_changes(ctx: &mut Context, a: ListChangesArgs) -> Result<Exit, CliError> {
     let store = ctx.store().await?;
     let saga = replay::find_saga(store.as_ref(), &a.saga_id).await?;
-    let after = a
-        .after
-        .as_deref()
-        .map(|v| parse_time("--after", v))
-        .transpose()?;
-    let before = a
-        .before
-        .as_deref()
-        .map(|v| parse_time("--before", v))
-        .transpose()?;
-    let listing =
-        replay::changes(store.as_ref(), &saga.saga_id, after, before, Some(a.limit)).await?;
+    let after = a.after.as_deref().map(|v| parse_time("--after", v)).transpose()?;
+    let before = a.before.as_deref().map(|v| parse_time("--before", v)).transpose()?;
+    let listing = replay::changes(store.as_ref(), &saga.saga_id, after, before, Some(a.limit)).await?;
     match a.format {
-        Format::Json => emit_json(
-            &json!({"saga_id": saga.saga_id, "changes": listing.items, "bad_entries": listing.bad}),
-        ),
+        Format::Json => emit_json(&json!({"saga_id": saga.saga_id, "changes": listing.items, "bad_entries": listing.bad})),
         Format::Jsonl => {
             for c in &listing.items {
                 emit_jsonl(c);
@@ -586,33 +491,18 @@ pub async fn history(ctx: &mut Context, a: HistoryArgs) -> Result<Exit, CliError
     };
     let listing = store.list_replays(&saga_id, Some(a.limit)).await?;
     match a.format {
-        Format::Json => emit_json(
-            &json!({"saga_id": saga_id, "replays": listing.items, "bad_entries": listing.bad}),
-        ),
+        Format::Json => emit_json(&json!({"saga_id": saga_id, "replays": listing.items, "bad_entries": listing.bad})),
         Format::Jsonl => {
             for r in &listing.items {
                 emit_jsonl(r);
             }
         }
         _ => {
-            let mut t = Table::new(vec![
-                "STARTED",
-                "KIND",
-                "STATUS",
-                "FROM STEP",
-                "NEW SAGA",
-                "BY",
-                "REASON",
-                "OVERRIDE",
-            ]);
+            let mut t = Table::new(vec!["STARTED", "KIND", "STATUS", "FROM STEP", "NEW SAGA", "BY", "REASON", "OVERRIDE"]);
             for r in &listing.items {
                 t.row(vec![
                     output::time_cell(&r.created_at),
-                    if r.is_dry_run() {
-                        "dry run".into()
-                    } else {
-                        "replay".into()
-                    },
+                    if r.is_dry_run() { "dry run".into() } else { "replay".into() },
                     match (&r.completed_at, r.replay_status.as_str()) {
                         (None, "running") => "unfinished".into(),
                         _ => r.replay_status.to_string(),
@@ -621,10 +511,7 @@ pub async fn history(ctx: &mut Context, a: HistoryArgs) -> Result<Exit, CliError
                     short_id(&r.new_saga_id).to_string(),
                     r.initiated_by.clone(),
                     r.reason().unwrap_or("").to_string(),
-                    r.context_override
-                        .as_ref()
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
+                    r.context_override.as_ref().map(|v| v.to_string()).unwrap_or_default(),
                 ]);
             }
             if t.is_empty() {

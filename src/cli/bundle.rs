@@ -19,9 +19,7 @@ use super::output::{note, stderr_is_tty, warn_bad};
 use super::{open_url, CliError, Context, Exit};
 use crate::model::{ReplayLog, SagaStatus, Snapshot};
 use crate::replay;
-use crate::store::{
-    BadEntry, SagaFilter, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore,
-};
+use crate::store::{BadEntry, SagaFilter, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore};
 
 pub const BUNDLE_VERSION: u64 = 1;
 
@@ -68,11 +66,9 @@ fn progress(total: u64, what: &str) -> ProgressBar {
     }
     let pb = ProgressBar::new(total);
     pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {pos}/{len} sagas ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} sagas ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     pb.set_message(what.to_string());
     pb
@@ -80,10 +76,7 @@ fn progress(total: u64, what: &str) -> ProgressBar {
 
 /// Every snapshot of a saga, oldest first, paging so memory stays bounded
 /// per page.
-pub async fn all_snapshots(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-) -> Result<(Vec<Snapshot>, Vec<BadEntry>), CliError> {
+pub async fn all_snapshots(store: &dyn SnapshotStore, saga_id: &str) -> Result<(Vec<Snapshot>, Vec<BadEntry>), CliError> {
     const PAGE: usize = 5000;
     let mut items = Vec::new();
     let mut bad = Vec::new();
@@ -105,10 +98,7 @@ pub async fn all_snapshots(
 }
 
 /// A saga's replay log, oldest first (a stable order for bundles).
-async fn replays_oldest_first(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-) -> Result<(Vec<ReplayLog>, Vec<BadEntry>), CliError> {
+async fn replays_oldest_first(store: &dyn SnapshotStore, saga_id: &str) -> Result<(Vec<ReplayLog>, Vec<BadEntry>), CliError> {
     let listing = store.list_replays(saga_id, None).await?;
     let mut items = listing.items;
     items.sort_by(|a, b| (a.created_at, &a.replay_id).cmp(&(b.created_at, &b.replay_id)));
@@ -116,16 +106,10 @@ async fn replays_oldest_first(
 }
 
 /// Every saga id matching a filter, in list order.
-async fn saga_ids(
-    store: &dyn SnapshotStore,
-    filter: &SagaFilter,
-) -> Result<(Vec<String>, Vec<BadEntry>), CliError> {
+async fn saga_ids(store: &dyn SnapshotStore, filter: &SagaFilter) -> Result<(Vec<String>, Vec<BadEntry>), CliError> {
     let mut ids = Vec::new();
     let mut bad = Vec::new();
-    let mut req = SagaPageRequest {
-        limit: 1000,
-        after: None,
-    };
+    let mut req = SagaPageRequest { limit: 1000, after: None };
     loop {
         let page = store.list_sagas(filter, &req).await?;
         ids.extend(page.sagas.into_iter().map(|s| s.saga_id));
@@ -149,9 +133,7 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         };
         saga_ids(store.as_ref(), &filter).await?
     } else if a.sagas.is_empty() {
-        return Err(CliError::usage(
-            "name sagas to export, or pass --all, --status or --name",
-        ));
+        return Err(CliError::usage("name sagas to export, or pass --all, --status or --name"));
     } else {
         let mut ids = Vec::new();
         for s in &a.sagas {
@@ -160,9 +142,9 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         (ids, Vec::new())
     };
     let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-            |e| CliError::usage(format!("cannot write {}: {e}", p.display())),
-        )?)),
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| {
+            CliError::usage(format!("cannot write {}: {e}", p.display()))
+        })?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let pb = progress(ids.len() as u64, "exporting");
@@ -196,19 +178,14 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         if n_replay == 1 { "y" } else { "ies" }
     ));
     warn_bad(&bad);
-    Ok(if bad.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    Ok(if bad.is_empty() { Exit::Ok } else { Exit::Problems })
 }
 
 pub async fn import(ctx: &mut Context, a: ImportArgs) -> Result<Exit, CliError> {
     let store = ctx.store().await?;
     let reader: Box<dyn BufRead> = match &a.file {
         Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufReader::new(
-            std::fs::File::open(p)
-                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", p.display())))?,
+            std::fs::File::open(p).map_err(|e| CliError::usage(format!("cannot read {}: {e}", p.display())))?,
         )),
         _ => Box::new(std::io::BufReader::new(std::io::stdin().lock())),
     };
@@ -273,18 +250,11 @@ pub async fn import(ctx: &mut Context, a: ImportArgs) -> Result<Exit, CliError> 
     if !header_seen {
         return Err(CliError::usage("empty bundle"));
     }
-    note(&format!(
-        "imported {n_snap} snapshot(s) and {n_replay} replay log entr{}",
-        if n_replay == 1 { "y" } else { "ies" }
-    ));
+    note(&format!("imported {n_snap} snapshot(s) and {n_replay} replay log entr{}", if n_replay == 1 { "y" } else { "ies" }));
     for p in &problems {
         note(&format!("skipped {p}"));
     }
-    Ok(if problems.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    Ok(if problems.is_empty() { Exit::Ok } else { Exit::Problems })
 }
 
 /// Copies one saga; returns (snapshots, replays, bad entries).
@@ -362,9 +332,5 @@ pub async fn migrate(ctx: &mut Context, a: MigrateArgs) -> Result<Exit, CliError
         }
     }
     warn_bad(&bad);
-    Ok(if bad.is_empty() && mismatches.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    Ok(if bad.is_empty() && mismatches.is_empty() { Exit::Ok } else { Exit::Problems })
 }

@@ -63,11 +63,7 @@ pub async fn demo(ctx: &mut Context, a: DemoArgs) -> Result<Exit, CliError> {
             "definitions": dir,
             "report": report,
         })),
-        _ => emit(&summary(
-            &report,
-            &store.location(),
-            &dir.display().to_string(),
-        )),
+        _ => emit(&summary(&report, &store.location(), &dir.display().to_string())),
     }
     Ok(if report.snapshot_errors > 0 {
         Exit::Problems

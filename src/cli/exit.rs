@@ -73,17 +73,13 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         let exit = match &e {
             StoreError::InvalidUrl { .. } | StoreError::BackendNotBuilt { .. } => Exit::Usage,
-            StoreError::Unreachable { .. } | StoreError::Backend { .. } | StoreError::Io { .. } => {
-                Exit::Unreachable
-            }
+            StoreError::Unreachable { .. } | StoreError::Backend { .. } | StoreError::Io { .. } => Exit::Unreachable,
             StoreError::PermissionDenied { .. } => Exit::Denied,
             StoreError::Corrupt { .. } => Exit::Problems,
             StoreError::Unstorable { .. } | StoreError::Unsupported { .. } => Exit::Usage,
         };
         let hint = match &e {
-            StoreError::Unreachable { .. } => Some(
-                "check the URL (`sagascope config show`) and that the server is up".to_string(),
-            ),
+            StoreError::Unreachable { .. } => Some("check the URL (`sagascope config show`) and that the server is up".to_string()),
             _ => None,
         };
         CliError {

@@ -7,10 +7,10 @@ mod batch;
 mod browse;
 mod bundle;
 mod demo;
-pub mod exit;
-pub mod output;
 mod replay_run;
 mod run;
+pub mod exit;
+pub mod output;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -128,10 +128,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(settings: Settings) -> Self {
-        Context {
-            settings,
-            store: None,
-        }
+        Context { settings, store: None }
     }
 
     /// Opens the configured store (once).
@@ -139,23 +136,14 @@ impl Context {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let s = open_url(
-            &self.settings,
-            self.settings.store.expose(),
-            self.settings.readonly,
-        )
-        .await?;
+        let s = open_url(&self.settings, self.settings.store.expose(), self.settings.readonly).await?;
         self.store = Some(s.clone());
         Ok(s)
     }
 }
 
 /// Opens a store by URL with the settings' compression.
-pub async fn open_url(
-    settings: &Settings,
-    url: &str,
-    readonly: bool,
-) -> Result<Arc<dyn SnapshotStore>, CliError> {
+pub async fn open_url(settings: &Settings, url: &str, readonly: bool) -> Result<Arc<dyn SnapshotStore>, CliError> {
     let opts = OpenOptions {
         readonly,
         compression: settings.compression,
@@ -214,9 +202,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
 /// Opens the terminal UI on the context's store. The TUI is wired in by
 /// the lead; until then this says so and callers fall back to text.
 pub fn launch_tui(_ctx: &mut Context) -> Result<Exit, CliError> {
-    Err(CliError::usage(
-        "the terminal UI is not part of this build yet",
-    ))
+    Err(CliError::usage("the terminal UI is not part of this build yet"))
 }
 
 /// Parses a time flag (absolute or relative to now).
@@ -239,11 +225,7 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    else {
+    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
         return;
     };
     let _ = tracing_subscriber::fmt()
@@ -256,10 +238,7 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
 /// The binary's entry point.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             output::note(&format!("error: cannot start the async runtime: {e}"));

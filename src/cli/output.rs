@@ -29,10 +29,7 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: Vec<&'static str>) -> Self {
-        Table {
-            headers,
-            rows: Vec::new(),
-        }
+        Table { headers, rows: Vec::new() }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -75,11 +72,7 @@ impl Table {
 /// Writes to stdout; a closed pipe (`| head`) ends quietly.
 pub fn emit(text: &str) {
     let mut out = io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
         std::process::exit(0);
     }
 }

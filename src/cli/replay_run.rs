@@ -120,9 +120,7 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
     let report = replay::replay(&store, &defs, &a.saga_id, &spec, &opts, &events).await?;
     if opts.dry_run {
         match a.format {
-            Format::Json | Format::Jsonl => {
-                emit_json(&json!({"plan": report.plan, "replay_log": report.log}))
-            }
+            Format::Json | Format::Jsonl => emit_json(&json!({"plan": report.plan, "replay_log": report.log})),
             _ => emit(&render_plan(&report.plan, &report.log.replay_id)),
         }
         return match report.plan.first_error() {
@@ -148,25 +146,15 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
             }
             if let Some(o) = outcome {
                 if !o.compensated_steps.is_empty() {
-                    s.push_str(&format!(
-                        "compensated: {}\n",
-                        o.compensated_steps.join(", ")
-                    ));
+                    s.push_str(&format!("compensated: {}\n", o.compensated_steps.join(", ")));
                 }
                 s.push_str(&format!("snapshots written: {}\n", o.snapshots_written));
             }
-            s.push_str(&format!(
-                "original saga {} is unchanged\n",
-                report.log.original_saga_id
-            ));
+            s.push_str(&format!("original saga {} is unchanged\n", report.log.original_saga_id));
             emit(&s);
         }
     }
-    Ok(if report.succeeded() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    Ok(if report.succeeded() { Exit::Ok } else { Exit::Problems })
 }
 
 fn v(s: &Option<Value>) -> String {
@@ -210,20 +198,12 @@ pub fn render_plan(p: &ReplayPlan, replay_id: &str) -> String {
     );
     row(&mut s, "steps skipped", dash(&p.steps_skipped, ", "));
     row(&mut s, "steps that would run", dash(&p.steps_to_run, " → "));
-    row(
-        &mut s,
-        "compensations that could fire",
-        dash(&p.compensations, " → "),
-    );
+    row(&mut s, "compensations that could fire", dash(&p.compensations, " → "));
     if let Some(d) = &p.delegate {
         row(&mut s, "delegate", d.clone());
     }
     if p.force_failure {
-        row(
-            &mut s,
-            "forced failure",
-            "the last step fails without running".into(),
-        );
+        row(&mut s, "forced failure", "the last step fails without running".into());
     }
     if p.checkpoint.is_some() {
         s.push_str("\n  context diff (checkpoint → replay):\n");
@@ -240,8 +220,7 @@ pub fn render_plan(p: &ReplayPlan, replay_id: &str) -> String {
             s.push('\n');
         }
         s.push_str("\n  merged context:\n");
-        let pretty = serde_json::to_string_pretty(&Value::Object(p.merged_context.clone()))
-            .unwrap_or_default();
+        let pretty = serde_json::to_string_pretty(&Value::Object(p.merged_context.clone())).unwrap_or_default();
         for l in pretty.lines() {
             s.push_str(&format!("    {l}\n"));
         }

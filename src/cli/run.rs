@@ -70,11 +70,7 @@ pub fn print_event(e: &Event) {
         }
         Event::StepStarted { step, .. } => format!("  ▶ {step}"),
         Event::StepCompleted { step } => format!("  ✓ {step}"),
-        Event::StepFailed {
-            step,
-            attempt,
-            error,
-        } => format!("  ✗ {step} (attempt {attempt}): {}", first_line(error)),
+        Event::StepFailed { step, attempt, error } => format!("  ✗ {step} (attempt {attempt}): {}", first_line(error)),
         Event::Compensating { step } => format!("  ↺ compensating {step}"),
         Event::Compensated { step } => format!("  ↺ {step} compensated"),
         Event::CompensationFailed { step, error } => {
@@ -112,10 +108,7 @@ impl From<ReplayError> for CliError {
             ReplayError::Find(f) => f.into(),
             ReplayError::Store(s) => s.into(),
             ReplayError::Plan(p) => {
-                let exit = p
-                    .first_error()
-                    .map(|e| plan_exit(e.kind))
-                    .unwrap_or(Exit::Problems);
+                let exit = p.first_error().map(|e| plan_exit(e.kind)).unwrap_or(Exit::Problems);
                 CliError::new(exit, ReplayError::Plan(p).to_string())
             }
             ReplayError::Locked(l) => match l {
@@ -180,10 +173,7 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
         )));
     }
     let store = ctx.store().await?;
-    let saga_id = a
-        .saga_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let saga_id = a.saga_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let show = a.format == Format::Table || a.format == Format::Text;
     if show {
         note(&format!("running {} as {saga_id}", def.name));
@@ -212,19 +202,12 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
                 outcome.saga_name,
                 outcome.status,
                 outcome.snapshots_written,
-                if outcome.snapshots_written == 1 {
-                    ""
-                } else {
-                    "s"
-                }
+                if outcome.snapshots_written == 1 { "" } else { "s" }
             );
             if let (Some(step), Some(err)) = (&outcome.failed_step, &outcome.error) {
                 s.push_str(&format!("failed at {step}: {}\n", first_line(err)));
                 if !outcome.compensated_steps.is_empty() {
-                    s.push_str(&format!(
-                        "compensated: {}\n",
-                        outcome.compensated_steps.join(", ")
-                    ));
+                    s.push_str(&format!("compensated: {}\n", outcome.compensated_steps.join(", ")));
                 }
                 s.push_str(&format!(
                     "replay it: sagascope replay run {} --from-step {step} --dry-run\n",
@@ -237,11 +220,7 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
     for e in &outcome.snapshot_errors {
         note(&format!("warning: {e}"));
     }
-    Ok(if outcome.succeeded() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    Ok(if outcome.succeeded() { Exit::Ok } else { Exit::Problems })
 }
 
 /// The override's JSON text, for tables.

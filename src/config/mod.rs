@@ -148,8 +148,7 @@ impl std::fmt::Debug for Settings {
 
 /// The default config file: `<XDG config dir>/sagascope/config.toml`.
 pub fn default_config_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("dev", "sagascope", "sagascope")
-        .map(|d| d.config_dir().join("config.toml"))
+    directories::ProjectDirs::from("dev", "sagascope", "sagascope").map(|d| d.config_dir().join("config.toml"))
 }
 
 /// The data directory (embedded store, logs).
@@ -237,10 +236,7 @@ impl Settings {
     /// Loads the file (the given one, `SAGASCOPE_CONFIG`, or the default path
     /// if it exists), applies the profile, the environment and the flags.
     pub fn load(o: &Overrides) -> Result<Self, ConfigError> {
-        let explicit = o
-            .config_file
-            .clone()
-            .or_else(|| env("SAGASCOPE_CONFIG").map(PathBuf::from));
+        let explicit = o.config_file.clone().or_else(|| env("SAGASCOPE_CONFIG").map(PathBuf::from));
         let (config_file, file) = match explicit {
             Some(p) => {
                 let f = read_file(&p)?;
@@ -258,11 +254,7 @@ impl Settings {
     }
 
     /// Applies profile, environment and flags to a parsed file.
-    pub fn resolve(
-        config_file: Option<PathBuf>,
-        file: FileConfig,
-        o: &Overrides,
-    ) -> Result<Self, ConfigError> {
+    pub fn resolve(config_file: Option<PathBuf>, file: FileConfig, o: &Overrides) -> Result<Self, ConfigError> {
         let profile_name = o
             .profile
             .clone()
@@ -270,23 +262,18 @@ impl Settings {
             .or_else(|| file.default_profile.clone());
         let profile = match &profile_name {
             None => Profile::default(),
-            Some(name) => {
-                file.profiles
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| ConfigError::UnknownProfile {
-                        name: name.clone(),
-                        path: config_file
-                            .as_ref()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| "(no config file)".into()),
-                        known: if file.profiles.is_empty() {
-                            "none".into()
-                        } else {
-                            file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-                        },
-                    })?
-            }
+            Some(name) => file.profiles.get(name).cloned().ok_or_else(|| ConfigError::UnknownProfile {
+                name: name.clone(),
+                path: config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "(no config file)".into()),
+                known: if file.profiles.is_empty() {
+                    "none".into()
+                } else {
+                    file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                },
+            })?,
         };
         let (store, store_source) = if let Some(s) = &o.store {
             (StoreUrl::new(s.clone()), "--store")
@@ -346,15 +333,8 @@ impl Settings {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "none".into())
         ));
-        out.push_str(&format!(
-            "# profile:     {}\n",
-            self.profile.as_deref().unwrap_or("none")
-        ));
-        out.push_str(&format!(
-            "# store:       {} (from {})\n",
-            self.store.redacted(),
-            self.store_source
-        ));
+        out.push_str(&format!("# profile:     {}\n", self.profile.as_deref().unwrap_or("none")));
+        out.push_str(&format!("# store:       {} (from {})\n", self.store.redacted(), self.store_source));
         out.push_str(&format!("# readonly:    {}\n", self.readonly));
         out.push_str(&format!("# identity:    {}\n\n", self.identity));
         out.push_str(&toml::to_string_pretty(&file).unwrap_or_default());
@@ -417,11 +397,7 @@ mod tests {
 
     #[test]
     fn parse_errors_do_not_leak_passwords() {
-        let e = parse(
-            "store = \"postgres://u:hunter2@h/db\"\nbogus = 1\n",
-            Path::new("c.toml"),
-        )
-        .unwrap_err();
+        let e = parse("store = \"postgres://u:hunter2@h/db\"\nbogus = 1\n", Path::new("c.toml")).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

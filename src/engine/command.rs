@@ -60,9 +60,7 @@ impl CommandSpec {
                 c
             }
             CommandLine::Argv(a) => {
-                let (prog, args) = a
-                    .split_first()
-                    .ok_or_else(|| StepError::new("empty command"))?;
+                let (prog, args) = a.split_first().ok_or_else(|| StepError::new("empty command"))?;
                 let mut c = tokio::process::Command::new(prog);
                 c.args(args);
                 c
@@ -74,9 +72,7 @@ impl CommandSpec {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // A timed-out or abandoned step must not outlive its wait.
         cmd.kill_on_drop(true);
         Ok(cmd)
@@ -102,8 +98,7 @@ impl CommandSpec {
         let mut child = cmd
             .spawn()
             .map_err(|e| StepError::new(format!("cannot start `{}`: {e}", self.display())))?;
-        let payload = serde_json::to_vec(input)
-            .map_err(|e| StepError::new(format!("cannot encode input: {e}")))?;
+        let payload = serde_json::to_vec(input).map_err(|e| StepError::new(format!("cannot encode input: {e}")))?;
         let mut stdin = child.stdin.take();
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
@@ -144,19 +139,14 @@ impl CommandSpec {
                 Ok(r) => r,
                 Err(_) => {
                     return Err(StepError {
-                        message: format!(
-                            "timed out after {}s: `{}`",
-                            t.as_secs_f64(),
-                            self.display()
-                        ),
+                        message: format!("timed out after {}s: `{}`", t.as_secs_f64(), self.display()),
                         timed_out: true,
                     })
                 }
             },
             None => work.await,
         };
-        let status =
-            status.map_err(|e| StepError::new(format!("waiting for `{}`: {e}", self.display())))?;
+        let status = status.map_err(|e| StepError::new(format!("waiting for `{}`: {e}", self.display())))?;
         if !status.success() {
             let tail = tail(err.trim(), MAX_ERROR_CHARS);
             let code = status
@@ -220,10 +210,7 @@ impl StepAction for CommandAction {
             ("SAGASCOPE_SAGA_ID", call.saga_id),
             ("SAGASCOPE_SAGA_NAME", call.saga_name),
             ("SAGASCOPE_STEP", call.step),
-            (
-                "SAGASCOPE_COMPENSATING",
-                if call.compensating { "1" } else { "0" },
-            ),
+            ("SAGASCOPE_COMPENSATING", if call.compensating { "1" } else { "0" }),
         ];
         self.spec.run_json(&input, &env, None, false, &|_| {}).await
     }
@@ -252,17 +239,13 @@ mod tests {
 
     #[tokio::test]
     async fn non_zero_exit_keeps_stderr_as_the_error() {
-        let e = run("echo 'card declined' >&2; exit 3", None)
-            .await
-            .unwrap_err();
+        let e = run("echo 'card declined' >&2; exit 3", None).await.unwrap_err();
         assert_eq!(e.message, "card declined");
     }
 
     #[tokio::test]
     async fn timeout_is_a_failure() {
-        let e = run("sleep 5", Some(Duration::from_millis(100)))
-            .await
-            .unwrap_err();
+        let e = run("sleep 5", Some(Duration::from_millis(100))).await.unwrap_err();
         assert!(e.timed_out, "{e}");
     }
 

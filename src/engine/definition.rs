@@ -141,10 +141,7 @@ impl fmt::Debug for Step {
         f.debug_struct("Step")
             .field("name", &self.name)
             .field("action", &self.action.describe())
-            .field(
-                "compensation",
-                &self.compensation.as_ref().map(|c| c.describe()),
-            )
+            .field("compensation", &self.compensation.as_ref().map(|c| c.describe()))
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
             .finish()

@@ -19,22 +19,10 @@ use crate::model::SagaStatus;
 
 /// The demo's files, relative to its folder.
 pub const DEMO_FILES: &[(&str, &str)] = &[
-    (
-        "order_saga.toml",
-        include_str!("../../assets/demo/order_saga.toml"),
-    ),
-    (
-        "trip_saga.toml",
-        include_str!("../../assets/demo/trip_saga.toml"),
-    ),
-    (
-        "steps/order.py",
-        include_str!("../../assets/demo/steps/order.py"),
-    ),
-    (
-        "steps/trip.py",
-        include_str!("../../assets/demo/steps/trip.py"),
-    ),
+    ("order_saga.toml", include_str!("../../assets/demo/order_saga.toml")),
+    ("trip_saga.toml", include_str!("../../assets/demo/trip_saga.toml")),
+    ("steps/order.py", include_str!("../../assets/demo/steps/order.py")),
+    ("steps/trip.py", include_str!("../../assets/demo/steps/trip.py")),
 ];
 
 /// Writes the demo's files into `dir` (only those that differ, each through

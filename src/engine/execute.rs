@@ -152,10 +152,7 @@ impl Capture<'_> {
 
 impl Engine {
     pub fn new(store: Arc<dyn SnapshotStore>) -> Self {
-        Engine {
-            store,
-            capture: true,
-        }
+        Engine { store, capture: true }
     }
 
     /// Turns snapshot capture off (benchmarks compare with and without).
@@ -203,16 +200,8 @@ impl Engine {
         for &i in &to_run {
             let step = &def.steps[i];
             if strategies.before_each_step {
-                cap.take(
-                    &step.name,
-                    i,
-                    SagaStatus::Executing,
-                    &ctx,
-                    &completed,
-                    None,
-                    events,
-                )
-                .await;
+                cap.take(&step.name, i, SagaStatus::Executing, &ctx, &completed, None, events)
+                    .await;
             }
             let result = if req.force_failure && Some(i) == last {
                 let e = "forced failure (--force-failure): the step was not run".to_string();
@@ -233,16 +222,8 @@ impl Engine {
                         step: step.name.clone(),
                     });
                     if strategies.after_each_step || step.snapshot_after {
-                        cap.take(
-                            &step.name,
-                            i,
-                            SagaStatus::Executing,
-                            &ctx,
-                            &completed,
-                            None,
-                            events,
-                        )
-                        .await;
+                        cap.take(&step.name, i, SagaStatus::Executing, &ctx, &completed, None, events)
+                            .await;
                     }
                 }
                 Err(e) => {

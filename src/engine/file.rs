@@ -119,13 +119,7 @@ pub fn parse_definition(text: &str, path: &Path) -> Result<SagaDefinition, Defin
     let raw: RawSaga = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let dir = path
         .parent()
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                d
-            }
-        })
+        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
         .unwrap_or(Path::new("."));
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     if raw.name.trim().is_empty() {
@@ -146,21 +140,16 @@ pub fn parse_definition(text: &str, path: &Path) -> Result<SagaDefinition, Defin
         let timeout = secs(s.timeout_secs, path, &format!("step {:?}", s.name))?;
         let attempts = s.attempts.unwrap_or(1);
         if attempts == 0 {
-            return Err(invalid(format!(
-                "step {:?}: attempts must be at least 1",
-                s.name
-            )));
+            return Err(invalid(format!("step {:?}: attempts must be at least 1", s.name)));
         }
         steps.push(Step {
             name: s.name,
             action: Arc::new(CommandAction {
                 spec: spec(s.run, &dir),
             }),
-            compensation: s.compensate.map(|c| {
-                Arc::new(CommandAction {
-                    spec: spec(c, &dir),
-                }) as Arc<dyn super::StepAction>
-            }),
+            compensation: s
+                .compensate
+                .map(|c| Arc::new(CommandAction { spec: spec(c, &dir) }) as Arc<dyn super::StepAction>),
             retry: RetryPolicy {
                 attempts,
                 backoff: Duration::from_millis(s.backoff_ms.unwrap_or(100)),
@@ -219,11 +208,7 @@ mod tests {
         assert_eq!(d.name, "OrderSaga");
         assert_eq!(d.steps[0].retry.attempts, 3);
         assert_eq!(d.steps[0].timeout, Some(Duration::from_millis(1500)));
-        assert!(
-            d.strategies.before_each_step
-                && d.strategies.on_failure
-                && !d.strategies.after_each_step
-        );
+        assert!(d.strategies.before_each_step && d.strategies.on_failure && !d.strategies.after_each_step);
         assert!(d.delegate.is_some());
     }
 

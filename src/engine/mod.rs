@@ -14,8 +14,8 @@ pub mod registry;
 
 pub use command::{CommandAction, CommandSpec};
 pub use definition::{
-    action, Delegate, RetryPolicy, SagaDefinition, SnapshotStrategies, SnapshotStrategy, Step,
-    StepAction, StepCall, StepError,
+    action, Delegate, RetryPolicy, SagaDefinition, SnapshotStrategies, SnapshotStrategy, Step, StepAction, StepCall,
+    StepError,
 };
 pub use execute::{Engine, Event, RunOutcome, RunRequest};
 pub use file::{load_definition_file, DefinitionError};

@@ -132,10 +132,7 @@ pub async fn select(
     }
 }
 
-async fn already_replayed(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-) -> Result<Option<String>, StoreError> {
+async fn already_replayed(store: &dyn SnapshotStore, saga_id: &str) -> Result<Option<String>, StoreError> {
     let l = store.list_replays(saga_id, Some(100)).await?;
     Ok(l.items
         .into_iter()
@@ -245,14 +242,12 @@ pub async fn run_batch(
         }
         let step = i.step.clone().unwrap_or_else(|| "-".into());
         let error = i.error.clone().unwrap_or_default();
-        let g = groups
-            .entry((step.clone(), error.clone()))
-            .or_insert(FailureGroup {
-                step,
-                error,
-                count: 0,
-                saga_ids: Vec::new(),
-            });
+        let g = groups.entry((step.clone(), error.clone())).or_insert(FailureGroup {
+            step,
+            error,
+            count: 0,
+            saga_ids: Vec::new(),
+        });
         g.count += 1;
         if g.saga_ids.len() < 10 {
             g.saga_ids.push(i.saga_id.clone());

@@ -46,11 +46,7 @@ pub fn lock_owner(identity: &str) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".into());
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "{identity}@{host} pid {} ({})",
-        std::process::id(),
-        &tag[..8]
-    )
+    format!("{identity}@{host} pid {} ({})", std::process::id(), &tag[..8])
 }
 
 /// A held replay lock, renewed in the background until released.
@@ -84,8 +80,7 @@ impl ReplayLock {
         }
         let lost = Arc::new(AtomicBool::new(false));
         let heartbeat = {
-            let (store, name, owner, lost) =
-                (store.clone(), name.clone(), owner.to_string(), lost.clone());
+            let (store, name, owner, lost) = (store.clone(), name.clone(), owner.to_string(), lost.clone());
             // Renew well before expiry so one slow round trip does not lose it.
             let every = (ttl / 3).max(Duration::from_millis(50));
             tokio::spawn(async move {

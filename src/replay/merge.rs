@@ -46,11 +46,7 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// The context a replay starts with.
-pub fn apply_override(
-    context: &Map<String, Value>,
-    over: &Map<String, Value>,
-    mode: MergeMode,
-) -> Map<String, Value> {
+pub fn apply_override(context: &Map<String, Value>, over: &Map<String, Value>, mode: MergeMode) -> Map<String, Value> {
     let mut out = context.clone();
     match mode {
         MergeMode::Shallow => {
@@ -78,19 +74,14 @@ pub enum OverrideError {
     #[error("{source_name}: invalid JSON: {reason}")]
     InvalidJson { source_name: String, reason: String },
     #[error("{source_name}: must be a JSON object, not {found}")]
-    NotObject {
-        source_name: String,
-        found: &'static str,
-    },
+    NotObject { source_name: String, found: &'static str },
     #[error("cannot read override file {path}: {reason}")]
     Read { path: String, reason: String },
 }
 
 /// `key=value`: the value is JSON when it parses as JSON, else a string.
 pub fn parse_key_value(s: &str) -> Result<(String, Value), OverrideError> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| OverrideError::NotKeyValue(s.into()))?;
+    let (k, v) = s.split_once('=').ok_or_else(|| OverrideError::NotKeyValue(s.into()))?;
     let k = k.trim();
     if k.is_empty() {
         return Err(OverrideError::NotKeyValue(s.into()));
@@ -125,11 +116,9 @@ pub fn build_override(
     if let Some(p) = file {
         let text = if p == Path::new("-") {
             let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
-                OverrideError::Read {
-                    path: "-".into(),
-                    reason: e.to_string(),
-                }
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| OverrideError::Read {
+                path: "-".into(),
+                reason: e.to_string(),
             })?;
             s
         } else {
@@ -138,10 +127,7 @@ pub fn build_override(
                 reason: e.to_string(),
             })?
         };
-        out.extend(parse_object(
-            &text,
-            &format!("--override-file {}", p.display()),
-        )?);
+        out.extend(parse_object(&text, &format!("--override-file {}", p.display()))?);
     }
     if let Some(j) = json {
         out.extend(parse_object(j, "--override-json")?);
@@ -170,11 +156,7 @@ mod tests {
             (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
             (json!({"a":"b"}), json!({"a":null}), json!({})),
-            (
-                json!({"a":"b","b":"c"}),
-                json!({"a":null}),
-                json!({"b":"c"}),
-            ),
+            (json!({"a":"b","b":"c"}), json!({"a":null}), json!({"b":"c"})),
             (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
             (
@@ -189,11 +171,7 @@ mod tests {
             (json!({"a":"foo"}), json!("bar"), json!("bar")),
             (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
             (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
-            (
-                json!({}),
-                json!({"a":{"bb":{"ccc":null}}}),
-                json!({"a":{"bb":{}}}),
-            ),
+            (json!({}), json!({"a":{"bb":{"ccc":null}}}), json!({"a":{"bb":{}}})),
         ];
         for (t, p, want) in cases {
             assert_eq!(patched(t.clone(), p.clone()), want, "target {t} patch {p}");
@@ -223,14 +201,8 @@ mod tests {
             parse_key_value("t=tok_valid").unwrap(),
             ("t".into(), json!("tok_valid"))
         );
-        assert_eq!(
-            parse_key_value("o={\"a\":1}").unwrap(),
-            ("o".into(), json!({"a":1}))
-        );
-        assert_eq!(
-            parse_key_value("s=a=b").unwrap(),
-            ("s".into(), json!("a=b"))
-        );
+        assert_eq!(parse_key_value("o={\"a\":1}").unwrap(), ("o".into(), json!({"a":1})));
+        assert_eq!(parse_key_value("s=a=b").unwrap(), ("s".into(), json!("a=b")));
         assert!(parse_key_value("novalue").is_err());
     }
 

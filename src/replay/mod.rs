@@ -16,9 +16,7 @@ pub use plan::{build_plan, PlanError, PlanErrorKind, ReplayPlan};
 pub use run::{replay, replay_saga, ReplayError, ReplayOptions, ReplayReport, ReplaySpec};
 
 pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};
-pub use time_travel::{
-    changes, resolve_snapshot, state_at, state_at_step, value_at, SnapshotRef, TimeTravelError,
-};
+pub use time_travel::{resolve_snapshot, state_at, state_at_step, changes, value_at, SnapshotRef, TimeTravelError};
 
 use crate::model::SagaSummary;
 use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
@@ -40,10 +38,7 @@ pub enum FindSagaError {
 
 /// Finds a saga by its full id or a unique prefix of it (as the short ids
 /// the list shows).
-pub async fn find_saga(
-    store: &dyn SnapshotStore,
-    id_or_prefix: &str,
-) -> Result<SagaSummary, FindSagaError> {
+pub async fn find_saga(store: &dyn SnapshotStore, id_or_prefix: &str) -> Result<SagaSummary, FindSagaError> {
     let input = id_or_prefix.trim();
     if input.is_empty() {
         return Err(FindSagaError::NotFound(String::new()));
@@ -55,15 +50,7 @@ pub async fn find_saga(
         id_prefix: Some(input.to_string()),
         ..SagaFilter::default()
     };
-    let page = store
-        .list_sagas(
-            &filter,
-            &SagaPageRequest {
-                limit: 2,
-                after: None,
-            },
-        )
-        .await?;
+    let page = store.list_sagas(&filter, &SagaPageRequest { limit: 2, after: None }).await?;
     let mut it = page.sagas.into_iter();
     match (it.next(), it.next()) {
         (Some(one), None) => Ok(one),

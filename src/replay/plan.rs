@@ -90,11 +90,7 @@ pub struct PlanInput<'a> {
 
 /// The checkpoint snapshot for a step: the newest snapshot taken for it
 /// (sagaz's `get_latest_snapshot(saga_id, before_step)`). One round trip.
-pub async fn load_checkpoint(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-    step: &str,
-) -> StoreResult<Option<Snapshot>> {
+pub async fn load_checkpoint(store: &dyn SnapshotStore, saga_id: &str, step: &str) -> StoreResult<Option<Snapshot>> {
     store.latest_snapshot(saga_id, Some(step)).await
 }
 
@@ -159,11 +155,7 @@ pub fn build_plan(
         }
     }
     let Some(cp) = checkpoint else {
-        if !plan
-            .errors
-            .iter()
-            .any(|e| e.kind == PlanErrorKind::UnknownStep)
-        {
+        if !plan.errors.iter().any(|e| e.kind == PlanErrorKind::UnknownStep) {
             plan.errors.push(PlanError {
                 kind: PlanErrorKind::NoSnapshot,
                 message: format!(
@@ -188,17 +180,9 @@ pub fn build_plan(
     }
     for c in &plan.diff {
         if c.kind == ChangeKind::Changed && c.changes_type() {
-            let t = |v: &Option<Value>| {
-                v.as_ref()
-                    .map(crate::model::fields_type_name)
-                    .unwrap_or("nothing")
-            };
-            plan.warnings.push(format!(
-                "{} changes type: {} → {}",
-                c.path,
-                t(&c.old),
-                t(&c.new)
-            ));
+            let t = |v: &Option<Value>| v.as_ref().map(crate::model::fields_type_name).unwrap_or("nothing");
+            plan.warnings
+                .push(format!("{} changes type: {} → {}", c.path, t(&c.old), t(&c.new)));
         }
     }
     if let Some(d) = &def {
@@ -223,12 +207,10 @@ pub fn build_plan(
                 ));
             }
             if plan.steps_to_run.is_empty() {
-                plan.warnings.push(
-                    "nothing to run: every step is already completed at this checkpoint".into(),
-                );
+                plan.warnings
+                    .push("nothing to run: every step is already completed at this checkpoint".into());
             }
-            let mut could_complete: Vec<&str> =
-                plan.steps_skipped.iter().map(String::as_str).collect();
+            let mut could_complete: Vec<&str> = plan.steps_skipped.iter().map(String::as_str).collect();
             if let Some((_, before_last)) = plan.steps_to_run.split_last() {
                 could_complete.extend(before_last.iter().map(String::as_str));
             }
@@ -241,12 +223,8 @@ pub fn build_plan(
                 .collect();
         }
     }
-    if cp.status.is_terminal()
-        && cp.status != SagaStatus::Completed
-        && cp.step_name != input.from_step
-    {
-        plan.warnings
-            .push(format!("checkpoint status is {}", cp.status));
+    if cp.status.is_terminal() && cp.status != SagaStatus::Completed && cp.step_name != input.from_step {
+        plan.warnings.push(format!("checkpoint status is {}", cp.status));
     }
     plan
 }
@@ -310,12 +288,7 @@ mod tests {
     #[test]
     fn plan_skips_completed_steps_and_lists_the_rest() {
         let cp = checkpoint();
-        let p = plan_with(
-            json!({"payment_token": "tok_valid"}),
-            "charge_payment",
-            Some(&cp),
-            true,
-        );
+        let p = plan_with(json!({"payment_token": "tok_valid"}), "charge_payment", Some(&cp), true);
         assert!(p.is_ok(), "{:?}", p.errors);
         assert_eq!(p.steps_skipped, vec!["reserve_inventory"]);
         assert_eq!(p.steps_to_run, vec!["charge_payment", "ship_order"]);
@@ -334,11 +307,7 @@ mod tests {
             Some(&cp),
             true,
         );
-        assert!(
-            p.warnings.iter().any(|w| w.contains("coupon")),
-            "{:?}",
-            p.warnings
-        );
+        assert!(p.warnings.iter().any(|w| w.contains("coupon")), "{:?}", p.warnings);
         assert!(
             p.warnings.iter().any(|w| w.contains("changes type")),
             "{:?}",

@@ -89,12 +89,7 @@ pub async fn replay(
     .await
 }
 
-fn new_log(
-    plan: &ReplayPlan,
-    spec: &ReplaySpec,
-    opts: &ReplayOptions,
-    status: ReplayStatus,
-) -> ReplayLog {
+fn new_log(plan: &ReplayPlan, spec: &ReplaySpec, opts: &ReplayOptions, status: ReplayStatus) -> ReplayLog {
     let mut extra = Map::new();
     extra.insert("dry_run".into(), Value::Bool(opts.dry_run));
     extra.insert("merge".into(), Value::from(spec.merge.as_str()));
@@ -108,10 +103,7 @@ fn new_log(
         extra.insert("saga_name".into(), Value::from(n.clone()));
     }
     if let Some(cp) = &plan.checkpoint {
-        extra.insert(
-            "checkpoint_snapshot_id".into(),
-            Value::from(cp.snapshot_id.clone()),
-        );
+        extra.insert("checkpoint_snapshot_id".into(), Value::from(cp.snapshot_id.clone()));
     }
     ReplayLog {
         replay_id: uuid::Uuid::new_v4().to_string(),
@@ -220,18 +212,14 @@ pub async fn replay_saga(
         Some(s) => format!("{s}: {e}"),
         None => e.clone(),
     });
-    log.extra
-        .insert("outcome".into(), Value::from(outcome.status.as_str()));
+    log.extra.insert("outcome".into(), Value::from(outcome.status.as_str()));
     if let Some(s) = &outcome.failed_step {
-        log.extra
-            .insert("failed_step".into(), Value::from(s.clone()));
+        log.extra.insert("failed_step".into(), Value::from(s.clone()));
     }
     if lock.was_lost() {
         log.extra.insert(
             "warning".into(),
-            Value::from(
-                "the replay lock expired while this replay ran; raise engine.lock_ttl_secs",
-            ),
+            Value::from("the replay lock expired while this replay ran; raise engine.lock_ttl_secs"),
         );
     }
     let saved = store.save_replay(&log).await;
@@ -292,16 +280,8 @@ async fn run_delegate(
         ("SAGASCOPE_SAGA_NAME", def.name.as_str()),
         ("SAGASCOPE_REPLAY_ID", log.replay_id.as_str()),
     ];
-    let on_line = |l: &str| {
-        events(&Event::Progress {
-            line: l.to_string(),
-        })
-    };
-    match d
-        .command
-        .run_json(&request, &env, d.timeout, true, &on_line)
-        .await
-    {
+    let on_line = |l: &str| events(&Event::Progress { line: l.to_string() });
+    match d.command.run_json(&request, &env, d.timeout, true, &on_line).await {
         Ok(out) => {
             if let Some(Value::Object(c)) = out.get("context") {
                 outcome.context = c.clone();

@@ -18,9 +18,7 @@ use crate::store::{BadEntry, Listing, Order, SnapshotQuery, SnapshotStore, Store
 pub enum TimeTravelError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "saga {saga_id} has no snapshots (check the id with `sagascope sagas list --id-prefix`)"
-    )]
+    #[error("saga {saga_id} has no snapshots (check the id with `sagascope sagas list --id-prefix`)")]
     UnknownSaga { saga_id: String },
     #[error("saga {saga_id} has no snapshot at or before {at} (its first is at {first})")]
     BeforeFirst {
@@ -106,10 +104,7 @@ pub async fn resolve_snapshot(
         reference: reference.to_string(),
     };
     let found = match reference {
-        SnapshotRef::Id(id) => store
-            .get_snapshot(id)
-            .await?
-            .filter(|s| s.saga_id == saga_id),
+        SnapshotRef::Id(id) => store.get_snapshot(id).await?.filter(|s| s.saga_id == saga_id),
         SnapshotRef::Step(step) => store.latest_snapshot(saga_id, Some(step)).await?,
         SnapshotRef::At(t) => return state_snapshot_at(store, saga_id, *t).await,
         SnapshotRef::Index(i) => {
@@ -257,17 +252,10 @@ pub async fn changes(
         .await?;
     // The snapshot just before the range, so the first change is a real diff.
     let mut previous = match (after, listing.items.first()) {
-        (Some(t), Some(_)) => store
-            .snapshot_at(saga_id, t.plus_micros(-1))
-            .await
-            .ok()
-            .flatten(),
+        (Some(t), Some(_)) => store.snapshot_at(saga_id, t.plus_micros(-1)).await.ok().flatten(),
         _ => None,
     };
-    if listing.items.is_empty()
-        && listing.bad.is_empty()
-        && store.count_snapshots(saga_id).await? == 0
-    {
+    if listing.items.is_empty() && listing.bad.is_empty() && store.count_snapshots(saga_id).await? == 0 {
         return Err(TimeTravelError::UnknownSaga {
             saga_id: saga_id.to_string(),
         });
@@ -338,51 +326,30 @@ mod tests {
     async fn answers_every_reference_and_says_why_when_it_cannot() {
         let store = MemoryStore::new();
         for i in 0..5 {
-            store
-                .save_snapshot(&snap("a", i, i * 10, json!({"n": i, "c": {"d": [i]}})))
-                .await
-                .unwrap();
+            store.save_snapshot(&snap("a", i, i * 10, json!({"n": i, "c": {"d": [i]}}))).await.unwrap();
         }
         let t = |us: i64| Timestamp::from_micros(1_700_000_000_000_000 + us).unwrap();
         assert_eq!(state_at(&store, "a", t(25)).await.unwrap().step_index, 2);
         assert_eq!(state_at(&store, "a", t(30)).await.unwrap().step_index, 3);
-        assert!(matches!(
-            state_at(&store, "a", t(-1)).await,
-            Err(TimeTravelError::BeforeFirst { .. })
-        ));
-        assert!(matches!(
-            state_at(&store, "zz", t(0)).await,
-            Err(TimeTravelError::UnknownSaga { .. })
-        ));
-        assert_eq!(
-            value_at(&store, "a", t(40), "c.d.0").await.unwrap(),
-            Some(json!(4))
-        );
+        assert!(matches!(state_at(&store, "a", t(-1)).await, Err(TimeTravelError::BeforeFirst { .. })));
+        assert!(matches!(state_at(&store, "zz", t(0)).await, Err(TimeTravelError::UnknownSaga { .. })));
+        assert_eq!(value_at(&store, "a", t(40), "c.d.0").await.unwrap(), Some(json!(4)));
         assert_eq!(value_at(&store, "a", t(40), "missing").await.unwrap(), None);
         for (r, want) in [("0", 0), ("-1", 4), ("-2", 3), ("step3", 3), ("index:1", 1)] {
-            let s = resolve_snapshot(&store, "a", &r.parse().unwrap())
-                .await
-                .unwrap();
+            let s = resolve_snapshot(&store, "a", &r.parse().unwrap()).await.unwrap();
             assert_eq!(s.step_index, want, "{r}");
         }
-        assert!(resolve_snapshot(&store, "a", &"9".parse().unwrap())
-            .await
-            .is_err());
+        assert!(resolve_snapshot(&store, "a", &"9".parse().unwrap()).await.is_err());
     }
 
     #[tokio::test]
     async fn changes_are_chronological_and_limited_from_the_start() {
         let store = MemoryStore::new();
         for i in 0..10 {
-            store
-                .save_snapshot(&snap("a", i, i * 10, json!({"n": i / 2, "k": 1})))
-                .await
-                .unwrap();
+            store.save_snapshot(&snap("a", i, i * 10, json!({"n": i / 2, "k": 1}))).await.unwrap();
         }
         let t = |us: i64| Timestamp::from_micros(1_700_000_000_000_000 + us).unwrap();
-        let c = changes(&store, "a", Some(t(20)), Some(t(70)), Some(3))
-            .await
-            .unwrap();
+        let c = changes(&store, "a", Some(t(20)), Some(t(70)), Some(3)).await.unwrap();
         let idx: Vec<i64> = c.items.iter().map(|c| c.step_index).collect();
         assert_eq!(idx, vec![2, 3, 4]);
         // step 2 has n=1, the one before (step 1) n=0: a real diff, not "all keys".
@@ -393,23 +360,12 @@ mod tests {
     #[test]
     fn parses_references() {
         assert_eq!("3".parse::<SnapshotRef>().unwrap(), SnapshotRef::Index(3));
-        assert_eq!(
-            "charge_payment".parse::<SnapshotRef>().unwrap(),
-            SnapshotRef::Step("charge_payment".into())
-        );
+        assert_eq!("charge_payment".parse::<SnapshotRef>().unwrap(), SnapshotRef::Step("charge_payment".into()));
+        assert!(matches!("2026-01-15T10:30:00Z".parse::<SnapshotRef>().unwrap(), SnapshotRef::At(_)));
         assert!(matches!(
-            "2026-01-15T10:30:00Z".parse::<SnapshotRef>().unwrap(),
-            SnapshotRef::At(_)
-        ));
-        assert!(matches!(
-            "3f1e8a52-8f0e-4a4e-9d0b-4d5b5c8f1a10"
-                .parse::<SnapshotRef>()
-                .unwrap(),
+            "3f1e8a52-8f0e-4a4e-9d0b-4d5b5c8f1a10".parse::<SnapshotRef>().unwrap(),
             SnapshotRef::Id(_)
         ));
-        assert_eq!(
-            "step:42".parse::<SnapshotRef>().unwrap(),
-            SnapshotRef::Step("42".into())
-        );
+        assert_eq!("step:42".parse::<SnapshotRef>().unwrap(), SnapshotRef::Step("42".into()));
     }
 }

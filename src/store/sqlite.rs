@@ -23,10 +23,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, SagaSummary, Snapshot, Timestamp};
@@ -165,9 +162,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
     }
 }
 
@@ -212,8 +207,7 @@ impl SqliteStore {
         };
         if !readonly {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| unreachable(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| unreachable(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
         let options = SqliteConnectOptions::from_str("sqlite://")
@@ -262,18 +256,9 @@ impl SqliteStore {
         .map_err(db_err)?;
         if !readonly {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
-            sqlx::raw_sql(SCHEMA)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::raw_sql(SUMMARY_TABLE)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::raw_sql(TRIGGERS)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::raw_sql(SUMMARY_TABLE).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::raw_sql(TRIGGERS).execute(&mut *tx).await.map_err(db_err)?;
             if !had_summary {
                 // The tables may hold rows written before sagascope's index
                 // existed (by sagaz-shaped tools): index them once.
@@ -286,18 +271,13 @@ impl SqliteStore {
         } else if !had_summary {
             return Err(StoreError::Unreachable {
                 url: self.location(),
-                reason: "the database has no sagascope tables yet; open it once without --readonly"
-                    .into(),
+                reason: "the database has no sagascope tables yet; open it once without --readonly".into(),
             });
         }
         let snap_cols = self.columns("saga_snapshots").await?;
         self.has_external_refs = snap_cols.iter().any(|c| c == "external_refs");
         self.has_snapshot_extra = snap_cols.iter().any(|c| c == "extra");
-        self.has_replay_extra = self
-            .columns("saga_replay_log")
-            .await?
-            .iter()
-            .any(|c| c == "extra");
+        self.has_replay_extra = self.columns("saga_replay_log").await?.iter().any(|c| c == "extra");
         self.snap_cols = format!(
             "snapshot_id, saga_id, saga_name, step_name, step_index, status, context, completed_steps, created_at, retention_until, {}, {}",
             if self.has_external_refs { "external_refs" } else { "NULL" },
@@ -317,9 +297,7 @@ impl SqliteStore {
     }
 
     fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot, BadEntry> {
-        let key: String = row
-            .try_get(0)
-            .unwrap_or_else(|_| "<unreadable snapshot_id>".into());
+        let key: String = row.try_get(0).unwrap_or_else(|_| "<unreadable snapshot_id>".into());
         let saga_id: Option<String> = row.try_get(1).ok();
         let bad = |e: String| BadEntry {
             key: format!("saga_snapshots/{key}"),
@@ -345,21 +323,14 @@ impl SqliteStore {
             .map_err(|e| bad(format!("column `step_index`: {e}")))?;
         let context = match json_col(6, "context", &col(6, "context")?)? {
             Value::Object(m) => m,
-            other => {
-                return Err(bad(format!(
-                    "column `context`: expected a JSON object, found {}",
-                    crate::model::fields_type_name(&other)
-                )))
-            }
+            other => return Err(bad(format!("column `context`: expected a JSON object, found {}", crate::model::fields_type_name(&other)))),
         };
         let completed_steps = match json_col(7, "completed_steps", &col(7, "completed_steps")?)? {
             Value::Array(items) => items
                 .into_iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s),
-                    _ => Err(bad(
-                        "column `completed_steps`: expected an array of strings".into(),
-                    )),
+                    _ => Err(bad("column `completed_steps`: expected an array of strings".into())),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             _ => return Err(bad("column `completed_steps`: expected a JSON array".into())),
@@ -369,8 +340,7 @@ impl SqliteStore {
                 .map(|s| Timestamp::parse(&s).map_err(|e| bad(format!("column `{name}`: {e}"))))
                 .transpose()
         };
-        let created_at =
-            ts(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?;
+        let created_at = ts(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?;
         let obj_col = |i: usize, name: &str| -> Result<Map<String, Value>, BadEntry> {
             match opt_col(i, name)? {
                 None => Ok(Map::new()),
@@ -397,9 +367,7 @@ impl SqliteStore {
     }
 
     fn replay_from_row(&self, row: &SqliteRow) -> Result<ReplayLog, BadEntry> {
-        let key: String = row
-            .try_get(0)
-            .unwrap_or_else(|_| "<unreadable replay_id>".into());
+        let key: String = row.try_get(0).unwrap_or_else(|_| "<unreadable replay_id>".into());
         let bad = |e: String| BadEntry {
             key: format!("saga_replay_log/{key}"),
             saga_id: row.try_get(1).ok(),
@@ -436,8 +404,7 @@ impl SqliteStore {
             initiated_by: req(5, "initiated_by")?,
             replay_status: ReplayStatus::parse(&req(6, "replay_status")?),
             error_message: col(7, "error_message")?,
-            created_at: ts(8, "created_at")?
-                .ok_or_else(|| bad("column `created_at` is NULL".into()))?,
+            created_at: ts(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?,
             completed_at: ts(9, "completed_at")?,
             extra,
         })
@@ -502,11 +469,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn fetch_snapshots(
-        &self,
-        query: String,
-        binds: Vec<Bind>,
-    ) -> StoreResult<Listing<Snapshot>> {
+    async fn fetch_snapshots(&self, query: String, binds: Vec<Bind>) -> StoreResult<Listing<Snapshot>> {
         let mut q = sqlx::query(sql(query));
         for b in binds {
             q = b.apply(q);
@@ -522,11 +485,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    async fn fetch_one_snapshot(
-        &self,
-        query: String,
-        binds: Vec<Bind>,
-    ) -> StoreResult<Option<Snapshot>> {
+    async fn fetch_one_snapshot(&self, query: String, binds: Vec<Bind>) -> StoreResult<Option<Snapshot>> {
         let listing = self.fetch_snapshots(query, binds).await?;
         if let Some(b) = listing.bad.into_iter().next() {
             return Err(StoreError::Corrupt { entry: b });
@@ -538,16 +497,8 @@ impl SqliteStore {
         let mut conds: Vec<String> = Vec::new();
         let mut binds = Vec::new();
         if !filter.statuses.is_empty() {
-            conds.push(format!(
-                "latest_status IN ({})",
-                vec!["?"; filter.statuses.len()].join(", ")
-            ));
-            binds.extend(
-                filter
-                    .statuses
-                    .iter()
-                    .map(|s| Bind::Text(s.as_str().to_string())),
-            );
+            conds.push(format!("latest_status IN ({})", vec!["?"; filter.statuses.len()].join(", ")));
+            binds.extend(filter.statuses.iter().map(|s| Bind::Text(s.as_str().to_string())));
         }
         if let Some(n) = &filter.name {
             conds.push("saga_name = ?".into());
@@ -601,10 +552,7 @@ impl SqliteStore {
             latest_status: SagaStatus::parse(&text(2)?),
             latest_step: text(3)?,
             latest_step_index: row.try_get(4).map_err(|e| bad(e.to_string()))?,
-            snapshot_count: row
-                .try_get::<i64, _>(5)
-                .map_err(|e| bad(e.to_string()))?
-                .max(0) as u64,
+            snapshot_count: row.try_get::<i64, _>(5).map_err(|e| bad(e.to_string()))?.max(0) as u64,
             first_at: ts(6)?,
             last_at: ts(7)?,
         })
@@ -676,20 +624,13 @@ impl SnapshotStore for SqliteStore {
 
     async fn get_snapshot(&self, snapshot_id: &str) -> StoreResult<Option<Snapshot>> {
         self.fetch_one_snapshot(
-            format!(
-                "SELECT {} FROM saga_snapshots WHERE snapshot_id = ?",
-                self.snap_cols
-            ),
+            format!("SELECT {} FROM saga_snapshots WHERE snapshot_id = ?", self.snap_cols),
             vec![Bind::Text(snapshot_id.into())],
         )
         .await
     }
 
-    async fn latest_snapshot(
-        &self,
-        saga_id: &str,
-        step: Option<&str>,
-    ) -> StoreResult<Option<Snapshot>> {
+    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>> {
         let mut binds = vec![Bind::Text(saga_id.into())];
         let step_cond = match step {
             Some(st) => {
@@ -719,11 +660,7 @@ impl SnapshotStore for SqliteStore {
         .await
     }
 
-    async fn list_snapshots(
-        &self,
-        saga_id: &str,
-        q: &SnapshotQuery,
-    ) -> StoreResult<Listing<Snapshot>> {
+    async fn list_snapshots(&self, saga_id: &str, q: &SnapshotQuery) -> StoreResult<Listing<Snapshot>> {
         let mut conds = vec!["saga_id = ?".to_string()];
         let mut binds = vec![Bind::Text(saga_id.into())];
         if let Some(t) = q.since {
@@ -739,9 +676,7 @@ impl SnapshotStore for SqliteStore {
             Order::Desc => ("<", "DESC"),
         };
         if let Some(c) = &q.after {
-            conds.push(format!(
-                "(created_at {cmp} ? OR (created_at = ? AND snapshot_id {cmp} ?))"
-            ));
+            conds.push(format!("(created_at {cmp} ? OR (created_at = ? AND snapshot_id {cmp} ?))"));
             binds.push(Bind::Text(c.created_at.to_isoformat()));
             binds.push(Bind::Text(c.created_at.to_isoformat()));
             binds.push(Bind::Text(c.snapshot_id.clone()));
@@ -792,13 +727,11 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        let r = sqlx::query(
-            "DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < ?",
-        )
-        .bind(now.to_isoformat())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let r = sqlx::query("DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < ?")
+            .bind(now.to_isoformat())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(r.rows_affected())
     }
 
@@ -839,26 +772,16 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>> {
-        let row = sqlx::query(sql(format!(
-            "SELECT {} FROM saga_replay_log WHERE replay_id = ?",
-            self.replay_cols()
-        )))
-        .bind(replay_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        row.map(|r| {
-            self.replay_from_row(&r)
-                .map_err(|entry| StoreError::Corrupt { entry })
-        })
-        .transpose()
+        let row = sqlx::query(sql(format!("SELECT {} FROM saga_replay_log WHERE replay_id = ?", self.replay_cols())))
+            .bind(replay_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| self.replay_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
+            .transpose()
     }
 
-    async fn list_replays(
-        &self,
-        original_saga_id: &str,
-        limit: Option<usize>,
-    ) -> StoreResult<Listing<ReplayLog>> {
+    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>> {
         let rows = sqlx::query(sql(format!(
             "SELECT {} FROM saga_replay_log WHERE original_saga_id = ? ORDER BY created_at DESC, replay_id DESC LIMIT ?",
             self.replay_cols()
@@ -887,18 +810,11 @@ impl SnapshotStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.map(|r| {
-            self.replay_from_row(&r)
-                .map_err(|entry| StoreError::Corrupt { entry })
-        })
-        .transpose()
+        row.map(|r| self.replay_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
+            .transpose()
     }
 
-    async fn list_sagas(
-        &self,
-        filter: &SagaFilter,
-        page: &SagaPageRequest,
-    ) -> StoreResult<SagaPage> {
+    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage> {
         let (clause, mut binds) = Self::saga_where(filter, page.after.as_ref());
         binds.push(Bind::Int(page.limit as i64 + 1));
         let mut q = sqlx::query(sql(format!(
@@ -934,22 +850,18 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn saga_summary(&self, saga_id: &str) -> StoreResult<Option<SagaSummary>> {
-        let row = sqlx::query(sql(format!(
-            "SELECT {SUMMARY_COLS} FROM sagascope_sagas WHERE saga_id = ?"
-        )))
-        .bind(saga_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row = sqlx::query(sql(format!("SELECT {SUMMARY_COLS} FROM sagascope_sagas WHERE saga_id = ?")))
+            .bind(saga_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         row.map(|r| Self::summary_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
             .transpose()
     }
 
     async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
         let (clause, binds) = Self::saga_where(filter, None);
-        let mut q = sqlx::query(sql(format!(
-            "SELECT count(*) FROM sagascope_sagas {clause}"
-        )));
+        let mut q = sqlx::query(sql(format!("SELECT count(*) FROM sagascope_sagas {clause}")));
         for b in binds {
             q = b.apply(q);
         }
@@ -959,10 +871,7 @@ impl SnapshotStore for SqliteStore {
 
     async fn health(&self) -> StoreResult<Health> {
         let start = Instant::now();
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
         let latency = start.elapsed();
         let count = |table: &'static str| async move {
             sqlx::query_scalar::<_, i64>(sql(format!("SELECT count(*) FROM {table}")))
@@ -971,12 +880,10 @@ impl SnapshotStore for SqliteStore {
                 .ok()
                 .map(|n| n.max(0) as u64)
         };
-        let pages: Option<i64> = sqlx::query_scalar(
-            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .ok();
+        let pages: Option<i64> = sqlx::query_scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+            .fetch_one(&self.pool)
+            .await
+            .ok();
         Ok(Health {
             backend: BACKEND,
             url: self.location(),

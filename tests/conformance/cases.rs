@@ -34,11 +34,7 @@ pub async fn save_then_get_round_trips(store: Arc<dyn SnapshotStore>) {
     let id = saga_id();
     let s = snap(&id, 0, 0);
     store.save_snapshot(&s).await.unwrap();
-    let got = store
-        .get_snapshot(&s.snapshot_id)
-        .await
-        .unwrap()
-        .expect("saved snapshot is found");
+    let got = store.get_snapshot(&s.snapshot_id).await.unwrap().expect("saved snapshot is found");
     assert_eq!(got, s);
     assert!(store.get_snapshot(&saga_id()).await.unwrap().is_none());
 }
@@ -50,15 +46,9 @@ pub async fn list_orders_oldest_first_and_newest_first(store: Arc<dyn SnapshotSt
     for s in snaps.iter().rev() {
         store.save_snapshot(s).await.unwrap();
     }
-    let asc = store
-        .list_snapshots(&id, &SnapshotQuery::all())
-        .await
-        .unwrap();
+    let asc = store.list_snapshots(&id, &SnapshotQuery::all()).await.unwrap();
     assert_eq!(asc.items, snaps);
-    let desc = store
-        .list_snapshots(&id, &SnapshotQuery::newest(3))
-        .await
-        .unwrap();
+    let desc = store.list_snapshots(&id, &SnapshotQuery::newest(3)).await.unwrap();
     let want: Vec<_> = snaps.iter().rev().take(3).cloned().collect();
     assert_eq!(desc.items, want);
 }
