@@ -109,9 +109,6 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
     let defs = load_definitions(ctx, &a.o.definitions)?;
     let store = ctx.store().await?;
     let show = matches!(a.format, Format::Table | Format::Text);
-    if show && !opts.dry_run {
-        note(&format!("replaying {} from {}", a.saga_id, spec.from_step));
-    }
     let events = |e: &crate::engine::Event| {
         if show {
             print_event(e)
