@@ -64,10 +64,7 @@ pub fn snap(saga_id: &str, i: i64, us: i64) -> Snapshot {
         i,
         SagaStatus::Executing,
         ctx(json!({"order_id": saga_id, "step": i, "amount": 100 + i})),
-        steps[..(i as usize).min(steps.len())]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        steps[..(i as usize).min(steps.len())].iter().map(|s| s.to_string()).collect(),
     );
     s.created_at = t0().plus_micros(us);
     s.retention_until = Some(s.created_at.plus_micros(30 * 86_400_000_000));
