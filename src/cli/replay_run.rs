@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::output::{emit, emit_json, note, Format};
+use super::output::{emit, emit_json, Format};
 use super::run::{compact, load_definitions, lock_ttl, plan_exit, print_event};
 use super::{CliError, Context, Exit};
 use crate::model::short_id;

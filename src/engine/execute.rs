@@ -102,6 +102,7 @@ struct Capture<'a> {
     def: &'a SagaDefinition,
     saga_id: &'a str,
     extra: &'a Map<String, Value>,
+    events: &'a (dyn Fn(&Event) + Send + Sync),
     written: usize,
     errors: Vec<String>,
 }
@@ -115,7 +116,6 @@ impl Capture<'_> {
         context: &Context,
         completed: &[String],
         extra: Option<Map<String, Value>>,
-        events: &(dyn Fn(&Event) + Send + Sync),
     ) {
         if !self.engine.capture {
             return;
@@ -140,7 +140,7 @@ impl Capture<'_> {
             Err(e) => {
                 let msg = format!("snapshot at {step} not saved: {e}");
                 tracing::warn!("{msg}");
-                events(&Event::SnapshotFailed {
+                (self.events)(&Event::SnapshotFailed {
                     step: step.to_string(),
                     error: e.to_string(),
                 });
@@ -186,6 +186,7 @@ impl Engine {
             def,
             saga_id: &req.saga_id,
             extra: &req.snapshot_extra,
+            events,
             written: 0,
             errors: Vec::new(),
         };
@@ -200,7 +201,7 @@ impl Engine {
         for &i in &to_run {
             let step = &def.steps[i];
             if strategies.before_each_step {
-                cap.take(&step.name, i, SagaStatus::Executing, &ctx, &completed, None, events)
+                cap.take(&step.name, i, SagaStatus::Executing, &ctx, &completed, None)
                     .await;
             }
             let result = if req.force_failure && Some(i) == last {
@@ -222,7 +223,7 @@ impl Engine {
                         step: step.name.clone(),
                     });
                     if strategies.after_each_step || step.snapshot_after {
-                        cap.take(&step.name, i, SagaStatus::Executing, &ctx, &completed, None, events)
+                        cap.take(&step.name, i, SagaStatus::Executing, &ctx, &completed, None)
                             .await;
                     }
                 }
@@ -241,7 +242,6 @@ impl Engine {
                     &ctx,
                     &completed,
                     None,
-                    events,
                 )
                 .await;
             }
@@ -317,7 +317,6 @@ impl Engine {
                 &ctx,
                 &completed,
                 Some(extra),
-                events,
             )
             .await;
         }
