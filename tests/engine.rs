@@ -377,3 +377,72 @@ async fn toml_definitions_load_from_a_folder_and_run_commands_in_it() {
     assert_eq!(o.context["seen"], json!({"n": 2}));
     assert_eq!(o.snapshots_written, 2);
 }
+
+#[tokio::test]
+async fn a_delegate_gets_the_request_on_stdin_and_its_exit_status_is_the_outcome() {
+    let (_d, store) = sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("delegate.toml"),
+        r#"name = "OrderSaga"
+[delegate]
+run = '''
+cat > request.json
+echo "replaying in the service's own runtime"
+if grep -q '"payment_token":"tok_bad"' request.json; then echo "card still declined" >&2; exit 3; fi
+echo '{"status": "completed"}'
+'''
+"#,
+    )
+    .unwrap();
+    let defs = Definitions::load(&[], &[dir.path().to_path_buf()]).unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    Engine::new(store.clone())
+        .run(
+            &order_saga(Arc::new(Mutex::new(Vec::new()))),
+            RunRequest {
+                saga_id: id.clone(),
+                context: obj(json!({"payment_token": "expired"})),
+                ..RunRequest::default()
+            },
+            &|_| {},
+        )
+        .await;
+    let opts = ReplayOptions {
+        initiated_by: "bob".into(),
+        reason: None,
+        dry_run: false,
+        lock_ttl: Duration::from_secs(5),
+        lock_owner: replay::lock_owner("bob"),
+    };
+    let spec = |token: &str| ReplaySpec {
+        from_step: "charge_payment".into(),
+        context_override: obj(json!({ "payment_token": token })),
+        merge: MergeMode::Shallow,
+        force_failure: false,
+    };
+    let lines = Mutex::new(Vec::new());
+    let r = replay::replay(&store, &defs, &id, &spec("tok_valid"), &opts, &|e| {
+        if let Event::Progress { line } = e {
+            lines.lock().unwrap().push(line.clone());
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.log.replay_status, ReplayStatus::Success);
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["replaying in the service's own runtime", r#"{"status": "completed"}"#]
+    );
+    let req: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("request.json")).unwrap()).unwrap();
+    assert_eq!(req["original_saga_id"], json!(id));
+    assert_eq!(req["checkpoint_step"], "charge_payment");
+    assert_eq!(req["new_saga_id"], json!(r.log.new_saga_id));
+    assert_eq!(req["context"]["payment_token"], "tok_valid");
+
+    let r = replay::replay(&store, &defs, &id, &spec("tok_bad"), &opts, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(r.log.replay_status, ReplayStatus::Failed);
+    assert_eq!(r.log.error_message.as_deref(), Some("card still declined"));
+}
