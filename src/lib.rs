@@ -1,13 +1,14 @@
 //! sagascope: a terminal debugger, headless command line and library for
 //! saga snapshots, compatible with what the Python library sagaz writes.
 //!
-//! Layers depend only downward: [`model`] ← [`store`] ← [`replay`]; the
+//! Layers depend only downward: [`model`] ← [`store`] ← [`engine`] ← [`replay`]; the
 //! command line (`cli`) and the terminal UI (`tui`) sit on top and hold no
 //! logic of their own. The library layers never import clap, ratatui or
 //! crossterm.
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod model;
 pub mod replay;
 pub mod seed;

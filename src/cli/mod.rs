@@ -3,11 +3,15 @@
 //! functions the TUI does; no logic lives here that the library lacks.
 
 mod admin;
+mod batch;
 mod bench;
 mod browse;
 mod bundle;
+mod demo;
 pub mod exit;
 pub mod output;
+mod replay_run;
+mod run;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,6 +94,12 @@ pub enum Command {
     /// Measure the store (ops/s, p50/p99), comparable with sagaz.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run a saga from its definition (TOML or registered), capturing snapshots.
+    Run(run::RunArgs),
+    /// Replay (or dry-run) many sagas from one step with one override.
+    Batch(batch::BatchArgs),
+    /// Seed the store by running realistic demo sagas, then open the UI.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +128,8 @@ pub enum ReplayCommand {
     ListChanges(browse::ListChangesArgs),
     /// The replay log of a saga: dry runs and replays started from it.
     History(browse::HistoryArgs),
+    /// Replay a saga from a checkpoint with an edited context (or --dry-run).
+    Run(replay_run::ReplayRunArgs),
 }
 
 /// Everything a command needs: settings and, opened lazily, the store.
@@ -206,7 +218,19 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Config(c) => admin::config(&mut ctx, c).await,
         Command::Dev(c) => admin::dev(&mut ctx, c).await,
         Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
+        Command::Replay(ReplayCommand::Run(a)) => replay_run::replay_run(&mut ctx, a).await,
+        Command::Run(a) => run::run(&mut ctx, a).await,
+        Command::Batch(a) => batch::batch(&mut ctx, a).await,
+        Command::Demo(a) => demo::demo(&mut ctx, a).await,
     }
+}
+
+/// Opens the terminal UI on the context's store. The TUI is wired in by
+/// the lead; until then this says so and callers fall back to text.
+pub fn launch_tui(_ctx: &mut Context) -> Result<Exit, CliError> {
+    Err(CliError::usage(
+        "the terminal UI is not part of this build yet",
+    ))
 }
 
 /// Parses a time flag (absolute or relative to now).

@@ -1,8 +1,19 @@
-//! Reading and changing a saga's history: time travel, context diffs and
-//! resolving what a person means by "that snapshot".
+//! Reading and changing a saga's history: time travel, context diffs,
+//! resolving what a person means by "that snapshot", and replays: dry-run
+//! plans, real replays from a checkpoint, batches and the replay lock.
 
+pub mod batch;
 pub mod diff;
+pub mod lock;
+pub mod merge;
+pub mod plan;
+pub mod run;
 pub mod time_travel;
+
+pub use lock::{lock_name, lock_owner, LockError, ReplayLock, DEFAULT_LOCK_TTL};
+pub use merge::{apply_override, build_override, merge_patch, MergeMode, OverrideError};
+pub use plan::{build_plan, PlanError, PlanErrorKind, ReplayPlan};
+pub use run::{replay, replay_saga, ReplayError, ReplayOptions, ReplayReport, ReplaySpec};
 
 pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};
 pub use time_travel::{

@@ -1,0 +1,189 @@
+//! `sagascope batch`: one checkpoint step and override applied to many
+//! sagas, dry run or real, with bounded concurrency; a progress bar on a
+//! terminal, JSON lines when piped; a summary grouping failures by step
+//! and error; `--report FILE`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::output::{emit, emit_jsonl, note};
+use super::parse_time;
+use super::replay_run::OverrideArgs;
+use super::run::load_definitions;
+use super::{CliError, Context, Exit};
+use crate::model::SagaStatus;
+use crate::replay::batch::{run_batch, select, BatchRequest, BatchSummary, ItemResult, Selection};
+use crate::store::SagaFilter;
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub o: OverrideArgs,
+    /// Status of the saga's newest snapshot (comma-separated for any of;
+    /// default: failed, rolled_back).
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<String>,
+    /// Exact saga name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The step the saga stopped at (its newest snapshot's step).
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Newest activity at or after this time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Newest activity at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Saga ids, one per line, from a file (`-` for stdin); replaces the filter.
+    #[arg(long, value_name = "FILE")]
+    pub ids_from: Option<PathBuf>,
+    /// At most this many sagas.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Replays in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Write the summary and every saga's result as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+fn read_ids(path: &PathBuf) -> Result<Vec<String>, CliError> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
+    if a.concurrency == 0 {
+        return Err(CliError::usage("--concurrency must be at least 1"));
+    }
+    let spec = a.o.spec()?;
+    let opts = a.o.options(ctx)?;
+    let selection = match &a.ids_from {
+        Some(p) => Selection::Ids(read_ids(p)?),
+        None => Selection::Filter(SagaFilter {
+            statuses: if a.status.is_empty() {
+                vec![SagaStatus::Failed, SagaStatus::RolledBack]
+            } else {
+                a.status
+                    .iter()
+                    .map(|s| SagaStatus::parse(s.trim()))
+                    .collect()
+            },
+            name: a.name.clone(),
+            latest_step: a.step.clone(),
+            since: a
+                .since
+                .as_deref()
+                .map(|v| parse_time("--since", v))
+                .transpose()?,
+            until: a
+                .until
+                .as_deref()
+                .map(|v| parse_time("--until", v))
+                .transpose()?,
+            id_prefix: None,
+        }),
+    };
+    let defs = load_definitions(ctx, &a.o.definitions)?;
+    let store = ctx.store().await?;
+    let targets = select(store.as_ref(), &selection, a.limit).await?;
+    let req = BatchRequest {
+        selection,
+        spec,
+        opts,
+        concurrency: a.concurrency,
+        limit: a.limit,
+    };
+    // Piped output gets JSON lines; a person gets a bar and a table.
+    let tty = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
+    let pb = if tty {
+        let pb = ProgressBar::new(targets.len() as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
+        {
+            pb.set_style(style);
+        }
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let (summary, items) = run_batch(&store, &defs, &req, targets, &|item| {
+        if tty {
+            pb.inc(1);
+            if item.result != ItemResult::Ok {
+                pb.set_message(format!("{} not ok", item.saga_id));
+            }
+        } else {
+            emit_jsonl(item);
+        }
+    })
+    .await;
+    pb.finish_and_clear();
+    if let Some(path) = &a.report {
+        let doc = serde_json::json!({"summary": summary, "items": items});
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        std::fs::write(path, text + "\n")
+            .map_err(|e| CliError::usage(format!("cannot write report {}: {e}", path.display())))?;
+    }
+    if tty {
+        emit(&render_summary(&summary));
+    } else {
+        emit_jsonl(&serde_json::json!({"summary": summary}));
+    }
+    if summary.total == 0 {
+        note("no saga matched the selection");
+    }
+    Ok(if summary.has_problems() {
+        Exit::Problems
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The summary for people.
+pub fn render_summary(s: &BatchSummary) -> String {
+    let mut out = format!(
+        "{} {} saga{} from {} in {:.2}s ({:.0}/s): {} ok, {} {}, {} skipped (already replayed), {} locked, {} errors\n",
+        if s.dry_run { "Dry-ran" } else { "Replayed" },
+        s.total,
+        if s.total == 1 { "" } else { "s" },
+        s.from_step,
+        s.elapsed_secs,
+        s.sagas_per_sec,
+        s.ok,
+        if s.dry_run { s.would_fail } else { s.failed },
+        if s.dry_run { "would fail" } else { "failed" },
+        s.skipped,
+        s.locked,
+        s.errors,
+    );
+    if !s.failure_groups.is_empty() {
+        out.push_str("\nFailures by step and error:\n");
+        for g in &s.failure_groups {
+            out.push_str(&format!(
+                "  {:>5}  {:<20} {}\n",
+                g.count,
+                g.step,
+                g.error.lines().next().unwrap_or("")
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,282 @@
+//! Batch replays: select sagas (by filter or by id), apply one checkpoint
+//! step and override to each, dry run or real, with bounded concurrency,
+//! and summarize the failures grouped by step and error. Sagas already
+//! replayed successfully are skipped, so a batch can be re-run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::run::{replay_saga, ReplayError, ReplayOptions, ReplaySpec};
+use crate::engine::Definitions;
+use crate::model::ReplayStatus;
+use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
+
+/// Which sagas a batch takes.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Filter(SagaFilter),
+    /// Exact saga ids (from a file or stdin).
+    Ids(Vec<String>),
+}
+
+/// A batch.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub selection: Selection,
+    pub spec: ReplaySpec,
+    pub opts: ReplayOptions,
+    /// Replays in flight at once (at least 1).
+    pub concurrency: usize,
+    /// At most this many sagas.
+    pub limit: Option<usize>,
+}
+
+/// What happened to one saga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemResult {
+    /// Replayed successfully, or a dry run found no problem.
+    Ok,
+    /// A dry run found a problem.
+    WouldFail,
+    /// The replay ran and failed.
+    Failed,
+    /// Already replayed successfully before.
+    Skipped,
+    /// Another replay of it is running.
+    Locked,
+    /// It could not be replayed (no definition, no snapshot, store error).
+    Error,
+}
+
+/// One saga's line in the batch output.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchItem {
+    pub saga_id: String,
+    pub saga_name: Option<String>,
+    pub result: ItemResult,
+    /// The step it failed at (or would fail at).
+    pub step: Option<String>,
+    pub error: Option<String>,
+    pub replay_id: Option<String>,
+    pub new_saga_id: Option<String>,
+}
+
+/// Failures that share a step and an error.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureGroup {
+    pub step: String,
+    pub error: String,
+    pub count: usize,
+    /// The first few sagas in the group.
+    pub saga_ids: Vec<String>,
+}
+
+/// The outcome of a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchSummary {
+    pub dry_run: bool,
+    pub from_step: String,
+    pub total: usize,
+    pub ok: usize,
+    pub would_fail: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub locked: usize,
+    pub errors: usize,
+    pub elapsed_secs: f64,
+    pub sagas_per_sec: f64,
+    pub failure_groups: Vec<FailureGroup>,
+}
+
+impl BatchSummary {
+    /// Any saga that failed, would fail, or could not be replayed.
+    pub fn has_problems(&self) -> bool {
+        self.would_fail + self.failed + self.locked + self.errors > 0
+    }
+}
+
+/// The sagas a selection names, with their names when the list gives them.
+pub async fn select(
+    store: &dyn SnapshotStore,
+    selection: &Selection,
+    limit: Option<usize>,
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    let cap = limit.unwrap_or(usize::MAX);
+    match selection {
+        Selection::Ids(ids) => Ok(ids.iter().take(cap).map(|i| (i.clone(), None)).collect()),
+        Selection::Filter(f) => {
+            let mut out = Vec::new();
+            let mut page = SagaPageRequest {
+                limit: 1000,
+                after: None,
+            };
+            loop {
+                let p = store.list_sagas(f, &page).await?;
+                for s in p.sagas {
+                    if out.len() >= cap {
+                        return Ok(out);
+                    }
+                    out.push((s.saga_id, Some(s.saga_name)));
+                }
+                match p.next {
+                    Some(n) if out.len() < cap => page.after = Some(n),
+                    _ => return Ok(out),
+                }
+            }
+        }
+    }
+}
+
+async fn already_replayed(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let l = store.list_replays(saga_id, Some(100)).await?;
+    Ok(l.items
+        .into_iter()
+        .find(|r| r.replay_status == ReplayStatus::Success && !r.is_dry_run())
+        .map(|r| r.new_saga_id))
+}
+
+async fn one(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    req: &BatchRequest,
+    saga_id: String,
+    saga_name: Option<String>,
+) -> BatchItem {
+    let mut item = BatchItem {
+        saga_id: saga_id.clone(),
+        saga_name: saga_name.clone(),
+        result: ItemResult::Ok,
+        step: None,
+        error: None,
+        replay_id: None,
+        new_saga_id: None,
+    };
+    if !req.opts.dry_run {
+        match already_replayed(store.as_ref(), &saga_id).await {
+            Ok(Some(new_id)) => {
+                item.result = ItemResult::Skipped;
+                item.new_saga_id = Some(new_id);
+                return item;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                item.result = ItemResult::Error;
+                item.error = Some(e.to_string());
+                return item;
+            }
+        }
+    }
+    let r = replay_saga(
+        store,
+        defs,
+        &saga_id,
+        saga_name.as_deref(),
+        &req.spec,
+        &req.opts,
+        &|_| {},
+    )
+    .await;
+    match r {
+        Ok(rep) => {
+            item.saga_name = rep.plan.saga_name.clone();
+            item.replay_id = Some(rep.log.replay_id.clone());
+            if !req.opts.dry_run {
+                item.new_saga_id = Some(rep.log.new_saga_id.clone());
+            }
+            if req.opts.dry_run {
+                if let Some(e) = rep.plan.first_error() {
+                    item.result = ItemResult::WouldFail;
+                    item.step = Some(req.spec.from_step.clone());
+                    item.error = Some(e.message.clone());
+                }
+            } else if !rep.succeeded() {
+                item.result = ItemResult::Failed;
+                item.step = rep.outcome.as_ref().and_then(|o| o.failed_step.clone());
+                item.error = rep.outcome.as_ref().and_then(|o| o.error.clone());
+            }
+        }
+        Err(ReplayError::Locked(e)) => {
+            item.result = ItemResult::Locked;
+            item.error = Some(e.to_string());
+        }
+        Err(ReplayError::Plan(p)) => {
+            item.result = ItemResult::Error;
+            item.saga_name = p.saga_name.clone();
+            item.step = Some(req.spec.from_step.clone());
+            item.error = p.first_error().map(|e| e.message.clone());
+        }
+        Err(e) => {
+            item.result = ItemResult::Error;
+            item.error = Some(e.to_string());
+        }
+    }
+    item
+}
+
+/// Runs a batch; `on_item` sees each saga's result as it finishes.
+pub async fn run_batch(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    req: &BatchRequest,
+    targets: Vec<(String, Option<String>)>,
+    on_item: &(dyn Fn(&BatchItem) + Send + Sync),
+) -> (BatchSummary, Vec<BatchItem>) {
+    let started = Instant::now();
+    let items: Vec<BatchItem> = futures::stream::iter(targets)
+        .map(|(id, name)| one(store, defs, req, id, name))
+        .buffer_unordered(req.concurrency.max(1))
+        .inspect(|i| on_item(i))
+        .collect()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let count = |r: ItemResult| items.iter().filter(|i| i.result == r).count();
+    let mut groups: BTreeMap<(String, String), FailureGroup> = BTreeMap::new();
+    for i in &items {
+        if matches!(i.result, ItemResult::Ok | ItemResult::Skipped) {
+            continue;
+        }
+        let step = i.step.clone().unwrap_or_else(|| "-".into());
+        let error = i.error.clone().unwrap_or_default();
+        let g = groups
+            .entry((step.clone(), error.clone()))
+            .or_insert(FailureGroup {
+                step,
+                error,
+                count: 0,
+                saga_ids: Vec::new(),
+            });
+        g.count += 1;
+        if g.saga_ids.len() < 10 {
+            g.saga_ids.push(i.saga_id.clone());
+        }
+    }
+    let mut failure_groups: Vec<FailureGroup> = groups.into_values().collect();
+    failure_groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.step.cmp(&b.step)));
+    let summary = BatchSummary {
+        dry_run: req.opts.dry_run,
+        from_step: req.spec.from_step.clone(),
+        total: items.len(),
+        ok: count(ItemResult::Ok),
+        would_fail: count(ItemResult::WouldFail),
+        failed: count(ItemResult::Failed),
+        skipped: count(ItemResult::Skipped),
+        locked: count(ItemResult::Locked),
+        errors: count(ItemResult::Error),
+        elapsed_secs: elapsed,
+        sagas_per_sec: if elapsed > 0.0 {
+            items.len() as f64 / elapsed
+        } else {
+            0.0
+        },
+        failure_groups,
+    };
+    (summary, items)
+}

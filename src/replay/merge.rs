@@ -1,0 +1,244 @@
+//! Applying a context override: sagaz's shallow update, or an RFC 7396
+//! JSON merge patch; and reading overrides as people type them.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+/// How an override is merged into the checkpoint's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeMode {
+    /// `context.update(override)`: top-level keys replaced whole (sagaz).
+    #[default]
+    Shallow,
+    /// RFC 7396: objects merged recursively, `null` deletes a key.
+    Patch,
+}
+
+impl MergeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMode::Shallow => "shallow",
+            MergeMode::Patch => "patch",
+        }
+    }
+}
+
+/// RFC 7396 merge patch, applied in place.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in patch {
+            if v.is_null() {
+                t.shift_remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+/// The context a replay starts with.
+pub fn apply_override(
+    context: &Map<String, Value>,
+    over: &Map<String, Value>,
+    mode: MergeMode,
+) -> Map<String, Value> {
+    let mut out = context.clone();
+    match mode {
+        MergeMode::Shallow => {
+            for (k, v) in over {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        MergeMode::Patch => {
+            let mut v = Value::Object(out);
+            merge_patch(&mut v, &Value::Object(over.clone()));
+            out = match v {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+        }
+    }
+    out
+}
+
+/// Why an override could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("--override {0:?}: expected key=value")]
+    NotKeyValue(String),
+    #[error("{source_name}: invalid JSON: {reason}")]
+    InvalidJson { source_name: String, reason: String },
+    #[error("{source_name}: must be a JSON object, not {found}")]
+    NotObject {
+        source_name: String,
+        found: &'static str,
+    },
+    #[error("cannot read override file {path}: {reason}")]
+    Read { path: String, reason: String },
+}
+
+/// `key=value`: the value is JSON when it parses as JSON, else a string.
+pub fn parse_key_value(s: &str) -> Result<(String, Value), OverrideError> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| OverrideError::NotKeyValue(s.into()))?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(OverrideError::NotKeyValue(s.into()));
+    }
+    let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+    Ok((k.to_string(), value))
+}
+
+/// Parses a JSON object given on the command line or in a file.
+pub fn parse_object(text: &str, source_name: &str) -> Result<Map<String, Value>, OverrideError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(OverrideError::NotObject {
+            source_name: source_name.into(),
+            found: crate::model::fields_type_name(&other),
+        }),
+        Err(e) => Err(OverrideError::InvalidJson {
+            source_name: source_name.into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Builds one override from a file, a JSON object and `key=value` pairs,
+/// applied in that order (later wins).
+pub fn build_override(
+    file: Option<&Path>,
+    json: Option<&str>,
+    pairs: &[String],
+) -> Result<Map<String, Value>, OverrideError> {
+    let mut out = Map::new();
+    if let Some(p) = file {
+        let text = if p == Path::new("-") {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
+                OverrideError::Read {
+                    path: "-".into(),
+                    reason: e.to_string(),
+                }
+            })?;
+            s
+        } else {
+            std::fs::read_to_string(p).map_err(|e| OverrideError::Read {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?
+        };
+        out.extend(parse_object(
+            &text,
+            &format!("--override-file {}", p.display()),
+        )?);
+    }
+    if let Some(j) = json {
+        out.extend(parse_object(j, "--override-json")?);
+    }
+    for p in pairs {
+        let (k, v) = parse_key_value(p)?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn patched(target: Value, patch: Value) -> Value {
+        let mut t = target;
+        merge_patch(&mut t, &patch);
+        t
+    }
+
+    #[test]
+    fn rfc7396_appendix_a_cases() {
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
+            (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a":"b"}), json!(["c"]), json!(["c"])),
+            (json!({"a":"foo"}), json!(null), json!(null)),
+            (json!({"a":"foo"}), json!("bar"), json!("bar")),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
+        ];
+        for (t, p, want) in cases {
+            assert_eq!(patched(t.clone(), p.clone()), want, "target {t} patch {p}");
+        }
+    }
+
+    #[test]
+    fn shallow_replaces_nested_objects_whole_patch_merges_them() {
+        let ctx = json!({"card": {"token": "expired", "last4": "4242"}, "n": 1});
+        let ctx = ctx.as_object().unwrap();
+        let over = json!({"card": {"token": "tok_valid"}});
+        let over = over.as_object().unwrap();
+        assert_eq!(
+            Value::Object(apply_override(ctx, over, MergeMode::Shallow)),
+            json!({"card": {"token": "tok_valid"}, "n": 1})
+        );
+        assert_eq!(
+            Value::Object(apply_override(ctx, over, MergeMode::Patch)),
+            json!({"card": {"token": "tok_valid", "last4": "4242"}, "n": 1})
+        );
+    }
+
+    #[test]
+    fn key_value_parses_json_or_falls_back_to_string() {
+        assert_eq!(parse_key_value("n=5").unwrap(), ("n".into(), json!(5)));
+        assert_eq!(
+            parse_key_value("t=tok_valid").unwrap(),
+            ("t".into(), json!("tok_valid"))
+        );
+        assert_eq!(
+            parse_key_value("o={\"a\":1}").unwrap(),
+            ("o".into(), json!({"a":1}))
+        );
+        assert_eq!(
+            parse_key_value("s=a=b").unwrap(),
+            ("s".into(), json!("a=b"))
+        );
+        assert!(parse_key_value("novalue").is_err());
+    }
+
+    #[test]
+    fn invalid_override_json_is_an_error() {
+        let e = build_override(None, Some("{not json"), &[]).unwrap_err();
+        assert!(matches!(e, OverrideError::InvalidJson { .. }), "{e}");
+        let e = build_override(None, Some("[1]"), &[]).unwrap_err();
+        assert!(matches!(e, OverrideError::NotObject { .. }), "{e}");
+    }
+}

@@ -1,0 +1,316 @@
+//! Replays: a dry run (the plan, logged as sagaz logs a dry run) or a real
+//! run of the remaining steps under a new saga id, by the engine or by the
+//! saga's delegate command, under the replay lock, with a replay-log entry
+//! written before anything runs and completed at the end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::lock::{LockError, ReplayLock};
+use super::merge::MergeMode;
+use super::plan::{build_plan, load_checkpoint, PlanInput, ReplayPlan};
+use super::{find_saga, FindSagaError};
+use crate::engine::{Definitions, Engine, Event, RunOutcome, RunRequest, SagaDefinition};
+use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Timestamp};
+use crate::store::{SnapshotStore, StoreError};
+
+/// What to replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplaySpec {
+    pub from_step: String,
+    pub context_override: Map<String, Value>,
+    pub merge: MergeMode,
+    pub force_failure: bool,
+}
+
+/// Who, why, and how.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Recorded as `initiated_by`.
+    pub initiated_by: String,
+    pub reason: Option<String>,
+    pub dry_run: bool,
+    pub lock_ttl: Duration,
+    /// Lock owner (see [`super::lock::lock_owner`]).
+    pub lock_owner: String,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub plan: ReplayPlan,
+    pub log: ReplayLog,
+    /// The run, for real replays.
+    pub outcome: Option<RunOutcome>,
+}
+
+impl ReplayReport {
+    pub fn succeeded(&self) -> bool {
+        self.log.replay_status == ReplayStatus::Success
+    }
+}
+
+/// Why a replay did not happen (nothing was executed).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Find(#[from] FindSagaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The plan has errors (unknown step, no snapshot, no definition).
+    #[error("{}", .0.first_error().map(|e| e.message.as_str()).unwrap_or("the replay plan has errors"))]
+    Plan(Box<ReplayPlan>),
+    #[error(transparent)]
+    Locked(#[from] LockError),
+}
+
+/// Replays a saga named by id or unique id prefix.
+pub async fn replay(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    saga: &str,
+    spec: &ReplaySpec,
+    opts: &ReplayOptions,
+    events: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<ReplayReport, ReplayError> {
+    let summary = find_saga(store.as_ref(), saga).await?;
+    replay_saga(
+        store,
+        defs,
+        &summary.saga_id,
+        Some(&summary.saga_name),
+        spec,
+        opts,
+        events,
+    )
+    .await
+}
+
+fn new_log(
+    plan: &ReplayPlan,
+    spec: &ReplaySpec,
+    opts: &ReplayOptions,
+    status: ReplayStatus,
+) -> ReplayLog {
+    let mut extra = Map::new();
+    extra.insert("dry_run".into(), Value::Bool(opts.dry_run));
+    extra.insert("merge".into(), Value::from(spec.merge.as_str()));
+    if let Some(r) = &opts.reason {
+        extra.insert("reason".into(), Value::from(r.clone()));
+    }
+    if spec.force_failure {
+        extra.insert("force_failure".into(), Value::Bool(true));
+    }
+    if let Some(n) = &plan.saga_name {
+        extra.insert("saga_name".into(), Value::from(n.clone()));
+    }
+    if let Some(cp) = &plan.checkpoint {
+        extra.insert(
+            "checkpoint_snapshot_id".into(),
+            Value::from(cp.snapshot_id.clone()),
+        );
+    }
+    ReplayLog {
+        replay_id: uuid::Uuid::new_v4().to_string(),
+        original_saga_id: plan.original_saga_id.clone(),
+        // A fresh id even for dry runs, as sagaz does.
+        new_saga_id: uuid::Uuid::new_v4().to_string(),
+        checkpoint_step: plan.from_step.clone(),
+        replay_status: status,
+        initiated_by: opts.initiated_by.clone(),
+        context_override: if spec.context_override.is_empty() {
+            None
+        } else {
+            Some(Value::Object(spec.context_override.clone()))
+        },
+        error_message: None,
+        created_at: Timestamp::now(),
+        completed_at: None,
+        extra,
+    }
+}
+
+/// Replays a saga by its exact id. A dry run costs two store round trips
+/// (the checkpoint, the log entry).
+pub async fn replay_saga(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    saga_id: &str,
+    saga_name: Option<&str>,
+    spec: &ReplaySpec,
+    opts: &ReplayOptions,
+    events: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<ReplayReport, ReplayError> {
+    let checkpoint = load_checkpoint(store.as_ref(), saga_id, &spec.from_step).await?;
+    let plan = build_plan(
+        PlanInput {
+            saga_id,
+            saga_name,
+            from_step: &spec.from_step,
+            context_override: &spec.context_override,
+            merge: spec.merge,
+            force_failure: spec.force_failure,
+        },
+        checkpoint.as_ref(),
+        &|n| defs.get(n),
+    );
+    if opts.dry_run {
+        // Logged as sagaz logs a dry run: finished the moment it started.
+        let status = if plan.is_ok() {
+            ReplayStatus::Success
+        } else {
+            ReplayStatus::Failed
+        };
+        let mut log = new_log(&plan, spec, opts, status);
+        log.completed_at = Some(log.created_at);
+        log.error_message = plan.first_error().map(|e| e.message.clone());
+        store.save_replay(&log).await?;
+        return Ok(ReplayReport {
+            plan,
+            log,
+            outcome: None,
+        });
+    }
+    if !plan.is_ok() {
+        return Err(ReplayError::Plan(Box::new(plan)));
+    }
+    let def = match plan.saga_name.as_deref().and_then(|n| defs.get(n)) {
+        Some(d) => d,
+        None => return Err(ReplayError::Plan(Box::new(plan))),
+    };
+    let lock = ReplayLock::acquire(store.clone(), saga_id, &opts.lock_owner, opts.lock_ttl).await?;
+    let mut log = new_log(&plan, spec, opts, ReplayStatus::Running);
+    log.extra
+        .insert("lock_owner".into(), Value::from(opts.lock_owner.clone()));
+    // Written before anything runs: a killed replay stays visibly unfinished.
+    if let Err(e) = store.save_replay(&log).await {
+        let _ = lock.release().await;
+        return Err(e.into());
+    }
+    let outcome = if def.delegate.is_some() {
+        run_delegate(&def, &plan, &log, spec, opts, events).await
+    } else {
+        let mut snapshot_extra = Map::new();
+        snapshot_extra.insert("replay_of".into(), Value::from(saga_id.to_string()));
+        snapshot_extra.insert("replay_id".into(), Value::from(log.replay_id.clone()));
+        Engine::new(store.clone())
+            .run(
+                &def,
+                RunRequest {
+                    saga_id: log.new_saga_id.clone(),
+                    context: plan.merged_context.clone(),
+                    completed_steps: plan.steps_skipped.clone(),
+                    force_failure: spec.force_failure,
+                    snapshot_extra,
+                },
+                events,
+            )
+            .await
+    };
+    log.completed_at = Some(Timestamp::now());
+    log.replay_status = if outcome.succeeded() {
+        ReplayStatus::Success
+    } else {
+        ReplayStatus::Failed
+    };
+    log.error_message = outcome.error.as_ref().map(|e| match &outcome.failed_step {
+        Some(s) => format!("{s}: {e}"),
+        None => e.clone(),
+    });
+    log.extra
+        .insert("outcome".into(), Value::from(outcome.status.as_str()));
+    if let Some(s) = &outcome.failed_step {
+        log.extra
+            .insert("failed_step".into(), Value::from(s.clone()));
+    }
+    if lock.was_lost() {
+        log.extra.insert(
+            "warning".into(),
+            Value::from(
+                "the replay lock expired while this replay ran; raise engine.lock_ttl_secs",
+            ),
+        );
+    }
+    let saved = store.save_replay(&log).await;
+    let released = lock.release().await;
+    saved?;
+    if let Err(e) = released {
+        tracing::warn!("releasing replay lock for {saga_id}: {e}");
+    }
+    Ok(ReplayReport {
+        plan,
+        log,
+        outcome: Some(outcome),
+    })
+}
+
+/// Hands the replay to the saga's own runtime: the request as JSON on
+/// stdin, progress lines on stdout, exit status = outcome.
+async fn run_delegate(
+    def: &SagaDefinition,
+    plan: &ReplayPlan,
+    log: &ReplayLog,
+    spec: &ReplaySpec,
+    opts: &ReplayOptions,
+    events: &(dyn Fn(&Event) + Send + Sync),
+) -> RunOutcome {
+    let request = json!({
+        "original_saga_id": plan.original_saga_id,
+        "saga_name": def.name,
+        "checkpoint_step": plan.from_step,
+        "checkpoint_snapshot_id": plan.checkpoint.as_ref().map(|c| c.snapshot_id.clone()),
+        "completed_steps": plan.checkpoint.as_ref().map(|c| c.completed_steps.clone()).unwrap_or_default(),
+        "context": plan.merged_context,
+        "context_override": spec.context_override,
+        "new_saga_id": log.new_saga_id,
+        "replay_id": log.replay_id,
+        "force_failure": spec.force_failure,
+        "initiated_by": opts.initiated_by,
+        "reason": opts.reason,
+    });
+    let mut outcome = RunOutcome {
+        saga_id: log.new_saga_id.clone(),
+        saga_name: def.name.clone(),
+        status: SagaStatus::Completed,
+        context: plan.merged_context.clone(),
+        completed_steps: Vec::new(),
+        failed_step: None,
+        error: None,
+        compensated_steps: Vec::new(),
+        compensation_errors: Vec::new(),
+        snapshots_written: 0,
+        snapshot_errors: Vec::new(),
+    };
+    let Some(d) = &def.delegate else {
+        return outcome;
+    };
+    let env = [
+        ("SAGASCOPE_SAGA_ID", log.new_saga_id.as_str()),
+        ("SAGASCOPE_SAGA_NAME", def.name.as_str()),
+        ("SAGASCOPE_REPLAY_ID", log.replay_id.as_str()),
+    ];
+    let on_line = |l: &str| {
+        events(&Event::Progress {
+            line: l.to_string(),
+        })
+    };
+    match d
+        .command
+        .run_json(&request, &env, d.timeout, true, &on_line)
+        .await
+    {
+        Ok(out) => {
+            if let Some(Value::Object(c)) = out.get("context") {
+                outcome.context = c.clone();
+            }
+        }
+        Err(e) => {
+            outcome.status = SagaStatus::Failed;
+            outcome.error = Some(e.message);
+        }
+    }
+    outcome
+}

@@ -1,0 +1,606 @@
+//! End-to-end: the built binary against real stores. The demo leaves
+//! failed sagas; a dry run plans and changes nothing but the replay log; a
+//! real replay with a corrected token succeeds; bad input is a one-line
+//! error with its exit code; a killed replay stays unfinished in the log
+//! and its lock expires; two replays of one saga never run at once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
+
+/// One test's private world: data and config dirs, a store URL.
+struct World {
+    dir: tempfile::TempDir,
+    store: String,
+}
+
+impl World {
+    fn sqlite() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!("sqlite://{}/store.db", dir.path().display());
+        World { dir, store }
+    }
+
+    fn with_store(store: &str) -> World {
+        World {
+            dir: tempfile::tempdir().unwrap(),
+            store: store.to_string(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--store").arg(&self.store).args(args);
+        c.env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("SAGASCOPE_IDENTITY", "test-oncall")
+            .env_remove("SAGASCOPE_STORE")
+            .env_remove("SAGASCOPE_CONFIG")
+            .env_remove("SAGASCOPE_PROFILE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "sagascope {args:?} failed ({:?}):\n{}\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
+    }
+
+    fn sagas(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["sagas", "list", "--all", "--format", "json"];
+        args.extend_from_slice(extra);
+        self.json(&args)["sagas"].as_array().unwrap().clone()
+    }
+
+    fn snapshots(&self, saga: &str) -> Vec<Value> {
+        self.json(&["snapshots", saga, "--format", "json"])["snapshots"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn replays(&self, saga: &str) -> Vec<Value> {
+        self.json(&["replay", "history", saga, "--format", "json"])["replays"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// A saga definition with a step that fails, waits for a gate file, or
+    /// hangs, depending on the context's `mode`.
+    fn slow_definition(&self) -> (PathBuf, PathBuf) {
+        let gate = self.dir.path().join("gate");
+        let def = self.dir.path().join("slow_saga.toml");
+        let text = format!(
+            r#"name = "SlowSaga"
+snapshots = ["before_each_step", "after_each_step"]
+
+[[steps]]
+name = "prepare"
+run = "cat >/dev/null; echo '{{\"prepared\": true}}'"
+compensate = "cat >/dev/null"
+
+[[steps]]
+name = "wait"
+run = '''
+input=$(cat)
+case "$input" in
+  *'"mode":"fail"'*) echo "wait failed: mode is fail" >&2; exit 1;;
+  *'"mode":"gate"'*) while [ ! -f '{gate}' ]; do sleep 0.1; done;;
+  *'"mode":"hang"'*) sleep 120;;
+esac
+echo '{{"waited": true}}'
+'''
+
+[[steps]]
+name = "finish"
+run = "cat >/dev/null; echo '{{\"finished\": true}}'"
+"#,
+            gate = gate.display()
+        );
+        std::fs::write(&def, text).unwrap();
+        (def, gate)
+    }
+
+    /// Runs SlowSaga so that it fails at `wait`; returns its id.
+    fn failed_slow_saga(&self, def: &Path) -> String {
+        let o = self.run(&[
+            "run",
+            "SlowSaga",
+            "--context",
+            r#"{"mode":"fail","order":7}"#,
+            "--definitions",
+            def.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["status"], "rolled_back");
+        v["saga_id"].as_str().unwrap().to_string()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Polls until `f` returns something (bounded; a hang would be the bug).
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("gave up waiting for {what}");
+}
+
+fn wait_running(w: &World, saga: &str) -> Value {
+    eventually("a running replay in the log", || {
+        w.replays(saga)
+            .into_iter()
+            .find(|r| r["replay_status"] == "running")
+    })
+}
+
+fn kill(mut child: Child) {
+    // SIGKILL on Unix: no cleanup runs in the killed process.
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
+    let w = World::sqlite();
+    let out = w.ok(&["demo", "--no-tui", "--orders", "4", "--trips", "2"]);
+    assert!(out.contains("rolled back"), "{out}");
+    let failed = w.sagas(&["--status", "rolled_back", "--name", "OrderSaga"]);
+    assert!(!failed.is_empty(), "the demo must leave failed orders");
+    let original = failed[0]["saga_id"].as_str().unwrap().to_string();
+    assert_eq!(failed[0]["latest_step"], "charge_payment");
+    let before_snaps = w.snapshots(&original);
+    let sagas_before = w.sagas(&[]).len();
+
+    // Dry run: a plan, and nothing changes but the replay log.
+    let plan = w.json(&[
+        "replay",
+        "run",
+        &original,
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    let p = &plan["plan"];
+    assert_eq!(
+        p["steps_to_run"],
+        serde_json::json!(["charge_payment", "ship_order"])
+    );
+    assert_eq!(p["steps_skipped"], serde_json::json!(["reserve_inventory"]));
+    assert_eq!(p["merged_context"]["payment_token"], "tok_valid");
+    assert_eq!(p["diff"][0]["path"], "$.payment_token");
+    let table = w.ok(&[
+        "replay",
+        "run",
+        &original,
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+        "--dry-run",
+    ]);
+    assert!(table.contains("charge_payment → ship_order"), "{table}");
+    assert_eq!(
+        w.sagas(&[]).len(),
+        sagas_before,
+        "a dry run must not create sagas"
+    );
+    assert_eq!(w.snapshots(&original), before_snaps);
+    let log = w.replays(&original);
+    assert_eq!(log.len(), 2);
+    assert!(log
+        .iter()
+        .all(|r| r["dry_run"] == true && r["replay_status"] == "success"));
+    assert!(
+        log.iter().all(|r| r["completed_at"] == r["created_at"]),
+        "{log:?}"
+    );
+
+    // The real replay.
+    let o = w.run(&[
+        "replay",
+        "run",
+        &original,
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+        "--reason",
+        "customer sent a new card",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["outcome"]["status"], "completed");
+    let new_id = r["replay_log"]["new_saga_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, original);
+
+    let snaps = w.snapshots(&new_id);
+    let steps: Vec<&str> = snaps
+        .iter()
+        .map(|s| s["step_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["charge_payment", "ship_order", "__completed__"]);
+    let last = snaps.last().unwrap();
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["context"]["payment_token"], "tok_valid");
+    assert!(last["context"]["tracking_number"].is_string());
+    assert_eq!(
+        snaps[0]["completed_steps"],
+        serde_json::json!(["reserve_inventory"])
+    );
+    assert_eq!(
+        snaps[0]["step_index"], 1,
+        "replays keep the original step indexes"
+    );
+
+    let log = w.replays(&original);
+    let real: Vec<&Value> = log.iter().filter(|r| r["dry_run"] == false).collect();
+    assert_eq!(real.len(), 1);
+    let e = real[0];
+    assert_eq!(e["replay_status"], "success");
+    assert_eq!(e["initiated_by"], "test-oncall");
+    assert_eq!(e["reason"], "customer sent a new card");
+    assert_eq!(
+        e["context_override"],
+        serde_json::json!({"payment_token": "tok_valid"})
+    );
+    assert_eq!(e["new_saga_id"], new_id.as_str());
+    assert_eq!(e["original_saga_id"], original.as_str());
+    assert!(e["completed_at"].is_string());
+    assert_eq!(
+        w.snapshots(&original),
+        before_snaps,
+        "the original saga is untouched"
+    );
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_with_its_exit_code_and_nothing_runs() {
+    let w = World::sqlite();
+    let (def, _) = w.slow_definition();
+    let saga = w.failed_slow_saga(&def);
+    let defs = def.to_str().unwrap();
+    let sagas_before = w.sagas(&[]).len();
+
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["--override-json", "{not json"], 2, "invalid JSON"),
+        (&["--override-json", "[1, 2]"], 2, "must be a JSON object"),
+        (&["--override", "novalue"], 2, "expected key=value"),
+        (&["--from-step", "refund"], 2, "unknown step \"refund\""),
+        (&["--from-step", "finish"], 5, "no snapshot for step"),
+    ];
+    for (extra, code, needle) in cases {
+        let mut args = vec!["replay", "run", saga.as_str(), "--definitions", defs];
+        if !extra.contains(&"--from-step") {
+            args.extend(["--from-step", "wait"]);
+        }
+        args.extend_from_slice(extra);
+        let o = w.run(&args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got:\n{err}"
+        );
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+
+    // A saga whose name has no definition.
+    w.ok(&["dev", "seed", "--sagas", "1", "--snapshots", "2"]);
+    let seeded = w
+        .sagas(&[])
+        .into_iter()
+        .find(|s| s["saga_name"] != "SlowSaga")
+        .unwrap();
+    let sid = seeded["saga_id"].as_str().unwrap();
+    let step = w.snapshots(sid)[0]["step_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = w.run(&[
+        "replay",
+        "run",
+        sid,
+        "--from-step",
+        &step,
+        "--definitions",
+        defs,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no definition for saga"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Nothing ran: no new saga, and no real replay was logged.
+    assert_eq!(w.sagas(&[]).len(), sagas_before + 1);
+    assert!(w.replays(&saga).is_empty());
+    assert!(w.replays(sid).is_empty());
+}
+
+#[test]
+fn kill_9_mid_replay_leaves_it_unfinished_and_a_later_replay_runs_once_the_lock_expires() {
+    let w = World::sqlite();
+    let (def, _) = w.slow_definition();
+    let defs = def.to_str().unwrap();
+    let saga = w.failed_slow_saga(&def);
+    let child = w
+        .cmd(&[
+            "replay",
+            "run",
+            &saga,
+            "--from-step",
+            "wait",
+            "--override",
+            "mode=hang",
+            "--definitions",
+            defs,
+            "--lock-ttl",
+            "1",
+            "--reason",
+            "will be killed",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = wait_running(&w, &saga);
+    let new_id = running["new_saga_id"].as_str().unwrap().to_string();
+    // The snapshot before the hanging step is written before the step runs.
+    eventually("the snapshot before `wait`", || {
+        let s = w.snapshots(&new_id);
+        (!s.is_empty()).then_some(())
+    });
+    kill(child);
+
+    let log = w.replays(&saga);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["replay_status"], "running");
+    assert!(log[0]["completed_at"].is_null());
+    let snaps = w.snapshots(&new_id);
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0]["step_name"], "wait");
+    assert_eq!(snaps[0]["context"]["mode"], "hang");
+
+    // The lock of the killed process expires (TTL 1 s); until then the
+    // saga is reported as being replayed.
+    let o = eventually("the killed replay's lock to expire", || {
+        let o = w.run(&[
+            "replay",
+            "run",
+            &saga,
+            "--from-step",
+            "wait",
+            "--override",
+            "mode=ok",
+            "--definitions",
+            defs,
+            "--format",
+            "json",
+        ]);
+        if o.status.code() == Some(6) {
+            assert!(stderr(&o).contains("being replayed"), "{}", stderr(&o));
+            return None;
+        }
+        Some(o)
+    });
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let log = w.replays(&saga);
+    assert_eq!(log.len(), 2);
+    assert!(log
+        .iter()
+        .any(|r| r["replay_status"] == "running" && r["completed_at"].is_null()));
+    assert!(log.iter().any(|r| r["replay_status"] == "success"));
+}
+
+/// The stores the lock test runs against. PostgreSQL and Redis backends
+/// may not be built into this binary yet: exactly that error skips them.
+fn lock_test_stores() -> Vec<(&'static str, String)> {
+    vec![
+        ("sqlite", String::new()),
+        ("postgres", "postgres://postgres@127.0.0.1:5432/test".into()),
+        ("redis", "redis://127.0.0.1:6379".into()),
+    ]
+}
+
+fn store_usable(backend: &str, url: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(sagascope::store::open(
+        &sagascope::store::StoreUrl::new(url),
+        &sagascope::store::OpenOptions::default(),
+    ));
+    match r {
+        Ok(_) => true,
+        // Built without the feature: nothing to test (default builds have it).
+        Err(sagascope::store::StoreError::BackendNotBuilt { .. }) => {
+            assert!(
+                !common::backends_required(),
+                "{backend} must be built in CI"
+            );
+            eprintln!("SKIP {backend}: built without the `{backend}` feature");
+            false
+        }
+        Err(e) => common::backend_available(backend, &sagascope::store::redact(url), {
+            eprintln!("{backend}: {e}");
+            false
+        }),
+    }
+}
+
+#[test]
+fn two_replays_of_one_saga_never_run_at_once() {
+    for (backend, url) in lock_test_stores() {
+        let w = if url.is_empty() {
+            World::sqlite()
+        } else {
+            if !store_usable(backend, &url) {
+                continue;
+            }
+            World::with_store(&url)
+        };
+        let (def, gate) = w.slow_definition();
+        let defs = def.to_str().unwrap();
+        let saga = w.failed_slow_saga(&def);
+        let args = [
+            "replay",
+            "run",
+            saga.as_str(),
+            "--from-step",
+            "wait",
+            "--override",
+            "mode=gate",
+            "--definitions",
+            defs,
+        ];
+        let first = w
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_running(&w, &saga);
+        // The first holds the lock until the gate opens: the second must
+        // refuse, not wait and not run.
+        let second = w.run(&args);
+        assert_eq!(
+            second.status.code(),
+            Some(6),
+            "{backend}: {}",
+            stderr(&second)
+        );
+        let err = stderr(&second);
+        assert_eq!(err.trim_end().lines().count(), 1, "{backend}: {err}");
+        assert!(
+            err.contains("is being replayed by test-oncall@"),
+            "{backend}: {err}"
+        );
+        std::fs::write(&gate, "open").unwrap();
+        let first = first.wait_with_output().unwrap();
+        assert_eq!(
+            first.status.code(),
+            Some(0),
+            "{backend}: {}",
+            stderr(&first)
+        );
+        let log = w.replays(&saga);
+        assert_eq!(log.len(), 1, "{backend}: exactly one replay ran: {log:?}");
+        assert_eq!(log[0]["replay_status"], "success");
+    }
+}
+
+#[test]
+fn batch_dry_run_then_real_then_rerun_skips_what_succeeded() {
+    let w = World::sqlite();
+    w.ok(&["demo", "--no-tui", "--orders", "8", "--trips", "0"]);
+    let failed = w.sagas(&["--status", "rolled_back", "--name", "OrderSaga"]);
+    assert_eq!(failed.len(), 2, "orders 1 and 5 have expired tokens");
+    let report = w.dir.path().join("report.json");
+    let common = [
+        "batch",
+        "--name",
+        "OrderSaga",
+        "--step",
+        "charge_payment",
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+    ];
+    let mut dry = common.to_vec();
+    dry.extend(["--dry-run", "--report", report.to_str().unwrap()]);
+    let out = w.ok(&dry);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "two items and a summary when piped: {out}");
+    let summary = &lines[2]["summary"];
+    assert_eq!(summary["ok"], 2);
+    assert_eq!(summary["dry_run"], true);
+    let rep: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(rep["items"].as_array().unwrap().len(), 2);
+    assert_eq!(w.sagas(&[]).len(), 8, "a dry-run batch creates no saga");
+
+    let out = w.ok(&common);
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["summary"]["ok"], 2, "{out}");
+    assert_eq!(w.sagas(&[]).len(), 10);
+
+    let out = w.ok(&common);
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["summary"]["skipped"], 2, "{out}");
+    assert_eq!(w.sagas(&[]).len(), 10);
+
+    // A forced failure groups failures by step and error and exits 1.
+    let failed_ids: Vec<String> = failed
+        .iter()
+        .map(|s| s["saga_id"].as_str().unwrap().to_string())
+        .collect();
+    let ids = w.dir.path().join("ids.txt");
+    std::fs::write(&ids, failed_ids.join("\n")).unwrap();
+    let o = w.run(&[
+        "batch",
+        "--ids-from",
+        ids.to_str().unwrap(),
+        "--from-step",
+        "charge_payment",
+        "--dry-run",
+        "--override",
+        "payment_token=tok_valid",
+        "--definitions",
+        "/nonexistent-dir-for-test",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a missing definitions path is a usage error: {}",
+        stderr(&o)
+    );
+}
