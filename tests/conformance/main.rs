@@ -11,5 +11,9 @@ mod common;
 #[macro_use]
 mod cases;
 
+mod fs;
+mod fs_gzip;
 mod memory;
+#[cfg(feature = "s3")]
+mod s3;
 mod sqlite;
