@@ -15,14 +15,18 @@ use serde_json::Value;
 
 use sagascope::model::{SagaStatus, Timestamp};
 use sagascope::store::codec::{to_json_bytes, JsonStyle};
-use sagascope::store::{self, OpenOptions, SagaFilter, SagaPageRequest, SnapshotQuery, SnapshotStore, StoreUrl};
+use sagascope::store::{
+    self, OpenOptions, SagaFilter, SagaPageRequest, SnapshotQuery, SnapshotStore, StoreUrl,
+};
 
 use common::*;
 use sagaz_text::*;
 
 async fn open(dir: &Path, query: &str) -> Arc<dyn SnapshotStore> {
     let url = format!("file://{}{query}", dir.display());
-    store::open(&StoreUrl::new(url), &OpenOptions::default()).await.unwrap()
+    store::open(&StoreUrl::new(url), &OpenOptions::default())
+        .await
+        .unwrap()
 }
 
 fn read(path: PathBuf) -> Vec<u8> {
@@ -33,7 +37,9 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Read;
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
     let mut out = vec![];
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -44,7 +50,9 @@ fn hidden_files(dir: &Path) -> Vec<PathBuf> {
         let p = e.unwrap().path();
         if p.is_dir() {
             out.extend(hidden_files(&p));
-        } else if p.file_name().unwrap().to_str().unwrap().starts_with('.') && !p.ends_with("sagascope/.lock") {
+        } else if p.file_name().unwrap().to_str().unwrap().starts_with('.')
+            && !p.ends_with("sagascope/.lock")
+        {
             out.push(p);
         }
     }
@@ -56,7 +64,10 @@ async fn every_operation_plain_and_gzip() {
     for q in ["", "?compression=gzip"] {
         let dir = tempfile::tempdir().unwrap();
         tour::every_operation(open(dir.path(), q).await).await;
-        assert!(hidden_files(dir.path()).is_empty(), "no temporary file is left behind");
+        assert!(
+            hidden_files(dir.path()).is_empty(),
+            "no temporary file is left behind"
+        );
     }
 }
 
@@ -72,13 +83,30 @@ async fn writes_sagaz_files_exactly() {
     store.save_snapshot(&a).await.unwrap();
     store.save_snapshot(&b).await.unwrap();
 
-    let text = String::from_utf8(read(dir.path().join(format!("snapshots/{saga}/{}.json", b.snapshot_id)))).unwrap();
-    assert_eq!(text.as_bytes(), to_json_bytes(&b.to_json(), JsonStyle::PythonIndent2));
+    let text = String::from_utf8(read(
+        dir.path()
+            .join(format!("snapshots/{saga}/{}.json", b.snapshot_id)),
+    ))
+    .unwrap();
+    assert_eq!(
+        text.as_bytes(),
+        to_json_bytes(&b.to_json(), JsonStyle::PythonIndent2)
+    );
     assert!(text.starts_with("{\n  \"snapshot_id\": \""), "{text}");
-    assert!(text.contains("\"step_name\": \"transform_donn\\u00e9es\""), "ASCII-escaped: {text}");
+    assert!(
+        text.contains("\"step_name\": \"transform_donn\\u00e9es\""),
+        "ASCII-escaped: {text}"
+    );
     assert!(!text.ends_with('\n'), "no trailing newline, as json.dumps");
-    let a_text = String::from_utf8(read(dir.path().join(format!("snapshots/{saga}/{}.json", a.snapshot_id)))).unwrap();
-    assert!(a_text.contains("\\ud83d\\ude80"), "astral characters as surrogate pairs");
+    let a_text = String::from_utf8(read(
+        dir.path()
+            .join(format!("snapshots/{saga}/{}.json", a.snapshot_id)),
+    ))
+    .unwrap();
+    assert!(
+        a_text.contains("\\ud83d\\ude80"),
+        "astral characters as surrogate pairs"
+    );
 
     let index = String::from_utf8(read(dir.path().join(format!("indexes/{saga}.json")))).unwrap();
     let want = index_json(
@@ -94,7 +122,10 @@ async fn writes_sagaz_files_exactly() {
     let r = tour::replay(&saga, 5);
     store.save_replay(&r).await.unwrap();
     let replay = read(dir.path().join(format!("replays/{}.json", r.replay_id)));
-    assert_eq!(replay, to_json_bytes(&r.to_json(), JsonStyle::PythonIndent2));
+    assert_eq!(
+        replay,
+        to_json_bytes(&r.to_json(), JsonStyle::PythonIndent2)
+    );
 }
 
 #[tokio::test]
@@ -107,18 +138,35 @@ async fn gzip_variant_gzips_every_sagaz_file_and_keeps_json_names() {
     let r = tour::replay(&saga, 1);
     store.save_replay(&r).await.unwrap();
 
-    let snap_file = read(dir.path().join(format!("snapshots/{saga}/{}.json.gz", s.snapshot_id)));
-    assert_eq!(gunzip(&snap_file), to_json_bytes(&s.to_json(), JsonStyle::PythonIndent2));
-    assert!(!dir.path().join(format!("snapshots/{saga}/{}.json", s.snapshot_id)).exists());
+    let snap_file = read(
+        dir.path()
+            .join(format!("snapshots/{saga}/{}.json.gz", s.snapshot_id)),
+    );
+    assert_eq!(
+        gunzip(&snap_file),
+        to_json_bytes(&s.to_json(), JsonStyle::PythonIndent2)
+    );
+    assert!(!dir
+        .path()
+        .join(format!("snapshots/{saga}/{}.json", s.snapshot_id))
+        .exists());
     let index = gunzip(&read(dir.path().join(format!("indexes/{saga}.json"))));
     let v: Value = serde_json::from_slice(&index).unwrap();
     assert_eq!(v["snapshots"][0]["snapshot_id"], s.snapshot_id.as_str());
-    let replay = gunzip(&read(dir.path().join(format!("replays/{}.json", r.replay_id))));
-    assert_eq!(replay, to_json_bytes(&r.to_json(), JsonStyle::PythonIndent2));
+    let replay = gunzip(&read(
+        dir.path().join(format!("replays/{}.json", r.replay_id)),
+    ));
+    assert_eq!(
+        replay,
+        to_json_bytes(&r.to_json(), JsonStyle::PythonIndent2)
+    );
 
     // A store opened without compression still reads the gzip tree.
     let plain = open(dir.path(), "").await;
-    assert_eq!(plain.get_snapshot(&s.snapshot_id).await.unwrap().unwrap(), s);
+    assert_eq!(
+        plain.get_snapshot(&s.snapshot_id).await.unwrap().unwrap(),
+        s
+    );
     assert_eq!(plain.get_replay(&r.replay_id).await.unwrap().unwrap(), r);
 }
 
@@ -151,16 +199,34 @@ fn sagaz_tree(dir: &Path, compressed: bool) -> (String, Vec<SagazSnap>, String) 
             created_at: "2026-11-22T01:37:30.000002+00:00",
         },
     ];
-    let enc = |text: String| if compressed { gzip(text.as_bytes()) } else { text.into_bytes() };
+    let enc = |text: String| {
+        if compressed {
+            gzip(text.as_bytes())
+        } else {
+            text.into_bytes()
+        }
+    };
     std::fs::create_dir_all(dir.join(format!("snapshots/{saga}"))).unwrap();
     std::fs::create_dir_all(dir.join("indexes")).unwrap();
     std::fs::create_dir_all(dir.join("replays")).unwrap();
     let ext = if compressed { ".json.gz" } else { ".json" };
     for s in &snaps {
-        std::fs::write(dir.join(format!("snapshots/{saga}/{}{ext}", s.snapshot_id)), enc(snapshot_json(s, true))).unwrap();
+        std::fs::write(
+            dir.join(format!("snapshots/{saga}/{}{ext}", s.snapshot_id)),
+            enc(snapshot_json(s, true)),
+        )
+        .unwrap();
     }
-    let newest_first: Vec<(&str, &str)> = snaps.iter().rev().map(|s| (s.snapshot_id.as_str(), s.created_at)).collect();
-    std::fs::write(dir.join(format!("indexes/{saga}.json")), enc(index_json(&saga, &newest_first, true))).unwrap();
+    let newest_first: Vec<(&str, &str)> = snaps
+        .iter()
+        .rev()
+        .map(|s| (s.snapshot_id.as_str(), s.created_at))
+        .collect();
+    std::fs::write(
+        dir.join(format!("indexes/{saga}.json")),
+        enc(index_json(&saga, &newest_first, true)),
+    )
+    .unwrap();
     let replay_id = uuid::Uuid::new_v4().to_string();
     std::fs::write(
         dir.join(format!("replays/{replay_id}.json")),
@@ -177,7 +243,10 @@ async fn reads_a_tree_sagaz_wrote_plain_and_gzip() {
         let (saga, snaps, replay_id) = sagaz_tree(dir.path(), compressed);
         // Whatever this store would write, it reads both kinds.
         let store = open(dir.path(), "").await;
-        let listed = store.list_snapshots(&saga, &SnapshotQuery::all()).await.unwrap();
+        let listed = store
+            .list_snapshots(&saga, &SnapshotQuery::all())
+            .await
+            .unwrap();
         assert!(listed.bad.is_empty(), "{:?}", listed.bad);
         let ids: Vec<_> = listed.items.iter().map(|s| s.snapshot_id.clone()).collect();
         let want: Vec<_> = snaps.iter().map(|s| s.snapshot_id.clone()).collect();
@@ -185,12 +254,35 @@ async fn reads_a_tree_sagaz_wrote_plain_and_gzip() {
         assert_eq!(listed.items[1].step_name, "transform_données");
         assert_eq!(listed.items[1].context["note"], "café");
         // No pointer exists for sagaz's snapshots: found by walking.
-        let got = store.get_snapshot(&snaps[2].snapshot_id).await.unwrap().unwrap();
+        let got = store
+            .get_snapshot(&snaps[2].snapshot_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.status, SagaStatus::Completed);
-        assert_eq!(store.latest_snapshot(&saga, Some("transform_données")).await.unwrap().unwrap().step_index, 1);
+        assert_eq!(
+            store
+                .latest_snapshot(&saga, Some("transform_données"))
+                .await
+                .unwrap()
+                .unwrap()
+                .step_index,
+            1
+        );
         let at = Timestamp::parse("2026-11-22T01:37:29.9+00:00").unwrap();
-        assert_eq!(store.snapshot_at(&saga, at).await.unwrap().unwrap().snapshot_id, snaps[1].snapshot_id);
-        let page = store.list_sagas(&SagaFilter::default(), &SagaPageRequest::default()).await.unwrap();
+        assert_eq!(
+            store
+                .snapshot_at(&saga, at)
+                .await
+                .unwrap()
+                .unwrap()
+                .snapshot_id,
+            snaps[1].snapshot_id
+        );
+        let page = store
+            .list_sagas(&SagaFilter::default(), &SagaPageRequest::default())
+            .await
+            .unwrap();
         assert_eq!(page.sagas.len(), 1);
         assert_eq!(page.sagas[0].snapshot_count, 3);
         assert_eq!(page.sagas[0].latest_status, SagaStatus::Completed);
@@ -210,12 +302,31 @@ async fn reads_a_tree_sagaz_wrote_plain_and_gzip() {
             created_at: "2026-11-22T02:00:00.000001+00:00",
         };
         let ext = if compressed { ".json.gz" } else { ".json" };
-        let enc = |text: String| if compressed { gzip(text.as_bytes()) } else { text.into_bytes() };
-        std::fs::write(dir.path().join(format!("snapshots/{saga}/{}{ext}", extra.snapshot_id)), enc(snapshot_json(&extra, true))).unwrap();
+        let enc = |text: String| {
+            if compressed {
+                gzip(text.as_bytes())
+            } else {
+                text.into_bytes()
+            }
+        };
+        std::fs::write(
+            dir.path()
+                .join(format!("snapshots/{saga}/{}{ext}", extra.snapshot_id)),
+            enc(snapshot_json(&extra, true)),
+        )
+        .unwrap();
         let mut all: Vec<&SagazSnap> = snaps.iter().collect();
         all.push(&extra);
-        let newest_first: Vec<(&str, &str)> = all.iter().rev().map(|s| (s.snapshot_id.as_str(), s.created_at)).collect();
-        std::fs::write(dir.path().join(format!("indexes/{saga}.json")), enc(index_json(&saga, &newest_first, true))).unwrap();
+        let newest_first: Vec<(&str, &str)> = all
+            .iter()
+            .rev()
+            .map(|s| (s.snapshot_id.as_str(), s.created_at))
+            .collect();
+        std::fs::write(
+            dir.path().join(format!("indexes/{saga}.json")),
+            enc(index_json(&saga, &newest_first, true)),
+        )
+        .unwrap();
         let summary = store.saga_summary(&saga).await.unwrap().unwrap();
         assert_eq!(summary.snapshot_count, 4);
         assert_eq!(summary.latest_step, "refund");
@@ -231,12 +342,21 @@ async fn a_corrupt_file_is_named_and_the_rest_lists() {
         let snaps: Vec<_> = (0..3).map(|i| snap(&saga, i, i * 10)).collect();
         store.save_snapshots(&snaps).await.unwrap();
         let ext = if q.is_empty() { ".json" } else { ".json.gz" };
-        let victim = dir.path().join(format!("snapshots/{saga}/{}{ext}", snaps[1].snapshot_id));
+        let victim = dir
+            .path()
+            .join(format!("snapshots/{saga}/{}{ext}", snaps[1].snapshot_id));
         std::fs::write(&victim, b"{\"snapshot_id\": \"trunc").unwrap();
-        let listed = store.list_snapshots(&saga, &SnapshotQuery::all()).await.unwrap();
+        let listed = store
+            .list_snapshots(&saga, &SnapshotQuery::all())
+            .await
+            .unwrap();
         assert_eq!(listed.items, vec![snaps[0].clone(), snaps[2].clone()]);
         assert_eq!(listed.bad.len(), 1);
-        assert!(listed.bad[0].key.contains(&snaps[1].snapshot_id), "{:?}", listed.bad);
+        assert!(
+            listed.bad[0].key.contains(&snaps[1].snapshot_id),
+            "{:?}",
+            listed.bad
+        );
         assert_eq!(listed.bad[0].saga_id.as_deref(), Some(saga.as_str()));
         let err = store.get_snapshot(&snaps[1].snapshot_id).await.unwrap_err();
         assert!(err.to_string().contains(&snaps[1].snapshot_id), "{err}");
@@ -253,11 +373,29 @@ async fn more_than_a_thousand_snapshots_are_all_indexed() {
     let snaps: Vec<_> = (0..1005).map(|i| snap(&saga, i, i)).collect();
     store.save_snapshots(&snaps).await.unwrap();
     assert_eq!(store.count_snapshots(&saga).await.unwrap(), 1005);
-    let oldest = store.list_snapshots(&saga, &SnapshotQuery { limit: Some(2), ..SnapshotQuery::all() }).await.unwrap();
+    let oldest = store
+        .list_snapshots(
+            &saga,
+            &SnapshotQuery {
+                limit: Some(2),
+                ..SnapshotQuery::all()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(oldest.items, snaps[..2]);
-    assert_eq!(store.saga_summary(&saga).await.unwrap().unwrap().snapshot_count, 1005);
+    assert_eq!(
+        store
+            .saga_summary(&saga)
+            .await
+            .unwrap()
+            .unwrap()
+            .snapshot_count,
+        1005
+    );
     // sagaz's own index keeps its cap, newest first, so sagaz still reads it.
-    let index: Value = serde_json::from_slice(&read(dir.path().join(format!("indexes/{saga}.json")))).unwrap();
+    let index: Value =
+        serde_json::from_slice(&read(dir.path().join(format!("indexes/{saga}.json")))).unwrap();
     let entries = index["snapshots"].as_array().unwrap();
     assert_eq!(entries.len(), 1000);
     assert_eq!(entries[0]["snapshot_id"], snaps[1004].snapshot_id.as_str());
@@ -274,7 +412,10 @@ const PER_WRITER: i64 = 10;
 async fn eight_processes_write_one_saga() {
     if let Ok(dir) = std::env::var(CHILD_DIR) {
         let saga = std::env::var("SAGASCOPE_TEST_FS_WRITER_SAGA").unwrap();
-        let n: i64 = std::env::var("SAGASCOPE_TEST_FS_WRITER_N").unwrap().parse().unwrap();
+        let n: i64 = std::env::var("SAGASCOPE_TEST_FS_WRITER_N")
+            .unwrap()
+            .parse()
+            .unwrap();
         let q = std::env::var("SAGASCOPE_TEST_FS_WRITER_QUERY").unwrap();
         let store = open(Path::new(&dir), &q).await;
         for i in 0..PER_WRITER {
@@ -291,7 +432,12 @@ async fn eight_processes_write_one_saga() {
         let children: Vec<_> = (0..WRITERS)
             .map(|n| {
                 std::process::Command::new(&exe)
-                    .args(["eight_processes_write_one_saga", "--exact", "--test-threads=1", "--nocapture"])
+                    .args([
+                        "eight_processes_write_one_saga",
+                        "--exact",
+                        "--test-threads=1",
+                        "--nocapture",
+                    ])
                     .env(CHILD_DIR, dir.path())
                     .env("SAGASCOPE_TEST_FS_WRITER_SAGA", &saga)
                     .env("SAGASCOPE_TEST_FS_WRITER_N", n.to_string())
@@ -313,18 +459,42 @@ async fn eight_processes_write_one_saga() {
         }
         let store = open(dir.path(), q).await;
         let total = (WRITERS * PER_WRITER) as usize;
-        let listed = store.list_snapshots(&saga, &SnapshotQuery::all()).await.unwrap();
-        assert_eq!(listed.items.len(), total, "sagascope's index has every snapshot");
+        let listed = store
+            .list_snapshots(&saga, &SnapshotQuery::all())
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.items.len(),
+            total,
+            "sagascope's index has every snapshot"
+        );
         assert!(listed.bad.is_empty());
-        assert_eq!(store.saga_summary(&saga).await.unwrap().unwrap().snapshot_count, total as u64);
+        assert_eq!(
+            store
+                .saga_summary(&saga)
+                .await
+                .unwrap()
+                .unwrap()
+                .snapshot_count,
+            total as u64
+        );
         // And so does sagaz's index, which sagaz itself would have lost
         // entries from.
         let raw = read(dir.path().join(format!("indexes/{saga}.json")));
         let raw = if q.is_empty() { raw } else { gunzip(&raw) };
         let index: Value = serde_json::from_slice(&raw).unwrap();
-        let mut in_index: Vec<&str> = index["snapshots"].as_array().unwrap().iter().map(|e| e["snapshot_id"].as_str().unwrap()).collect();
+        let mut in_index: Vec<&str> = index["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["snapshot_id"].as_str().unwrap())
+            .collect();
         in_index.sort();
-        let mut want: Vec<&str> = listed.items.iter().map(|s| s.snapshot_id.as_str()).collect();
+        let mut want: Vec<&str> = listed
+            .items
+            .iter()
+            .map(|s| s.snapshot_id.as_str())
+            .collect();
         want.sort();
         assert_eq!(in_index, want, "sagaz's index has every snapshot");
         assert!(hidden_files(dir.path()).is_empty());

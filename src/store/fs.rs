@@ -47,11 +47,15 @@ pub fn parse_url(url: &StoreUrl) -> StoreResult<(PathBuf, Option<Compression>)> 
     let rest = raw.split_once("://").map(|(_, r)| r).unwrap_or(raw);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() {
-        return Err(invalid("no folder; use file:///absolute/dir or file://relative/dir".into()));
+        return Err(invalid(
+            "no folder; use file:///absolute/dir or file://relative/dir".into(),
+        ));
     }
-    let path = percent_decode(path).ok_or_else(|| invalid("the path is not valid percent-encoded UTF-8".into()))?;
+    let path = percent_decode(path)
+        .ok_or_else(|| invalid("the path is not valid percent-encoded UTF-8".into()))?;
     let mut compression = None;
-    let query_url = ::url::Url::parse(&format!("file:///?{query}")).map_err(|e| invalid(e.to_string()))?;
+    let query_url =
+        ::url::Url::parse(&format!("file:///?{query}")).map_err(|e| invalid(e.to_string()))?;
     for (k, v) in query_url.query_pairs() {
         match (k.as_ref(), v.as_ref()) {
             ("compression", "gzip") => compression = Some(Compression::gzip()),
@@ -93,7 +97,8 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<ObjectStore
         Some(Compression::Zstd { .. }) => {
             return Err(StoreError::InvalidUrl {
                 url: url.redacted(),
-                reason: "sagaz's folder store compresses with gzip only; use compression=gzip".into(),
+                reason: "sagaz's folder store compresses with gzip only; use compression=gzip"
+                    .into(),
             })
         }
     };
@@ -101,7 +106,11 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<ObjectStore
 }
 
 /// Opens a folder store at `path`.
-pub async fn open_path(path: PathBuf, compression: Compression, readonly: bool) -> StoreResult<ObjectStore> {
+pub async fn open_path(
+    path: PathBuf,
+    compression: Compression,
+    readonly: bool,
+) -> StoreResult<ObjectStore> {
     let root = path.clone();
     let prepared = tokio::task::spawn_blocking(move || -> StoreResult<PathBuf> {
         if !readonly {
@@ -129,7 +138,11 @@ pub async fn open_path(path: PathBuf, compression: Compression, readonly: bool) 
         root: prepared,
         gzip: compression != Compression::None,
     };
-    Ok(ObjectStore::new(Arc::new(driver), Layout::folder(compression), readonly))
+    Ok(ObjectStore::new(
+        Arc::new(driver),
+        Layout::folder(compression),
+        readonly,
+    ))
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> StoreError {
@@ -243,12 +256,17 @@ impl FolderDriver {
         out
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&FolderDriver) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&FolderDriver) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let me = FolderDriver {
             root: self.root.clone(),
             gzip: self.gzip,
         };
-        tokio::task::spawn_blocking(move || f(&me)).await.map_err(join_err)?
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(join_err)?
     }
 
     fn remove(&self, key: &str) -> StoreResult<()> {
@@ -324,10 +342,17 @@ impl Driver for FolderDriver {
 
     async fn put(&self, key: &str, body: Vec<u8>, _meta: &PutMeta) -> StoreResult<()> {
         let key = key.to_string();
-        self.blocking(move |d| write_atomic(&d.path(&key), &body)).await
+        self.blocking(move |d| write_atomic(&d.path(&key), &body))
+            .await
     }
 
-    async fn put_if(&self, key: &str, body: Vec<u8>, expect: Option<&str>, _meta: &PutMeta) -> StoreResult<Option<String>> {
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        expect: Option<&str>,
+        _meta: &PutMeta,
+    ) -> StoreResult<Option<String>> {
         let key = key.to_string();
         let expect = expect.map(str::to_string);
         self.blocking(move |d| {
@@ -400,10 +425,12 @@ impl Driver for FolderDriver {
 
     async fn ping(&self) -> StoreResult<()> {
         self.blocking(|d| {
-            fs::metadata(&d.root).map(|_| ()).map_err(|e| StoreError::Unreachable {
-                url: d.location(),
-                reason: e.to_string(),
-            })
+            fs::metadata(&d.root)
+                .map(|_| ())
+                .map_err(|e| StoreError::Unreachable {
+                    url: d.location(),
+                    reason: e.to_string(),
+                })
         })
         .await
     }

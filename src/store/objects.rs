@@ -91,7 +91,13 @@ pub(crate) trait Driver: Send + Sync + std::fmt::Debug {
     async fn put(&self, key: &str, body: Vec<u8>, meta: &PutMeta) -> StoreResult<()>;
     /// Writes only if the object is absent (`expect = None`) or still has
     /// the ETag given. `Ok(None)` when the precondition failed.
-    async fn put_if(&self, key: &str, body: Vec<u8>, expect: Option<&str>, meta: &PutMeta) -> StoreResult<Option<String>>;
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        expect: Option<&str>,
+        meta: &PutMeta,
+    ) -> StoreResult<Option<String>>;
     /// Deletes; absent is fine.
     async fn delete(&self, key: &str) -> StoreResult<()>;
     /// Deletes only if the object still has this ETag; `false` otherwise.
@@ -220,7 +226,9 @@ fn check_id(what: &str, id: &str, backend: &'static str) -> StoreResult<()> {
     let bad = id.is_empty()
         || id.len() > 200
         || id.starts_with('.')
-        || id.chars().any(|c| matches!(c, '/' | '\\' | '\0') || c.is_control());
+        || id
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '\0') || c.is_control());
     if bad {
         return Err(StoreError::Unstorable {
             backend,
@@ -382,7 +390,11 @@ impl ObjectStore {
     // ---------- snapshots: reading ----------
 
     /// Reads one snapshot object given its saga; `Ok(None)` if absent.
-    async fn read_snapshot(&self, saga_id: &str, snapshot_id: &str) -> Result<Option<Snapshot>, BadEntry> {
+    async fn read_snapshot(
+        &self,
+        saga_id: &str,
+        snapshot_id: &str,
+    ) -> Result<Option<Snapshot>, BadEntry> {
         for ext in self.layout.snapshot_exts() {
             let key = self.layout.snapshot_key(saga_id, snapshot_id, ext);
             let obj = self
@@ -391,20 +403,36 @@ impl ObjectStore {
                 .await
                 .map_err(|e| self.bad(&key, Some(saga_id), e))?;
             if let Some(obj) = obj {
-                return self.decode_snapshot(&key, Some(saga_id), &obj.bytes).map(Some);
+                return self
+                    .decode_snapshot(&key, Some(saga_id), &obj.bytes)
+                    .map(Some);
             }
         }
         Ok(None)
     }
 
-    fn decode_snapshot(&self, key: &str, saga_id: Option<&str>, bytes: &[u8]) -> Result<Snapshot, BadEntry> {
-        let v = self.layout.data.decode(bytes).map_err(|e| self.bad(key, saga_id, e))?;
+    fn decode_snapshot(
+        &self,
+        key: &str,
+        saga_id: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<Snapshot, BadEntry> {
+        let v = self
+            .layout
+            .data
+            .decode(bytes)
+            .map_err(|e| self.bad(key, saga_id, e))?;
         Snapshot::from_json(v).map_err(|e| self.bad(key, saga_id, e))
     }
 
     async fn read_pointer(&self, snapshot_id: &str) -> StoreResult<Option<Pointer>> {
-        let obj = self.driver.get(&format!("{POINTERS}{snapshot_id}.json")).await?;
-        Ok(obj.and_then(|o| parse_small(&o.bytes)).and_then(|v| Pointer::from_json(&v)))
+        let obj = self
+            .driver
+            .get(&format!("{POINTERS}{snapshot_id}.json"))
+            .await?;
+        Ok(obj
+            .and_then(|o| parse_small(&o.bytes))
+            .and_then(|v| Pointer::from_json(&v)))
     }
 
     async fn read_sagaz_index(&self, saga_id: &str) -> StoreResult<SagazIndex> {
@@ -427,7 +455,9 @@ impl ObjectStore {
                         }
                     }
                 }
-                None => out.bad = Some(self.bad(&key, Some(saga_id), "index has no `snapshots` array")),
+                None => {
+                    out.bad = Some(self.bad(&key, Some(saga_id), "index has no `snapshots` array"))
+                }
             },
             Err(e) => out.bad = Some(self.bad(&key, Some(saga_id), e)),
         }
@@ -454,13 +484,20 @@ impl ObjectStore {
         if !id_ok(saga_id) {
             return Ok((vec![], SagazIndex::default()));
         }
-        let (markers, sagaz) = futures::try_join!(self.list_markers(saga_id), self.read_sagaz_index(saga_id))?;
+        let (markers, sagaz) =
+            futures::try_join!(self.list_markers(saga_id), self.read_sagaz_index(saga_id))?;
         Ok((merge(markers, &sagaz), sagaz))
     }
 
     /// Reads entries in order, `limit` good snapshots at most, a few
     /// requests in flight.
-    async fn read_entries(&self, saga_id: &str, entries: Vec<Entry>, limit: usize, keep: impl Fn(&Snapshot) -> bool) -> Listing<Snapshot> {
+    async fn read_entries(
+        &self,
+        saga_id: &str,
+        entries: Vec<Entry>,
+        limit: usize,
+        keep: impl Fn(&Snapshot) -> bool,
+    ) -> Listing<Snapshot> {
         let mut out = Listing::default();
         if limit == 0 {
             return out;
@@ -485,7 +522,10 @@ impl ObjectStore {
 
     /// Finds a snapshot without knowing its saga: pointer, direct key (S3),
     /// then a walk of sagaz's saga folders (folder store).
-    async fn locate(&self, snapshot_id: &str) -> StoreResult<Option<(Option<String>, Result<Snapshot, BadEntry>)>> {
+    async fn locate(
+        &self,
+        snapshot_id: &str,
+    ) -> StoreResult<Option<(Option<String>, Result<Snapshot, BadEntry>)>> {
         if !id_ok(snapshot_id) {
             return Ok(None);
         }
@@ -543,7 +583,11 @@ impl ObjectStore {
         let [ext, other_ext] = self.layout.snapshot_exts();
         let key = self.layout.snapshot_key(&s.saga_id, &s.snapshot_id, ext);
         self.driver
-            .put(&key, self.layout.data.encode(&s.to_json()), &self.snapshot_meta(s))
+            .put(
+                &key,
+                self.layout.data.encode(&s.to_json()),
+                &self.snapshot_meta(s),
+            )
             .await?;
         let pointer = Pointer {
             saga_id: s.saga_id.clone(),
@@ -551,28 +595,46 @@ impl ObjectStore {
             retention_until: s.retention_until,
         };
         self.driver
-            .put(&format!("{POINTERS}{}.json", s.snapshot_id), compact(&pointer.to_json()), &PutMeta::default())
+            .put(
+                &format!("{POINTERS}{}.json", s.snapshot_id),
+                compact(&pointer.to_json()),
+                &PutMeta::default(),
+            )
             .await?;
-        let marker = json!({"snapshot_id": s.snapshot_id, "created_at": s.created_at.to_isoformat()});
+        let marker =
+            json!({"snapshot_id": s.snapshot_id, "created_at": s.created_at.to_isoformat()});
         self.driver
-            .put(&marker_key(&s.saga_id, s.created_at, &s.snapshot_id), compact(&marker), &PutMeta::default())
+            .put(
+                &marker_key(&s.saga_id, s.created_at, &s.snapshot_id),
+                compact(&marker),
+                &PutMeta::default(),
+            )
             .await?;
         if let Some(r) = s.retention_until {
             self.driver
-                .put(&expiry_key(r, &s.snapshot_id), compact(&json!({"saga_id": s.saga_id})), &PutMeta::default())
+                .put(
+                    &expiry_key(r, &s.snapshot_id),
+                    compact(&json!({"saga_id": s.saga_id})),
+                    &PutMeta::default(),
+                )
                 .await?;
         }
         let mut moved_from = None;
         if let Some(old) = old {
             // A replaced snapshot: drop what pointed at its old place.
-            let other = self.layout.snapshot_key(&s.saga_id, &s.snapshot_id, other_ext);
+            let other = self
+                .layout
+                .snapshot_key(&s.saga_id, &s.snapshot_id, other_ext);
             self.driver.delete(&other).await?;
             if old.created_at != s.created_at || old.saga_id != s.saga_id {
                 self.driver
                     .delete(&marker_key(&old.saga_id, old.created_at, &s.snapshot_id))
                     .await?;
             }
-            if let Some(r) = old.retention_until.filter(|r| Some(*r) != s.retention_until) {
+            if let Some(r) = old
+                .retention_until
+                .filter(|r| Some(*r) != s.retention_until)
+            {
                 self.driver.delete(&expiry_key(r, &s.snapshot_id)).await?;
             }
             if old.saga_id != s.saga_id {
@@ -589,7 +651,12 @@ impl ObjectStore {
     }
 
     /// Adds and removes entries in sagaz's index object by compare-and-swap.
-    async fn update_sagaz_index(&self, saga_id: &str, add: &[(String, Timestamp)], remove: &HashSet<String>) -> StoreResult<()> {
+    async fn update_sagaz_index(
+        &self,
+        saga_id: &str,
+        add: &[(String, Timestamp)],
+        remove: &HashSet<String>,
+    ) -> StoreResult<()> {
         let key = self.layout.index_key(saga_id);
         for attempt in 0..CAS_ATTEMPTS {
             let current = self.driver.get(&key).await?;
@@ -641,7 +708,12 @@ impl ObjectStore {
                     ..PutMeta::default()
                 };
                 self.driver
-                    .put_if(&key, self.layout.index.encode(&doc), current.as_ref().map(|o| o.etag.as_str()), &meta)
+                    .put_if(
+                        &key,
+                        self.layout.index.encode(&doc),
+                        current.as_ref().map(|o| o.etag.as_str()),
+                        &meta,
+                    )
                     .await?
                     .is_some()
             };
@@ -656,7 +728,11 @@ impl ObjectStore {
     /// Recomputes a saga's summary from both indexes and stores it by
     /// compare-and-swap; deletes it when the saga has no snapshots left.
     /// Returns the summary (also when read-only, without storing it).
-    async fn refresh_summary(&self, saga_id: &str, known: &[Snapshot]) -> StoreResult<Option<StoredSummary>> {
+    async fn refresh_summary(
+        &self,
+        saga_id: &str,
+        known: &[Snapshot],
+    ) -> StoreResult<Option<StoredSummary>> {
         let key = format!("{SUMMARIES}{saga_id}.json");
         for attempt in 0..CAS_ATTEMPTS {
             let current = self.driver.get(&key).await?;
@@ -665,7 +741,9 @@ impl ObjectStore {
                 .and_then(|o| parse_small(&o.bytes))
                 .and_then(|v| StoredSummary::from_json(&v));
             let (entries, sagaz) = self.entries(saga_id).await?;
-            let computed = self.compute_summary(saga_id, &entries, sagaz.etag.clone(), old.as_ref(), known).await?;
+            let computed = self
+                .compute_summary(saga_id, &entries, sagaz.etag.clone(), old.as_ref(), known)
+                .await?;
             if self.readonly {
                 return Ok(computed);
             }
@@ -677,7 +755,12 @@ impl ObjectStore {
                         return Ok(computed);
                     }
                     self.driver
-                        .put_if(&key, compact(&c.to_json()), cur.as_ref().map(|o| o.etag.as_str()), &PutMeta::default())
+                        .put_if(
+                            &key,
+                            compact(&c.to_json()),
+                            cur.as_ref().map(|o| o.etag.as_str()),
+                            &PutMeta::default(),
+                        )
                         .await?
                         .is_some()
                 }
@@ -704,9 +787,14 @@ impl ObjectStore {
         // The newest readable snapshot gives name, status and step; the
         // caller's own snapshots and the old summary save a read.
         for e in entries.iter().rev() {
-            let latest = if let Some(s) = known.iter().find(|s| s.snapshot_id == e.snapshot_id && s.saga_id == saga_id) {
+            let latest = if let Some(s) = known
+                .iter()
+                .find(|s| s.snapshot_id == e.snapshot_id && s.saga_id == saga_id)
+            {
                 Some(s.clone())
-            } else if let Some(o) = old.filter(|o| o.latest_snapshot_id == e.snapshot_id && o.summary.last_at == e.created_at) {
+            } else if let Some(o) = old.filter(|o| {
+                o.latest_snapshot_id == e.snapshot_id && o.summary.last_at == e.created_at
+            }) {
                 return Ok(Some(StoredSummary {
                     summary: SagaSummary {
                         snapshot_count: entries.len() as u64,
@@ -717,7 +805,10 @@ impl ObjectStore {
                     sagaz_etag,
                 }));
             } else {
-                self.read_snapshot(saga_id, &e.snapshot_id).await.ok().flatten()
+                self.read_snapshot(saga_id, &e.snapshot_id)
+                    .await
+                    .ok()
+                    .flatten()
             };
             if let Some(s) = latest {
                 return Ok(Some(StoredSummary {
@@ -757,12 +848,18 @@ impl ObjectStore {
             .await?;
         let mut by_saga: BTreeMap<String, Vec<Snapshot>> = BTreeMap::new();
         for s in &unique {
-            by_saga.entry(s.saga_id.clone()).or_default().push(s.clone());
+            by_saga
+                .entry(s.saga_id.clone())
+                .or_default()
+                .push(s.clone());
         }
         let mut removals: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         for (s, from) in unique.iter().zip(moved) {
             if let Some(from) = from {
-                removals.entry(from).or_default().insert(s.snapshot_id.clone());
+                removals
+                    .entry(from)
+                    .or_default()
+                    .insert(s.snapshot_id.clone());
             }
         }
         for (saga, removed) in &removals {
@@ -771,8 +868,12 @@ impl ObjectStore {
         }
         futures::stream::iter(by_saga)
             .map(|(saga, snaps)| async move {
-                let add: Vec<(String, Timestamp)> = snaps.iter().map(|s| (s.snapshot_id.clone(), s.created_at)).collect();
-                self.update_sagaz_index(&saga, &add, &HashSet::new()).await?;
+                let add: Vec<(String, Timestamp)> = snaps
+                    .iter()
+                    .map(|s| (s.snapshot_id.clone(), s.created_at))
+                    .collect();
+                self.update_sagaz_index(&saga, &add, &HashSet::new())
+                    .await?;
                 self.refresh_summary(&saga, &snaps).await?;
                 Ok::<_, StoreError>(())
             })
@@ -784,22 +885,36 @@ impl ObjectStore {
 
     /// Deletes a snapshot's objects and sagascope's keys for it (not the
     /// index entries: callers batch those).
-    async fn remove_snapshot_keys(&self, saga_id: &str, snapshot_id: &str, created_at: Option<Timestamp>, pointer: Option<&Pointer>) -> StoreResult<()> {
+    async fn remove_snapshot_keys(
+        &self,
+        saga_id: &str,
+        snapshot_id: &str,
+        created_at: Option<Timestamp>,
+        pointer: Option<&Pointer>,
+    ) -> StoreResult<()> {
         for ext in self.layout.snapshot_exts() {
-            self.driver.delete(&self.layout.snapshot_key(saga_id, snapshot_id, ext)).await?;
+            self.driver
+                .delete(&self.layout.snapshot_key(saga_id, snapshot_id, ext))
+                .await?;
         }
         if let Some(t) = created_at {
-            self.driver.delete(&marker_key(saga_id, t, snapshot_id)).await?;
+            self.driver
+                .delete(&marker_key(saga_id, t, snapshot_id))
+                .await?;
         }
         if let Some(p) = pointer {
             if p.created_at != created_at.unwrap_or(p.created_at) || p.saga_id != saga_id {
-                self.driver.delete(&marker_key(&p.saga_id, p.created_at, snapshot_id)).await?;
+                self.driver
+                    .delete(&marker_key(&p.saga_id, p.created_at, snapshot_id))
+                    .await?;
             }
             if let Some(r) = p.retention_until {
                 self.driver.delete(&expiry_key(r, snapshot_id)).await?;
             }
         }
-        self.driver.delete(&format!("{POINTERS}{snapshot_id}.json")).await
+        self.driver
+            .delete(&format!("{POINTERS}{snapshot_id}.json"))
+            .await
     }
 
     // ---------- sagas ----------
@@ -807,17 +922,28 @@ impl ObjectStore {
     /// Every saga id with a summary or a sagaz index, with the ETag of its
     /// sagaz index (if any) and whether it has a summary.
     async fn saga_ids(&self) -> StoreResult<BTreeMap<String, (Option<String>, bool)>> {
-        let (summaries, indexes) = futures::try_join!(self.driver.list(SUMMARIES), self.driver.list(self.layout.index_dir()))?;
+        let (summaries, indexes) = futures::try_join!(
+            self.driver.list(SUMMARIES),
+            self.driver.list(self.layout.index_dir())
+        )?;
         let mut out: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
         for l in indexes {
-            if let Some(id) = l.key.strip_prefix(self.layout.index_dir()).and_then(|k| k.strip_suffix(".json")) {
+            if let Some(id) = l
+                .key
+                .strip_prefix(self.layout.index_dir())
+                .and_then(|k| k.strip_suffix(".json"))
+            {
                 if !id.contains('/') {
                     out.entry(id.to_string()).or_default().0 = Some(l.etag);
                 }
             }
         }
         for l in summaries {
-            if let Some(id) = l.key.strip_prefix(SUMMARIES).and_then(|k| k.strip_suffix(".json")) {
+            if let Some(id) = l
+                .key
+                .strip_prefix(SUMMARIES)
+                .and_then(|k| k.strip_suffix(".json"))
+            {
                 if !id.contains('/') {
                     out.entry(id.to_string()).or_default().1 = true;
                 }
@@ -828,7 +954,12 @@ impl ObjectStore {
 
     /// One saga's summary: the stored one when it is current, else
     /// recomputed (and stored, unless read-only).
-    async fn summary_of(&self, saga_id: &str, sagaz_etag: Option<&str>, has_summary: bool) -> Result<Option<SagaSummary>, BadEntry> {
+    async fn summary_of(
+        &self,
+        saga_id: &str,
+        sagaz_etag: Option<&str>,
+        has_summary: bool,
+    ) -> Result<Option<SagaSummary>, BadEntry> {
         let key = format!("{SUMMARIES}{saga_id}.json");
         let to_bad = |e: StoreError| self.bad(&key, Some(saga_id), e);
         if has_summary {
@@ -847,7 +978,9 @@ impl ObjectStore {
     async fn all_summaries(&self) -> StoreResult<(Vec<SagaSummary>, Vec<BadEntry>)> {
         let ids = self.saga_ids().await?;
         let results: Vec<Result<Option<SagaSummary>, BadEntry>> = futures::stream::iter(ids)
-            .map(|(id, (etag, has))| async move { self.summary_of(&id, etag.as_deref(), has).await })
+            .map(
+                |(id, (etag, has))| async move { self.summary_of(&id, etag.as_deref(), has).await },
+            )
             .buffer_unordered(PARALLEL)
             .collect()
             .await;
@@ -866,11 +999,21 @@ impl ObjectStore {
 
     async fn read_replay(&self, replay_id: &str) -> Result<Option<ReplayLog>, BadEntry> {
         let key = self.layout.replay_key(replay_id);
-        let obj = self.driver.get(&key).await.map_err(|e| self.bad(&key, None, e))?;
+        let obj = self
+            .driver
+            .get(&key)
+            .await
+            .map_err(|e| self.bad(&key, None, e))?;
         let Some(obj) = obj else { return Ok(None) };
         // sagaz names compressed replay objects `.json` too: sniff.
-        let v = self.layout.data.decode(&obj.bytes).map_err(|e| self.bad(&key, None, e))?;
-        ReplayLog::from_json(v).map(Some).map_err(|e| self.bad(&key, None, e))
+        let v = self
+            .layout
+            .data
+            .decode(&obj.bytes)
+            .map_err(|e| self.bad(&key, None, e))?;
+        ReplayLog::from_json(v)
+            .map(Some)
+            .map_err(|e| self.bad(&key, None, e))
     }
 
     fn lock_key(&self, name: &str) -> String {
@@ -941,7 +1084,9 @@ fn query_range(entries: Vec<Entry>, q: &SnapshotQuery) -> Vec<Entry> {
     let mut v: Vec<Entry> = entries
         .into_iter()
         .filter(|e| {
-            if q.since.is_some_and(|t| e.created_at < t) || q.until.is_some_and(|t| e.created_at > t) {
+            if q.since.is_some_and(|t| e.created_at < t)
+                || q.until.is_some_and(|t| e.created_at > t)
+            {
                 return false;
             }
             match &q.after {
@@ -1000,11 +1145,17 @@ impl SnapshotStore for ObjectStore {
         }
     }
 
-    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>> {
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>> {
         let (mut entries, _) = self.entries(saga_id).await?;
         entries.reverse();
         let l = self
-            .read_entries(saga_id, entries, 1, |s| step.is_none_or(|st| s.step_name == st))
+            .read_entries(saga_id, entries, 1, |s| {
+                step.is_none_or(|st| s.step_name == st)
+            })
             .await;
         match (l.items.into_iter().next(), l.bad.into_iter().next()) {
             (Some(s), _) => Ok(Some(s)),
@@ -1017,7 +1168,9 @@ impl SnapshotStore for ObjectStore {
         let (entries, _) = self.entries(saga_id).await?;
         let mut upto: Vec<Entry> = entries.into_iter().filter(|e| e.created_at <= at).collect();
         upto.reverse();
-        let l = self.read_entries(saga_id, upto, 1, |s| s.created_at <= at).await;
+        let l = self
+            .read_entries(saga_id, upto, 1, |s| s.created_at <= at)
+            .await;
         match (l.items.into_iter().next(), l.bad.into_iter().next()) {
             (Some(s), _) => Ok(Some(s)),
             (None, Some(entry)) => Err(StoreError::Corrupt { entry }),
@@ -1025,11 +1178,17 @@ impl SnapshotStore for ObjectStore {
         }
     }
 
-    async fn list_snapshots(&self, saga_id: &str, q: &SnapshotQuery) -> StoreResult<Listing<Snapshot>> {
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        q: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>> {
         let (entries, sagaz) = self.entries(saga_id).await?;
         let picked = query_range(entries, q);
         let mut out = self
-            .read_entries(saga_id, picked, q.limit.unwrap_or(usize::MAX), |s| s.saga_id == saga_id && q.admits(s))
+            .read_entries(saga_id, picked, q.limit.unwrap_or(usize::MAX), |s| {
+                s.saga_id == saga_id && q.admits(s)
+            })
             .await;
         out.bad.extend(sagaz.bad);
         Ok(out)
@@ -1048,14 +1207,19 @@ impl SnapshotStore for ObjectStore {
         let found = self.locate(snapshot_id).await?;
         let (saga, created_at) = match (&found, &pointer) {
             (Some((_, Ok(s))), _) => (Some(s.saga_id.clone()), Some(s.created_at)),
-            (Some((saga, Err(_))), p) => (saga.clone().or(p.as_ref().map(|p| p.saga_id.clone())), p.as_ref().map(|p| p.created_at)),
+            (Some((saga, Err(_))), p) => (
+                saga.clone().or(p.as_ref().map(|p| p.saga_id.clone())),
+                p.as_ref().map(|p| p.created_at),
+            ),
             (None, Some(p)) => (Some(p.saga_id.clone()), Some(p.created_at)),
             (None, None) => return Ok(false),
         };
         let saga = saga.unwrap_or_default();
-        self.remove_snapshot_keys(&saga, snapshot_id, created_at, pointer.as_ref()).await?;
+        self.remove_snapshot_keys(&saga, snapshot_id, created_at, pointer.as_ref())
+            .await?;
         if id_ok(&saga) {
-            self.update_sagaz_index(&saga, &[], &HashSet::from([snapshot_id.to_string()])).await?;
+            self.update_sagaz_index(&saga, &[], &HashSet::from([snapshot_id.to_string()]))
+                .await?;
             self.refresh_summary(&saga, &[]).await?;
         }
         Ok(found.is_some())
@@ -1072,10 +1236,13 @@ impl SnapshotStore for ObjectStore {
                 let p = self.read_pointer(&e.snapshot_id).await?;
                 // A pointer to another saga means the id was re-saved there.
                 if p.as_ref().is_some_and(|p| p.saga_id != saga_id) {
-                    self.driver.delete(&marker_key(saga_id, e.created_at, &e.snapshot_id)).await?;
+                    self.driver
+                        .delete(&marker_key(saga_id, e.created_at, &e.snapshot_id))
+                        .await?;
                     return Ok(());
                 }
-                self.remove_snapshot_keys(saga_id, &e.snapshot_id, Some(e.created_at), p.as_ref()).await
+                self.remove_snapshot_keys(saga_id, &e.snapshot_id, Some(e.created_at), p.as_ref())
+                    .await
             })
             .buffer_unordered(PARALLEL)
             .try_collect::<Vec<()>>()
@@ -1118,13 +1285,21 @@ impl SnapshotStore for ObjectStore {
             .list(POINTERS)
             .await?
             .into_iter()
-            .filter_map(|l| l.key.strip_prefix(POINTERS)?.strip_suffix(".json").map(str::to_string))
+            .filter_map(|l| {
+                l.key
+                    .strip_prefix(POINTERS)?
+                    .strip_suffix(".json")
+                    .map(str::to_string)
+            })
             .collect();
         let objects = self.driver.list(self.layout.snapshot_dir()).await?;
         let mut unindexed: Vec<String> = vec![];
         for l in objects {
             let name = l.key.rsplit('/').next().unwrap_or_default();
-            let id = name.strip_suffix(".json.zst").or_else(|| name.strip_suffix(".json.gz")).or_else(|| name.strip_suffix(".json"));
+            let id = name
+                .strip_suffix(".json.zst")
+                .or_else(|| name.strip_suffix(".json.gz"))
+                .or_else(|| name.strip_suffix(".json"));
             if let Some(id) = id {
                 if !pointed.contains(id) && !covered.contains(id) {
                     unindexed.push(id.to_string());
@@ -1153,15 +1328,30 @@ impl SnapshotStore for ObjectStore {
             ..PutMeta::default()
         };
         self.driver
-            .put(&self.layout.replay_key(&log.replay_id), self.layout.data.encode(&log.to_json()), &meta)
+            .put(
+                &self.layout.replay_key(&log.replay_id),
+                self.layout.data.encode(&log.to_json()),
+                &meta,
+            )
             .await?;
         let t = sortable(log.created_at);
         let body = compact(&json!({"replay_id": log.replay_id}));
         self.driver
-            .put(&format!("{REPLAYS_BY_ORIGINAL}{}/{t}_{}", log.original_saga_id, log.replay_id), body.clone(), &PutMeta::default())
+            .put(
+                &format!(
+                    "{REPLAYS_BY_ORIGINAL}{}/{t}_{}",
+                    log.original_saga_id, log.replay_id
+                ),
+                body.clone(),
+                &PutMeta::default(),
+            )
             .await?;
         self.driver
-            .put(&format!("{REPLAYS_BY_NEW}{}/{t}_{}", log.new_saga_id, log.replay_id), body, &PutMeta::default())
+            .put(
+                &format!("{REPLAYS_BY_NEW}{}/{t}_{}", log.new_saga_id, log.replay_id),
+                body,
+                &PutMeta::default(),
+            )
             .await
     }
 
@@ -1169,15 +1359,24 @@ impl SnapshotStore for ObjectStore {
         if !id_ok(replay_id) {
             return Ok(None);
         }
-        self.read_replay(replay_id).await.map_err(|entry| StoreError::Corrupt { entry })
+        self.read_replay(replay_id)
+            .await
+            .map_err(|entry| StoreError::Corrupt { entry })
     }
 
-    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>> {
+    async fn list_replays(
+        &self,
+        original_saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>> {
         let mut out = Listing::default();
         if !id_ok(original_saga_id) {
             return Ok(out);
         }
-        let (objects, indexed) = futures::try_join!(self.driver.list(self.layout.replay_dir()), self.driver.list(REPLAYS_BY_ORIGINAL))?;
+        let (objects, indexed) = futures::try_join!(
+            self.driver.list(self.layout.replay_dir()),
+            self.driver.list(REPLAYS_BY_ORIGINAL)
+        )?;
         let mut mine: Vec<String> = vec![];
         let mut covered: HashSet<String> = HashSet::new();
         let own_prefix = format!("{REPLAYS_BY_ORIGINAL}{original_saga_id}/");
@@ -1191,7 +1390,11 @@ impl SnapshotStore for ObjectStore {
         }
         // Replays sagaz wrote have no marker: read them to find their saga.
         for l in &objects {
-            if let Some(id) = l.key.strip_prefix(self.layout.replay_dir()).and_then(|k| k.strip_suffix(".json")) {
+            if let Some(id) = l
+                .key
+                .strip_prefix(self.layout.replay_dir())
+                .and_then(|k| k.strip_suffix(".json"))
+            {
                 if !covered.contains(id) && !id.contains('/') {
                     mine.push(id.to_string());
                 }
@@ -1211,7 +1414,8 @@ impl SnapshotStore for ObjectStore {
                 Err(b) => out.bad.push(b),
             }
         }
-        out.items.sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
+        out.items
+            .sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
         out.items.truncate(limit.unwrap_or(usize::MAX));
         Ok(out)
     }
@@ -1234,13 +1438,21 @@ impl SnapshotStore for ObjectStore {
         Ok(None)
     }
 
-    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage> {
+    async fn list_sagas(
+        &self,
+        filter: &SagaFilter,
+        page: &SagaPageRequest,
+    ) -> StoreResult<SagaPage> {
         let (mut all, bad) = self.all_summaries().await?;
         all.retain(|s| filter.matches(s) && page.after.as_ref().is_none_or(|c| c.precedes(s)));
         all.sort_by(|a, b| (&b.last_at, &b.saga_id).cmp(&(&a.last_at, &a.saga_id)));
         let more = all.len() > page.limit;
         all.truncate(page.limit);
-        let next = if more { all.last().map(SagaCursor::of) } else { None };
+        let next = if more {
+            all.last().map(SagaCursor::of)
+        } else {
+            None
+        };
         Ok(SagaPage {
             sagas: all,
             next,
@@ -1253,8 +1465,16 @@ impl SnapshotStore for ObjectStore {
         if !id_ok(saga_id) {
             return Ok(None);
         }
-        let sagaz_etag = self.driver.get(&self.layout.index_key(saga_id)).await?.map(|o| o.etag);
-        let has = self.driver.get(&format!("{SUMMARIES}{saga_id}.json")).await?.is_some();
+        let sagaz_etag = self
+            .driver
+            .get(&self.layout.index_key(saga_id))
+            .await?
+            .map(|o| o.etag);
+        let has = self
+            .driver
+            .get(&format!("{SUMMARIES}{saga_id}.json"))
+            .await?
+            .is_some();
         self.summary_of(saga_id, sagaz_etag.as_deref(), has)
             .await
             .map_err(|entry| StoreError::Corrupt { entry })
@@ -1272,7 +1492,9 @@ impl SnapshotStore for ObjectStore {
         let ids = self.saga_ids().await.ok();
         let snaps = self.driver.list(self.layout.snapshot_dir()).await.ok();
         let replays = self.driver.list(self.layout.replay_dir()).await.ok();
-        let size = snaps.as_ref().map(|s| s.iter().map(|l| l.size).sum::<u64>());
+        let size = snaps
+            .as_ref()
+            .map(|s| s.iter().map(|l| l.size).sum::<u64>());
         Ok(Health {
             backend: self.backend(),
             url: self.location(),
@@ -1309,7 +1531,12 @@ impl SnapshotStore for ObjectStore {
                     Some(obj.etag.as_str())
                 }
             };
-            if self.driver.put_if(&key, body, expect, &PutMeta::default()).await?.is_some() {
+            if self
+                .driver
+                .put_if(&key, body, expect, &PutMeta::default())
+                .await?
+                .is_some()
+            {
                 return Ok(LockOutcome::Acquired);
             }
             backoff(attempt.min(3)).await;
@@ -1323,7 +1550,8 @@ impl SnapshotStore for ObjectStore {
             let Some(obj) = self.driver.get(&key).await? else {
                 return Ok(());
             };
-            let holder = parse_small(&obj.bytes).and_then(|v| v.get("owner").and_then(Value::as_str).map(str::to_string));
+            let holder = parse_small(&obj.bytes)
+                .and_then(|v| v.get("owner").and_then(Value::as_str).map(str::to_string));
             if holder.as_deref() != Some(owner) {
                 return Ok(());
             }
@@ -1348,7 +1576,10 @@ mod tests {
         assert!(sortable(a) < sortable(b) && sortable(b) < sortable(c));
         assert_eq!(sortable(b).len(), 20);
         assert_eq!(from_sortable(&sortable(a)), Some(a));
-        assert_eq!(parse_marker_name(&format!("{}_abc_d", sortable(c))), Some((c, "abc_d".into())));
+        assert_eq!(
+            parse_marker_name(&format!("{}_abc_d", sortable(c))),
+            Some((c, "abc_d".into()))
+        );
     }
 
     #[test]

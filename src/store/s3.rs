@@ -150,7 +150,11 @@ impl S3Settings {
         if let Some(r) = &self.region {
             q.push(format!("region={r}"));
         }
-        let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+        let q = if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", q.join("&"))
+        };
         redact(&format!("s3://{}/{}{q}", self.bucket, self.prefix))
     }
 }
@@ -176,12 +180,15 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<ObjectStore
 /// Connects with explicit settings and checks that the bucket exists.
 pub async fn connect(settings: &S3Settings, readonly: bool) -> StoreResult<ObjectStore> {
     let compression = match settings.compression {
-        None | Some(Compression::Zstd { .. }) => settings.compression.unwrap_or_else(Compression::zstd),
+        None | Some(Compression::Zstd { .. }) => {
+            settings.compression.unwrap_or_else(Compression::zstd)
+        }
         Some(Compression::None) => Compression::None,
         Some(Compression::Gzip { .. }) => {
             return Err(StoreError::InvalidUrl {
                 url: settings.location(),
-                reason: "sagaz's S3 store compresses with zstd only; use compression=zstd or none".into(),
+                reason: "sagaz's S3 store compresses with zstd only; use compression=zstd or none"
+                    .into(),
             })
         }
     };
@@ -195,7 +202,11 @@ pub async fn connect(settings: &S3Settings, readonly: bool) -> StoreResult<Objec
         location: settings.location(),
     };
     driver.check_bucket().await?;
-    Ok(ObjectStore::new(Arc::new(driver), Layout::s3(compression), readonly))
+    Ok(ObjectStore::new(
+        Arc::new(driver),
+        Layout::s3(compression),
+        readonly,
+    ))
 }
 
 /// An SDK client from the AWS chain, overridden by the settings.
@@ -242,7 +253,9 @@ struct S3Driver {
 
 impl std::fmt::Debug for S3Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Driver").field("location", &self.location).finish()
+        f.debug_struct("S3Driver")
+            .field("location", &self.location)
+            .finish()
     }
 }
 
@@ -265,7 +278,12 @@ impl S3Driver {
         format!("{}{key}", self.prefix)
     }
 
-    fn err<E>(&self, op: &str, key: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StoreError
+    fn err<E>(
+        &self,
+        op: &str,
+        key: &str,
+        e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -300,7 +318,12 @@ impl S3Driver {
         }
     }
 
-    fn put_request(&self, key: &str, body: Vec<u8>, meta: &PutMeta) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+    fn put_request(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        meta: &PutMeta,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
         let mut req = self
             .client
             .put_object()
@@ -313,7 +336,9 @@ impl S3Driver {
             req = req.metadata(*k, v);
         }
         if let Some(t) = meta.expires {
-            req = req.expires(aws_smithy_types::DateTime::from_secs(t.as_micros().div_euclid(1_000_000)));
+            req = req.expires(aws_smithy_types::DateTime::from_secs(
+                t.as_micros().div_euclid(1_000_000),
+            ));
         }
         if let Some(ct) = meta.content_type {
             req = req.content_type(ct);
@@ -321,9 +346,17 @@ impl S3Driver {
         req
     }
 
-    async fn list_with(&self, prefix: &str, delimiter: bool) -> StoreResult<(Vec<Listed>, Vec<String>)> {
+    async fn list_with(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+    ) -> StoreResult<(Vec<Listed>, Vec<String>)> {
         let full = self.full(prefix);
-        let mut req = self.client.list_objects_v2().bucket(&self.bucket).prefix(&full);
+        let mut req = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full);
         if delimiter {
             req = req.delimiter("/");
         }
@@ -368,19 +401,36 @@ impl Driver for S3Driver {
 
     async fn get(&self, key: &str) -> StoreResult<Option<Obj>> {
         let full = self.full(key);
-        match self.client.get_object().bucket(&self.bucket).key(&full).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let etag = out.e_tag().unwrap_or_default().to_string();
                 let bytes = out
                     .body
                     .collect()
                     .await
-                    .map_err(|e| StoreError::backend(BACKEND, format!("GetObject {full}: reading the body: {e}")))?
+                    .map_err(|e| {
+                        StoreError::backend(
+                            BACKEND,
+                            format!("GetObject {full}: reading the body: {e}"),
+                        )
+                    })?
                     .into_bytes()
                     .to_vec();
                 Ok(Some(Obj { bytes, etag }))
             }
-            Err(e) if e.code() == Some("NoSuchKey") || (status(&e) == Some(404) && e.code() != Some("NoSuchBucket")) => Ok(None),
+            Err(e)
+                if e.code() == Some("NoSuchKey")
+                    || (status(&e) == Some(404) && e.code() != Some("NoSuchBucket")) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(self.err("GetObject", &full, e)),
         }
     }
@@ -393,7 +443,13 @@ impl Driver for S3Driver {
             .map_err(|e| self.err("PutObject", &self.full(key), e))
     }
 
-    async fn put_if(&self, key: &str, body: Vec<u8>, expect: Option<&str>, meta: &PutMeta) -> StoreResult<Option<String>> {
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        expect: Option<&str>,
+        meta: &PutMeta,
+    ) -> StoreResult<Option<String>> {
         let req = self.put_request(key, body, meta);
         let req = match expect {
             None => req.if_none_match("*"),
@@ -403,14 +459,23 @@ impl Driver for S3Driver {
             Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
             // 412: the precondition failed; 409: a concurrent conditional
             // write won (AWS); 404: the object we expected is gone.
-            Err(e) if matches!(status(&e), Some(412 | 409)) || e.code() == Some("NoSuchKey") => Ok(None),
+            Err(e) if matches!(status(&e), Some(412 | 409)) || e.code() == Some("NoSuchKey") => {
+                Ok(None)
+            }
             Err(e) => Err(self.err("PutObject", &self.full(key), e)),
         }
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
         let full = self.full(key);
-        match self.client.delete_object().bucket(&self.bucket).key(&full).send().await {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if status(&e) == Some(404) && e.code() != Some("NoSuchBucket") => Ok(()),
             Err(e) => Err(self.err("DeleteObject", &full, e)),
@@ -419,9 +484,22 @@ impl Driver for S3Driver {
 
     async fn delete_if(&self, key: &str, etag: &str) -> StoreResult<bool> {
         let full = self.full(key);
-        match self.client.delete_object().bucket(&self.bucket).key(&full).if_match(etag).send().await {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .if_match(etag)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(e) if matches!(status(&e), Some(412 | 409 | 404)) && e.code() != Some("NoSuchBucket") => Ok(false),
+            Err(e)
+                if matches!(status(&e), Some(412 | 409 | 404))
+                    && e.code() != Some("NoSuchBucket") =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(self.err("DeleteObject", &full, e)),
         }
     }
@@ -465,12 +543,18 @@ mod tests {
         assert_eq!(s.prefix, "snapshots/");
         assert_eq!(s.sse.as_deref(), Some("AES256"));
         assert_eq!(s.compression, None);
-        assert_eq!(S3Settings::from_url(&StoreUrl::new("s3://sagas/")).unwrap().prefix, "");
+        assert_eq!(
+            S3Settings::from_url(&StoreUrl::new("s3://sagas/"))
+                .unwrap()
+                .prefix,
+            ""
+        );
     }
 
     #[test]
     fn refuses_credentials_and_unknown_parameters() {
-        let e = S3Settings::from_url(&StoreUrl::new("s3://b/p?secret_access_key=hunter2")).unwrap_err();
+        let e =
+            S3Settings::from_url(&StoreUrl::new("s3://b/p?secret_access_key=hunter2")).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(S3Settings::from_url(&StoreUrl::new("s3://b/p?colour=blue")).is_err());
         assert!(S3Settings::from_url(&StoreUrl::new("s3://b/p?compression=gzip")).is_err());

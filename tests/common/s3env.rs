@@ -54,7 +54,9 @@ pub async fn client_with_bucket(bucket: &str) -> Option<aws_sdk_s3::Client> {
     settings.path_style = Some(true);
     let client = s3::client(&settings).await;
     if let Err(e) = client.create_bucket().bucket(bucket).send().await {
-        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_string();
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e)
+            .unwrap_or_default()
+            .to_string();
         assert!(
             code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists",
             "create bucket {bucket}: {}",

@@ -15,7 +15,11 @@ pub struct SagazSnap {
 /// `json.dumps(snapshot.to_dict(), default=str)` (`indent = None`) or with
 /// `indent=2` (the folder store).
 pub fn snapshot_json(s: &SagazSnap, indent2: bool) -> String {
-    let completed = if s.step_index == 0 { "" } else { "reserve_inventory" };
+    let completed = if s.step_index == 0 {
+        ""
+    } else {
+        "reserve_inventory"
+    };
     if indent2 {
         let completed = if completed.is_empty() {
             "[]".to_string()
@@ -46,13 +50,19 @@ pub fn index_json(saga_id: &str, newest_first: &[(&str, &str)], indent2: bool) -
             .iter()
             .map(|(id, t)| format!("    {{\n      \"snapshot_id\": \"{id}\",\n      \"created_at\": \"{t}\"\n    }}"))
             .collect();
-        format!("{{\n  \"saga_id\": \"{saga_id}\",\n  \"snapshots\": [\n{}\n  ]\n}}", items.join(",\n"))
+        format!(
+            "{{\n  \"saga_id\": \"{saga_id}\",\n  \"snapshots\": [\n{}\n  ]\n}}",
+            items.join(",\n")
+        )
     } else {
         let items: Vec<String> = newest_first
             .iter()
             .map(|(id, t)| format!("{{\"snapshot_id\": \"{id}\", \"created_at\": \"{t}\"}}"))
             .collect();
-        format!("{{\"saga_id\": \"{saga_id}\", \"snapshots\": [{}]}}", items.join(", "))
+        format!(
+            "{{\"saga_id\": \"{saga_id}\", \"snapshots\": [{}]}}",
+            items.join(", ")
+        )
     }
 }
 
@@ -67,10 +77,19 @@ pub fn replay_json(replay_id: &str, original: &str, new: &str, indent2: bool) ->
         ("initiated_by", "\"oncall\"".to_string()),
         ("context_override", "null".to_string()),
         ("error_message", "null".to_string()),
-        ("created_at", "\"2026-11-22T01:40:00.000001+00:00\"".to_string()),
-        ("completed_at", "\"2026-11-22T01:40:01.500000+00:00\"".to_string()),
+        (
+            "created_at",
+            "\"2026-11-22T01:40:00.000001+00:00\"".to_string(),
+        ),
+        (
+            "completed_at",
+            "\"2026-11-22T01:40:01.500000+00:00\"".to_string(),
+        ),
     ];
-    let parts: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .collect();
     if indent2 {
         format!("{{\n  {}\n}}", parts.join(",\n  "))
     } else {

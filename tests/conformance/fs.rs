@@ -7,7 +7,11 @@ pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
     // process is short-lived.
     let dir = Box::leak(Box::new(tempfile::tempdir().expect("tempdir")));
     let url = format!("file://{}", dir.path().display());
-    Some(store::open(&StoreUrl::new(url), &OpenOptions::default()).await.expect("open folder store"))
+    Some(
+        store::open(&StoreUrl::new(url), &OpenOptions::default())
+            .await
+            .expect("open folder store"),
+    )
 }
 
 conformance_cases!();
