@@ -500,3 +500,42 @@ async fn eight_processes_write_one_saga() {
         assert!(hidden_files(dir.path()).is_empty());
     }
 }
+
+#[tokio::test]
+async fn read_only_browsing_of_a_sagaz_tree_warns_until_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (saga, _, _) = sagaz_tree(dir.path(), false);
+    let url = StoreUrl::new(format!("file://{}", dir.path().display()));
+    let readonly = OpenOptions {
+        readonly: true,
+        ..OpenOptions::default()
+    };
+    let ro = store::open(&url, &readonly).await.unwrap();
+    let page = ro
+        .list_sagas(&SagaFilter::default(), &SagaPageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.sagas[0].saga_id, saga);
+    assert_eq!(page.sagas[0].snapshot_count, 3);
+    let warning = page
+        .index_warning
+        .expect("read-only listing says the index is missing");
+    assert!(warning.contains("without --readonly"), "{warning}");
+    assert!(
+        !dir.path().join("sagascope/sagas").exists(),
+        "read-only wrote nothing"
+    );
+
+    // Opened once writable, the saga gets its summary, and the warning goes.
+    open(dir.path(), "")
+        .await
+        .list_sagas(&SagaFilter::default(), &SagaPageRequest::default())
+        .await
+        .unwrap();
+    let page = ro
+        .list_sagas(&SagaFilter::default(), &SagaPageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.sagas[0].snapshot_count, 3);
+    assert!(page.index_warning.is_none(), "{:?}", page.index_warning);
+}

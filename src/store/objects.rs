@@ -32,8 +32,9 @@
 //! re-reading both indexes inside a compare-and-swap loop, which is what
 //! makes them exact under concurrent writers.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -71,6 +72,7 @@ pub(crate) struct Listed {
 
 /// Extra attributes for a write (S3 headers; the folder ignores them).
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub(crate) struct PutMeta {
     pub metadata: Vec<(&'static str, String)>,
     pub expires: Option<Timestamp>,
@@ -113,6 +115,7 @@ pub(crate) trait Driver: Send + Sync + std::fmt::Debug {
 
 /// Which sagaz layout: the keys differ between S3 and the folder store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub(crate) enum Flavor {
     S3,
     Folder,
@@ -129,6 +132,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     pub fn s3(compression: Compression) -> Self {
         Layout {
             flavor: Flavor::S3,
@@ -341,6 +345,9 @@ pub struct ObjectStore {
     driver: Arc<dyn Driver>,
     layout: Layout,
     readonly: bool,
+    /// Summaries read before, by saga, with the summary object's ETag: a
+    /// saga list re-reads only the summaries whose ETag changed.
+    summaries: Mutex<HashMap<String, (String, StoredSummary)>>,
 }
 
 fn compact(v: &Value) -> Vec<u8> {
@@ -365,6 +372,7 @@ impl ObjectStore {
             driver,
             layout,
             readonly,
+            summaries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -919,14 +927,14 @@ impl ObjectStore {
 
     // ---------- sagas ----------
 
-    /// Every saga id with a summary or a sagaz index, with the ETag of its
-    /// sagaz index (if any) and whether it has a summary.
-    async fn saga_ids(&self) -> StoreResult<BTreeMap<String, (Option<String>, bool)>> {
+    /// Every saga id with a summary or a sagaz index, with the ETags of its
+    /// sagaz index and of its summary (either may be absent).
+    async fn saga_ids(&self) -> StoreResult<BTreeMap<String, (Option<String>, Option<String>)>> {
         let (summaries, indexes) = futures::try_join!(
             self.driver.list(SUMMARIES),
             self.driver.list(self.layout.index_dir())
         )?;
-        let mut out: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
+        let mut out: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
         for l in indexes {
             if let Some(id) = l
                 .key
@@ -945,50 +953,75 @@ impl ObjectStore {
                 .and_then(|k| k.strip_suffix(".json"))
             {
                 if !id.contains('/') {
-                    out.entry(id.to_string()).or_default().1 = true;
+                    out.entry(id.to_string()).or_default().1 = Some(l.etag);
                 }
             }
         }
         Ok(out)
     }
 
-    /// One saga's summary: the stored one when it is current, else
-    /// recomputed (and stored, unless read-only).
+    /// One saga's summary: the stored one when it is current (from memory
+    /// when its ETag has not changed), else recomputed and stored (unless
+    /// read-only). The flag says it had to be recomputed.
     async fn summary_of(
         &self,
         saga_id: &str,
         sagaz_etag: Option<&str>,
-        has_summary: bool,
-    ) -> Result<Option<SagaSummary>, BadEntry> {
+        summary_etag: Option<&str>,
+    ) -> Result<(Option<SagaSummary>, bool), BadEntry> {
         let key = format!("{SUMMARIES}{saga_id}.json");
         let to_bad = |e: StoreError| self.bad(&key, Some(saga_id), e);
-        if has_summary {
-            let obj = self.driver.get(&key).await.map_err(to_bad)?;
-            let stored = obj
-                .and_then(|o| parse_small(&o.bytes))
-                .and_then(|v| StoredSummary::from_json(&v));
-            if let Some(s) = stored.filter(|s| s.sagaz_etag.as_deref() == sagaz_etag) {
-                return Ok(Some(s.summary));
+        if let Some(etag) = summary_etag {
+            let cached = self
+                .cache()
+                .get(saga_id)
+                .filter(|(e, s)| e == etag && s.sagaz_etag.as_deref() == sagaz_etag)
+                .map(|(_, s)| s.summary.clone());
+            if let Some(s) = cached {
+                return Ok((Some(s), false));
+            }
+            if let Some(obj) = self.driver.get(&key).await.map_err(to_bad)? {
+                let stored = parse_small(&obj.bytes).and_then(|v| StoredSummary::from_json(&v));
+                if let Some(stored) = stored {
+                    let current = stored.sagaz_etag.as_deref() == sagaz_etag;
+                    let summary = stored.summary.clone();
+                    self.cache().insert(saga_id.to_string(), (obj.etag, stored));
+                    if current {
+                        return Ok((Some(summary), false));
+                    }
+                }
             }
         }
         let computed = self.refresh_summary(saga_id, &[]).await.map_err(to_bad)?;
-        Ok(computed.map(|c| c.summary))
+        Ok((computed.map(|c| c.summary), true))
     }
 
-    async fn all_summaries(&self) -> StoreResult<(Vec<SagaSummary>, Vec<BadEntry>)> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, StoredSummary)>> {
+        // The cache only saves reads; a poisoned one is still consistent
+        // entry by entry.
+        self.summaries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every saga's summary, bad ones named, and how many had to be
+    /// recomputed.
+    async fn all_summaries(&self) -> StoreResult<(Vec<SagaSummary>, Vec<BadEntry>, usize)> {
         let ids = self.saga_ids().await?;
-        let results: Vec<Result<Option<SagaSummary>, BadEntry>> = futures::stream::iter(ids)
-            .map(
-                |(id, (etag, has))| async move { self.summary_of(&id, etag.as_deref(), has).await },
-            )
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        let mut out = (vec![], vec![]);
+        let results: Vec<Result<(Option<SagaSummary>, bool), BadEntry>> =
+            futures::stream::iter(ids)
+                .map(|(id, (sagaz, summary))| async move {
+                    self.summary_of(&id, sagaz.as_deref(), summary.as_deref())
+                        .await
+                })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+        let mut out = (vec![], vec![], 0);
         for r in results {
             match r {
-                Ok(Some(s)) => out.0.push(s),
-                Ok(None) => {}
+                Ok((s, recomputed)) => {
+                    out.0.extend(s);
+                    out.2 += usize::from(recomputed);
+                }
                 Err(b) => out.1.push(b),
             }
         }
@@ -1443,7 +1476,7 @@ impl SnapshotStore for ObjectStore {
         filter: &SagaFilter,
         page: &SagaPageRequest,
     ) -> StoreResult<SagaPage> {
-        let (mut all, bad) = self.all_summaries().await?;
+        let (mut all, bad, recomputed) = self.all_summaries().await?;
         all.retain(|s| filter.matches(s) && page.after.as_ref().is_none_or(|c| c.precedes(s)));
         all.sort_by(|a, b| (&b.last_at, &b.saga_id).cmp(&(&a.last_at, &a.saga_id)));
         let more = all.len() > page.limit;
@@ -1457,7 +1490,13 @@ impl SnapshotStore for ObjectStore {
             sagas: all,
             next,
             bad,
-            index_warning: None,
+            index_warning: (self.readonly && recomputed > 0).then(|| {
+                format!(
+                    "{recomputed} saga(s) have no current sagascope summary (written or changed by sagaz); \
+                     they were summarised from their newest snapshots. Open the store once without \
+                     --readonly to index them"
+                )
+            }),
         })
     }
 
@@ -1470,18 +1509,19 @@ impl SnapshotStore for ObjectStore {
             .get(&self.layout.index_key(saga_id))
             .await?
             .map(|o| o.etag);
-        let has = self
+        let summary_etag = self
             .driver
             .get(&format!("{SUMMARIES}{saga_id}.json"))
             .await?
-            .is_some();
-        self.summary_of(saga_id, sagaz_etag.as_deref(), has)
+            .map(|o| o.etag);
+        self.summary_of(saga_id, sagaz_etag.as_deref(), summary_etag.as_deref())
             .await
+            .map(|(s, _)| s)
             .map_err(|entry| StoreError::Corrupt { entry })
     }
 
     async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
-        let (all, _) = self.all_summaries().await?;
+        let (all, _, _) = self.all_summaries().await?;
         Ok(all.iter().filter(|s| filter.matches(s)).count() as u64)
     }
 
