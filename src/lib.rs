@@ -6,6 +6,9 @@
 //! logic of their own. The library layers never import clap, ratatui or
 //! crossterm.
 
+pub mod cli;
+pub mod config;
 pub mod model;
 pub mod replay;
+pub mod seed;
 pub mod store;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `sagascope` binary: everything is in the library.
+
+fn main() -> std::process::ExitCode {
+    sagascope::cli::main()
+}

@@ -31,18 +31,18 @@ pub struct SagaSummary {
     pub last_at: Timestamp,
 }
 
-/// sagaz's `HistoricalState`: the saga as it was at a time.
+/// sagaz's `HistoricalState`: the saga as it was at a time. Serializes
+/// with sagaz's `to_dict` keys first, then the snapshot it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoricalState {
     pub saga_id: String,
     pub saga_name: String,
+    pub timestamp: Timestamp,
     pub status: SagaStatus,
     pub context: Map<String, Value>,
     pub completed_steps: Vec<String>,
     pub current_step: String,
     pub step_index: i64,
-    /// The time asked about.
-    pub as_of: Timestamp,
     /// The snapshot the answer comes from.
     pub snapshot_id: String,
     pub snapshot_created_at: Timestamp,
@@ -53,12 +53,12 @@ impl HistoricalState {
         HistoricalState {
             saga_id: s.saga_id,
             saga_name: s.saga_name,
+            timestamp: as_of,
             status: s.status,
             context: s.context,
             completed_steps: s.completed_steps,
             current_step: s.step_name,
             step_index: s.step_index,
-            as_of,
             snapshot_id: s.snapshot_id,
             snapshot_created_at: s.created_at,
         }

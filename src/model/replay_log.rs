@@ -69,7 +69,10 @@ impl ReplayLog {
             self.original_saga_id.clone().into(),
         );
         m.insert("new_saga_id".into(), self.new_saga_id.clone().into());
-        m.insert("checkpoint_step".into(), self.checkpoint_step.clone().into());
+        m.insert(
+            "checkpoint_step".into(),
+            self.checkpoint_step.clone().into(),
+        );
         m.insert("replay_status".into(), self.replay_status.as_str().into());
         m.insert("initiated_by".into(), self.initiated_by.clone().into());
         m.insert(
@@ -78,7 +81,10 @@ impl ReplayLog {
         );
         m.insert(
             "error_message".into(),
-            self.error_message.clone().map(Value::from).unwrap_or(Value::Null),
+            self.error_message
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
         );
         m.insert("created_at".into(), self.created_at.to_isoformat().into());
         m.insert(
@@ -153,7 +159,10 @@ mod tests {
         assert_eq!(r.reason(), Some("INC-42"));
         assert!(!r.is_dry_run());
         let back = r.to_json();
-        assert_eq!(back["completed_at"], json!("2026-01-01T00:00:01.500000+00:00"));
+        assert_eq!(
+            back["completed_at"],
+            json!("2026-01-01T00:00:01.500000+00:00")
+        );
         assert_eq!(ReplayLog::from_json(back).unwrap(), r);
     }
 }

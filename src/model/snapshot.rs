@@ -98,7 +98,13 @@ impl Snapshot {
         m.insert("context".into(), Value::Object(self.context.clone()));
         m.insert(
             "completed_steps".into(),
-            Value::Array(self.completed_steps.iter().cloned().map(Value::from).collect()),
+            Value::Array(
+                self.completed_steps
+                    .iter()
+                    .cloned()
+                    .map(Value::from)
+                    .collect(),
+            ),
         );
         m.insert(
             "external_refs".into(),
@@ -194,7 +200,10 @@ mod tests {
         let mut v = sagaz_dict();
         v["step_index"] = json!("one");
         let e = Snapshot::from_json(v).unwrap_err();
-        assert_eq!(e.to_string(), "field `step_index`: expected integer, found string");
+        assert_eq!(
+            e.to_string(),
+            "field `step_index`: expected integer, found string"
+        );
         let mut v = sagaz_dict();
         v.as_object_mut().unwrap().remove("context");
         assert_eq!(

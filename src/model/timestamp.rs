@@ -119,6 +119,63 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Reads a time a person typed: anything [`Timestamp::parse`] reads,
+    /// `now`, or an offset from `now` such as `-2h`, `-90s`, `-1d12h`,
+    /// `2h ago`, `+15m` (units `w`, `d`, `h`, `m`, `s`, `ms`).
+    pub fn parse_relative(input: &str, now: Timestamp) -> Result<Self, TimestampError> {
+        let s = input.trim();
+        if s.eq_ignore_ascii_case("now") {
+            return Ok(now);
+        }
+        let (sign, body) = if let Some(rest) = s.strip_suffix("ago") {
+            (-1, rest.trim())
+        } else if let Some(rest) = s.strip_prefix('-') {
+            (-1, rest)
+        } else if let Some(rest) = s.strip_prefix('+') {
+            (1, rest)
+        } else {
+            return Self::parse(s);
+        };
+        let err = || TimestampError {
+            input: input.to_string(),
+        };
+        let mut total_us: i64 = 0;
+        let mut digits = String::new();
+        let mut chars = body.chars().filter(|c| !c.is_whitespace()).peekable();
+        let mut any = false;
+        while let Some(c) = chars.next() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let n: i64 = digits.parse().map_err(|_| err())?;
+            digits.clear();
+            let unit_us: i64 = match c {
+                'w' => 7 * 86_400_000_000,
+                'd' => 86_400_000_000,
+                'h' => 3_600_000_000,
+                's' => 1_000_000,
+                'm' if chars.peek() == Some(&'s') => {
+                    chars.next();
+                    1_000
+                }
+                'm' => 60_000_000,
+                _ => return Err(err()),
+            };
+            total_us = n
+                .checked_mul(unit_us)
+                .and_then(|v| total_us.checked_add(v))
+                .ok_or_else(err)?;
+            any = true;
+        }
+        if !digits.is_empty() || !any {
+            return Err(err());
+        }
+        Ok(now.plus_micros(sign * total_us))
+    }
+}
+
 impl From<DateTime<Utc>> for Timestamp {
     fn from(dt: DateTime<Utc>) -> Self {
         Self::from_datetime(dt)
@@ -186,6 +243,22 @@ mod tests {
         }
         assert!(Timestamp::parse("yesterday").is_err());
         assert!(Timestamp::parse("2026-13-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn reads_relative_times() {
+        let now = Timestamp::parse("2026-01-15T12:00:00Z").unwrap();
+        let at = |s: &str| Timestamp::parse_relative(s, now).unwrap().to_rfc3339_z();
+        assert_eq!(at("-2h"), "2026-01-15T10:00:00.000000Z");
+        assert_eq!(at("2h ago"), "2026-01-15T10:00:00.000000Z");
+        assert_eq!(at("-1d12h"), "2026-01-14T00:00:00.000000Z");
+        assert_eq!(at("+15m"), "2026-01-15T12:15:00.000000Z");
+        assert_eq!(at("-250ms"), "2026-01-15T11:59:59.750000Z");
+        assert_eq!(at("now"), "2026-01-15T12:00:00.000000Z");
+        assert_eq!(at("2026-01-15T10:30:00Z"), "2026-01-15T10:30:00.000000Z");
+        assert!(Timestamp::parse_relative("-2x", now).is_err());
+        assert!(Timestamp::parse_relative("-", now).is_err());
+        assert!(Timestamp::parse_relative("-5", now).is_err());
     }
 
     #[test]

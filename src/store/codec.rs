@@ -119,12 +119,11 @@ impl Codec {
                 Ok(std::borrow::Cow::Borrowed(raw))
             }
             Compression::Zstd { .. } => {
-                let dec = zstd::stream::read::Decoder::new(raw).map_err(|e| {
-                    CodecError::Decompress {
+                let dec =
+                    zstd::stream::read::Decoder::new(raw).map_err(|e| CodecError::Decompress {
                         format: "zstd",
                         reason: e.to_string(),
-                    }
-                })?;
+                    })?;
                 read_bounded(dec, limit, "zstd").map(std::borrow::Cow::Owned)
             }
             Compression::Gzip { .. } => {
@@ -228,7 +227,8 @@ pub fn to_json_bytes<T: Serialize + ?Sized>(value: &T, style: JsonStyle) -> Vec<
     let result = match style {
         JsonStyle::Compact => serde_json::to_writer(&mut out, value),
         JsonStyle::Python => {
-            let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter::new(None));
+            let mut ser =
+                serde_json::Serializer::with_formatter(&mut out, PythonFormatter::new(None));
             value.serialize(&mut ser)
         }
         JsonStyle::PythonIndent2 => {
@@ -322,7 +322,11 @@ impl serde_json::ser::Formatter for PythonFormatter {
         self.has_value = true;
         Ok(())
     }
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         if fragment.is_ascii() {
             return w.write_all(fragment.as_bytes());
         }
@@ -376,7 +380,8 @@ mod tests {
 
     #[test]
     fn truncated_zstd_frame_is_an_error() {
-        let raw = Codec::new(Compression::zstd(), JsonStyle::Python).encode(&json!({"k": "v".repeat(5000)}));
+        let raw = Codec::new(Compression::zstd(), JsonStyle::Python)
+            .encode(&json!({"k": "v".repeat(5000)}));
         let cut = &raw[..raw.len() / 2];
         assert!(matches!(
             Codec::default().decode(cut),
@@ -401,12 +406,18 @@ mod tests {
         let raw = compress(&vec![b' '; 1 << 20], Compression::zstd());
         let mut codec = Codec::default();
         codec.limits.max_decoded_bytes = 1000;
-        assert_eq!(codec.decode(&raw), Err(CodecError::TooLarge { limit: 1000 }));
+        assert_eq!(
+            codec.decode(&raw),
+            Err(CodecError::TooLarge { limit: 1000 })
+        );
     }
 
     #[test]
     fn invalid_json_and_empty_are_errors() {
-        assert!(matches!(Codec::default().decode(b"{\"a\": "), Err(CodecError::Json(_))));
+        assert!(matches!(
+            Codec::default().decode(b"{\"a\": "),
+            Err(CodecError::Json(_))
+        ));
         assert_eq!(Codec::default().decode(b""), Err(CodecError::Empty));
     }
 }

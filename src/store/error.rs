@@ -38,7 +38,9 @@ pub enum StoreError {
     #[error("invalid store URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
 
-    #[error("the {backend} backend is not built into this binary; rebuild with `--features {backend}`")]
+    #[error(
+        "the {backend} backend is not built into this binary; rebuild with `--features {backend}`"
+    )]
     BackendNotBuilt { backend: &'static str },
 
     #[error("cannot reach {url}: {reason}")]
@@ -85,7 +87,11 @@ impl StoreError {
         }
     }
 
-    pub fn corrupt(key: impl Into<String>, saga_id: Option<String>, error: impl std::fmt::Display) -> Self {
+    pub fn corrupt(
+        key: impl Into<String>,
+        saga_id: Option<String>,
+        error: impl std::fmt::Display,
+    ) -> Self {
         StoreError::Corrupt {
             entry: BadEntry {
                 key: key.into(),

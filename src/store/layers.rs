@@ -23,7 +23,8 @@ impl ReadOnlyStore {
     fn refuse<T>(&self) -> StoreResult<T> {
         Err(StoreError::PermissionDenied {
             url: self.inner.location(),
-            reason: "the store is open read-only (--readonly or `readonly = true` in the config)".into(),
+            reason: "the store is open read-only (--readonly or `readonly = true` in the config)"
+                .into(),
         })
     }
 }
@@ -45,13 +46,21 @@ impl SnapshotStore for ReadOnlyStore {
     async fn get_snapshot(&self, id: &str) -> StoreResult<Option<Snapshot>> {
         self.inner.get_snapshot(id).await
     }
-    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>> {
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>> {
         self.inner.latest_snapshot(saga_id, step).await
     }
     async fn snapshot_at(&self, saga_id: &str, at: Timestamp) -> StoreResult<Option<Snapshot>> {
         self.inner.snapshot_at(saga_id, at).await
     }
-    async fn list_snapshots(&self, saga_id: &str, q: &SnapshotQuery) -> StoreResult<Listing<Snapshot>> {
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        q: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>> {
         self.inner.list_snapshots(saga_id, q).await
     }
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
@@ -72,7 +81,11 @@ impl SnapshotStore for ReadOnlyStore {
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
         self.inner.get_replay(id).await
     }
-    async fn list_replays(&self, saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>> {
+    async fn list_replays(
+        &self,
+        saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>> {
         self.inner.list_replays(saga_id, limit).await
     }
     async fn replay_producing(&self, new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {

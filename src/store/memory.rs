@@ -109,7 +109,11 @@ impl SnapshotStore for MemoryStore {
         Ok(self.lock().snapshots.get(snapshot_id).cloned())
     }
 
-    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>> {
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>> {
         let g = self.lock();
         let Some(set) = g.by_saga.get(saga_id) else {
             return Ok(None);
@@ -136,7 +140,11 @@ impl SnapshotStore for MemoryStore {
             .cloned())
     }
 
-    async fn list_snapshots(&self, saga_id: &str, q: &SnapshotQuery) -> StoreResult<Listing<Snapshot>> {
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        q: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>> {
         let g = self.lock();
         let Some(set) = g.by_saga.get(saga_id) else {
             return Ok(Listing::default());
@@ -156,7 +164,11 @@ impl SnapshotStore for MemoryStore {
     }
 
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
-        Ok(self.lock().by_saga.get(saga_id).map_or(0, |s| s.len() as u64))
+        Ok(self
+            .lock()
+            .by_saga
+            .get(saga_id)
+            .map_or(0, |s| s.len() as u64))
     }
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool> {
@@ -191,7 +203,9 @@ impl SnapshotStore for MemoryStore {
     }
 
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
-        self.lock().replays.insert(log.replay_id.clone(), log.clone());
+        self.lock()
+            .replays
+            .insert(log.replay_id.clone(), log.clone());
         Ok(())
     }
 
@@ -199,7 +213,11 @@ impl SnapshotStore for MemoryStore {
         Ok(self.lock().replays.get(replay_id).cloned())
     }
 
-    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>> {
+    async fn list_replays(
+        &self,
+        original_saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>> {
         let g = self.lock();
         let mut items: Vec<ReplayLog> = g
             .replays
@@ -221,7 +239,11 @@ impl SnapshotStore for MemoryStore {
             .cloned())
     }
 
-    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage> {
+    async fn list_sagas(
+        &self,
+        filter: &SagaFilter,
+        page: &SagaPageRequest,
+    ) -> StoreResult<SagaPage> {
         let g = self.lock();
         let mut all: Vec<SagaSummary> = g
             .by_saga
@@ -233,7 +255,11 @@ impl SnapshotStore for MemoryStore {
         all.sort_by(|a, b| (&b.last_at, &b.saga_id).cmp(&(&a.last_at, &a.saga_id)));
         let more = all.len() > page.limit;
         all.truncate(page.limit);
-        let next = if more { all.last().map(SagaCursor::of) } else { None };
+        let next = if more {
+            all.last().map(SagaCursor::of)
+        } else {
+            None
+        };
         Ok(SagaPage {
             sagas: all,
             next,
@@ -247,8 +273,7 @@ impl SnapshotStore for MemoryStore {
 
     async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
         let g = self.lock();
-        Ok(g
-            .by_saga
+        Ok(g.by_saga
             .keys()
             .filter_map(|id| g.summary(id))
             .filter(|s| filter.matches(s))
@@ -295,4 +320,3 @@ impl SnapshotStore for MemoryStore {
         Ok(())
     }
 }
-

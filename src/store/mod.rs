@@ -88,7 +88,9 @@ impl SnapshotQuery {
 
     /// Whether a snapshot falls in the time range and after the cursor.
     pub fn admits(&self, s: &Snapshot) -> bool {
-        if self.since.is_some_and(|t| s.created_at < t) || self.until.is_some_and(|t| s.created_at > t) {
+        if self.since.is_some_and(|t| s.created_at < t)
+            || self.until.is_some_and(|t| s.created_at > t)
+        {
             return false;
         }
         match &self.after {
@@ -143,10 +145,16 @@ impl SagaFilter {
     pub fn matches(&self, s: &SagaSummary) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&s.latest_status))
             && self.name.as_ref().is_none_or(|n| &s.saga_name == n)
-            && self.latest_step.as_ref().is_none_or(|st| &s.latest_step == st)
+            && self
+                .latest_step
+                .as_ref()
+                .is_none_or(|st| &s.latest_step == st)
             && self.since.is_none_or(|t| s.last_at >= t)
             && self.until.is_none_or(|t| s.last_at <= t)
-            && self.id_prefix.as_ref().is_none_or(|p| s.saga_id.starts_with(p.as_str()))
+            && self
+                .id_prefix
+                .as_ref()
+                .is_none_or(|p| s.saga_id.starts_with(p.as_str()))
     }
 }
 
@@ -248,7 +256,10 @@ mod duration_ms {
 pub enum LockOutcome {
     Acquired,
     /// Someone else holds it until the given time.
-    Held { owner: String, until: Timestamp },
+    Held {
+        owner: String,
+        until: Timestamp,
+    },
 }
 
 /// The storage operations sagascope needs: sagaz's, plus browsing.
@@ -279,13 +290,21 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
 
     /// The newest snapshot of a saga, or the newest one taken for `step`
     /// (sagaz's `get_latest_snapshot(saga_id, before_step)`).
-    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>>;
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>>;
 
     /// The newest snapshot created at or before `at`.
     async fn snapshot_at(&self, saga_id: &str, at: Timestamp) -> StoreResult<Option<Snapshot>>;
 
     /// A saga's snapshots, in order, paged by cursor.
-    async fn list_snapshots(&self, saga_id: &str, query: &SnapshotQuery) -> StoreResult<Listing<Snapshot>>;
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        query: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>>;
 
     /// How many snapshots a saga has.
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64>;
@@ -306,7 +325,11 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>>;
 
     /// Replays started from a saga, newest first.
-    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>>;
+    async fn list_replays(
+        &self,
+        original_saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>>;
 
     /// The replay whose run produced `new_saga_id`, if the backend can find it
     /// cheaply.
@@ -315,7 +338,11 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     }
 
     /// Sagas matching a filter, newest activity first.
-    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage>;
+    async fn list_sagas(
+        &self,
+        filter: &SagaFilter,
+        page: &SagaPageRequest,
+    ) -> StoreResult<SagaPage>;
 
     /// One saga's summary.
     async fn saga_summary(&self, saga_id: &str) -> StoreResult<Option<SagaSummary>>;
@@ -370,16 +397,18 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn Sna
         "redis" | "rediss" | "redis+cluster" => open_redis(url, opts).await?,
         "s3" => open_s3(url, opts).await?,
         "file" => open_folder(url, opts).await?,
-        "" => {
-            return Err(StoreError::InvalidUrl {
-                url: url.redacted(),
-                reason: "no scheme; expected sqlite://, memory://, postgres://, redis://, s3:// or file://".into(),
-            })
-        }
+        "" => return Err(StoreError::InvalidUrl {
+            url: url.redacted(),
+            reason:
+                "no scheme; expected sqlite://, memory://, postgres://, redis://, s3:// or file://"
+                    .into(),
+        }),
         other => {
             return Err(StoreError::InvalidUrl {
                 url: url.redacted(),
-                reason: format!("unknown scheme {other:?}; expected sqlite, memory, postgres, redis, s3 or file"),
+                reason: format!(
+                "unknown scheme {other:?}; expected sqlite, memory, postgres, redis, s3 or file"
+            ),
             })
         }
     };
@@ -392,7 +421,9 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn Sna
 
 #[allow(unused_variables)]
 async fn open_postgres(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
-    Err(StoreError::BackendNotBuilt { backend: "postgres" })
+    Err(StoreError::BackendNotBuilt {
+        backend: "postgres",
+    })
 }
 
 #[allow(unused_variables)]

@@ -10,6 +10,8 @@
 //!   written by another program are indexed too, and listing sagas never
 //!   scans snapshots;
 //! - `sagascope_locks`, for replay locks across processes;
+//! - `sagascope_replaced`, a scratch table the triggers use to notice rows
+//!   that `INSERT OR REPLACE` removed without a delete trigger;
 //! - two optional columns, `external_refs` and `extra` (unknown fields),
 //!   added only when sagascope creates the table.
 //!
@@ -23,7 +25,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, SagaSummary, Snapshot, Timestamp};
@@ -107,20 +112,47 @@ JOIN saga_snapshots AS s ON s.snapshot_id = (
     ORDER BY x.created_at DESC, x.snapshot_id DESC LIMIT 1)
 "#;
 
+/// The summary row of each saga, kept by triggers so rows other programs
+/// write are indexed too.
+///
+/// `INSERT OR REPLACE` (and `REPLACE`) by another program deletes the row it
+/// replaces without firing delete triggers (unless that program turned on
+/// `recursive_triggers`), so an after-insert trigger alone would count the
+/// replaced row twice and keep its time. The before-insert trigger notes the
+/// sagas of rows the insert may replace (same `snapshot_id`, or same
+/// `(saga_id, step_name, created_at)`, sagaz's unique key); when any are
+/// noted, the insert or update trigger recounts those sagas from the table
+/// instead of adjusting by one. An ignored duplicate leaves a note, which
+/// the next write clears with a (correct) recount.
 const TRIGGERS: &str = r#"
-CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai AFTER INSERT ON saga_snapshots BEGIN
-    INSERT OR IGNORE INTO sagascope_sagas VALUES (NEW.saga_id, NEW.saga_name, NEW.status,
-        NEW.step_name, NEW.step_index, NEW.snapshot_id, 0, NEW.created_at, NEW.created_at);
+DROP TRIGGER IF EXISTS sagascope_snapshots_ai;
+DROP TRIGGER IF EXISTS sagascope_snapshots_au;
+CREATE TABLE IF NOT EXISTS sagascope_replaced (saga_id TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_bi BEFORE INSERT ON saga_snapshots BEGIN
+    INSERT INTO sagascope_replaced (saga_id)
+    SELECT saga_id FROM saga_snapshots WHERE snapshot_id = NEW.snapshot_id
+    UNION
+    SELECT saga_id FROM saga_snapshots
+    WHERE saga_id = NEW.saga_id AND step_name = NEW.step_name AND created_at = NEW.created_at;
+END;
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai2 AFTER INSERT ON saga_snapshots BEGIN
+    INSERT OR IGNORE INTO sagascope_sagas
+    SELECT NEW.saga_id, NEW.saga_name, NEW.status, NEW.step_name, NEW.step_index, NEW.snapshot_id,
+        0, NEW.created_at, NEW.created_at
+    WHERE NOT EXISTS (SELECT 1 FROM sagascope_replaced);
     UPDATE sagascope_sagas SET
         snapshot_count = snapshot_count + 1,
         first_at = min(first_at, NEW.created_at),
-        saga_name = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.saga_name ELSE saga_name END,
-        latest_status = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.status ELSE latest_status END,
-        latest_step = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.step_name ELSE latest_step END,
-        latest_step_index = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.step_index ELSE latest_step_index END,
-        latest_snapshot_id = CASE WHEN NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id) THEN NEW.snapshot_id ELSE latest_snapshot_id END,
+        saga_name = CASE WHEN {NEWER} THEN NEW.saga_name ELSE saga_name END,
+        latest_status = CASE WHEN {NEWER} THEN NEW.status ELSE latest_status END,
+        latest_step = CASE WHEN {NEWER} THEN NEW.step_name ELSE latest_step END,
+        latest_step_index = CASE WHEN {NEWER} THEN NEW.step_index ELSE latest_step_index END,
+        latest_snapshot_id = CASE WHEN {NEWER} THEN NEW.snapshot_id ELSE latest_snapshot_id END,
         last_at = max(last_at, NEW.created_at)
-    WHERE saga_id = NEW.saga_id;
+    WHERE saga_id = NEW.saga_id AND NOT EXISTS (SELECT 1 FROM sagascope_replaced);
+    INSERT INTO sagascope_replaced (saga_id)
+    SELECT NEW.saga_id WHERE EXISTS (SELECT 1 FROM sagascope_replaced);
+    {RECOUNT}
 END;
 CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ad AFTER DELETE ON saga_snapshots BEGIN
     UPDATE sagascope_sagas SET snapshot_count = snapshot_count - 1 WHERE saga_id = OLD.saga_id;
@@ -135,19 +167,38 @@ CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ad AFTER DELETE ON saga_snapsho
         first_at = (SELECT min(created_at) FROM saga_snapshots WHERE saga_id = OLD.saga_id)
     WHERE saga_id = OLD.saga_id AND first_at = OLD.created_at;
 END;
-CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_au AFTER UPDATE ON saga_snapshots BEGIN
-    DELETE FROM sagascope_sagas WHERE saga_id IN (OLD.saga_id, NEW.saga_id);
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_au2 AFTER UPDATE ON saga_snapshots BEGIN
+    INSERT INTO sagascope_replaced (saga_id) VALUES (OLD.saga_id), (NEW.saga_id);
+    {RECOUNT}
+END;
+"#;
+
+/// Trigger statements that recount every saga noted in `sagascope_replaced`
+/// from `saga_snapshots`, then clear the notes.
+const RECOUNT: &str = r#"
+    DELETE FROM sagascope_sagas WHERE saga_id IN (SELECT saga_id FROM sagascope_replaced);
     INSERT OR REPLACE INTO sagascope_sagas (saga_id, saga_name, latest_status, latest_step,
         latest_step_index, latest_snapshot_id, snapshot_count, first_at, last_at)
     SELECT s.saga_id, s.saga_name, s.status, s.step_name, s.step_index, s.snapshot_id,
            g.n, g.first_at, s.created_at
     FROM (SELECT saga_id, count(*) AS n, min(created_at) AS first_at
-          FROM saga_snapshots WHERE saga_id IN (OLD.saga_id, NEW.saga_id) GROUP BY saga_id) AS g
+          FROM saga_snapshots WHERE saga_id IN (SELECT saga_id FROM sagascope_replaced)
+          GROUP BY saga_id) AS g
     JOIN saga_snapshots AS s ON s.snapshot_id = (
         SELECT x.snapshot_id FROM saga_snapshots AS x WHERE x.saga_id = g.saga_id
         ORDER BY x.created_at DESC, x.snapshot_id DESC LIMIT 1);
-END;
+    DELETE FROM sagascope_replaced;
 "#;
+
+/// [`TRIGGERS`] with its shared pieces filled in.
+fn triggers_sql() -> String {
+    TRIGGERS
+        .replace(
+            "{NEWER}",
+            "NEW.created_at > last_at OR (NEW.created_at = last_at AND NEW.snapshot_id >= latest_snapshot_id)",
+        )
+        .replace("{RECOUNT}", RECOUNT)
+}
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -162,7 +213,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -207,7 +260,8 @@ impl SqliteStore {
         };
         if !readonly {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| unreachable(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| unreachable(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
         let options = SqliteConnectOptions::from_str("sqlite://")
@@ -256,9 +310,18 @@ impl SqliteStore {
         .map_err(db_err)?;
         if !readonly {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
-            sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(db_err)?;
-            sqlx::raw_sql(SUMMARY_TABLE).execute(&mut *tx).await.map_err(db_err)?;
-            sqlx::raw_sql(TRIGGERS).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::raw_sql(SCHEMA)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::raw_sql(SUMMARY_TABLE)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::raw_sql(sql(triggers_sql()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
             if !had_summary {
                 // The tables may hold rows written before sagascope's index
                 // existed (by sagaz-shaped tools): index them once.
@@ -271,13 +334,18 @@ impl SqliteStore {
         } else if !had_summary {
             return Err(StoreError::Unreachable {
                 url: self.location(),
-                reason: "the database has no sagascope tables yet; open it once without --readonly".into(),
+                reason: "the database has no sagascope tables yet; open it once without --readonly"
+                    .into(),
             });
         }
         let snap_cols = self.columns("saga_snapshots").await?;
         self.has_external_refs = snap_cols.iter().any(|c| c == "external_refs");
         self.has_snapshot_extra = snap_cols.iter().any(|c| c == "extra");
-        self.has_replay_extra = self.columns("saga_replay_log").await?.iter().any(|c| c == "extra");
+        self.has_replay_extra = self
+            .columns("saga_replay_log")
+            .await?
+            .iter()
+            .any(|c| c == "extra");
         self.snap_cols = format!(
             "snapshot_id, saga_id, saga_name, step_name, step_index, status, context, completed_steps, created_at, retention_until, {}, {}",
             if self.has_external_refs { "external_refs" } else { "NULL" },
@@ -297,7 +365,9 @@ impl SqliteStore {
     }
 
     fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot, BadEntry> {
-        let key: String = row.try_get(0).unwrap_or_else(|_| "<unreadable snapshot_id>".into());
+        let key: String = row
+            .try_get(0)
+            .unwrap_or_else(|_| "<unreadable snapshot_id>".into());
         let saga_id: Option<String> = row.try_get(1).ok();
         let bad = |e: String| BadEntry {
             key: format!("saga_snapshots/{key}"),
@@ -323,14 +393,21 @@ impl SqliteStore {
             .map_err(|e| bad(format!("column `step_index`: {e}")))?;
         let context = match json_col(6, "context", &col(6, "context")?)? {
             Value::Object(m) => m,
-            other => return Err(bad(format!("column `context`: expected a JSON object, found {}", crate::model::fields_type_name(&other)))),
+            other => {
+                return Err(bad(format!(
+                    "column `context`: expected a JSON object, found {}",
+                    crate::model::fields_type_name(&other)
+                )))
+            }
         };
         let completed_steps = match json_col(7, "completed_steps", &col(7, "completed_steps")?)? {
             Value::Array(items) => items
                 .into_iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s),
-                    _ => Err(bad("column `completed_steps`: expected an array of strings".into())),
+                    _ => Err(bad(
+                        "column `completed_steps`: expected an array of strings".into(),
+                    )),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             _ => return Err(bad("column `completed_steps`: expected a JSON array".into())),
@@ -340,7 +417,8 @@ impl SqliteStore {
                 .map(|s| Timestamp::parse(&s).map_err(|e| bad(format!("column `{name}`: {e}"))))
                 .transpose()
         };
-        let created_at = ts(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?;
+        let created_at =
+            ts(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?;
         let obj_col = |i: usize, name: &str| -> Result<Map<String, Value>, BadEntry> {
             match opt_col(i, name)? {
                 None => Ok(Map::new()),
@@ -367,7 +445,9 @@ impl SqliteStore {
     }
 
     fn replay_from_row(&self, row: &SqliteRow) -> Result<ReplayLog, BadEntry> {
-        let key: String = row.try_get(0).unwrap_or_else(|_| "<unreadable replay_id>".into());
+        let key: String = row
+            .try_get(0)
+            .unwrap_or_else(|_| "<unreadable replay_id>".into());
         let bad = |e: String| BadEntry {
             key: format!("saga_replay_log/{key}"),
             saga_id: row.try_get(1).ok(),
@@ -404,7 +484,8 @@ impl SqliteStore {
             initiated_by: req(5, "initiated_by")?,
             replay_status: ReplayStatus::parse(&req(6, "replay_status")?),
             error_message: col(7, "error_message")?,
-            created_at: ts(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?,
+            created_at: ts(8, "created_at")?
+                .ok_or_else(|| bad("column `created_at` is NULL".into()))?,
             completed_at: ts(9, "completed_at")?,
             extra,
         })
@@ -469,7 +550,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn fetch_snapshots(&self, query: String, binds: Vec<Bind>) -> StoreResult<Listing<Snapshot>> {
+    async fn fetch_snapshots(
+        &self,
+        query: String,
+        binds: Vec<Bind>,
+    ) -> StoreResult<Listing<Snapshot>> {
         let mut q = sqlx::query(sql(query));
         for b in binds {
             q = b.apply(q);
@@ -485,7 +570,11 @@ impl SqliteStore {
         Ok(out)
     }
 
-    async fn fetch_one_snapshot(&self, query: String, binds: Vec<Bind>) -> StoreResult<Option<Snapshot>> {
+    async fn fetch_one_snapshot(
+        &self,
+        query: String,
+        binds: Vec<Bind>,
+    ) -> StoreResult<Option<Snapshot>> {
         let listing = self.fetch_snapshots(query, binds).await?;
         if let Some(b) = listing.bad.into_iter().next() {
             return Err(StoreError::Corrupt { entry: b });
@@ -497,8 +586,16 @@ impl SqliteStore {
         let mut conds: Vec<String> = Vec::new();
         let mut binds = Vec::new();
         if !filter.statuses.is_empty() {
-            conds.push(format!("latest_status IN ({})", vec!["?"; filter.statuses.len()].join(", ")));
-            binds.extend(filter.statuses.iter().map(|s| Bind::Text(s.as_str().to_string())));
+            conds.push(format!(
+                "latest_status IN ({})",
+                vec!["?"; filter.statuses.len()].join(", ")
+            ));
+            binds.extend(
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| Bind::Text(s.as_str().to_string())),
+            );
         }
         if let Some(n) = &filter.name {
             conds.push("saga_name = ?".into());
@@ -552,7 +649,10 @@ impl SqliteStore {
             latest_status: SagaStatus::parse(&text(2)?),
             latest_step: text(3)?,
             latest_step_index: row.try_get(4).map_err(|e| bad(e.to_string()))?,
-            snapshot_count: row.try_get::<i64, _>(5).map_err(|e| bad(e.to_string()))?.max(0) as u64,
+            snapshot_count: row
+                .try_get::<i64, _>(5)
+                .map_err(|e| bad(e.to_string()))?
+                .max(0) as u64,
             first_at: ts(6)?,
             last_at: ts(7)?,
         })
@@ -624,13 +724,20 @@ impl SnapshotStore for SqliteStore {
 
     async fn get_snapshot(&self, snapshot_id: &str) -> StoreResult<Option<Snapshot>> {
         self.fetch_one_snapshot(
-            format!("SELECT {} FROM saga_snapshots WHERE snapshot_id = ?", self.snap_cols),
+            format!(
+                "SELECT {} FROM saga_snapshots WHERE snapshot_id = ?",
+                self.snap_cols
+            ),
             vec![Bind::Text(snapshot_id.into())],
         )
         .await
     }
 
-    async fn latest_snapshot(&self, saga_id: &str, step: Option<&str>) -> StoreResult<Option<Snapshot>> {
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>> {
         let mut binds = vec![Bind::Text(saga_id.into())];
         let step_cond = match step {
             Some(st) => {
@@ -660,7 +767,11 @@ impl SnapshotStore for SqliteStore {
         .await
     }
 
-    async fn list_snapshots(&self, saga_id: &str, q: &SnapshotQuery) -> StoreResult<Listing<Snapshot>> {
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        q: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>> {
         let mut conds = vec!["saga_id = ?".to_string()];
         let mut binds = vec![Bind::Text(saga_id.into())];
         if let Some(t) = q.since {
@@ -676,7 +787,9 @@ impl SnapshotStore for SqliteStore {
             Order::Desc => ("<", "DESC"),
         };
         if let Some(c) = &q.after {
-            conds.push(format!("(created_at {cmp} ? OR (created_at = ? AND snapshot_id {cmp} ?))"));
+            conds.push(format!(
+                "(created_at {cmp} ? OR (created_at = ? AND snapshot_id {cmp} ?))"
+            ));
             binds.push(Bind::Text(c.created_at.to_isoformat()));
             binds.push(Bind::Text(c.created_at.to_isoformat()));
             binds.push(Bind::Text(c.snapshot_id.clone()));
@@ -727,11 +840,13 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        let r = sqlx::query("DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < ?")
-            .bind(now.to_isoformat())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let r = sqlx::query(
+            "DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < ?",
+        )
+        .bind(now.to_isoformat())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(r.rows_affected())
     }
 
@@ -772,16 +887,26 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>> {
-        let row = sqlx::query(sql(format!("SELECT {} FROM saga_replay_log WHERE replay_id = ?", self.replay_cols())))
-            .bind(replay_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| self.replay_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
-            .transpose()
+        let row = sqlx::query(sql(format!(
+            "SELECT {} FROM saga_replay_log WHERE replay_id = ?",
+            self.replay_cols()
+        )))
+        .bind(replay_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            self.replay_from_row(&r)
+                .map_err(|entry| StoreError::Corrupt { entry })
+        })
+        .transpose()
     }
 
-    async fn list_replays(&self, original_saga_id: &str, limit: Option<usize>) -> StoreResult<Listing<ReplayLog>> {
+    async fn list_replays(
+        &self,
+        original_saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>> {
         let rows = sqlx::query(sql(format!(
             "SELECT {} FROM saga_replay_log WHERE original_saga_id = ? ORDER BY created_at DESC, replay_id DESC LIMIT ?",
             self.replay_cols()
@@ -810,13 +935,23 @@ impl SnapshotStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.map(|r| self.replay_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
-            .transpose()
+        row.map(|r| {
+            self.replay_from_row(&r)
+                .map_err(|entry| StoreError::Corrupt { entry })
+        })
+        .transpose()
     }
 
-    async fn list_sagas(&self, filter: &SagaFilter, page: &SagaPageRequest) -> StoreResult<SagaPage> {
+    async fn list_sagas(
+        &self,
+        filter: &SagaFilter,
+        page: &SagaPageRequest,
+    ) -> StoreResult<SagaPage> {
         let (clause, mut binds) = Self::saga_where(filter, page.after.as_ref());
-        binds.push(Bind::Int(page.limit as i64 + 1));
+        // One row more than asked says whether there is a next page; the
+        // limit is clamped so a huge "no limit" value cannot wrap negative.
+        let limit = page.limit.min(i64::MAX as usize - 1);
+        binds.push(Bind::Int(limit as i64 + 1));
         let mut q = sqlx::query(sql(format!(
             "SELECT {SUMMARY_COLS} FROM sagascope_sagas {clause} ORDER BY last_at DESC, saga_id DESC LIMIT ?"
         )));
@@ -824,9 +959,9 @@ impl SnapshotStore for SqliteStore {
             q = b.apply(q);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
-        let more = rows.len() > page.limit;
+        let more = rows.len() > limit;
         let mut out = SagaPage::default();
-        for row in rows.iter().take(page.limit) {
+        for row in rows.iter().take(limit) {
             match Self::summary_from_row(row) {
                 Ok(s) => out.sagas.push(s),
                 Err(b) => out.bad.push(b),
@@ -835,7 +970,7 @@ impl SnapshotStore for SqliteStore {
         if more {
             // The cursor comes from the last row even if that row was bad, so
             // paging never repeats or skips.
-            if let Some(row) = rows.get(page.limit - 1) {
+            if let Some(row) = limit.checked_sub(1).and_then(|i| rows.get(i)) {
                 let last_at: Option<Timestamp> = row
                     .try_get::<String, _>(7)
                     .ok()
@@ -850,18 +985,22 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn saga_summary(&self, saga_id: &str) -> StoreResult<Option<SagaSummary>> {
-        let row = sqlx::query(sql(format!("SELECT {SUMMARY_COLS} FROM sagascope_sagas WHERE saga_id = ?")))
-            .bind(saga_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(sql(format!(
+            "SELECT {SUMMARY_COLS} FROM sagascope_sagas WHERE saga_id = ?"
+        )))
+        .bind(saga_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         row.map(|r| Self::summary_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
             .transpose()
     }
 
     async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
         let (clause, binds) = Self::saga_where(filter, None);
-        let mut q = sqlx::query(sql(format!("SELECT count(*) FROM sagascope_sagas {clause}")));
+        let mut q = sqlx::query(sql(format!(
+            "SELECT count(*) FROM sagascope_sagas {clause}"
+        )));
         for b in binds {
             q = b.apply(q);
         }
@@ -871,7 +1010,10 @@ impl SnapshotStore for SqliteStore {
 
     async fn health(&self) -> StoreResult<Health> {
         let start = Instant::now();
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         let latency = start.elapsed();
         let count = |table: &'static str| async move {
             sqlx::query_scalar::<_, i64>(sql(format!("SELECT count(*) FROM {table}")))
@@ -880,10 +1022,12 @@ impl SnapshotStore for SqliteStore {
                 .ok()
                 .map(|n| n.max(0) as u64)
         };
-        let pages: Option<i64> = sqlx::query_scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
-            .fetch_one(&self.pool)
-            .await
-            .ok();
+        let pages: Option<i64> = sqlx::query_scalar(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ok();
         Ok(Health {
             backend: BACKEND,
             url: self.location(),

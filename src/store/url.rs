@@ -66,7 +66,10 @@ pub fn redact(url: &str) -> String {
                     .query_pairs()
                     .map(|(k, v)| {
                         let secret = SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s));
-                        (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+                        (
+                            k.into_owned(),
+                            if secret { "***".into() } else { v.into_owned() },
+                        )
                     })
                     .collect();
                 u.query_pairs_mut().clear().extend_pairs(pairs);
@@ -87,7 +90,9 @@ mod tests {
 
     #[test]
     fn hides_passwords_and_secret_params() {
-        let u = StoreUrl::new("postgres://app:hunter2@db.internal:5432/sagas?sslmode=require&password=x");
+        let u = StoreUrl::new(
+            "postgres://app:hunter2@db.internal:5432/sagas?sslmode=require&password=x",
+        );
         let shown = format!("{u} {u:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("password=x"), "{shown}");
@@ -100,7 +105,10 @@ mod tests {
 
     #[test]
     fn leaves_urls_without_secrets_alone() {
-        assert_eq!(redact("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(
+            redact("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
         assert_eq!(StoreUrl::new("memory://").scheme(), "memory");
     }
 }

@@ -22,7 +22,9 @@ pub fn backend_available(backend: &str, url_for_message: &str, reachable: bool) 
     if backends_required() {
         panic!("{backend} is required in CI but is not answering at {url_for_message}; .ci/run should have started it");
     }
-    eprintln!("SKIP {backend}: not answering at {url_for_message} (set CI=true to make this a failure)");
+    eprintln!(
+        "SKIP {backend}: not answering at {url_for_message} (set CI=true to make this a failure)"
+    );
     false
 }
 
@@ -32,7 +34,9 @@ pub fn tcp_open(addr: &str) -> bool {
     addr.to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+        .is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok()
+        })
 }
 
 /// A short unique tag for namespacing test data (key prefixes, schemas).
@@ -64,7 +68,10 @@ pub fn snap(saga_id: &str, i: i64, us: i64) -> Snapshot {
         i,
         SagaStatus::Executing,
         ctx(json!({"order_id": saga_id, "step": i, "amount": 100 + i})),
-        steps[..(i as usize).min(steps.len())].iter().map(|s| s.to_string()).collect(),
+        steps[..(i as usize).min(steps.len())]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     );
     s.created_at = t0().plus_micros(us);
     s.retention_until = Some(s.created_at.plus_micros(30 * 86_400_000_000));

@@ -1,9 +1,55 @@
 //! The store conformance suite: the same cases against every backend.
 //!
-//! Each backend module provides `async fn store() -> Option<Arc<dyn
-//! SnapshotStore>>` (None = skipped, see `common::backend_available`) and
-//! invokes `conformance_cases!` to get one `#[tokio::test]` per case, named
-//! `<backend>::<case>`.
+//! # Contract for a backend module
+//!
+//! Add `mod <backend>;` below (behind `#[cfg(feature = "...")]` when the
+//! backend is a feature) and, in `tests/conformance/<backend>.rs`:
+//!
+//! ```ignore
+//! pub async fn store() -> Option<Arc<dyn SnapshotStore>> { ... }
+//! conformance_cases!();
+//! ```
+//!
+//! `store()` returns a store to test, or `None` when its server is not
+//! answering (decide with `common::backend_available(name, url, reachable)`:
+//! in CI that panics, elsewhere it prints a SKIP line). It is called once per
+//! test, and tests run in parallel, possibly alongside other processes using
+//! the same server: the store may be shared and non-empty. The cases cope —
+//! fresh UUID saga/snapshot/replay ids, a unique saga name or id prefix per
+//! case, counts as lower bounds where other data may be counted — so a
+//! backend only has to keep its own key prefix / schema / bucket prefix /
+//! directory per run (or per test) to avoid other helpers' leftovers.
+//!
+//! `conformance_cases!()` expands to one `#[tokio::test]` per case, named
+//! `<backend>::<case>` (`cargo test --test conformance <backend>::`).
+//!
+//! ## Corrupt entries (optional)
+//!
+//! A backend that can write a broken entry behind the store's back also
+//! defines
+//!
+//! ```ignore
+//! pub async fn corrupt_fixture() -> Option<cases::CorruptFixture> {
+//!     let store = /* open the store, keep a raw handle (pool, client, dir) */;
+//!     Some(CorruptFixture::new(Arc::new(store), move |snapshot, kind| {
+//!         let raw = raw.clone();
+//!         async move { /* write `snapshot`, damaged as `kind` says */ true }
+//!     }))
+//! }
+//! conformance_cases!(corrupt = corrupt_fixture);
+//! ```
+//!
+//! instead of `conformance_cases!()` (or invokes `corrupt_cases!(f)` beside
+//! it). The injector writes the given snapshot where the store will find it
+//! among its saga's entries (same id, saga, time, index membership) but
+//! damaged as [`cases::Corruption`] says: invalid JSON, a context that is a
+//! JSON array, `step_index` as the text `"one"`, or a `created_at` that is
+//! not a time. It returns `false` for damage the backend cannot hold. The
+//! cases then check that listings name the bad entry (`bad[].key` contains
+//! the snapshot id) and still serve the good ones, that `get_snapshot` of it
+//! is `Err(StoreError::Corrupt)` naming it, that `list_sagas` still works,
+//! and that the entry can be deleted. A backend that defines no
+//! `corrupt_fixture` simply does not run these cases.
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -1,0 +1,126 @@
+//! Exit codes: stable, documented in the README and `--help`.
+
+use crate::config::ConfigError;
+use crate::replay::{FindSagaError, TimeTravelError};
+use crate::store::StoreError;
+
+/// The process exit codes. Scripts may rely on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// The command ran but found problems: a dry run or replay that failed or
+    /// would fail, corrupt entries in a strict command, a failed batch item.
+    Problems = 1,
+    /// Usage or input error: bad flags, invalid JSON or time, unknown step,
+    /// no definition for a saga, invalid config.
+    Usage = 2,
+    /// The store could not be reached or failed.
+    Unreachable = 3,
+    /// Permission denied: read-only mode, or the store refused.
+    Denied = 4,
+    /// The saga, snapshot or replay asked for does not exist.
+    NotFound = 5,
+    /// Conflict: the saga is being replayed by someone else (lock held).
+    Conflict = 6,
+}
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  ran, but found problems (a replay or dry run that failed or would fail,
+     failed batch items, entries that could not be read where all were needed)
+  2  usage or input error (flags, JSON, times, unknown step, no definition)
+  3  store unreachable or failing
+  4  permission denied (read-only mode, or refused by the store)
+  5  saga, snapshot or replay not found
+  6  conflict: the saga is being replayed elsewhere (lock held)";
+
+/// An error on its way to the user: one line, an exit code, maybe a hint.
+#[derive(Debug)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError {
+            exit,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        let exit = match &e {
+            StoreError::InvalidUrl { .. } | StoreError::BackendNotBuilt { .. } => Exit::Usage,
+            StoreError::Unreachable { .. } | StoreError::Backend { .. } | StoreError::Io { .. } => {
+                Exit::Unreachable
+            }
+            StoreError::PermissionDenied { .. } => Exit::Denied,
+            StoreError::Corrupt { .. } => Exit::Problems,
+            StoreError::Unstorable { .. } | StoreError::Unsupported { .. } => Exit::Usage,
+        };
+        let hint = match &e {
+            StoreError::Unreachable { .. } => Some(
+                "check the URL (`sagascope config show`) and that the server is up".to_string(),
+            ),
+            _ => None,
+        };
+        CliError {
+            exit,
+            message: e.to_string(),
+            hint,
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+impl From<FindSagaError> for CliError {
+    fn from(e: FindSagaError) -> Self {
+        match e {
+            FindSagaError::Store(s) => s.into(),
+            FindSagaError::NotFound(_) => CliError::new(Exit::NotFound, e.to_string()),
+            FindSagaError::Ambiguous { .. } => CliError::usage(e.to_string()),
+        }
+    }
+}
+
+impl From<TimeTravelError> for CliError {
+    fn from(e: TimeTravelError) -> Self {
+        match e {
+            TimeTravelError::Store(s) => s.into(),
+            other => CliError::new(Exit::NotFound, other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::usage(e.to_string())
+    }
+}

@@ -1,0 +1,256 @@
+//! The command line: clap arguments, one module per group of headless
+//! commands, stable exit codes. Every command calls the same library
+//! functions the TUI does; no logic lives here that the library lacks.
+
+mod admin;
+mod browse;
+mod bundle;
+pub mod exit;
+pub mod output;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::store::{self, OpenOptions, SnapshotStore};
+
+pub use exit::{CliError, Exit};
+pub use output::Format;
+
+const AFTER_HELP: &str = "\
+Stores are named by URL: sqlite:///path.db (the default is a SQLite file in
+your data directory), memory://, postgres://…, redis://…, s3://bucket/prefix,
+file:///dir. `sagascope config show` prints what is in force.
+
+Times accept ISO 8601 (2026-01-15T10:30:00Z, +01:00 offsets, no offset =
+UTC) and offsets from now (-2h, -1d12h, now).";
+
+/// sagascope: a terminal debugger and headless CLI for saga snapshots.
+#[derive(Debug, Parser)]
+#[command(name = "sagascope", version, about, after_long_help = format!("{AFTER_HELP}\n\n{}", exit::EXIT_CODES_HELP))]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Store URL (overrides profile and config; env SAGASCOPE_STORE).
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
+    /// Named profile from the config file (env SAGASCOPE_PROFILE).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Config file (env SAGASCOPE_CONFIG; default: the XDG config dir).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Refuse every write (auditors); also `readonly = true` in the config.
+    #[arg(long, global = true)]
+    pub readonly: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the full-screen terminal UI (the default with no command).
+    Tui(TuiArgs),
+    /// Browse sagas.
+    #[command(subcommand)]
+    Sagas(SagasCommand),
+    /// List a saga's snapshots in order.
+    Snapshots(browse::SnapshotsArgs),
+    /// Diff two snapshots' contexts (index, snapshot id, step name or time).
+    Diff(browse::DiffArgs),
+    /// Time travel and replay (named like sagaz's `replay` commands).
+    #[command(subcommand)]
+    Replay(ReplayCommand),
+    /// Write sagas (snapshots and replay log) as a portable JSON-lines bundle.
+    Export(bundle::ExportArgs),
+    /// Read a bundle written by `export` into the store.
+    Import(bundle::ImportArgs),
+    /// Copy every saga from one store to another (lossless, idempotent).
+    Migrate(bundle::MigrateArgs),
+    /// Delete snapshots whose retention has expired.
+    Gc(admin::GcArgs),
+    /// Reachability, latency and counts of the store.
+    Health(admin::HealthArgs),
+    /// Show the configuration in force.
+    #[command(subcommand)]
+    Config(admin::ConfigCommand),
+    /// Tools for developers: test data.
+    #[command(subcommand)]
+    Dev(admin::DevCommand),
+}
+
+/// `sagascope tui`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct TuiArgs {}
+
+#[derive(Debug, Subcommand)]
+pub enum SagasCommand {
+    /// List sagas, newest activity first.
+    List(browse::SagasListArgs),
+    /// One saga's summary (id or unique id prefix).
+    Show(browse::SagaShowArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// The state of a saga at a time (or at a step).
+    TimeTravel(browse::TimeTravelArgs),
+    /// The snapshots in a time range, oldest first, with what changed.
+    ListChanges(browse::ListChangesArgs),
+    /// The replay log of a saga: dry runs and replays started from it.
+    History(browse::HistoryArgs),
+}
+
+/// Everything a command needs: settings and, opened lazily, the store.
+pub struct Context {
+    pub settings: Settings,
+    store: Option<Arc<dyn SnapshotStore>>,
+}
+
+impl Context {
+    pub fn new(settings: Settings) -> Self {
+        Context {
+            settings,
+            store: None,
+        }
+    }
+
+    /// Opens the configured store (once).
+    pub async fn store(&mut self) -> Result<Arc<dyn SnapshotStore>, CliError> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        let s = open_url(
+            &self.settings,
+            self.settings.store.expose(),
+            self.settings.readonly,
+        )
+        .await?;
+        self.store = Some(s.clone());
+        Ok(s)
+    }
+}
+
+/// Opens a store by URL with the settings' compression.
+pub async fn open_url(
+    settings: &Settings,
+    url: &str,
+    readonly: bool,
+) -> Result<Arc<dyn SnapshotStore>, CliError> {
+    let opts = OpenOptions {
+        readonly,
+        compression: settings.compression,
+    };
+    Ok(store::open(&store::StoreUrl::new(url), &opts).await?)
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> Exit {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            output::note(&format!("error: {}", e.message));
+            if let Some(h) = &e.hint {
+                output::note(&format!("hint: {h}"));
+            }
+            e.exit
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
+    let overrides = Overrides {
+        config_file: cli.global.config.clone(),
+        profile: cli.global.profile.clone(),
+        store: cli.global.store.clone(),
+        readonly: cli.global.readonly,
+    };
+    let settings = Settings::load(&overrides)?;
+    let mut ctx = Context::new(settings);
+    match cli.command.unwrap_or(Command::Tui(TuiArgs::default())) {
+        Command::Tui(_) => Err(CliError::usage(
+            "the terminal UI is not part of this build yet; use the headless commands (`sagascope --help`)",
+        )),
+        Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,
+        Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
+        Command::Snapshots(a) => browse::snapshots(&mut ctx, a).await,
+        Command::Diff(a) => browse::diff(&mut ctx, a).await,
+        Command::Replay(ReplayCommand::TimeTravel(a)) => browse::time_travel(&mut ctx, a).await,
+        Command::Replay(ReplayCommand::ListChanges(a)) => browse::list_changes(&mut ctx, a).await,
+        Command::Replay(ReplayCommand::History(a)) => browse::history(&mut ctx, a).await,
+        Command::Export(a) => bundle::export(&mut ctx, a).await,
+        Command::Import(a) => bundle::import(&mut ctx, a).await,
+        Command::Migrate(a) => bundle::migrate(&mut ctx, a).await,
+        Command::Gc(a) => admin::gc(&mut ctx, a).await,
+        Command::Health(a) => admin::health(&mut ctx, a).await,
+        Command::Config(c) => admin::config(&mut ctx, c).await,
+        Command::Dev(c) => admin::dev(&mut ctx, c).await,
+    }
+}
+
+/// Parses a time flag (absolute or relative to now).
+pub fn parse_time(flag: &str, value: &str) -> Result<crate::model::Timestamp, CliError> {
+    crate::model::Timestamp::parse_relative(value, crate::model::Timestamp::now())
+        .map_err(|e| CliError::usage(format!("{flag}: {e}; or an offset such as -2h")))
+}
+
+/// Logs to a file (never the terminal): `SAGASCOPE_LOG` or the config's
+/// level, default `info` for sagascope and `warn` for the rest.
+pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
+    use tracing_subscriber::EnvFilter;
+    let level = std::env::var("SAGASCOPE_LOG")
+        .ok()
+        .or_else(|| settings_file.and_then(|l| l.level.clone()))
+        .unwrap_or_else(|| "warn,sagascope=info".into());
+    let path = settings_file
+        .and_then(|l| l.file.clone())
+        .unwrap_or_else(|| crate::config::data_dir().join("sagascope.log"));
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The binary's entry point.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            output::note(&format!("error: cannot start the async runtime: {e}"));
+            return std::process::ExitCode::from(Exit::Unreachable as u8);
+        }
+    };
+    let log = Settings::load(&Overrides {
+        config_file: cli.global.config.clone(),
+        profile: cli.global.profile.clone(),
+        store: cli.global.store.clone(),
+        readonly: cli.global.readonly,
+    })
+    .ok()
+    .map(|s| s.file.log.clone());
+    init_logging(log.as_ref());
+    let code = runtime.block_on(run(cli));
+    std::process::ExitCode::from(code as u8)
+}

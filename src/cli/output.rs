@@ -1,0 +1,166 @@
+//! Output formats shared by every headless command: aligned tables for
+//! people, JSON and JSON lines for scripts.
+
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::model::{SagaStatus, Timestamp};
+use crate::store::BadEntry;
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// Plain `key: value` text.
+    Text,
+}
+
+/// A simple column-aligned table.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: Vec<&'static str>) -> Self {
+        Table {
+            headers,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate() {
+                if let Some(w) = widths.get_mut(i) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: Vec<&str>, out: &mut String| {
+            let n = cells.len();
+            for (i, c) in cells.into_iter().enumerate() {
+                out.push_str(c);
+                if i + 1 < n {
+                    let pad = widths[i].saturating_sub(c.chars().count()) + 2;
+                    out.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            out.push('\n');
+        };
+        line(self.headers.clone(), &mut out);
+        for r in &self.rows {
+            line(r.iter().map(String::as_str).collect(), &mut out);
+        }
+        out
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends quietly.
+pub fn emit(text: &str) {
+    let mut out = io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
+
+/// Pretty JSON to stdout.
+pub fn emit_json<T: Serialize + ?Sized>(value: &T) {
+    emit(&(serde_json::to_string_pretty(value).unwrap_or_default() + "\n"));
+}
+
+/// One compact JSON line to stdout.
+pub fn emit_jsonl<T: Serialize + ?Sized>(value: &T) {
+    emit(&(serde_json::to_string(value).unwrap_or_default() + "\n"));
+}
+
+/// A message for the person at the terminal (stderr), never mixed with
+/// machine output on stdout.
+pub fn note(text: &str) {
+    let _ = writeln!(io::stderr(), "{text}");
+}
+
+/// Warns about entries that could not be read, naming each.
+pub fn warn_bad(bad: &[BadEntry]) {
+    if bad.is_empty() {
+        return;
+    }
+    note(&format!(
+        "warning: {} entr{} could not be read and {} skipped:",
+        bad.len(),
+        if bad.len() == 1 { "y" } else { "ies" },
+        if bad.len() == 1 { "was" } else { "were" }
+    ));
+    for b in bad {
+        note(&format!("  {b}"));
+    }
+}
+
+/// Whether stderr is a terminal (progress bars, prompts).
+pub fn stderr_is_tty() -> bool {
+    io::stderr().is_terminal()
+}
+
+/// A status with a glyph, for tables.
+pub fn status_cell(s: &SagaStatus) -> String {
+    let glyph = match s {
+        SagaStatus::Completed => "✓",
+        SagaStatus::Failed | SagaStatus::RolledBack | SagaStatus::PartiallyCommitted => "✗",
+        SagaStatus::Compensating => "↺",
+        SagaStatus::Executing | SagaStatus::Pending | SagaStatus::ForwardRecovery => "…",
+        SagaStatus::Other(_) => "?",
+    };
+    format!("{glyph} {s}")
+}
+
+/// A timestamp for tables: RFC 3339 UTC to the millisecond.
+pub fn time_cell(t: &Timestamp) -> String {
+    t.as_datetime().format("%Y-%m-%d %H:%M:%S%.3fZ").to_string()
+}
+
+/// How long ago, compactly (`3m`, `2h`, `5d`).
+pub fn age(t: &Timestamp, now: &Timestamp) -> String {
+    let secs = (now.as_micros() - t.as_micros()) / 1_000_000;
+    match secs {
+        s if s < 0 => "future".into(),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Asks a yes/no question on the terminal. Without a terminal the answer
+/// is no, so scripts must pass `--yes`.
+pub fn confirm(question: &str) -> bool {
+    if !io::stdin().is_terminal() || !stderr_is_tty() {
+        return false;
+    }
+    let _ = write!(io::stderr(), "{question} [y/N] ");
+    let _ = io::stderr().flush();
+    let mut line = String::new();
+    if io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}

@@ -1,0 +1,427 @@
+//! Configuration: the config file (TOML), named profiles (one per store),
+//! `SAGASCOPE_*` environment overrides, and the effective settings the
+//! command line and the TUI run with.
+//!
+//! Precedence, highest first: command-line flags, environment variables,
+//! the selected profile, the file's top level, built-in defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{codec::Compression, default_store_url, redact, StoreUrl};
+
+/// What can go wrong loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown profile {name:?}; profiles in {path}: {known}")]
+    UnknownProfile {
+        name: String,
+        path: String,
+        known: String,
+    },
+    #[error("invalid value {value:?} for {name}: {reason}")]
+    InvalidValue {
+        name: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// One named store and how to use it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Store URL (`sqlite:///…`, `postgres://…`, `redis://…`, `s3://…`,
+    /// `file:///…`, `memory://`).
+    pub store: Option<String>,
+    /// Refuse every write through this profile.
+    pub readonly: Option<bool>,
+    /// Compression for writes in key-value stores: `none`, `zstd`, `gzip`.
+    pub compression: Option<String>,
+    /// Who replays started through this profile are attributed to.
+    pub identity: Option<String>,
+}
+
+/// The config file as written.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Profile used when `--profile` is not given.
+    pub default_profile: Option<String>,
+    /// Top-level store, readonly, compression and identity (same meaning as
+    /// in a profile; a profile's values win).
+    #[serde(flatten)]
+    pub base: Profile,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    #[serde(default)]
+    pub tui: TuiConfig,
+    #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Terminal UI settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TuiConfig {
+    /// `dark` (default), `light`, `high-contrast`, or a path to a theme file.
+    pub theme: Option<String>,
+    /// Key overrides: command name → key (e.g. `"timeline.next" = "n"`).
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+    /// Show timestamps in local time instead of UTC.
+    pub local_time: Option<bool>,
+}
+
+/// Where saga definitions (for `run` and real replays) come from.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Definition files (TOML).
+    #[serde(default)]
+    pub definitions: Vec<PathBuf>,
+    /// Folders whose `*.toml` files are definitions.
+    #[serde(default)]
+    pub definitions_dirs: Vec<PathBuf>,
+    /// Seconds a replay lock lasts without renewal (a killed process's lock
+    /// expires after this).
+    pub lock_ttl_secs: Option<u64>,
+}
+
+/// Logging (to a file, never the terminal the TUI draws on).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Log file; default `<data dir>/sagascope.log`.
+    pub file: Option<PathBuf>,
+    /// `error`, `warn`, `info`, `debug`, `trace` (or an `EnvFilter` string).
+    pub level: Option<String>,
+}
+
+/// What the command line asked for, before the file and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub store: Option<String>,
+    pub readonly: bool,
+}
+
+/// The settings in force.
+#[derive(Clone)]
+pub struct Settings {
+    /// The file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub store: StoreUrl,
+    /// Where the store URL came from (flag, env, profile, default).
+    pub store_source: &'static str,
+    pub readonly: bool,
+    pub compression: Option<Compression>,
+    pub identity: String,
+    pub file: FileConfig,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("config_file", &self.config_file)
+            .field("profile", &self.profile)
+            .field("store", &self.store)
+            .field("readonly", &self.readonly)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default config file: `<XDG config dir>/sagascope/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "sagascope", "sagascope")
+        .map(|d| d.config_dir().join("config.toml"))
+}
+
+/// The data directory (embedded store, logs).
+pub fn data_dir() -> PathBuf {
+    directories::ProjectDirs::from("dev", "sagascope", "sagascope")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Parses a compression name.
+pub fn parse_compression(s: &str) -> Result<Compression, ConfigError> {
+    match s.to_ascii_lowercase().as_str() {
+        "none" | "off" | "plain" => Ok(Compression::None),
+        "zstd" => Ok(Compression::zstd()),
+        "gzip" | "gz" => Ok(Compression::gzip()),
+        _ => Err(ConfigError::InvalidValue {
+            name: "compression".into(),
+            value: s.into(),
+            reason: "expected none, zstd or gzip".into(),
+        }),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn env_bool(name: &str) -> Result<Option<bool>, ConfigError> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(ConfigError::InvalidValue {
+                name: name.into(),
+                value: v,
+                reason: "expected true or false".into(),
+            }),
+        },
+    }
+}
+
+/// Reads a config file.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses config text (`path` is for messages).
+pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        // toml's message may quote the offending line, which may hold a
+        // password: redact URLs in it.
+        message: redact_urls_in(&e.to_string()),
+    })
+}
+
+/// Redacts every URL-looking word in a message.
+pub fn redact_urls_in(text: &str) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+        .map(|w| {
+            let trimmed = w.trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'');
+            if trimmed.contains("://") {
+                format!("{}{}", redact(trimmed), &w[trimmed.len()..])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The OS user, for attributing replays when no identity is configured.
+pub fn os_user() -> String {
+    env("USER")
+        .or_else(|| env("USERNAME"))
+        .or_else(|| env("LOGNAME"))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Settings {
+    /// Loads the file (the given one, `SAGASCOPE_CONFIG`, or the default path
+    /// if it exists), applies the profile, the environment and the flags.
+    pub fn load(o: &Overrides) -> Result<Self, ConfigError> {
+        let explicit = o
+            .config_file
+            .clone()
+            .or_else(|| env("SAGASCOPE_CONFIG").map(PathBuf::from));
+        let (config_file, file) = match explicit {
+            Some(p) => {
+                let f = read_file(&p)?;
+                (Some(p), f)
+            }
+            None => match default_config_path().filter(|p| p.exists()) {
+                Some(p) => {
+                    let f = read_file(&p)?;
+                    (Some(p), f)
+                }
+                None => (None, FileConfig::default()),
+            },
+        };
+        Self::resolve(config_file, file, o)
+    }
+
+    /// Applies profile, environment and flags to a parsed file.
+    pub fn resolve(
+        config_file: Option<PathBuf>,
+        file: FileConfig,
+        o: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let profile_name = o
+            .profile
+            .clone()
+            .or_else(|| env("SAGASCOPE_PROFILE"))
+            .or_else(|| file.default_profile.clone());
+        let profile = match &profile_name {
+            None => Profile::default(),
+            Some(name) => {
+                file.profiles
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| ConfigError::UnknownProfile {
+                        name: name.clone(),
+                        path: config_file
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "(no config file)".into()),
+                        known: if file.profiles.is_empty() {
+                            "none".into()
+                        } else {
+                            file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                        },
+                    })?
+            }
+        };
+        let (store, store_source) = if let Some(s) = &o.store {
+            (StoreUrl::new(s.clone()), "--store")
+        } else if let Some(s) = env("SAGASCOPE_STORE") {
+            (StoreUrl::new(s), "SAGASCOPE_STORE")
+        } else if let Some(s) = &profile.store {
+            (StoreUrl::new(s.clone()), "profile")
+        } else if let Some(s) = &file.base.store {
+            (StoreUrl::new(s.clone()), "config file")
+        } else {
+            (default_store_url(), "default")
+        };
+        let readonly = o.readonly
+            || env_bool("SAGASCOPE_READONLY")?
+                .or(profile.readonly)
+                .or(file.base.readonly)
+                .unwrap_or(false);
+        let compression = env("SAGASCOPE_COMPRESSION")
+            .or_else(|| profile.compression.clone())
+            .or_else(|| file.base.compression.clone())
+            .map(|c| parse_compression(&c))
+            .transpose()?;
+        let identity = env("SAGASCOPE_IDENTITY")
+            .or_else(|| profile.identity.clone())
+            .or_else(|| file.base.identity.clone())
+            .unwrap_or_else(os_user);
+        Ok(Settings {
+            config_file,
+            profile: profile_name,
+            store,
+            store_source,
+            readonly,
+            compression,
+            identity,
+            file,
+        })
+    }
+
+    /// The effective configuration as TOML, every store URL redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut file = self.file.clone();
+        let red = |p: &mut Profile| {
+            if let Some(s) = &p.store {
+                p.store = Some(redact(s));
+            }
+        };
+        red(&mut file.base);
+        for p in file.profiles.values_mut() {
+            red(p);
+        }
+        let mut out = String::new();
+        out.push_str("# Effective settings (secrets redacted)\n");
+        out.push_str(&format!(
+            "# config file: {}\n",
+            self.config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none".into())
+        ));
+        out.push_str(&format!(
+            "# profile:     {}\n",
+            self.profile.as_deref().unwrap_or("none")
+        ));
+        out.push_str(&format!(
+            "# store:       {} (from {})\n",
+            self.store.redacted(),
+            self.store_source
+        ));
+        out.push_str(&format!("# readonly:    {}\n", self.readonly));
+        out.push_str(&format!("# identity:    {}\n\n", self.identity));
+        out.push_str(&toml::to_string_pretty(&file).unwrap_or_default());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_parses() {
+        let text = include_str!("../../config.example.toml");
+        let f = parse(text, Path::new("config.example.toml")).unwrap();
+        assert!(!f.profiles.is_empty());
+    }
+
+    #[test]
+    fn flag_beats_profile_beats_top_level() {
+        let f = parse(
+            r#"
+            default_profile = "prod"
+            store = "sqlite:///tmp/top.db"
+            identity = "top"
+            [profiles.prod]
+            store = "postgres://app:hunter2@db/sagas"
+            readonly = true
+            "#,
+            Path::new("x"),
+        )
+        .unwrap();
+        let s = Settings::resolve(None, f.clone(), &Overrides::default()).unwrap();
+        assert_eq!(s.store.expose(), "postgres://app:hunter2@db/sagas");
+        assert!(s.readonly);
+        assert_eq!(s.identity, "top");
+        let shown = s.to_redacted_toml() + &format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let s = Settings::resolve(
+            None,
+            f.clone(),
+            &Overrides {
+                store: Some("memory://".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.store.expose(), "memory://");
+        let err = Settings::resolve(
+            None,
+            f,
+            &Overrides {
+                profile: Some("nope".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("prod"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_do_not_leak_passwords() {
+        let e = parse(
+            "store = \"postgres://u:hunter2@h/db\"\nbogus = 1\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}

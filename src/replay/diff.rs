@@ -1,0 +1,178 @@
+//! Context diffs: structural (one change per JSON path) and line-based
+//! (unified diff of pretty-printed JSON, via `similar`).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// How a path changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// One changed path, e.g. `$.customer.address.city` or `$.items[2].sku`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathChange {
+    pub path: String,
+    pub kind: ChangeKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+}
+
+impl PathChange {
+    /// Whether a changed value also changed JSON type (number → string…).
+    pub fn changes_type(&self) -> bool {
+        match (&self.old, &self.new) {
+            (Some(a), Some(b)) => std::mem::discriminant(a) != std::mem::discriminant(b),
+            _ => false,
+        }
+    }
+}
+
+/// Every path where `new` differs from `old`, depth first, keys in the
+/// order they appear. Objects are compared key by key; arrays index by
+/// index (an insertion shows as changes plus an add at the end — exact,
+/// if not minimal).
+pub fn structural_diff(old: &Value, new: &Value) -> Vec<PathChange> {
+    let mut out = Vec::new();
+    walk("$".to_string(), old, new, &mut out);
+    out
+}
+
+fn key_path(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if plain {
+        format!("{parent}.{key}")
+    } else {
+        format!("{parent}[{}]", Value::String(key.to_string()))
+    }
+}
+
+fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<PathChange>) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let p = key_path(&path, k);
+                match b.get(k) {
+                    Some(vb) => walk(p, va, vb, out),
+                    None => out.push(PathChange {
+                        path: p,
+                        kind: ChangeKind::Removed,
+                        old: Some(va.clone()),
+                        new: None,
+                    }),
+                }
+            }
+            for (k, vb) in b {
+                if !a.contains_key(k) {
+                    out.push(PathChange {
+                        path: key_path(&path, k),
+                        kind: ChangeKind::Added,
+                        old: None,
+                        new: Some(vb.clone()),
+                    });
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                let p = format!("{path}[{i}]");
+                match (a.get(i), b.get(i)) {
+                    (Some(va), Some(vb)) => walk(p, va, vb, out),
+                    (Some(va), None) => out.push(PathChange {
+                        path: p,
+                        kind: ChangeKind::Removed,
+                        old: Some(va.clone()),
+                        new: None,
+                    }),
+                    (None, Some(vb)) => out.push(PathChange {
+                        path: p,
+                        kind: ChangeKind::Added,
+                        old: None,
+                        new: Some(vb.clone()),
+                    }),
+                    (None, None) => {}
+                }
+            }
+        }
+        _ => out.push(PathChange {
+            path,
+            kind: ChangeKind::Changed,
+            old: Some(old.clone()),
+            new: Some(new.clone()),
+        }),
+    }
+}
+
+/// Pretty JSON (2-space indent, UTF-8) for display and line diffs.
+pub fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// A unified diff of the two values pretty-printed, with `labels` as the
+/// `---`/`+++` names. Empty when equal. Large inputs are bounded by a
+/// deadline, after which `similar` approximates (still a correct diff, just
+/// not minimal).
+pub fn unified_diff(old: &Value, new: &Value, labels: (&str, &str)) -> String {
+    if old == new {
+        return String::new();
+    }
+    let a = pretty(old) + "\n";
+    let b = pretty(new) + "\n";
+    let diff = similar::TextDiff::configure()
+        .timeout(Duration::from_millis(500))
+        .diff_lines(&a, &b);
+    diff.unified_diff()
+        .context_radius(3)
+        .header(labels.0, labels.1)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lists_each_changed_path() {
+        let a = json!({"a": 1, "b": {"c": [1, 2]}, "gone": true, "odd key": 1});
+        let b = json!({"a": "1", "b": {"c": [1, 3, 4]}, "new": null, "odd key": 2});
+        let d = structural_diff(&a, &b);
+        let paths: Vec<(&str, ChangeKind)> = d.iter().map(|c| (c.path.as_str(), c.kind)).collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("$.a", ChangeKind::Changed),
+                ("$.b.c[1]", ChangeKind::Changed),
+                ("$.b.c[2]", ChangeKind::Added),
+                ("$.gone", ChangeKind::Removed),
+                ("$[\"odd key\"]", ChangeKind::Changed),
+                ("$.new", ChangeKind::Added),
+            ]
+        );
+        assert!(d[0].changes_type());
+        assert!(!d[1].changes_type());
+        assert!(structural_diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn unified_diff_shows_the_changed_lines() {
+        let a = json!({"token": "expired", "amount": 10});
+        let b = json!({"token": "tok_valid", "amount": 10});
+        let u = unified_diff(&a, &b, ("before", "after"));
+        assert!(u.starts_with("--- before\n+++ after\n"), "{u}");
+        assert!(u.contains("-  \"token\": \"expired\","), "{u}");
+        assert!(u.contains("+  \"token\": \"tok_valid\","), "{u}");
+        assert_eq!(unified_diff(&a, &a, ("x", "y")), "");
+    }
+}
