@@ -199,6 +199,7 @@ fn read_obj(path: &Path) -> StoreResult<Option<Obj>> {
     Ok(Some(Obj {
         bytes,
         etag: etag_of(&meta),
+        meta: vec![],
     }))
 }
 

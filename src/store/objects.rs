@@ -59,6 +59,8 @@ pub(crate) struct Obj {
     pub bytes: Vec<u8>,
     /// Changes whenever the object is rewritten.
     pub etag: String,
+    /// User metadata (S3), lower-case names.
+    pub meta: Vec<(String, String)>,
 }
 
 /// One key as listed.
@@ -336,7 +338,7 @@ struct SagazIndex {
     etag: Option<String>,
     /// In the object's order (newest first when sagaz wrote it).
     entries: Vec<(String, String)>,
-    bad: Option<BadEntry>,
+    bad: Vec<BadEntry>,
 }
 
 /// A store over sagaz's object layout (S3 or folder); see the module docs.
@@ -464,10 +466,11 @@ impl ObjectStore {
                     }
                 }
                 None => {
-                    out.bad = Some(self.bad(&key, Some(saga_id), "index has no `snapshots` array"))
+                    out.bad
+                        .push(self.bad(&key, Some(saga_id), "index has no `snapshots` array"))
                 }
             },
-            Err(e) => out.bad = Some(self.bad(&key, Some(saga_id), e)),
+            Err(e) => out.bad.push(self.bad(&key, Some(saga_id), e)),
         }
         Ok(out)
     }
@@ -494,7 +497,9 @@ impl ObjectStore {
         }
         let (markers, sagaz) =
             futures::try_join!(self.list_markers(saga_id), self.read_sagaz_index(saga_id))?;
-        Ok((merge(markers, &sagaz), sagaz))
+        let mut sagaz = sagaz;
+        let merged = self.merge(saga_id, markers, &mut sagaz);
+        Ok((merged, sagaz))
     }
 
     /// Reads entries in order, `limit` good snapshots at most, a few
@@ -550,7 +555,14 @@ impl ObjectStore {
                     let key = self.layout.snapshot_key("", snapshot_id, ext);
                     if let Some(obj) = self.driver.get(&key).await? {
                         let r = self.decode_snapshot(&key, None, &obj.bytes);
-                        let saga = r.as_ref().ok().map(|s| s.saga_id.clone());
+                        let saga = match &r {
+                            Ok(s) => Some(s.saga_id.clone()),
+                            Err(_) => salvage_saga_id(&self.layout.data, &obj),
+                        };
+                        let r = r.map_err(|mut b| {
+                            b.saga_id = saga.clone();
+                            b
+                        });
                         return Ok(Some((saga, r)));
                     }
                 }
@@ -567,6 +579,39 @@ impl ObjectStore {
                 Ok(None)
             }
         }
+    }
+
+    /// Merges sagascope's markers with sagaz's index; a marker wins for an
+    /// id in both. Oldest first. An index entry whose time cannot be read is
+    /// named as bad (under its snapshot's key) instead of being dropped.
+    fn merge(&self, saga_id: &str, markers: Vec<Entry>, sagaz: &mut SagazIndex) -> Vec<Entry> {
+        let mut seen: HashSet<String> = markers.iter().map(|e| e.snapshot_id.clone()).collect();
+        let mut all: BTreeSet<Entry> = markers.into_iter().collect();
+        for (id, at) in &sagaz.entries {
+            if !id_ok(id) || !seen.insert(id.clone()) {
+                continue;
+            }
+            match Timestamp::parse(at) {
+                Ok(t) => {
+                    all.insert(Entry {
+                        created_at: t,
+                        snapshot_id: id.clone(),
+                    });
+                }
+                Err(e) => {
+                    let [ext, _] = self.layout.snapshot_exts();
+                    sagaz.bad.push(self.bad(
+                        &self.layout.snapshot_key(saga_id, id, ext),
+                        Some(saga_id),
+                        format!(
+                            "sagaz's index {} lists it with {e}",
+                            self.layout.index_key(saga_id)
+                        ),
+                    ));
+                }
+            }
+        }
+        all.into_iter().collect()
     }
 
     // ---------- snapshots: writing ----------
@@ -1062,22 +1107,25 @@ fn expiry_key(t: Timestamp, snapshot_id: &str) -> String {
     format!("{EXPIRY}{}_{snapshot_id}", sortable(t))
 }
 
-/// Merges sagascope's markers with sagaz's index; a marker wins for an id
-/// in both. Oldest first.
-fn merge(markers: Vec<Entry>, sagaz: &SagazIndex) -> Vec<Entry> {
-    let mut seen: HashSet<String> = markers.iter().map(|e| e.snapshot_id.clone()).collect();
-    let mut all: BTreeSet<Entry> = markers.into_iter().collect();
-    for (id, at) in &sagaz.entries {
-        if let Ok(t) = Timestamp::parse(at) {
-            if id_ok(id) && seen.insert(id.clone()) {
-                all.insert(Entry {
-                    created_at: t,
-                    snapshot_id: id.clone(),
-                });
-            }
-        }
+/// The saga of an object that does not decode: sagaz's `saga_id`
+/// metadata, else the `"saga_id": "..."` text near the start of the body.
+fn salvage_saga_id(codec: &Codec, obj: &Obj) -> Option<String> {
+    if let Some((_, v)) = obj.meta.iter().find(|(k, _)| k == "saga_id") {
+        return Some(v.clone()).filter(|v| id_ok(v));
     }
-    all.into_iter().collect()
+    let text = codec
+        .decompress(&obj.bytes)
+        .map(|b| b.into_owned())
+        .unwrap_or_else(|_| obj.bytes.clone());
+    let text = String::from_utf8_lossy(&text);
+    let rest = &text[text.find("\"saga_id\"")? + 9..];
+    let rest = rest
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let id = &rest[..rest.find('"')?];
+    Some(id.to_string()).filter(|v| id_ok(v))
 }
 
 /// S3 user metadata must be ASCII (sagaz fails on anything else): other

@@ -411,6 +411,14 @@ impl Driver for S3Driver {
         {
             Ok(out) => {
                 let etag = out.e_tag().unwrap_or_default().to_string();
+                let meta = out
+                    .metadata()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let bytes = out
                     .body
                     .collect()
@@ -423,7 +431,7 @@ impl Driver for S3Driver {
                     })?
                     .into_bytes()
                     .to_vec();
-                Ok(Some(Obj { bytes, etag }))
+                Ok(Some(Obj { bytes, etag, meta }))
             }
             Err(e)
                 if e.code() == Some("NoSuchKey")

@@ -1,21 +1,76 @@
+//! The S3 store against the local S3-compatible server: a fresh key prefix
+//! per test in a shared bucket; corrupt entries are objects written as
+//! sagaz writes them (zstd snapshot object with its metadata, plus an entry
+//! in sagaz's index object), damaged.
 #![cfg(feature = "s3")]
 
 use std::sync::Arc;
 
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+
+use sagascope::model::Snapshot;
+use sagascope::store::codec::{to_json_bytes, JsonStyle};
 use sagascope::store::{self, OpenOptions, SnapshotStore, StoreUrl};
+
+use crate::cases::{CorruptFixture, Corruption};
 
 #[path = "../common/s3env.rs"]
 mod s3env;
 
-pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
-    const BUCKET: &str = "sagascope-conformance";
-    s3env::client_with_bucket(BUCKET).await?;
+const BUCKET: &str = "sagascope-conformance";
+
+async fn open() -> Option<(Arc<dyn SnapshotStore>, Client, String)> {
+    let client = s3env::client_with_bucket(BUCKET).await?;
     // A fresh prefix per store: tests share the bucket and the server.
-    let url = s3env::url(BUCKET, &format!("{}/", crate::common::unique_tag()), "");
+    let prefix = format!("{}/", crate::common::unique_tag());
+    let url = s3env::url(BUCKET, &prefix, "");
     let store = store::open(&StoreUrl::new(url), &OpenOptions::default())
         .await
         .expect("open s3 store");
-    Some(store)
+    Some((store, client, prefix))
 }
 
-conformance_cases!();
+pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
+    Some(open().await?.0)
+}
+
+async fn inject(client: &Client, prefix: &str, s: &Snapshot, kind: Corruption) -> bool {
+    let (body, at) = crate::fs::broken_json(s, kind, JsonStyle::Python);
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key(format!("{prefix}snapshot/{}.json.zst", s.snapshot_id))
+        .body(ByteStream::from(zstd::bulk::compress(&body, 3).unwrap()))
+        .metadata("saga_id", &s.saga_id)
+        .metadata("created_at", &at)
+        .send()
+        .await
+        .unwrap();
+    let index_key = format!("{prefix}index/saga/{}.json", s.saga_id);
+    let old = match client.get_object().bucket(BUCKET).key(&index_key).send().await {
+        Ok(out) => Some(serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap()),
+        Err(_) => None,
+    };
+    let index = crate::fs::add_to_index(old, &s.saga_id, &s.snapshot_id, &at);
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key(index_key)
+        .body(ByteStream::from(to_json_bytes(&index, JsonStyle::Python)))
+        .send()
+        .await
+        .unwrap();
+    true
+}
+
+pub async fn corrupt_fixture() -> Option<CorruptFixture> {
+    let (store, client, prefix) = open().await?;
+    Some(CorruptFixture::new(store, move |s, kind| {
+        let client = client.clone();
+        let prefix = prefix.clone();
+        async move { inject(&client, &prefix, &s, kind).await }
+    }))
+}
+
+conformance_cases!(corrupt = corrupt_fixture);
