@@ -75,6 +75,8 @@ pub fn gz(bytes: &[u8]) -> Vec<u8> {
 pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = vec![];
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }

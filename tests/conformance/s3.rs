@@ -48,8 +48,16 @@ async fn inject(client: &Client, prefix: &str, s: &Snapshot, kind: Corruption) -
         .await
         .unwrap();
     let index_key = format!("{prefix}index/saga/{}.json", s.saga_id);
-    let old = match client.get_object().bucket(BUCKET).key(&index_key).send().await {
-        Ok(out) => Some(serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap()),
+    let old = match client
+        .get_object()
+        .bucket(BUCKET)
+        .key(&index_key)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            Some(serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap())
+        }
         Err(_) => None,
     };
     let index = crate::fs::add_to_index(old, &s.saga_id, &s.snapshot_id, &at);
