@@ -13,10 +13,9 @@
 //!
 //! | key | why |
 //! |---|---|
-//! | `sagascope/index/{saga_id}/{t}_{snapshot_id}` | one marker per snapshot; listing the saga's folder **is** its index, in order (`t` is `created_at` as a sortable 20-digit number). Writers never rewrite it, so concurrent writers cannot lose entries, and it has no 1,000-entry cap |
-//! | `sagascope/ids/{snapshot_id}.json` | where a snapshot lives (`saga_id`, `created_at`, `retention_until`), so `get_snapshot` and deletes need no walk |
+//! | `sagascope/index/{saga_id}/{t}_{r}_{snapshot_id}` | one marker per snapshot; listing the saga's folder **is** its index, in order (`t` is `created_at`, `r` is `retention_until`, each as a 20-digit number that sorts as the time does). Writers never rewrite it, so concurrent writers cannot lose entries; it has no 1,000-entry cap; `delete_expired` finds what is due from one listing |
+//! | `sagascope/ids/{snapshot_id}.json` | folder store only: which saga folder a snapshot lives in (`saga_id`, `created_at`, `retention_until`), so `get_snapshot` and deletes need no walk (S3 keys do not contain the saga) |
 //! | `sagascope/sagas/{saga_id}.json` | the saga's summary (name, newest status/step, count, first/last time) for browsing without reading snapshots; it records the ETag of sagaz's index it was built against, so a saga sagaz wrote to later is noticed and re-summarised |
-//! | `sagascope/expiry/{t}_{snapshot_id}` | retention order, so `delete_expired` reads only what is due |
 //! | `sagascope/replays/{original_saga_id}/{t}_{replay_id}`, `sagascope/replay-new/{new_saga_id}/{t}_{replay_id}` | replay index by original and by produced saga |
 //! | `sagascope/locks/{name}.json` | named locks with owner and expiry |
 //!
@@ -204,7 +203,8 @@ impl Layout {
 const MARKERS: &str = "sagascope/index/";
 const POINTERS: &str = "sagascope/ids/";
 const SUMMARIES: &str = "sagascope/sagas/";
-const EXPIRY: &str = "sagascope/expiry/";
+/// Out of the range [`sortable`] produces, so it never means a time.
+const NO_RETENTION: &str = "99999999999999999999";
 const REPLAYS_BY_ORIGINAL: &str = "sagascope/replays/";
 const REPLAYS_BY_NEW: &str = "sagascope/replay-new/";
 const LOCKS: &str = "sagascope/locks/";
@@ -254,6 +254,9 @@ fn id_ok(id: &str) -> bool {
 struct Entry {
     created_at: Timestamp,
     snapshot_id: String,
+    /// sagascope's marker for it (none for entries only sagaz indexed).
+    marker: Option<String>,
+    retention_until: Option<Timestamp>,
 }
 
 /// Where a snapshot lives (`sagascope/ids/{id}.json`).
@@ -482,10 +485,15 @@ impl ObjectStore {
             .list(&prefix)
             .await?
             .iter()
-            .filter_map(|l| l.key.strip_prefix(&prefix).and_then(parse_marker_name))
-            .map(|(created_at, snapshot_id)| Entry {
-                created_at,
-                snapshot_id,
+            .filter_map(|l| {
+                let (created_at, retention_until, snapshot_id) =
+                    parse_snapshot_marker(l.key.strip_prefix(&prefix)?)?;
+                Some(Entry {
+                    created_at,
+                    snapshot_id,
+                    marker: Some(l.key.clone()),
+                    retention_until,
+                })
             })
             .collect())
     }
@@ -542,7 +550,11 @@ impl ObjectStore {
         if !id_ok(snapshot_id) {
             return Ok(None);
         }
-        if let Some(p) = self.read_pointer(snapshot_id).await? {
+        let pointer = match self.layout.flavor {
+            Flavor::Folder => self.read_pointer(snapshot_id).await?,
+            Flavor::S3 => None,
+        };
+        if let Some(p) = pointer {
             match self.read_snapshot(&p.saga_id, snapshot_id).await {
                 Ok(Some(s)) => return Ok(Some((Some(p.saga_id), Ok(s)))),
                 Err(b) => return Ok(Some((Some(p.saga_id), Err(b)))),
@@ -596,6 +608,8 @@ impl ObjectStore {
                     all.insert(Entry {
                         created_at: t,
                         snapshot_id: id.clone(),
+                        marker: None,
+                        retention_until: None,
                     });
                 }
                 Err(e) => {
@@ -631,76 +645,92 @@ impl ObjectStore {
 
     /// Writes one snapshot's object and sagascope's per-snapshot keys.
     /// Returns the saga it moved out of, if it moved.
+    ///
+    /// A new snapshot costs two writes on S3 (the object, created only if
+    /// absent, and its marker); only a replaced one costs a read of what it
+    /// replaces, to clean up the old marker.
     async fn write_one(&self, s: &Snapshot) -> StoreResult<Option<String>> {
-        let old = self.read_pointer(&s.snapshot_id).await?;
         let [ext, other_ext] = self.layout.snapshot_exts();
         let key = self.layout.snapshot_key(&s.saga_id, &s.snapshot_id, ext);
-        self.driver
-            .put(
-                &key,
-                self.layout.data.encode(&s.to_json()),
-                &self.snapshot_meta(s),
-            )
-            .await?;
+        let body = self.layout.data.encode(&s.to_json());
+        let meta = self.snapshot_meta(s);
         let pointer = Pointer {
             saga_id: s.saga_id.clone(),
             created_at: s.created_at,
             retention_until: s.retention_until,
         };
-        self.driver
-            .put(
-                &format!("{POINTERS}{}.json", s.snapshot_id),
-                compact(&pointer.to_json()),
-                &PutMeta::default(),
-            )
-            .await?;
+        let old: Option<Pointer> = match self.layout.flavor {
+            Flavor::S3 => {
+                if self
+                    .driver
+                    .put_if(&key, body.clone(), None, &meta)
+                    .await?
+                    .is_some()
+                {
+                    None
+                } else {
+                    let old = self.driver.get(&key).await?.and_then(|o| {
+                        let v = self.layout.data.decode(&o.bytes).ok()?;
+                        let old = Snapshot::from_json(v).ok()?;
+                        Some(Pointer {
+                            saga_id: old.saga_id,
+                            created_at: old.created_at,
+                            retention_until: old.retention_until,
+                        })
+                    });
+                    self.driver.put(&key, body, &meta).await?;
+                    // Whatever it was, drop a copy under the other suffix.
+                    let other = self
+                        .layout
+                        .snapshot_key(&s.saga_id, &s.snapshot_id, other_ext);
+                    self.driver.delete(&other).await?;
+                    old
+                }
+            }
+            Flavor::Folder => {
+                // Local reads are cheap, and a read-then-write needs no lock.
+                let old = self.read_pointer(&s.snapshot_id).await?;
+                self.driver.put(&key, body, &meta).await?;
+                let pkey = format!("{POINTERS}{}.json", s.snapshot_id);
+                self.driver
+                    .put(&pkey, compact(&pointer.to_json()), &PutMeta::default())
+                    .await?;
+                if old.is_some() {
+                    let other = self
+                        .layout
+                        .snapshot_key(&s.saga_id, &s.snapshot_id, other_ext);
+                    self.driver.delete(&other).await?;
+                }
+                old
+            }
+        };
         let marker =
             json!({"snapshot_id": s.snapshot_id, "created_at": s.created_at.to_isoformat()});
+        let new_marker = marker_key(&s.saga_id, s.created_at, s.retention_until, &s.snapshot_id);
         self.driver
-            .put(
-                &marker_key(&s.saga_id, s.created_at, &s.snapshot_id),
-                compact(&marker),
-                &PutMeta::default(),
-            )
+            .put(&new_marker, compact(&marker), &PutMeta::default())
             .await?;
-        if let Some(r) = s.retention_until {
-            self.driver
-                .put(
-                    &expiry_key(r, &s.snapshot_id),
-                    compact(&json!({"saga_id": s.saga_id})),
-                    &PutMeta::default(),
-                )
-                .await?;
+        let Some(old) = old else { return Ok(None) };
+        let old_marker = marker_key(
+            &old.saga_id,
+            old.created_at,
+            old.retention_until,
+            &s.snapshot_id,
+        );
+        if old_marker != new_marker {
+            self.driver.delete(&old_marker).await?;
         }
-        let mut moved_from = None;
-        if let Some(old) = old {
-            // A replaced snapshot: drop what pointed at its old place.
-            let other = self
-                .layout
-                .snapshot_key(&s.saga_id, &s.snapshot_id, other_ext);
-            self.driver.delete(&other).await?;
-            if old.created_at != s.created_at || old.saga_id != s.saga_id {
+        if old.saga_id == s.saga_id {
+            return Ok(None);
+        }
+        if self.layout.flavor == Flavor::Folder {
+            for e in self.layout.snapshot_exts() {
                 self.driver
-                    .delete(&marker_key(&old.saga_id, old.created_at, &s.snapshot_id))
+                    .delete(&self.layout.snapshot_key(&old.saga_id, &s.snapshot_id, e))
                     .await?;
             }
-            if let Some(r) = old
-                .retention_until
-                .filter(|r| Some(*r) != s.retention_until)
-            {
-                self.driver.delete(&expiry_key(r, &s.snapshot_id)).await?;
-            }
-            if old.saga_id != s.saga_id {
-                for e in self.layout.snapshot_exts() {
-                    let k = self.layout.snapshot_key(&old.saga_id, &s.snapshot_id, e);
-                    if k != key {
-                        self.driver.delete(&k).await?;
-                    }
-                }
-                moved_from = Some(old.saga_id);
-            }
         }
-        Ok(moved_from)
+        Ok(Some(old.saga_id))
     }
 
     /// Adds and removes entries in sagaz's index object by compare-and-swap.
@@ -937,37 +967,39 @@ impl ObjectStore {
     }
 
     /// Deletes a snapshot's objects and sagascope's keys for it (not the
-    /// index entries: callers batch those).
+    /// index entries: callers batch those). `markers` are the saga's marker
+    /// keys for this id, if the caller listed them.
     async fn remove_snapshot_keys(
         &self,
         saga_id: &str,
         snapshot_id: &str,
-        created_at: Option<Timestamp>,
-        pointer: Option<&Pointer>,
+        markers: Option<Vec<String>>,
     ) -> StoreResult<()> {
         for ext in self.layout.snapshot_exts() {
             self.driver
                 .delete(&self.layout.snapshot_key(saga_id, snapshot_id, ext))
                 .await?;
         }
-        if let Some(t) = created_at {
+        let markers = match markers {
+            Some(m) => m,
+            None if id_ok(saga_id) => self
+                .list_markers(saga_id)
+                .await?
+                .into_iter()
+                .filter(|e| e.snapshot_id == snapshot_id)
+                .filter_map(|e| e.marker)
+                .collect(),
+            None => vec![],
+        };
+        for m in markers {
+            self.driver.delete(&m).await?;
+        }
+        if self.layout.flavor == Flavor::Folder {
             self.driver
-                .delete(&marker_key(saga_id, t, snapshot_id))
+                .delete(&format!("{POINTERS}{snapshot_id}.json"))
                 .await?;
         }
-        if let Some(p) = pointer {
-            if p.created_at != created_at.unwrap_or(p.created_at) || p.saga_id != saga_id {
-                self.driver
-                    .delete(&marker_key(&p.saga_id, p.created_at, snapshot_id))
-                    .await?;
-            }
-            if let Some(r) = p.retention_until {
-                self.driver.delete(&expiry_key(r, snapshot_id)).await?;
-            }
-        }
-        self.driver
-            .delete(&format!("{POINTERS}{snapshot_id}.json"))
-            .await
+        Ok(())
     }
 
     // ---------- sagas ----------
@@ -1099,12 +1131,27 @@ impl ObjectStore {
     }
 }
 
-fn marker_key(saga_id: &str, t: Timestamp, snapshot_id: &str) -> String {
-    format!("{MARKERS}{saga_id}/{}_{snapshot_id}", sortable(t))
+/// `sagascope/index/{saga}/{created_at}_{retention_until}_{id}`: the
+/// retention is in the name so `delete_expired` needs a listing only.
+fn marker_key(
+    saga_id: &str,
+    t: Timestamp,
+    retention: Option<Timestamp>,
+    snapshot_id: &str,
+) -> String {
+    let r = retention.map_or_else(|| NO_RETENTION.to_string(), sortable);
+    format!("{MARKERS}{saga_id}/{}_{r}_{snapshot_id}", sortable(t))
 }
 
-fn expiry_key(t: Timestamp, snapshot_id: &str) -> String {
-    format!("{EXPIRY}{}_{snapshot_id}", sortable(t))
+fn parse_snapshot_marker(name: &str) -> Option<(Timestamp, Option<Timestamp>, String)> {
+    let (t, rest) = name.split_once('_')?;
+    let (r, id) = rest.split_once('_')?;
+    let retention = if r == NO_RETENTION {
+        None
+    } else {
+        Some(from_sortable(r)?)
+    };
+    Some((from_sortable(t)?, retention, id.to_string()))
 }
 
 /// The saga of an object that does not decode: sagaz's `saga_id`
@@ -1280,24 +1327,19 @@ impl SnapshotStore for ObjectStore {
     }
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool> {
-        let pointer = if id_ok(snapshot_id) {
-            self.read_pointer(snapshot_id).await?
-        } else {
-            None
+        let pointer = match self.layout.flavor {
+            Flavor::Folder if id_ok(snapshot_id) => self.read_pointer(snapshot_id).await?,
+            _ => None,
         };
         let found = self.locate(snapshot_id).await?;
-        let (saga, created_at) = match (&found, &pointer) {
-            (Some((_, Ok(s))), _) => (Some(s.saga_id.clone()), Some(s.created_at)),
-            (Some((saga, Err(_))), p) => (
-                saga.clone().or(p.as_ref().map(|p| p.saga_id.clone())),
-                p.as_ref().map(|p| p.created_at),
-            ),
-            (None, Some(p)) => (Some(p.saga_id.clone()), Some(p.created_at)),
+        let saga = match (&found, &pointer) {
+            (Some((_, Ok(s))), _) => Some(s.saga_id.clone()),
+            (Some((saga, Err(_))), p) => saga.clone().or(p.as_ref().map(|p| p.saga_id.clone())),
+            (None, Some(p)) => Some(p.saga_id.clone()),
             (None, None) => return Ok(false),
         };
         let saga = saga.unwrap_or_default();
-        self.remove_snapshot_keys(&saga, snapshot_id, created_at, pointer.as_ref())
-            .await?;
+        self.remove_snapshot_keys(&saga, snapshot_id, None).await?;
         if id_ok(&saga) {
             self.update_sagaz_index(&saga, &[], &HashSet::from([snapshot_id.to_string()]))
                 .await?;
@@ -1314,16 +1356,23 @@ impl SnapshotStore for ObjectStore {
         let n = entries.len() as u64;
         futures::stream::iter(entries)
             .map(|e| async move {
-                let p = self.read_pointer(&e.snapshot_id).await?;
-                // A pointer to another saga means the id was re-saved there.
-                if p.as_ref().is_some_and(|p| p.saga_id != saga_id) {
-                    self.driver
-                        .delete(&marker_key(saga_id, e.created_at, &e.snapshot_id))
-                        .await?;
-                    return Ok(());
+                if self.layout.flavor == Flavor::Folder {
+                    // A pointer to another saga means the id was re-saved
+                    // there: only this saga's marker goes.
+                    let p = self.read_pointer(&e.snapshot_id).await?;
+                    if p.is_some_and(|p| p.saga_id != saga_id) {
+                        if let Some(m) = &e.marker {
+                            self.driver.delete(m).await?;
+                        }
+                        return Ok(());
+                    }
                 }
-                self.remove_snapshot_keys(saga_id, &e.snapshot_id, Some(e.created_at), p.as_ref())
-                    .await
+                self.remove_snapshot_keys(
+                    saga_id,
+                    &e.snapshot_id,
+                    Some(e.marker.into_iter().collect()),
+                )
+                .await
             })
             .buffer_unordered(PARALLEL)
             .try_collect::<Vec<()>>()
@@ -1336,43 +1385,44 @@ impl SnapshotStore for ObjectStore {
     }
 
     async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        let mut deleted = 0u64;
-        let due: Vec<(Timestamp, String, String)> = self
-            .driver
-            .list(EXPIRY)
-            .await?
-            .into_iter()
-            .filter_map(|l| {
-                let name = l.key.strip_prefix(EXPIRY)?.to_string();
-                let (t, id) = parse_marker_name(&name)?;
-                (t < now).then_some((t, id, l.key))
-            })
-            .collect();
-        let mut covered = HashSet::new();
-        for (_, id, key) in due {
+        // Markers carry the retention: one listing finds what is due.
+        let markers = self.driver.list(MARKERS).await?;
+        let mut covered: HashSet<String> = HashSet::new();
+        let mut due: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for l in &markers {
+            let Some((saga, name)) = l.key.strip_prefix(MARKERS).and_then(|k| k.split_once('/'))
+            else {
+                continue;
+            };
+            let Some((_, retention, id)) = parse_snapshot_marker(name) else {
+                continue;
+            };
             covered.insert(id.clone());
-            // The marker may be stale (the snapshot was re-saved with a new
-            // retention, or deleted): check the snapshot itself.
-            if let Some((_, Ok(s))) = self.locate(&id).await? {
-                if s.is_expired_at(now) && self.delete_snapshot(&id).await? {
-                    deleted += 1;
-                }
+            if retention.is_some_and(|r| r < now) {
+                due.entry(saga.to_string())
+                    .or_default()
+                    .push((id, l.key.clone()));
             }
-            self.driver.delete(&key).await?;
         }
-        // Snapshots sagaz wrote alone have no expiry marker: read those.
-        let pointed: HashSet<String> = self
-            .driver
-            .list(POINTERS)
-            .await?
-            .into_iter()
-            .filter_map(|l| {
-                l.key
-                    .strip_prefix(POINTERS)?
-                    .strip_suffix(".json")
-                    .map(str::to_string)
-            })
-            .collect();
+        let mut deleted = 0u64;
+        for (saga, items) in due {
+            futures::stream::iter(items.iter().cloned())
+                .map(|(id, marker)| {
+                    let saga = saga.clone();
+                    async move {
+                        self.remove_snapshot_keys(&saga, &id, Some(vec![marker]))
+                            .await
+                    }
+                })
+                .buffer_unordered(PARALLEL)
+                .try_collect::<Vec<()>>()
+                .await?;
+            let ids: HashSet<String> = items.into_iter().map(|(id, _)| id).collect();
+            deleted += ids.len() as u64;
+            self.update_sagaz_index(&saga, &[], &ids).await?;
+            self.refresh_summary(&saga, &[]).await?;
+        }
+        // Snapshots sagaz wrote alone have no marker: read those.
         let objects = self.driver.list(self.layout.snapshot_dir()).await?;
         let mut unindexed: Vec<String> = vec![];
         for l in objects {
@@ -1382,7 +1432,7 @@ impl SnapshotStore for ObjectStore {
                 .or_else(|| name.strip_suffix(".json.gz"))
                 .or_else(|| name.strip_suffix(".json"));
             if let Some(id) = id {
-                if !pointed.contains(id) && !covered.contains(id) {
+                if !covered.contains(id) {
                     unindexed.push(id.to_string());
                 }
             }
@@ -1668,6 +1718,21 @@ mod tests {
             parse_marker_name(&format!("{}_abc_d", sortable(c))),
             Some((c, "abc_d".into()))
         );
+    }
+
+    #[test]
+    fn snapshot_markers_carry_time_retention_and_id() {
+        let t = Timestamp::parse("2026-03-01T12:00:00+00:00").unwrap();
+        let r = t.plus_micros(5);
+        let key = marker_key("saga", t, Some(r), "a_b");
+        let name = key.rsplit('/').next().unwrap();
+        assert_eq!(
+            parse_snapshot_marker(name),
+            Some((t, Some(r), "a_b".into()))
+        );
+        let key = marker_key("saga", t, None, "x");
+        let name = key.rsplit('/').next().unwrap();
+        assert_eq!(parse_snapshot_marker(name), Some((t, None, "x".into())));
     }
 
     #[test]
