@@ -808,52 +808,55 @@ impl ObjectStore {
         Err(self.contention(&key))
     }
 
-    /// Recomputes a saga's summary from both indexes and stores it by
-    /// compare-and-swap; deletes it when the saga has no snapshots left.
-    /// Returns the summary (also when read-only, without storing it).
+    /// Recomputes a saga's summary from both indexes and stores it with
+    /// one compare-and-swap (deleting it when the saga has no snapshots
+    /// left). Returns the summary, also when read-only or when the swap lost.
+    ///
+    /// One attempt is enough because a summary can always be checked: it
+    /// records the ETag of sagaz's index it was computed from, and sagaz's
+    /// index is read *before* the markers are listed. Every writer adds its
+    /// marker before it updates sagaz's index, so a summary whose ETag is
+    /// the index's current one has seen every marker; one whose ETag is
+    /// older (a lost race, a crash, or sagaz writing alone) is recomputed by
+    /// the next reader or writer.
     async fn refresh_summary(
         &self,
         saga_id: &str,
         known: &[Snapshot],
     ) -> StoreResult<Option<StoredSummary>> {
         let key = format!("{SUMMARIES}{saga_id}.json");
-        for attempt in 0..CAS_ATTEMPTS {
-            let current = self.driver.get(&key).await?;
-            let old = current
-                .as_ref()
-                .and_then(|o| parse_small(&o.bytes))
-                .and_then(|v| StoredSummary::from_json(&v));
-            let (entries, sagaz) = self.entries(saga_id).await?;
-            let computed = self
-                .compute_summary(saga_id, &entries, sagaz.etag.clone(), old.as_ref(), known)
-                .await?;
-            if self.readonly {
-                return Ok(computed);
-            }
-            let ok = match (&computed, &current) {
-                (None, None) => true,
-                (None, Some(obj)) => self.driver.delete_if(&key, &obj.etag).await?,
-                (Some(c), cur) => {
-                    if cur.is_some() && old.as_ref() == Some(c) {
-                        return Ok(computed);
-                    }
-                    self.driver
-                        .put_if(
-                            &key,
-                            compact(&c.to_json()),
-                            cur.as_ref().map(|o| o.etag.as_str()),
-                            &PutMeta::default(),
-                        )
-                        .await?
-                        .is_some()
-                }
-            };
-            if ok {
-                return Ok(computed);
-            }
-            backoff(attempt).await;
+        let current = self.driver.get(&key).await?;
+        let old = current
+            .as_ref()
+            .and_then(|o| parse_small(&o.bytes))
+            .and_then(|v| StoredSummary::from_json(&v));
+        let mut sagaz = self.read_sagaz_index(saga_id).await?;
+        let markers = self.list_markers(saga_id).await?;
+        let entries = self.merge(saga_id, markers, &mut sagaz);
+        let computed = self
+            .compute_summary(saga_id, &entries, sagaz.etag.clone(), old.as_ref(), known)
+            .await?;
+        if self.readonly {
+            return Ok(computed);
         }
-        Err(self.contention(&key))
+        match (&computed, &current) {
+            (None, None) => {}
+            (None, Some(obj)) => {
+                self.driver.delete_if(&key, &obj.etag).await?;
+            }
+            (Some(c), Some(_)) if old.as_ref() == Some(c) => {}
+            (Some(c), cur) => {
+                self.driver
+                    .put_if(
+                        &key,
+                        compact(&c.to_json()),
+                        cur.as_ref().map(|o| o.etag.as_str()),
+                        &PutMeta::default(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(computed)
     }
 
     async fn compute_summary(
