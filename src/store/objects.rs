@@ -27,9 +27,18 @@
 //! do not.
 //!
 //! Reads merge both indexes: sagascope's markers and sagaz's index entries
-//! (data sagaz wrote alone has only the latter). Summaries are updated by
-//! re-reading both indexes inside a compare-and-swap loop, which is what
-//! makes them exact under concurrent writers.
+//! (data sagaz wrote alone has only the latter, and is summarised and
+//! indexed for browsing the first time a writable store lists it). A
+//! summary records the ETag of sagaz's index it was computed from, so
+//! readers can tell a current one from a stale one (see
+//! `refresh_summary`).
+//!
+//! Costs: a new snapshot is two writes on S3 (the object, created only if
+//! absent, and its marker; three in a folder, with the id pointer), plus,
+//! per saga and batch, one compare-and-swap of sagaz's index and one of the
+//! summary. Listing a saga's snapshots is one listing per 1,000 plus one
+//! read per snapshot returned. Listing sagas is two listings plus one read
+//! per saga whose summary changed since this process last read it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -519,13 +528,20 @@ impl ObjectStore {
         limit: usize,
         keep: impl Fn(&Snapshot) -> bool,
     ) -> Listing<Snapshot> {
+        // Reading ahead more than the page needs only wastes requests,
+        // unless `keep` may reject some.
+        let width = if limit == 1 && entries.len() > 1 {
+            4
+        } else {
+            PARALLEL.min(limit)
+        };
         let mut out = Listing::default();
         if limit == 0 {
             return out;
         }
         let mut reads = futures::stream::iter(entries)
             .map(|e| async move { self.read_snapshot(saga_id, &e.snapshot_id).await })
-            .buffered(PARALLEL);
+            .buffered(width.max(1));
         while let Some(r) = reads.next().await {
             match r {
                 Ok(Some(s)) if keep(&s) => {
