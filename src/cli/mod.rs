@@ -3,6 +3,7 @@
 //! functions the TUI does; no logic lives here that the library lacks.
 
 mod admin;
+mod bench;
 mod browse;
 mod bundle;
 pub mod exit;
@@ -84,6 +85,15 @@ pub enum Command {
     /// Tools for developers: test data.
     #[command(subcommand)]
     Dev(admin::DevCommand),
+    /// Measure the store (ops/s, p50/p99), comparable with sagaz.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// save, get, list-100, latest-for-step and state-at-time against --store.
+    Store(bench::BenchStoreArgs),
 }
 
 /// `sagascope tui`.
@@ -192,6 +202,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Health(a) => admin::health(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
         Command::Dev(c) => admin::dev(&mut ctx, c).await,
+        Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
     }
 }
 

@@ -11,6 +11,10 @@ pub mod fs;
 mod layers;
 pub mod memory;
 pub mod objects;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod sqlite;
@@ -361,6 +365,49 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()>;
 }
 
+/// What a rebuild of sagascope's own saga index did ([`reindex`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReindexReport {
+    /// Sagas found under the prefix and now in the index.
+    pub sagas_indexed: u64,
+    /// Index entries removed because their saga has no snapshots left.
+    pub sagas_removed: u64,
+    /// Sagas whose snapshots are all gone (expired) or unreadable.
+    pub sagas_empty: u64,
+    /// Replay-log entries indexed by the saga they produced.
+    pub replays_indexed: u64,
+    /// Entries that could not be read.
+    pub bad: Vec<BadEntry>,
+    #[serde(with = "duration_ms")]
+    pub elapsed: Duration,
+}
+
+/// Rebuilds sagascope's own saga index for the store a URL names, from the
+/// data other programs (sagaz) wrote there: what `sagascope reindex` runs.
+///
+/// `Ok(None)` when the backend needs no rebuild (SQLite keeps its index
+/// with triggers; PostgreSQL and memory list from the data itself).
+pub async fn reindex(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Option<ReindexReport>> {
+    if opts.readonly {
+        return Err(StoreError::PermissionDenied {
+            url: url.redacted(),
+            reason: "reindex writes sagascope's index; run it without --readonly".into(),
+        });
+    }
+    match url.scheme().as_str() {
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
+            let store = redis::RedisStore::open(url, opts).await?;
+            Ok(Some(store.reindex().await?))
+        }
+        _ => {
+            // Opening checks the URL and reachability all the same.
+            open(url, opts).await?;
+            Ok(None)
+        }
+    }
+}
+
 /// How to open a store, beyond its URL.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
@@ -394,7 +441,7 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn Sna
         "memory" | "mem" => Arc::new(memory::MemoryStore::new()),
         "sqlite" => Arc::new(sqlite::SqliteStore::open(url, opts).await?),
         "postgres" | "postgresql" => open_postgres(url, opts).await?,
-        "redis" | "rediss" | "redis+cluster" => open_redis(url, opts).await?,
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => open_redis(url, opts).await?,
         "s3" => open_s3(url, opts).await?,
         "file" => open_folder(url, opts).await?,
         "" => return Err(StoreError::InvalidUrl {
@@ -419,6 +466,12 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn Sna
     })
 }
 
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Ok(Arc::new(postgres::PostgresStore::open(url, opts).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
 #[allow(unused_variables)]
 async fn open_postgres(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
     Err(StoreError::BackendNotBuilt {
@@ -426,6 +479,12 @@ async fn open_postgres(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dy
     })
 }
 
+#[cfg(feature = "redis")]
+async fn open_redis(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Ok(Arc::new(redis::RedisStore::open(url, opts).await?))
+}
+
+#[cfg(not(feature = "redis"))]
 #[allow(unused_variables)]
 async fn open_redis(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
     Err(StoreError::BackendNotBuilt { backend: "redis" })

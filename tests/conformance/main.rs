@@ -60,6 +60,12 @@ mod cases;
 mod fs;
 mod fs_gzip;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+mod redis_cluster;
 #[cfg(feature = "s3")]
 mod s3;
 mod sqlite;

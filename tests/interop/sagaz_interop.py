@@ -19,8 +19,11 @@ CONFIG_JSON: {"backend": "redis"|"postgres"|"s3"|"fs", "compress": bool,
 
 import asyncio
 import json
+import logging
 import sys
 import uuid
+
+logging.disable(logging.CRITICAL)
 
 from sagaz.core.replay import ReplayConfig, SnapshotStrategy
 from sagaz.core.replay.saga_replay import SagaReplay
@@ -56,6 +59,34 @@ def make_storage(cfg):
 
         return FilesystemSnapshotStorage(base_path=cfg["path"], enable_compression=compress)
     raise SystemExit(f"unknown backend {backend}")
+
+
+async def prepare(cfg):
+    """What sagaz expects to exist already: the PostgreSQL schema, the bucket."""
+    if cfg["backend"] == "postgres":
+        import asyncpg
+
+        conn = await asyncpg.connect(cfg["dsn"])
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{cfg["schema"]}"')
+        finally:
+            await conn.close()
+    elif cfg["backend"] == "s3":
+        import aioboto3
+
+        session = aioboto3.Session()
+        async with session.client(
+            "s3",
+            endpoint_url=cfg["endpoint"],
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        ) as s3:
+            try:
+                await s3.create_bucket(Bucket=cfg["bucket"])
+            except Exception as e:  # already there (owned by us) is fine
+                if "BucketAlreadyOwnedByYou" not in str(e) and "BucketAlreadyExists" not in str(e):
+                    raise
 
 
 async def maybe_init(storage):
@@ -133,6 +164,7 @@ async def dump(storage, saga_ids):
 
 
 async def write(cfg, out_path):
+    await prepare(cfg)
     storage = make_storage(cfg)
     await maybe_init(storage)
     ids = []
@@ -182,6 +214,7 @@ async def write(cfg, out_path):
 
 
 async def read(cfg, ids_path, out_path):
+    await prepare(cfg)
     storage = make_storage(cfg)
     await maybe_init(storage)
     with open(ids_path) as f:

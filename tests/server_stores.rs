@@ -1,0 +1,955 @@
+//! PostgreSQL, Redis and Redis Cluster stores against real servers on
+//! loopback: browsing, paging, filters, deletes, replays and locks (the same
+//! checks on each), then what is specific to each backend — sagaz's raw
+//! layout, stale-index warning and `reindex`, clear errors for values sagaz's
+//! table cannot hold, and that browsing walks indexes (EXPLAIN).
+#![cfg(all(feature = "postgres", feature = "redis"))]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use common::*;
+use sagascope::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot, Timestamp};
+use sagascope::store::postgres::PostgresStore;
+use sagascope::store::redis::RedisStore;
+use sagascope::store::{
+    codec, open, reindex, LockOutcome, OpenOptions, SagaFilter, SagaPageRequest, SnapshotCursor,
+    SnapshotQuery, SnapshotStore, StoreError, StoreUrl,
+};
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+const REDIS: &str = "redis://127.0.0.1:6379";
+const CLUSTER: &str = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002";
+
+async fn pg_store(extra: &str) -> Option<PostgresStore> {
+    if !backend_available("postgres", PG, tcp_open("127.0.0.1:5432")) {
+        return None;
+    }
+    let url = StoreUrl::new(format!("{PG}?schema=t_{}{extra}", unique_tag()));
+    Some(
+        PostgresStore::open(&url, &OpenOptions::default())
+            .await
+            .expect("open postgres"),
+    )
+}
+
+async fn redis_store(cluster: bool, extra: &str) -> Option<RedisStore> {
+    let (base, addr, name) = if cluster {
+        (CLUSTER, "127.0.0.1:7000", "redis-cluster")
+    } else {
+        (REDIS, "127.0.0.1:6379", "redis")
+    };
+    if !backend_available(name, base, tcp_open(addr)) {
+        return None;
+    }
+    let url = StoreUrl::new(format!("{base}/?prefix=t:{}:{extra}", unique_tag()));
+    Some(
+        RedisStore::open(&url, &OpenOptions::default())
+            .await
+            .expect("open redis"),
+    )
+}
+
+fn with_status(mut s: Snapshot, status: SagaStatus) -> Snapshot {
+    s.status = status;
+    s
+}
+
+fn page(limit: usize) -> SagaPageRequest {
+    SagaPageRequest { limit, after: None }
+}
+
+/// Browsing, filters, paging, deletes, replays and locks: what every
+/// server backend must do alike.
+async fn behaves_like_a_store(store: Arc<dyn SnapshotStore>) {
+    // Five sagas; saga i's newest snapshot is at i ms, so the list order is 4..0.
+    let ids: Vec<String> = (0..5).map(|_| saga_id()).collect();
+    let mut all = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let base = i as i64 * 1_000;
+        let mut first = snap(id, 0, base - 500);
+        first.saga_name = if i % 2 == 0 {
+            "OrderSaga".into()
+        } else {
+            "RefundSaga".into()
+        };
+        let status = if i == 1 || i == 3 {
+            SagaStatus::Failed
+        } else {
+            SagaStatus::Executing
+        };
+        let mut last = with_status(snap(id, 1, base), status);
+        last.saga_name = first.saga_name.clone();
+        all.push(first);
+        all.push(last);
+    }
+    store.save_snapshots(&all).await.unwrap();
+
+    let p = store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert!(p.index_warning.is_none(), "{:?}", p.index_warning);
+    let listed: Vec<&str> = p.sagas.iter().map(|s| s.saga_id.as_str()).collect();
+    let want: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(listed, want);
+    assert!(p.next.is_none());
+    let s0 = p.sagas.last().unwrap();
+    assert_eq!(s0.snapshot_count, 2);
+    assert_eq!(s0.first_at, t0().plus_micros(-500));
+    assert_eq!(s0.last_at, t0());
+    assert_eq!(s0.latest_step, "charge_payment");
+    assert_eq!(s0.latest_step_index, 1);
+    assert_eq!(s0.saga_name, "OrderSaga");
+
+    // Keyset paging: two pages of 2 and one of 1, no repeats, no gaps.
+    let mut seen = Vec::new();
+    let mut req = page(2);
+    loop {
+        let p = store
+            .list_sagas(&SagaFilter::default(), &req)
+            .await
+            .unwrap();
+        assert!(p.sagas.len() <= 2);
+        seen.extend(p.sagas.iter().map(|s| s.saga_id.clone()));
+        match p.next {
+            Some(c) => req.after = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, want);
+
+    // Filters.
+    let failed = SagaFilter {
+        statuses: vec![SagaStatus::Failed],
+        ..SagaFilter::default()
+    };
+    let p = store.list_sagas(&failed, &page(10)).await.unwrap();
+    let got: Vec<&str> = p.sagas.iter().map(|s| s.saga_id.as_str()).collect();
+    assert_eq!(got, vec![ids[3].as_str(), ids[1].as_str()]);
+    assert_eq!(store.count_sagas(&failed).await.unwrap(), 2);
+    let p = store.list_sagas(&failed, &page(1)).await.unwrap();
+    assert_eq!(p.sagas.len(), 1);
+    let p2 = store
+        .list_sagas(
+            &failed,
+            &SagaPageRequest {
+                limit: 1,
+                after: p.next.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p2.sagas[0].saga_id, ids[1]);
+    assert!(p2.next.is_none());
+    let two = SagaFilter {
+        statuses: vec![SagaStatus::Failed, SagaStatus::Executing],
+        ..SagaFilter::default()
+    };
+    assert_eq!(
+        store.list_sagas(&two, &page(10)).await.unwrap().sagas.len(),
+        5
+    );
+    let refunds = SagaFilter {
+        name: Some("RefundSaga".into()),
+        ..SagaFilter::default()
+    };
+    assert_eq!(store.count_sagas(&refunds).await.unwrap(), 2);
+    let by_prefix = SagaFilter {
+        id_prefix: Some(ids[2][..8].to_string()),
+        ..SagaFilter::default()
+    };
+    let p = store.list_sagas(&by_prefix, &page(10)).await.unwrap();
+    assert_eq!(p.sagas.len(), 1);
+    assert_eq!(p.sagas[0].saga_id, ids[2]);
+    let window = SagaFilter {
+        since: Some(t0().plus_micros(1_000)),
+        until: Some(t0().plus_micros(3_000)),
+        ..SagaFilter::default()
+    };
+    let got: Vec<String> = store
+        .list_sagas(&window, &page(10))
+        .await
+        .unwrap()
+        .sagas
+        .into_iter()
+        .map(|s| s.saga_id)
+        .collect();
+    assert_eq!(got, vec![ids[3].clone(), ids[2].clone(), ids[1].clone()]);
+    let step = SagaFilter {
+        latest_step: Some("charge_payment".into()),
+        ..SagaFilter::default()
+    };
+    assert_eq!(store.count_sagas(&step).await.unwrap(), 5);
+
+    // One saga's snapshots: latest, at a time, ranges and cursors.
+    let id = &ids[4];
+    let s = store.saga_summary(id).await.unwrap().unwrap();
+    assert_eq!(s.snapshot_count, 2);
+    let latest = store.latest_snapshot(id, None).await.unwrap().unwrap();
+    assert_eq!(latest.step_index, 1);
+    let reserve = store
+        .latest_snapshot(id, Some("reserve_inventory"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reserve.step_index, 0);
+    assert!(store
+        .latest_snapshot(id, Some("nope"))
+        .await
+        .unwrap()
+        .is_none());
+    let at = store
+        .snapshot_at(id, t0().plus_micros(3_600))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(at.step_index, 0);
+    assert!(store.snapshot_at(id, t0()).await.unwrap().is_none());
+    let asc = store
+        .list_snapshots(id, &SnapshotQuery::all())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(asc.len(), 2);
+    let after = SnapshotQuery {
+        after: Some(SnapshotCursor::of(&asc[0])),
+        ..SnapshotQuery::all()
+    };
+    assert_eq!(
+        store.list_snapshots(id, &after).await.unwrap().items,
+        vec![asc[1].clone()]
+    );
+
+    // Deleting the newest snapshot moves the saga back in the list.
+    assert!(store.delete_snapshot(&latest.snapshot_id).await.unwrap());
+    assert!(!store.delete_snapshot(&latest.snapshot_id).await.unwrap());
+    let s = store.saga_summary(id).await.unwrap().unwrap();
+    assert_eq!((s.snapshot_count, s.latest_step_index), (1, 0));
+    let p = store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.sagas.iter().position(|s| &s.saga_id == id),
+        Some(0),
+        "3500us is still newest"
+    );
+    assert_eq!(p.sagas[0].last_at, t0().plus_micros(3_500));
+    // Deleting a saga removes it from the list and every filter.
+    assert_eq!(store.delete_saga(&ids[3]).await.unwrap(), 2);
+    assert_eq!(store.count_sagas(&failed).await.unwrap(), 1);
+    assert!(store.saga_summary(&ids[3]).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .list_sagas(&SagaFilter::default(), &page(10))
+            .await
+            .unwrap()
+            .sagas
+            .len(),
+        4
+    );
+
+    // Retention.
+    let old_saga = saga_id();
+    // Every other snapshot here is kept until t0 + 30 days.
+    let day = 86_400_000_000i64;
+    let mut expired = snap(&old_saga, 0, 10_000);
+    expired.retention_until = Some(t0().plus_micros(day));
+    let mut kept = snap(&old_saga, 1, 11_000);
+    kept.retention_until = Some(t0().plus_micros(100 * day));
+    store
+        .save_snapshots(&[expired.clone(), kept.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_expired(t0().plus_micros(2 * day))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .get_snapshot(&expired.snapshot_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .get_snapshot(&kept.snapshot_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        kept
+    );
+    assert_eq!(
+        store
+            .saga_summary(&old_saga)
+            .await
+            .unwrap()
+            .unwrap()
+            .snapshot_count,
+        1
+    );
+
+    // Replay log, with sagascope's extra fields.
+    let mut log = ReplayLog {
+        replay_id: uuid::Uuid::new_v4().to_string(),
+        original_saga_id: ids[0].clone(),
+        new_saga_id: saga_id(),
+        checkpoint_step: "charge_payment".into(),
+        replay_status: ReplayStatus::Success,
+        initiated_by: "alice".into(),
+        context_override: Some(json!({"payment_token": "tok_valid"})),
+        error_message: None,
+        created_at: t0(),
+        completed_at: Some(t0().plus_micros(1)),
+        extra: ctx(json!({"reason": "INC-42", "dry_run": false})),
+    };
+    store.save_replay(&log).await.unwrap();
+    let mut second = log.clone();
+    second.replay_id = uuid::Uuid::new_v4().to_string();
+    second.new_saga_id = saga_id();
+    second.created_at = t0().plus_micros(5);
+    second.replay_status = ReplayStatus::Failed;
+    second.error_message = Some("card declined".into());
+    second.extra = Default::default();
+    store.save_replay(&second).await.unwrap();
+    assert_eq!(
+        store.get_replay(&log.replay_id).await.unwrap().unwrap(),
+        log
+    );
+    let listed = store.list_replays(&ids[0], None).await.unwrap().items;
+    assert_eq!(listed, vec![second.clone(), log.clone()]);
+    assert_eq!(
+        store.list_replays(&ids[0], Some(1)).await.unwrap().items,
+        vec![second.clone()]
+    );
+    assert_eq!(
+        store
+            .replay_producing(&log.new_saga_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        log
+    );
+    log.extra = Default::default();
+    store.save_replay(&log).await.unwrap();
+    assert_eq!(
+        store.get_replay(&log.replay_id).await.unwrap().unwrap(),
+        log
+    );
+
+    // Locks: exclusive, renewable by the holder, released by the holder only,
+    // and lapsing after their time.
+    let name = format!("replay:{}", ids[0]);
+    let ttl = Duration::from_secs(30);
+    assert_eq!(
+        store.try_lock(&name, "a", ttl).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    match store.try_lock(&name, "b", ttl).await.unwrap() {
+        LockOutcome::Held { owner, until } => {
+            assert_eq!(owner, "a");
+            assert!(until > Timestamp::now());
+        }
+        other => panic!("expected Held, got {other:?}"),
+    }
+    assert_eq!(
+        store.try_lock(&name, "a", ttl).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    store.unlock(&name, "b").await.unwrap();
+    assert!(matches!(
+        store.try_lock(&name, "b", ttl).await.unwrap(),
+        LockOutcome::Held { .. }
+    ));
+    store.unlock(&name, "a").await.unwrap();
+    assert_eq!(
+        store
+            .try_lock(&name, "b", Duration::from_millis(50))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.try_lock(&name, "c", ttl).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    store.unlock(&name, "c").await.unwrap();
+
+    let h = store.health().await.unwrap();
+    assert!(h.reachable);
+    assert!(!h.url.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_behaves_like_a_store() {
+    if let Some(s) = pg_store("").await {
+        behaves_like_a_store(Arc::new(s)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_behaves_like_a_store() {
+    if let Some(s) = redis_store(false, "").await {
+        behaves_like_a_store(Arc::new(s)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_behaves_like_a_store() {
+    if let Some(s) = redis_store(true, "").await {
+        behaves_like_a_store(Arc::new(s)).await;
+    }
+}
+
+// ---- PostgreSQL ----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refuses_nul_and_non_uuid_ids_with_a_clear_error() {
+    let Some(store) = pg_store("").await else {
+        return;
+    };
+    let id = saga_id();
+    let mut s = snap(&id, 0, 0);
+    s.context.insert("note".into(), json!({"inner": "a\u{0}b"}));
+    let err = store.save_snapshot(&s).await.unwrap_err();
+    match &err {
+        StoreError::Unstorable { what, reason, .. } => {
+            assert!(what.contains("context.note.inner"), "{what}");
+            assert!(reason.contains("NUL"), "{reason}");
+        }
+        other => panic!("expected Unstorable, got {other:?}"),
+    }
+    let bad_id = snap("order-42", 0, 0);
+    let err = store.save_snapshot(&bad_id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unstorable { what, .. } if what.contains("order-42")),
+        "{err}"
+    );
+    let mut long = snap(&id, 0, 0);
+    long.step_name = "x".repeat(256);
+    assert!(matches!(
+        store.save_snapshot(&long).await,
+        Err(StoreError::Unstorable { .. })
+    ));
+    // Nothing was written by the refused saves.
+    assert_eq!(store.count_snapshots(&id).await.unwrap(), 0);
+    assert!(store.get_snapshot("not-a-uuid").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_uses_sagaz_tables_as_they_are() {
+    let Some(store) = pg_store("").await else {
+        return;
+    };
+    let pool = store.pool();
+    let cols: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = 'saga_snapshots' ORDER BY ordinal_position",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        cols,
+        [
+            "snapshot_id",
+            "saga_id",
+            "saga_name",
+            "step_name",
+            "step_index",
+            "status",
+            "context",
+            "completed_steps",
+            "created_at",
+            "retention_until"
+        ]
+    );
+    // A row as sagaz inserts it (context as json.dumps text) reads back.
+    let id = saga_id();
+    let snap_id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO saga_snapshots (snapshot_id, saga_id, saga_name, step_name, step_index, status, context, \
+         completed_steps, created_at, retention_until) VALUES ($1, $2::uuid, 'OrderSaga', 'charge_payment', 1, \
+         'executing', $3::jsonb, $4::jsonb, '2026-11-22T01:37:29.601111+00:00', '2026-12-22T01:37:29.601105+00:00')",
+    )
+    .bind(snap_id)
+    .bind(&id)
+    .bind(r#"{"order_id": "o-1", "amount": 9007199254740993, "caf\u00e9": 1}"#)
+    .bind(r#"["reserve_inventory"]"#)
+    .execute(pool)
+    .await
+    .unwrap();
+    let url = StoreUrl::new(format!("{PG}?schema={}", store.schema().unwrap()));
+    assert!(
+        reindex(&url, &OpenOptions::default())
+            .await
+            .unwrap()
+            .is_none(),
+        "postgres needs no reindex"
+    );
+    let got = store
+        .get_snapshot(&snap_id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.context["amount"], json!(9007199254740993u64));
+    assert_eq!(got.context["caf\u{e9}"], json!(1));
+    assert_eq!(
+        got.created_at.to_isoformat(),
+        "2026-11-22T01:37:29.601111+00:00"
+    );
+    assert!(got.external_refs.is_empty());
+    // sagaz's upsert key: the same (saga, step, time) replaces the row.
+    let mut again = got.clone();
+    again.snapshot_id = uuid::Uuid::new_v4().to_string();
+    store.save_snapshot(&again).await.unwrap();
+    assert_eq!(store.count_snapshots(&id).await.unwrap(), 1);
+    assert!(store
+        .get_snapshot(&snap_id.to_string())
+        .await
+        .unwrap()
+        .is_none());
+    // Reopening does not alter anything.
+    let url = StoreUrl::new(format!("{PG}?schema={}", store.schema().unwrap()));
+    let reopened = PostgresStore::open(&url, &OpenOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(reopened.count_snapshots(&id).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_saga_list_walks_indexes() {
+    let Some(store) = pg_store("").await else {
+        return;
+    };
+    // Enough rows that the planner would rather scan than probe if it could.
+    sqlx::query(
+        "INSERT INTO saga_snapshots (saga_id, saga_name, step_name, step_index, status, context, completed_steps, created_at) \
+         SELECT md5(g::text)::uuid, 'OrderSaga', 'step_' || (g % 5), g % 5, \
+                CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'executing' END, '{}'::jsonb, '[]'::jsonb, \
+                timestamptz '2026-01-01' + (g || ' seconds')::interval \
+         FROM generate_series(1, 30000) AS g",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE saga_snapshots")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for filter in [
+        SagaFilter::default(),
+        SagaFilter {
+            statuses: vec![SagaStatus::Failed],
+            ..SagaFilter::default()
+        },
+    ] {
+        let plan = store.explain_list_sagas(&filter, 50).await.unwrap();
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        assert!(plan.contains("Index"), "{plan}");
+        let p = store.list_sagas(&filter, &page(50)).await.unwrap();
+        assert_eq!(p.sagas.len(), 50);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_honours_sslmode_and_reports_unreachable_servers() {
+    if !backend_available("postgres", PG, tcp_open("127.0.0.1:5432")) {
+        return;
+    }
+    let ok = StoreUrl::new(format!("{PG}?sslmode=disable&schema=t_{}", unique_tag()));
+    PostgresStore::open(&ok, &OpenOptions::default())
+        .await
+        .unwrap();
+    // verify-full needs a trusted certificate for 127.0.0.1, which a test
+    // server does not have: the mode must reach the driver to fail.
+    let strict = StoreUrl::new(format!(
+        "{PG}?sslmode=verify-full&sslrootcert=/nonexistent/root.crt"
+    ));
+    assert!(PostgresStore::open(&strict, &OpenOptions::default())
+        .await
+        .is_err());
+    let down = StoreUrl::new("postgres://postgres:s3cret@127.0.0.1:1/test?connect_timeout=2");
+    let err = open(&down, &OpenOptions::default()).await.unwrap_err();
+    assert!(err.is_unreachable(), "{err}");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+// ---- Redis ---------------------------------------------------------------
+
+/// A raw connection to the same server or cluster, for what sagaz does.
+#[derive(Clone)]
+enum Raw {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Raw {
+    async fn connect(cluster: bool) -> Raw {
+        if cluster {
+            let nodes = [
+                "redis://127.0.0.1:7000",
+                "redis://127.0.0.1:7001",
+                "redis://127.0.0.1:7002",
+            ];
+            let c = redis::cluster::ClusterClient::new(nodes.to_vec()).unwrap();
+            Raw::Cluster(c.get_async_connection().await.unwrap())
+        } else {
+            let c = redis::Client::open(REDIS).unwrap();
+            Raw::Single(c.get_multiplexed_async_connection().await.unwrap())
+        }
+    }
+
+    async fn q<T: redis::FromRedisValue>(&self, c: &redis::Cmd) -> T {
+        match self.clone() {
+            Raw::Single(mut x) => c.query_async(&mut x).await.unwrap(),
+            Raw::Cluster(mut x) => c.query_async(&mut x).await.unwrap(),
+        }
+    }
+}
+
+/// Writes a snapshot the way sagaz does: SET (JSON, zstd or not), EXPIRE,
+/// ZADD with float epoch seconds.
+async fn sagaz_write(raw: &Raw, prefix: &str, s: &Snapshot, zstd: bool) {
+    let c = codec::Codec::new(
+        if zstd {
+            codec::Compression::zstd()
+        } else {
+            codec::Compression::None
+        },
+        codec::JsonStyle::Python,
+    );
+    let key = format!("{prefix}{}", s.snapshot_id);
+    raw.q::<()>(redis::cmd("SET").arg(&key).arg(c.encode(&s.to_json())))
+        .await;
+    raw.q::<()>(redis::cmd("EXPIRE").arg(&key).arg(30 * 86_400))
+        .await;
+    raw.q::<()>(
+        redis::cmd("ZADD")
+            .arg(format!("{prefix}saga:{}:index", s.saga_id))
+            .arg(s.created_at.as_epoch_seconds())
+            .arg(&s.snapshot_id),
+    )
+    .await;
+}
+
+async fn writes_sagaz_layout(cluster: bool) {
+    let Some(store) = redis_store(cluster, "").await else {
+        return;
+    };
+    let raw = Raw::connect(cluster).await;
+    let id = saga_id();
+    let mut s = snap(&id, 1, 601_111);
+    s.retention_until = Some(Timestamp::now().plus_micros(30 * 86_400_000_000));
+    s.context
+        .insert("city".into(), json!("S\u{e3}o Paulo \u{1F680}"));
+    store.save_snapshot(&s).await.unwrap();
+    let value: Vec<u8> = raw
+        .q(redis::cmd("GET").arg(store.snapshot_key(&s.snapshot_id)))
+        .await;
+    assert_eq!(&value[..4], &[0x28, 0xb5, 0x2f, 0xfd], "one zstd frame");
+    let json = zstd::bulk::decompress(&value, 1 << 20).unwrap();
+    let text = String::from_utf8(json).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "{{\"snapshot_id\": \"{}\", \"saga_id\": ",
+            s.snapshot_id
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""city": "S\u00e3o Paulo \ud83d\ude80""#),
+        "{text}"
+    );
+    let ttl: i64 = raw
+        .q(redis::cmd("TTL").arg(store.snapshot_key(&s.snapshot_id)))
+        .await;
+    assert!(ttl > 29 * 86_400 && ttl <= 30 * 86_400, "ttl {ttl}");
+    let scored: Vec<(String, f64)> = raw
+        .q(redis::cmd("ZRANGE")
+            .arg(store.saga_index_key(&id))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES"))
+        .await;
+    assert_eq!(
+        scored,
+        vec![(s.snapshot_id.clone(), s.created_at.as_epoch_seconds())]
+    );
+    assert_eq!(scored[0].1, 1772366400.601111);
+    // Replay keys as sagaz's.
+    let log = ReplayLog {
+        replay_id: uuid::Uuid::new_v4().to_string(),
+        original_saga_id: id.clone(),
+        new_saga_id: saga_id(),
+        checkpoint_step: "charge_payment".into(),
+        replay_status: ReplayStatus::Success,
+        initiated_by: "alice".into(),
+        context_override: None,
+        error_message: None,
+        created_at: t0(),
+        completed_at: Some(t0()),
+        extra: Default::default(),
+    };
+    store.save_replay(&log).await.unwrap();
+    let v: Vec<u8> = raw
+        .q(redis::cmd("GET").arg(store.replay_key(&log.replay_id)))
+        .await;
+    assert_eq!(codec::sniff(&v), codec::Compression::zstd());
+    let members: Vec<String> = raw
+        .q(redis::cmd("ZRANGE")
+            .arg(store.replay_index_key(&id))
+            .arg(0)
+            .arg(-1))
+        .await;
+    assert_eq!(members, vec![log.replay_id.clone()]);
+
+    // Values sagaz wrote with compression off read the same.
+    let plain = snap(&id, 2, 900_000);
+    sagaz_write(&raw, store.prefix(), &plain, false).await;
+    assert_eq!(
+        store
+            .get_snapshot(&plain.snapshot_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        plain
+    );
+    // A corrupt value is reported as that entry's error; listing goes on.
+    let broken = snap(&id, 0, 100);
+    sagaz_write(&raw, store.prefix(), &broken, true).await;
+    raw.q::<()>(
+        redis::cmd("SET")
+            .arg(store.snapshot_key(&broken.snapshot_id))
+            .arg(&[0x28u8, 0xb5, 0x2f, 0xfd, 1, 2][..]),
+    )
+    .await;
+    let all = store
+        .list_snapshots(&id, &SnapshotQuery::all())
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 2);
+    assert_eq!(all.bad.len(), 1);
+    assert!(all.bad[0].key.ends_with(&broken.snapshot_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_writes_sagaz_layout() {
+    writes_sagaz_layout(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_writes_sagaz_layout() {
+    writes_sagaz_layout(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_compression_none_writes_plain_json() {
+    if !backend_available("redis", REDIS, tcp_open("127.0.0.1:6379")) {
+        return;
+    }
+    let url = StoreUrl::new(format!(
+        "{REDIS}/?prefix=t:{}:&compression=none",
+        unique_tag()
+    ));
+    let store = RedisStore::open(&url, &OpenOptions::default())
+        .await
+        .unwrap();
+    let s = snap(&saga_id(), 0, 0);
+    store.save_snapshot(&s).await.unwrap();
+    let raw = Raw::connect(false).await;
+    let v: Vec<u8> = raw
+        .q(redis::cmd("GET").arg(store.snapshot_key(&s.snapshot_id)))
+        .await;
+    assert!(v.starts_with(b"{\"snapshot_id\": "));
+    assert_eq!(
+        store.get_snapshot(&s.snapshot_id).await.unwrap().unwrap(),
+        s
+    );
+}
+
+async fn stale_index_is_reported_and_reindex_fixes_it(cluster: bool) {
+    let Some(store) = redis_store(cluster, "").await else {
+        return;
+    };
+    let raw = Raw::connect(cluster).await;
+    // sagaz wrote three sagas before sagascope ever looked.
+    let ids: Vec<String> = (0..3).map(|_| saga_id()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        for step in 0..2 {
+            let s = with_status(
+                snap(id, step, i as i64 * 10_000 + step * 1_000),
+                SagaStatus::Executing,
+            );
+            sagaz_write(&raw, store.prefix(), &s, i % 2 == 0).await;
+        }
+    }
+    assert!(!store.index_is_built().await.unwrap());
+    let p = store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert!(p.sagas.is_empty());
+    let warning = p.index_warning.expect("stale index is reported");
+    assert!(warning.contains("sagascope reindex"), "{warning}");
+    // A write by sagascope does not hide the problem.
+    let own = saga_id();
+    store.save_snapshot(&snap(&own, 0, 50_000)).await.unwrap();
+    assert!(store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap()
+        .index_warning
+        .is_some());
+
+    // What `sagascope reindex` calls: by URL, refused when read-only.
+    let url = StoreUrl::new(store.location());
+    let ro = OpenOptions {
+        readonly: true,
+        ..OpenOptions::default()
+    };
+    assert!(matches!(
+        reindex(&url, &ro).await,
+        Err(StoreError::PermissionDenied { .. })
+    ));
+    let report = reindex(&url, &OpenOptions::default())
+        .await
+        .unwrap()
+        .expect("redis needs a reindex");
+    assert_eq!(report.sagas_indexed, 4);
+    assert!(report.bad.is_empty());
+    let p = store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert!(p.index_warning.is_none(), "{:?}", p.index_warning);
+    let got: Vec<&str> = p.sagas.iter().map(|s| s.saga_id.as_str()).collect();
+    assert_eq!(
+        got,
+        vec![
+            own.as_str(),
+            ids[2].as_str(),
+            ids[1].as_str(),
+            ids[0].as_str()
+        ]
+    );
+    assert_eq!(p.sagas[1].snapshot_count, 2);
+    assert_eq!(p.sagas[1].first_at, t0().plus_micros(20_000));
+
+    // sagaz moves an indexed saga on: the page notices and re-indexes it.
+    let newer = with_status(snap(&ids[0], 2, 90_000), SagaStatus::Failed);
+    sagaz_write(&raw, store.prefix(), &newer, true).await;
+    let p = store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert!(p.index_warning.is_some_and(|w| w.contains("re-indexed")));
+    let p = store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert!(p.index_warning.is_none());
+    assert_eq!(p.sagas[0].saga_id, ids[0]);
+    assert_eq!(p.sagas[0].latest_status, SagaStatus::Failed);
+    let failed = SagaFilter {
+        statuses: vec![SagaStatus::Failed],
+        ..SagaFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_sagas(&failed, &page(10))
+            .await
+            .unwrap()
+            .sagas
+            .len(),
+        1
+    );
+    // A fresh prefix with no sagaz data is complete from the first write.
+    let Some(fresh) = redis_store(cluster, "fresh:").await else {
+        return;
+    };
+    fresh.save_snapshot(&snap(&saga_id(), 0, 0)).await.unwrap();
+    assert!(fresh.index_is_built().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stale_index_is_reported_and_reindex_fixes_it() {
+    stale_index_is_reported_and_reindex_fixes_it(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_stale_index_is_reported_and_reindex_fixes_it() {
+    stale_index_is_reported_and_reindex_fixes_it(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_concurrent_writers_of_one_saga_converge_on_the_newest() {
+    let Some(store) = redis_store(true, "").await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let id = saga_id();
+    let snaps: Vec<Snapshot> = (0..40).map(|i| snap(&id, i % 3, i * 10)).collect();
+    let mut tasks = Vec::new();
+    for s in snaps.iter().rev() {
+        let s = s.clone();
+        let st = store.clone();
+        tasks.push(tokio::spawn(async move { st.save_snapshot(&s).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let p = store
+        .list_sagas(&SagaFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert_eq!(p.sagas.len(), 1);
+    assert_eq!(p.sagas[0].last_at, snaps[39].created_at);
+    assert_eq!(p.sagas[0].snapshot_count, 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unreachable_server_is_reported_without_secrets() {
+    let down = StoreUrl::new("redis://:s3cret@127.0.0.1:1/0?connect_timeout=2");
+    let err = open(&down, &OpenOptions::default()).await.unwrap_err();
+    assert!(err.is_unreachable(), "{err}");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_talks_tls() {
+    // `.ci/services/redis-tls.sh`: a TLS-only server with a self-signed
+    // certificate, hence `#insecure`.
+    if !backend_available(
+        "redis-tls",
+        "rediss://127.0.0.1:6390",
+        tcp_open("127.0.0.1:6390"),
+    ) {
+        return;
+    }
+    let url = StoreUrl::new(format!(
+        "rediss://127.0.0.1:6390/?prefix=t:{}:#insecure",
+        unique_tag()
+    ));
+    let store = open(&url, &OpenOptions::default())
+        .await
+        .expect("open rediss");
+    let s = snap(&saga_id(), 0, 0);
+    store.save_snapshot(&s).await.unwrap();
+    assert_eq!(
+        store.get_snapshot(&s.snapshot_id).await.unwrap().unwrap(),
+        s
+    );
+    // Without `#insecure` the self-signed certificate is refused.
+    let strict = StoreUrl::new("rediss://127.0.0.1:6390/?connect_timeout=2");
+    assert!(open(&strict, &OpenOptions::default()).await.is_err());
+}
