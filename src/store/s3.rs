@@ -211,13 +211,17 @@ pub async fn connect(settings: &S3Settings, readonly: bool) -> StoreResult<Objec
 
 /// An SDK client from the AWS chain, overridden by the settings.
 pub async fn client(settings: &S3Settings) -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(30))
-            .operation_timeout(Duration::from_secs(120))
-            .build(),
-    );
+    // More attempts than the SDK's 3: throttling (503 SlowDown) and 500s
+    // are common under load, and every request here is safe to repeat.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        );
     if let Some(r) = &settings.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
     }

@@ -18,13 +18,14 @@ use crate::cases::{CorruptFixture, Corruption};
 #[path = "../common/s3env.rs"]
 mod s3env;
 
-const BUCKET: &str = "sagascope-conformance";
-
 async fn open() -> Option<(Arc<dyn SnapshotStore>, Client, String)> {
-    let client = s3env::client_with_bucket(BUCKET).await?;
-    // A fresh prefix per store: tests share the bucket and the server.
-    let prefix = format!("{}/", crate::common::unique_tag());
-    let url = s3env::url(BUCKET, &prefix, "");
+    // A bucket per store: moto 5 lists a bucket by walking all its keys and
+    // answers 500 when another request deletes one meanwhile, so tests
+    // running side by side stay out of each other's buckets.
+    let bucket = format!("sagascope-c-{}", crate::common::unique_tag());
+    let client = s3env::client_with_bucket(&bucket).await?;
+    let prefix = format!("{bucket}/snapshots/");
+    let url = s3env::url(&bucket, "snapshots/", "");
     let store = store::open(&StoreUrl::new(url), &OpenOptions::default())
         .await
         .expect("open s3 store");
@@ -35,11 +36,13 @@ pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
     Some(open().await?.0)
 }
 
-async fn inject(client: &Client, prefix: &str, s: &Snapshot, kind: Corruption) -> bool {
+/// `bucket_prefix` is `{bucket}/{prefix}`.
+async fn inject(client: &Client, bucket_prefix: &str, s: &Snapshot, kind: Corruption) -> bool {
+    let (bucket, prefix) = bucket_prefix.split_once('/').unwrap();
     let (body, at) = crate::fs::broken_json(s, kind, JsonStyle::Python);
     client
         .put_object()
-        .bucket(BUCKET)
+        .bucket(bucket)
         .key(format!("{prefix}snapshot/{}.json.zst", s.snapshot_id))
         .body(ByteStream::from(zstd::bulk::compress(&body, 3).unwrap()))
         .metadata("saga_id", &s.saga_id)
@@ -50,7 +53,7 @@ async fn inject(client: &Client, prefix: &str, s: &Snapshot, kind: Corruption) -
     let index_key = format!("{prefix}index/saga/{}.json", s.saga_id);
     let old = match client
         .get_object()
-        .bucket(BUCKET)
+        .bucket(bucket)
         .key(&index_key)
         .send()
         .await
@@ -63,7 +66,7 @@ async fn inject(client: &Client, prefix: &str, s: &Snapshot, kind: Corruption) -
     let index = crate::fs::add_to_index(old, &s.saga_id, &s.snapshot_id, &at);
     client
         .put_object()
-        .bucket(BUCKET)
+        .bucket(bucket)
         .key(index_key)
         .body(ByteStream::from(to_json_bytes(&index, JsonStyle::Python)))
         .send()
