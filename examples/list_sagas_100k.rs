@@ -50,7 +50,7 @@ fn saga_snapshots(i: usize, base: Timestamp) -> Vec<Snapshot> {
             context.insert("step".into(), json!(step));
             let mut s = Snapshot::new(
                 saga_id.clone(),
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     "RefundSaga"
                 } else {
                     "OrderSaga"

@@ -7,12 +7,16 @@
 
 pub mod codec;
 mod error;
+pub mod fs;
 mod layers;
 pub mod memory;
+pub mod objects;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod sqlite;
 mod url;
 
@@ -486,12 +490,17 @@ async fn open_redis(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn S
     Err(StoreError::BackendNotBuilt { backend: "redis" })
 }
 
+#[cfg(feature = "s3")]
+async fn open_s3(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
+    Ok(Arc::new(s3::open(url, opts).await?))
+}
+
+#[cfg(not(feature = "s3"))]
 #[allow(unused_variables)]
 async fn open_s3(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
     Err(StoreError::BackendNotBuilt { backend: "s3" })
 }
 
-#[allow(unused_variables)]
 async fn open_folder(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn SnapshotStore>> {
-    Err(StoreError::BackendNotBuilt { backend: "file" })
+    Ok(Arc::new(fs::open(url, opts).await?))
 }

@@ -57,6 +57,8 @@ mod common;
 #[macro_use]
 mod cases;
 
+mod fs;
+mod fs_gzip;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -64,4 +66,23 @@ mod postgres;
 mod redis;
 #[cfg(feature = "redis")]
 mod redis_cluster;
+#[cfg(feature = "s3")]
+mod s3;
 mod sqlite;
+
+/// `gzip.compress`, for backends whose files sagaz gzips.
+pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = vec![];
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}

@@ -1,0 +1,87 @@
+//! The S3 store against the local S3-compatible server: a fresh key prefix
+//! per test in a shared bucket; corrupt entries are objects written as
+//! sagaz writes them (zstd snapshot object with its metadata, plus an entry
+//! in sagaz's index object), damaged.
+#![cfg(feature = "s3")]
+
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+
+use sagascope::model::Snapshot;
+use sagascope::store::codec::{to_json_bytes, JsonStyle};
+use sagascope::store::{self, OpenOptions, SnapshotStore, StoreUrl};
+
+use crate::cases::{CorruptFixture, Corruption};
+
+#[path = "../common/s3env.rs"]
+mod s3env;
+
+async fn open() -> Option<(Arc<dyn SnapshotStore>, Client, String)> {
+    // A bucket per store: moto 5 lists a bucket by walking all its keys and
+    // answers 500 when another request deletes one meanwhile, so tests
+    // running side by side stay out of each other's buckets.
+    let bucket = format!("sagascope-c-{}", crate::common::unique_tag());
+    let client = s3env::client_with_bucket(&bucket).await?;
+    let prefix = format!("{bucket}/snapshots/");
+    let url = s3env::url(&bucket, "snapshots/", "");
+    let store = store::open(&StoreUrl::new(url), &OpenOptions::default())
+        .await
+        .expect("open s3 store");
+    Some((store, client, prefix))
+}
+
+pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
+    Some(open().await?.0)
+}
+
+/// `bucket_prefix` is `{bucket}/{prefix}`.
+async fn inject(client: &Client, bucket_prefix: &str, s: &Snapshot, kind: Corruption) -> bool {
+    let (bucket, prefix) = bucket_prefix.split_once('/').unwrap();
+    let (body, at) = crate::fs::broken_json(s, kind, JsonStyle::Python);
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(format!("{prefix}snapshot/{}.json.zst", s.snapshot_id))
+        .body(ByteStream::from(zstd::bulk::compress(&body, 3).unwrap()))
+        .metadata("saga_id", &s.saga_id)
+        .metadata("created_at", &at)
+        .send()
+        .await
+        .unwrap();
+    let index_key = format!("{prefix}index/saga/{}.json", s.saga_id);
+    let old = match client
+        .get_object()
+        .bucket(bucket)
+        .key(&index_key)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            Some(serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap())
+        }
+        Err(_) => None,
+    };
+    let index = crate::fs::add_to_index(old, &s.saga_id, &s.snapshot_id, &at);
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(index_key)
+        .body(ByteStream::from(to_json_bytes(&index, JsonStyle::Python)))
+        .send()
+        .await
+        .unwrap();
+    true
+}
+
+pub async fn corrupt_fixture() -> Option<CorruptFixture> {
+    let (store, client, prefix) = open().await?;
+    Some(CorruptFixture::new(store, move |s, kind| {
+        let client = client.clone();
+        let prefix = prefix.clone();
+        async move { inject(&client, &prefix, &s, kind).await }
+    }))
+}
+
+conformance_cases!(corrupt = corrupt_fixture);
