@@ -12,3 +12,4 @@ pub mod model;
 pub mod replay;
 pub mod seed;
 pub mod store;
+pub mod tui;

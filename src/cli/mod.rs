@@ -163,9 +163,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     let settings = Settings::load(&overrides)?;
     let mut ctx = Context::new(settings);
     match cli.command.unwrap_or(Command::Tui(TuiArgs::default())) {
-        Command::Tui(_) => Err(CliError::usage(
-            "the terminal UI is not part of this build yet; use the headless commands (`sagascope --help`)",
-        )),
+        Command::Tui(a) => crate::tui::run(&mut ctx, a).await,
         Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,
         Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
         Command::Snapshots(a) => browse::snapshots(&mut ctx, a).await,
