@@ -1289,22 +1289,25 @@ impl App {
     /// Scrolls each pane so its cursor stays in view.
     fn keep_visible(&mut self) {
         let areas = view::layout(Rect::new(0, 0, self.size.0, self.size.1), self.focus);
-        let fit = |cursor: usize, offset: &mut usize, height: usize| {
+        let fit = |cursor: usize, offset: &mut usize, height: usize, len: usize| {
             let h = height.max(1);
             if cursor < *offset {
                 *offset = cursor;
             } else if cursor >= *offset + h {
                 *offset = cursor + 1 - h;
             }
+            // No empty space below the end after the pane grew.
+            *offset = (*offset).min(len.saturating_sub(h));
         };
         let list_h = areas.list.map_or(10, |r| view::list_body_height(r)) as usize;
-        fit(self.list.selected, &mut self.list.offset, list_h);
+        fit(self.list.selected, &mut self.list.offset, list_h, self.list.sagas.len());
         if let Some(t) = self.timeline.as_mut() {
             let h = areas.timeline.map_or(10, |r| view::timeline_body_height(r)) as usize;
-            fit(t.cursor, &mut t.offset, h);
+            fit(t.cursor, &mut t.offset, h, t.marks.len());
         }
         let dh = areas.detail.map_or(10, |r| view::detail_body_height(r)) as usize;
-        fit(self.detail.line, &mut self.detail.offset, dh);
+        let dlen = self.detail_len();
+        fit(self.detail.line, &mut self.detail.offset, dh, dlen);
     }
 
     fn on_mouse(&mut self, m: MouseEvent) {

@@ -32,7 +32,7 @@ pub fn layout(area: Rect, focus: Pane) -> Areas {
     let body = Rect::new(area.x, area.y + 1, area.width, area.height.saturating_sub(2));
     let (mut list, mut timeline, mut detail) = (None, None, None);
     if area.width >= 120 {
-        let c = Layout::horizontal([Constraint::Percentage(30), Constraint::Percentage(28), Constraint::Min(10)]).split(body);
+        let c = Layout::horizontal([Constraint::Percentage(28), Constraint::Percentage(32), Constraint::Min(10)]).split(body);
         list = Some(c[0]);
         timeline = Some(c[1]);
         detail = Some(c[2]);
@@ -151,7 +151,7 @@ pub fn gap(us: i64) -> String {
 }
 
 fn clock(app: &App, t: Timestamp, with_date: bool) -> String {
-    let fmt = if with_date { "%Y-%m-%d %H:%M:%S%.3f" } else { "%H:%M:%S%.3f" };
+    let fmt = if with_date { "%Y-%m-%d %H:%M:%S%.3f" } else { "%H:%M:%S" };
     if app.cfg.local_time {
         t.as_datetime().with_timezone(&chrono::Local).format(fmt).to_string()
     } else {
@@ -208,7 +208,7 @@ fn header(f: &mut Frame, app: &App, r: Rect) {
     }
     if let Some(p) = &app.pin {
         spans.push(sep.clone());
-        spans.push(Span::styled(format!("📌 {}", p.label), th.fg(th.accent)));
+        spans.push(Span::styled(format!("pin {}", p.label), th.fg(th.accent)));
     }
     f.render_widget(Paragraph::new(Line::from(spans)).style(th.header()), r);
 }
@@ -343,7 +343,11 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         } else {
             st
         };
-        let spans = vec![
+        let status_text = m.status.to_string();
+        let fixed = 1 + 5 + 9 + 9 + 2;
+        let room = w.saturating_sub(fixed);
+        let step_w = m.step_name.chars().count().min(room).min(22);
+        let mut spans = vec![
             Span::raw(if here { "▶" } else { " " }),
             Span::styled(format!("{:>4} ", i), th.fg(th.dim)),
             Span::raw(format!("{} ", clock(app, m.created_at, false))),
@@ -356,9 +360,11 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
                 },
             ),
             Span::styled(format!("{} ", status_glyph(&m.status)), distinct),
-            Span::raw(fit(&m.step_name, w.saturating_sub(34).max(4))),
-            Span::styled(format!(" {}", m.status), distinct),
+            Span::raw(pad(&m.step_name, step_w.max(4))),
         ];
+        if room >= step_w + 1 + status_text.len() {
+            spans.push(Span::styled(format!(" {status_text}"), distinct));
+        }
         let mut line = Line::from(spans);
         if here {
             line = line.style(if focused { th.selected() } else { Style::default().add_modifier(Modifier::REVERSED) });
@@ -433,10 +439,7 @@ fn detail(f: &mut Frame, app: &App, r: Rect) {
                 Span::raw(format!("{} ", m.step_name)),
                 Span::styled(format!("{} ", m.status), th.status(&m.status)),
                 Span::styled(
-                    fit(
-                        &format!("· {} · {} B{against}", clock(app, rd.created_at, true), rd.context_bytes),
-                        w.saturating_sub(m.step_name.len() + 12),
-                    ),
+                    format!("· {} · {} B{against}", clock(app, rd.created_at, true), rd.context_bytes),
                     th.fg(th.dim),
                 ),
             ]));
