@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -237,6 +238,9 @@ pub struct Jobs {
     tx: UnboundedSender<Action>,
     running: HashMap<Slot, JoinHandle<()>>,
     cache: Arc<Mutex<Cache<Arc<Rendered>>>>,
+    /// The newest detail request: older ones stop before their heavy part
+    /// (aborting a task cannot stop a blocking computation already started).
+    latest_detail: Arc<AtomicU64>,
 }
 
 /// Detail cache bound: a few dozen rendered snapshots, whatever their size.
@@ -250,6 +254,7 @@ impl Jobs {
             tx,
             running: HashMap::new(),
             cache: Arc::new(Mutex::new(Cache::new(CACHE_BYTES))),
+            latest_detail: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -282,6 +287,10 @@ impl Jobs {
         let store_slot = self.store.clone();
         let opener = self.opener.clone();
         let cache = self.cache.clone();
+        if let Request::Detail { id, .. } = &req {
+            self.latest_detail.store(*id, Ordering::SeqCst);
+        }
+        let latest = self.latest_detail.clone();
         let handle = tokio::spawn(async move {
             let store = {
                 let mut g = store_slot.lock().await;
@@ -296,14 +305,19 @@ impl Jobs {
                     },
                 }
             };
-            let response = run(req, store, cache).await;
+            let response = run(req, store, cache, latest).await;
             let _ = tx.send(Action::Data(Box::new(response)));
         });
         self.running.insert(slot, handle);
     }
 }
 
-async fn run(req: Request, store: Result<Arc<dyn SnapshotStore>, JobError>, cache: Arc<Mutex<Cache<Arc<Rendered>>>>) -> Response {
+async fn run(
+    req: Request,
+    store: Result<Arc<dyn SnapshotStore>, JobError>,
+    cache: Arc<Mutex<Cache<Arc<Rendered>>>>,
+    latest: Arc<AtomicU64>,
+) -> Response {
     match req {
         Request::Health { id } => Response::Health {
             id,
@@ -345,7 +359,7 @@ async fn run(req: Request, store: Result<Arc<dyn SnapshotStore>, JobError>, cach
             let result = match (cached, store) {
                 (Some(r), _) => Ok(r),
                 (None, Err(e)) => Err(e),
-                (None, Ok(s)) => detail(s.as_ref(), &key, &cache).await,
+                (None, Ok(s)) => detail(s.as_ref(), &key, &cache, id, &latest).await,
             };
             Response::Detail { id, key, result }
         }
@@ -416,7 +430,14 @@ async fn timeline_page(
     Ok((marks, next))
 }
 
-async fn detail(store: &dyn SnapshotStore, key: &DetailKey, cache: &Arc<Mutex<Cache<Arc<Rendered>>>>) -> JobResult<Arc<Rendered>> {
+async fn detail(
+    store: &dyn SnapshotStore,
+    key: &DetailKey,
+    cache: &Arc<Mutex<Cache<Arc<Rendered>>>>,
+    id: u64,
+    latest: &Arc<AtomicU64>,
+) -> JobResult<Arc<Rendered>> {
+    let superseded = || JobError::msg("superseded by a newer request");
     let snap = store
         .get_snapshot(&key.snapshot_id)
         .await?
@@ -428,14 +449,22 @@ async fn detail(store: &dyn SnapshotStore, key: &DetailKey, cache: &Arc<Mutex<Ca
             None => return Err(JobError::msg(format!("snapshot {id} to compare against is gone from the store"))),
         },
     };
+    if latest.load(Ordering::SeqCst) != id {
+        return Err(superseded());
+    }
     // Pretty-printing and diffing a 1 MB context takes a while: off the
     // async workers, and off the draw path entirely.
+    let latest_b = latest.clone();
     let rendered = tokio::task::spawn_blocking(move || {
+        if latest_b.load(Ordering::SeqCst) != id {
+            return None;
+        }
         let a = against.as_ref().map(|(s, l)| (s, l.clone()));
-        content::render(&snap, a)
+        Some(content::render(&snap, a))
     })
     .await
-    .map_err(|e| JobError::msg(format!("rendering failed: {e}")))?;
+    .map_err(|e| JobError::msg(format!("rendering failed: {e}")))?
+    .ok_or_else(superseded)?;
     let rendered = Arc::new(rendered);
     if let Ok(mut c) = cache.lock() {
         c.insert(key.clone(), rendered.clone(), rendered.weight());
