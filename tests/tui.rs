@@ -517,3 +517,56 @@ async fn key_overrides_from_the_config_apply() {
     assert_eq!(cursor(&h), 0);
     assert!(h.frame().contains("n next"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_timelines_page_in_and_time_travel_reaches_late_pages() {
+    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
+    let spec = SeedSpec {
+        sagas: 1,
+        snapshots_per_saga: 300,
+        context_bytes: 200,
+        failed_ratio: 0.0,
+        seed: 3,
+        start: t("2026-01-15T09:00:00Z"),
+        saga_spacing_us: 1,
+        step_spacing_us: 1_000_000,
+    };
+    seed::seed(store.as_ref(), &spec, |_, _| {}).await.unwrap();
+    let mut h = Harness::new(store, test_config("memory://", std::env::temp_dir()), now(), 160, 45);
+    // Scrubbable as soon as the first page is in.
+    h.flush();
+    while h.app.timeline.as_ref().is_none_or(|t| t.marks.is_empty()) {
+        let a = tokio::time::timeout(std::time::Duration::from_secs(20), h.rx.recv())
+            .await
+            .expect("the first timeline page within 20 s")
+            .unwrap();
+        h.dispatch(a);
+    }
+    h.keys(":");
+    h.type_text("at 2026-01-15T09:04:10.5Z");
+    h.keys("Enter");
+    h.settle().await;
+    let tl = h.app.timeline.as_ref().unwrap();
+    assert_eq!(tl.marks.len(), 300);
+    assert!(tl.complete);
+    assert_eq!(tl.cursor, 250);
+    h.keys("Enter G");
+    assert_eq!(cursor(&h), 299);
+    h.settle().await;
+    assert!(h.frame().contains("300/300"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readonly_badge_and_no_colour_theme() {
+    let store = fixture().await;
+    let mut cfg = test_config("sqlite:///audit.db", std::env::temp_dir());
+    cfg.readonly = true;
+    cfg.theme = sagascope::tui::Theme::load(Some("high-contrast"), true).unwrap();
+    let mut h = Harness::new(store, cfg, now(), 120, 30);
+    h.settle().await;
+    let f = h.frame();
+    assert!(f.contains("READ-ONLY"), "{f}");
+    let buf = h.terminal.backend().buffer();
+    assert!(buf.content.iter().all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
+    insta::assert_snapshot!("readonly_no_colour_120x30", f);
+}

@@ -19,8 +19,9 @@ use crate::model::{HistoricalState, ReplayLog, SagaStatus, SagaSummary, Snapshot
 use crate::replay::{self, SnapshotRef};
 use crate::store::{Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore, StoreError};
 
-/// Snapshot metadata per timeline page.
-pub const TIMELINE_PAGE: usize = 200;
+/// Snapshots per timeline page. The store returns whole snapshots, so this
+/// bounds the transient memory of a page of 1 MB contexts; only metadata is kept.
+pub const TIMELINE_PAGE: usize = 64;
 
 /// One snapshot as the timeline shows it (no context).
 #[derive(Debug, Clone, PartialEq)]
