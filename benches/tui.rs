@@ -70,7 +70,10 @@ struct Spec {
 
 impl Spec {
     fn tag(&self) -> String {
-        format!("{}x{}-1k+{}x100k+{}x1m-v1", self.sagas, self.snapshots, self.big_100k, self.big_1m)
+        format!(
+            "{}x{}-1k+{}x100k+{}x1m-v1",
+            self.sagas, self.snapshots, self.big_100k, self.big_1m
+        )
     }
 }
 
@@ -85,7 +88,9 @@ async fn ensure_data(spec: &Spec) -> PathBuf {
     let _ = std::fs::remove_file(&path);
     eprintln!("generating {} (once; reused afterwards)…", path.display());
     let started = Instant::now();
-    let store = SqliteStore::open_path(path.clone(), false).await.expect("open bench db");
+    let store = SqliteStore::open_path(path.clone(), false)
+        .await
+        .expect("open bench db");
     let main = SeedSpec {
         sagas: spec.sagas,
         snapshots_per_saga: spec.snapshots,
@@ -106,14 +111,19 @@ async fn ensure_data(spec: &Spec) -> PathBuf {
     .await
     .expect("seed");
     // The big ones are the newest, so they top the list.
-    for (i, (n, bytes)) in [(spec.big_100k, 100_000usize), (spec.big_1m, 1_000_000usize)].into_iter().enumerate() {
+    for (i, (n, bytes)) in [(spec.big_100k, 100_000usize), (spec.big_1m, 1_000_000usize)]
+        .into_iter()
+        .enumerate()
+    {
         let big = SeedSpec {
             sagas: n,
             snapshots_per_saga: spec.snapshots,
             context_bytes: bytes,
             failed_ratio: 0.5,
             seed: 100 + i as u64,
-            start: Timestamp::parse("2026-03-01T00:00:00Z").unwrap().plus_micros(i as i64 * 3_600_000_000),
+            start: Timestamp::parse("2026-03-01T00:00:00Z")
+                .unwrap()
+                .plus_micros(i as i64 * 3_600_000_000),
             saga_spacing_us: 60_000_000,
             step_spacing_us: 1_000_000,
         };
@@ -193,7 +203,10 @@ fn main() {
         big_100k: 3,
         big_1m: 2,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let path = rt.block_on(ensure_data(&spec));
     if std::env::var_os("SAGASCOPE_BENCH_CHILD").is_none() {
         // Measure in a fresh process, so seeding does not count towards memory.
@@ -211,7 +224,13 @@ async fn measure(spec: &Spec, path: PathBuf) {
     let rss_before = proc_status("VmRSS:").unwrap_or(0);
     let start = Instant::now();
     let store: Arc<dyn SnapshotStore> = Arc::new(SqliteStore::open_path(path.clone(), true).await.expect("open"));
-    let h = Harness::new(store, test_config("sqlite bench", std::env::temp_dir()), Timestamp::now(), 160, 45);
+    let h = Harness::new(
+        store,
+        test_config("sqlite bench", std::env::temp_dir()),
+        Timestamp::now(),
+        160,
+        45,
+    );
     let mut b = Bench {
         h,
         key_frames: Vec::new(),
@@ -235,7 +254,10 @@ async fn measure(spec: &Spec, path: PathBuf) {
             b.press("j", false);
         }
         b.until("the timeline", |h| {
-            h.app.timeline.as_ref().is_some_and(|t| t.complete && t.load == Load::Idle)
+            h.app
+                .timeline
+                .as_ref()
+                .is_some_and(|t| t.complete && t.load == Load::Idle)
         })
         .await;
         b.press("Enter", false);
@@ -279,7 +301,12 @@ async fn measure(spec: &Spec, path: PathBuf) {
     data.sort();
     println!("sagascope TUI benchmark");
     println!("  store: {} ({})", path.display(), spec.tag());
-    println!("  first frame: {:.1} ms; list shown: {:.1} ms; first detail: {:.1} ms", ms(first_frame), ms(list_frame), ms(detail_frame));
+    println!(
+        "  first frame: {:.1} ms; list shown: {:.1} ms; first detail: {:.1} ms",
+        ms(first_frame),
+        ms(list_frame),
+        ms(detail_frame)
+    );
     println!(
         "  key → frame: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
         keys.len(),

@@ -39,17 +39,42 @@ fn ctx(v: Value) -> Map<String, Value> {
 /// compensation and rollback.
 fn hand_saga() -> Vec<Snapshot> {
     let rows: [(&str, SagaStatus, i64, Value); 6] = [
-        ("reserve_inventory", SagaStatus::Executing, 0, json!({"order_id": "o-1", "attempts": 0, "token": "a"})),
-        ("charge_payment", SagaStatus::Executing, 1_000_000, json!({"order_id": "o-1", "attempts": 1, "token": "a"})),
-        ("charge_payment", SagaStatus::Executing, 2_000_000, json!({"order_id": "o-1", "attempts": 1, "token": "b"})),
+        (
+            "reserve_inventory",
+            SagaStatus::Executing,
+            0,
+            json!({"order_id": "o-1", "attempts": 0, "token": "a"}),
+        ),
+        (
+            "charge_payment",
+            SagaStatus::Executing,
+            1_000_000,
+            json!({"order_id": "o-1", "attempts": 1, "token": "a"}),
+        ),
+        (
+            "charge_payment",
+            SagaStatus::Executing,
+            2_000_000,
+            json!({"order_id": "o-1", "attempts": 1, "token": "b"}),
+        ),
         (
             "ship_order",
             SagaStatus::Failed,
             7_202_000_000,
             json!({"order_id": "o-1", "attempts": 2, "token": "b", "error": {"step": "ship_order", "message": "carrier down"}}),
         ),
-        ("ship_order", SagaStatus::Compensating, 7_203_000_000, json!({"order_id": "o-1", "attempts": 2, "token": "b"})),
-        ("reserve_inventory", SagaStatus::RolledBack, 7_204_000_000, json!({"order_id": "o-1", "attempts": 2, "token": "b"})),
+        (
+            "ship_order",
+            SagaStatus::Compensating,
+            7_203_000_000,
+            json!({"order_id": "o-1", "attempts": 2, "token": "b"}),
+        ),
+        (
+            "reserve_inventory",
+            SagaStatus::RolledBack,
+            7_204_000_000,
+            json!({"order_id": "o-1", "attempts": 2, "token": "b"}),
+        ),
     ];
     rows.into_iter()
         .enumerate()
@@ -231,7 +256,10 @@ async fn where_did_this_change() {
     assert_eq!(h.app.focus, Pane::Detail);
     // Rows: {, order_id, attempts, token, }: put the cursor on attempts.
     h.keys("j j");
-    assert_eq!(sagascope::tui::content::path_label(&h.app.current_row().unwrap().path), "$.attempts");
+    assert_eq!(
+        sagascope::tui::content::path_label(&h.app.current_row().unwrap().path),
+        "$.attempts"
+    );
     h.keys("w");
     h.settle().await;
     assert_eq!(cursor(&h), 3, "attempts became 2 at #3");
@@ -395,7 +423,9 @@ async fn backoff_is_capped() {
                 unreachable: true,
             }),
         })));
-        let Conn::Disconnected { retry_at, .. } = &h.app.conn else { panic!() };
+        let Conn::Disconnected { retry_at, .. } = &h.app.conn else {
+            panic!()
+        };
         assert!(retry_at.as_micros() - t.as_micros() <= sagascope::tui::app::MAX_BACKOFF_S * 1_000_000);
         // Reconnect for the next round.
         h.app.update(Action::Tick(t.plus_micros(31_000_000)));
@@ -447,7 +477,10 @@ async fn mouse_click_and_wheel_on_the_timeline() {
             modifiers: KeyModifiers::NONE,
         })
     };
-    h.dispatch(ev(MouseEventKind::Down(MouseButton::Left), sagascope::tui::view::timeline_body_top(tl) + 4));
+    h.dispatch(ev(
+        MouseEventKind::Down(MouseButton::Left),
+        sagascope::tui::view::timeline_body_top(tl) + 4,
+    ));
     assert_eq!(cursor(&h), 4);
     assert_eq!(h.app.focus, Pane::Timeline);
     h.dispatch(ev(MouseEventKind::ScrollUp, tl.y + 5));
@@ -461,7 +494,13 @@ async fn mouse_click_and_wheel_on_the_timeline() {
 async fn export_writes_the_saga_and_the_state() {
     let dir = tempfile::tempdir().unwrap();
     let store = fixture().await;
-    let mut h = Harness::new(store, test_config("memory://", dir.path().to_path_buf()), now(), 160, 45);
+    let mut h = Harness::new(
+        store,
+        test_config("memory://", dir.path().to_path_buf()),
+        now(),
+        160,
+        45,
+    );
     h.settle().await;
     h.keys("x");
     h.settle().await;
@@ -474,7 +513,10 @@ async fn export_writes_the_saga_and_the_state() {
     while h.jobs.busy() {
         h.settle().await;
     }
-    let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), 2, "{files:?}");
     let saga: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
@@ -489,9 +531,19 @@ async fn the_event_loop_runs_a_scripted_key_stream_and_quits() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let store = fixture().await;
     let mut h = Harness::new(store, test_config("memory://", std::env::temp_dir()), now(), 120, 30);
-    let keys = ["l", "l", "q"].map(|c| Action::Key(KeyEvent::new(KeyCode::Char(c.chars().next().unwrap()), KeyModifiers::NONE)));
+    let keys = ["l", "l", "q"].map(|c| {
+        Action::Key(KeyEvent::new(
+            KeyCode::Char(c.chars().next().unwrap()),
+            KeyModifiers::NONE,
+        ))
+    });
     let stream = futures::stream::iter(keys);
-    let Harness { app, jobs, rx, terminal } = &mut h;
+    let Harness {
+        app,
+        jobs,
+        rx,
+        terminal,
+    } = &mut h;
     tokio::time::timeout(
         std::time::Duration::from_secs(20),
         sagascope::tui::run_loop(terminal, app, jobs, rx, stream, now),
@@ -567,6 +619,9 @@ async fn readonly_badge_and_no_colour_theme() {
     let f = h.frame();
     assert!(f.contains("READ-ONLY"), "{f}");
     let buf = h.terminal.backend().buffer();
-    assert!(buf.content.iter().all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
+    assert!(buf
+        .content
+        .iter()
+        .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
     insta::assert_snapshot!("readonly_no_colour_120x30", f);
 }

@@ -33,7 +33,11 @@ impl Tmux {
         let mut args = vec!["send-keys", "-t", "main"];
         args.extend_from_slice(keys);
         let out = self.cmd(&args);
-        assert!(out.status.success(), "send-keys: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "send-keys: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn send_text(&self, text: &str) {
@@ -64,7 +68,10 @@ impl Drop for Tmux {
 }
 
 fn tmux_works() -> bool {
-    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn seed(bin: &str, db: &Path, env: &[(&str, String)]) {
@@ -84,7 +91,11 @@ fn seed(bin: &str, db: &Path, env: &[(&str, String)]) {
         ])
         .output()
         .expect("run sagascope dev seed");
-    assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "seed failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -106,8 +117,24 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
     let tmux = Tmux {
         socket: format!("sagascope-e2e-{}", common::unique_tag()),
     };
-    let out = tmux.cmd(&["-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", "160", "-y", "45", "sh"]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "sh",
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
     tmux.send_text(&format!("env {envs} '{bin}' --store 'sqlite://{}' tui", db.display()));
     tmux.send(&["Enter"]);
@@ -121,9 +148,13 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
     // Scrubbing changes the detail pane.
     tmux.send(&["Enter"]);
     tmux.send(&["l"]);
-    tmux.wait_for("snapshot #1 in the detail pane", |s| s.contains("#1 ") && s.contains("· 2/6"));
+    tmux.wait_for("snapshot #1 in the detail pane", |s| {
+        s.contains("#1 ") && s.contains("· 2/6")
+    });
     tmux.send(&["l"]);
-    tmux.wait_for("snapshot #2 in the detail pane", |s| s.contains("#2 ") && s.contains("· 3/6"));
+    tmux.wait_for("snapshot #2 in the detail pane", |s| {
+        s.contains("#2 ") && s.contains("· 3/6")
+    });
 
     // The newest saga is #29: its snapshots are 250 ms apart from
     // 09:00:00 + 29 × 7 s = 09:03:23, so 09:03:23.800 is the state at #3.
@@ -145,5 +176,9 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
     let screen = tmux.wait_for("the shell after quitting", |s| s.contains("sagascope-exit-0"));
     assert!(!screen.contains("Sagas 30"), "the TUI is still on screen:\n{screen}");
     let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
-    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0", "alternate screen still on");
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "alternate screen still on"
+    );
 }

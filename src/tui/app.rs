@@ -91,8 +91,14 @@ impl Sort {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Conn {
     Connecting,
-    Connected { latency: Duration },
-    Disconnected { error: String, attempt: u32, retry_at: Timestamp },
+    Connected {
+        latency: Duration,
+    },
+    Disconnected {
+        error: String,
+        attempt: u32,
+        retry_at: Timestamp,
+    },
 }
 
 /// What a line of input is for.
@@ -106,8 +112,14 @@ pub enum InputKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
-    Input { kind: InputKind, text: String, completion: usize },
-    Help { scroll: usize },
+    Input {
+        kind: InputKind,
+        text: String,
+        completion: usize,
+    },
+    Help {
+        scroll: usize,
+    },
 }
 
 /// Loading state of a pane.
@@ -398,7 +410,10 @@ impl App {
         let against = match &self.pin {
             Some(p) if p.snapshot_id != m.snapshot_id => Some((p.snapshot_id.clone(), format!("pinned {}", p.label))),
             _ => t.cursor.checked_sub(1).and_then(|i| t.marks.get(i)).map(|prev| {
-                (prev.snapshot_id.clone(), format!("previous #{} {}", t.cursor - 1, prev.step_name))
+                (
+                    prev.snapshot_id.clone(),
+                    format!("previous #{} {}", t.cursor - 1, prev.step_name),
+                )
             }),
         };
         let key = DetailKey {
@@ -533,7 +548,11 @@ impl App {
                                 let nid = self.next_id + 1;
                                 self.next_id = nid;
                                 t.req = nid;
-                                self.outbox.push(Request::Timeline { id: nid, saga_id, after: Some(after) });
+                                self.outbox.push(Request::Timeline {
+                                    id: nid,
+                                    saga_id,
+                                    after: Some(after),
+                                });
                             }
                             None => {
                                 t.complete = true;
@@ -626,7 +645,9 @@ impl App {
     }
 
     fn apply_pending_jump(&mut self) {
-        let Some(target) = self.pending_jump.clone() else { return };
+        let Some(target) = self.pending_jump.clone() else {
+            return;
+        };
         let Some(t) = self.timeline.as_mut() else { return };
         if let Some(i) = t.marks.iter().position(|m| m.snapshot_id == target) {
             t.cursor = i;
@@ -815,7 +836,11 @@ impl App {
                 _ => self.error("sort by: time, name or status"),
             },
             "filter" => self.set_filter(rest),
-            "export" => self.export(if rest.is_empty() { None } else { Some(PathBuf::from(rest)) }),
+            "export" => self.export(if rest.is_empty() {
+                None
+            } else {
+                Some(PathBuf::from(rest))
+            }),
             other => match Cmd::by_name(other) {
                 Some(cmd) => self.run(cmd),
                 None => self.error(format!("unknown command {other:?} (Tab completes; ? lists them)")),
@@ -827,7 +852,10 @@ impl App {
         self.list.sort = s;
         let keep = self.list.sagas.get(self.list.selected).map(|s| s.saga_id.clone());
         self.apply_sort(keep);
-        self.info(format!("sorted by {} (loaded sagas; the store pages newest first)", s.label()));
+        self.info(format!(
+            "sorted by {} (loaded sagas; the store pages newest first)",
+            s.label()
+        ));
     }
 
     /// Time travel: `-2h`, `now`, an ISO time.
@@ -856,7 +884,11 @@ impl App {
             match t.current() {
                 Some(m) => (
                     ExportWhat::State(m.snapshot_id.clone()),
-                    format!("sagascope-state-{}-{}-{stamp}.json", short_id(&t.saga.saga_id), t.cursor),
+                    format!(
+                        "sagascope-state-{}-{}-{stamp}.json",
+                        short_id(&t.saga.saga_id),
+                        t.cursor
+                    ),
                 ),
                 None => return,
             }
@@ -1024,7 +1056,10 @@ impl App {
     fn linked_saga(&mut self) {
         let Some(t) = &self.timeline else { return };
         let saga_id = t.saga.saga_id.clone();
-        match (&self.detail.replays, self.detail.replays_for.as_deref() == Some(saga_id.as_str())) {
+        match (
+            &self.detail.replays,
+            self.detail.replays_for.as_deref() == Some(saga_id.as_str()),
+        ) {
             (Some(r), true) => {
                 if let Some(p) = &r.produced_by {
                     let id = p.original_saga_id.clone();
@@ -1115,7 +1150,9 @@ impl App {
             let m = &t.marks[i];
             m.status.is_failure()
                 || m.status == SagaStatus::Compensating
-                || i.checked_sub(1).and_then(|p| t.marks.get(p)).is_some_and(|p| p.status != m.status)
+                || i.checked_sub(1)
+                    .and_then(|p| t.marks.get(p))
+                    .is_some_and(|p| p.status != m.status)
         };
         let found = if forward {
             (t.cursor + 1..t.marks.len()).find(|&i| is_event(i))
@@ -1195,7 +1232,10 @@ impl App {
         // Keep the cursor on the container's open row.
         if let Some(r) = &self.detail.rendered {
             let vis = content::visible_rows(&r.rows, &self.detail.folded);
-            if let Some(i) = vis.iter().position(|&i| r.rows[i].path == path && r.rows[i].kind == RowKind::Open) {
+            if let Some(i) = vis
+                .iter()
+                .position(|&i| r.rows[i].path == path && r.rows[i].kind == RowKind::Open)
+            {
                 self.detail.line = i;
             }
         }
@@ -1299,13 +1339,13 @@ impl App {
             // No empty space below the end after the pane grew.
             *offset = (*offset).min(len.saturating_sub(h));
         };
-        let list_h = areas.list.map_or(10, |r| view::list_body_height(r)) as usize;
+        let list_h = areas.list.map_or(10, view::list_body_height) as usize;
         fit(self.list.selected, &mut self.list.offset, list_h, self.list.sagas.len());
         if let Some(t) = self.timeline.as_mut() {
-            let h = areas.timeline.map_or(10, |r| view::timeline_body_height(r)) as usize;
+            let h = areas.timeline.map_or(10, view::timeline_body_height) as usize;
             fit(t.cursor, &mut t.offset, h, t.marks.len());
         }
-        let dh = areas.detail.map_or(10, |r| view::detail_body_height(r)) as usize;
+        let dh = areas.detail.map_or(10, view::detail_body_height) as usize;
         let dlen = self.detail_len();
         fit(self.detail.line, &mut self.detail.offset, dh, dlen);
     }
@@ -1315,7 +1355,9 @@ impl App {
             return;
         }
         let areas = view::layout(Rect::new(0, 0, self.size.0, self.size.1), self.focus);
-        let inside = |r: Option<Rect>| r.filter(|r| m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height);
+        let inside = |r: Option<Rect>| {
+            r.filter(|r| m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height)
+        };
         if let Some(r) = inside(areas.timeline) {
             self.focus = Pane::Timeline;
             match m.kind {

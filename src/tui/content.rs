@@ -140,7 +140,11 @@ fn scalar_text(v: &Value) -> String {
             while !s.is_char_boundary(end) {
                 end -= 1;
             }
-            format!("{}… ({} more bytes)\"", Value::String(s[..end].to_string()).to_string().trim_end_matches('"'), s.len() - end)
+            format!(
+                "{}… ({} more bytes)\"",
+                Value::String(s[..end].to_string()).to_string().trim_end_matches('"'),
+                s.len() - end
+            )
         }
         other => cut(&other.to_string()),
     }

@@ -17,7 +17,9 @@ use super::app::Action;
 use super::content::{self, Rendered, Seg};
 use crate::model::{HistoricalState, ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
 use crate::replay::{self, SnapshotRef};
-use crate::store::{Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore, StoreError};
+use crate::store::{
+    Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore, StoreError,
+};
 
 /// Snapshots per timeline page. The store returns whole snapshots, so this
 /// bounds the transient memory of a page of 1 MB contexts; only metadata is kept.
@@ -127,15 +129,49 @@ pub struct ReplaysView {
 /// Requests the App makes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    Health { id: u64 },
-    SagaPage { id: u64, filter: SagaFilter, after: Option<SagaCursor>, limit: usize },
-    Timeline { id: u64, saga_id: String, after: Option<SnapshotCursor> },
-    Detail { id: u64, key: DetailKey },
-    AtTime { id: u64, saga_id: String, at: Timestamp },
-    WhereChanged { id: u64, saga_id: String, from: SnapshotCursor, path: Arc<[Seg]>, forward: bool },
-    Replays { id: u64, saga_id: String },
-    OpenSaga { id: u64, input: String },
-    Export { id: u64, what: ExportWhat, path: PathBuf },
+    Health {
+        id: u64,
+    },
+    SagaPage {
+        id: u64,
+        filter: SagaFilter,
+        after: Option<SagaCursor>,
+        limit: usize,
+    },
+    Timeline {
+        id: u64,
+        saga_id: String,
+        after: Option<SnapshotCursor>,
+    },
+    Detail {
+        id: u64,
+        key: DetailKey,
+    },
+    AtTime {
+        id: u64,
+        saga_id: String,
+        at: Timestamp,
+    },
+    WhereChanged {
+        id: u64,
+        saga_id: String,
+        from: SnapshotCursor,
+        path: Arc<[Seg]>,
+        forward: bool,
+    },
+    Replays {
+        id: u64,
+        saga_id: String,
+    },
+    OpenSaga {
+        id: u64,
+        input: String,
+    },
+    Export {
+        id: u64,
+        what: ExportWhat,
+        path: PathBuf,
+    },
 }
 
 /// Where a snapshot jump came from, for the message shown after it.
@@ -145,17 +181,47 @@ pub struct Jump {
     pub note: String,
 }
 
-/// Results, sent back as `Action::Data`.
+/// Results, sent back as `Action::Data` (boxed there, so variant sizes
+/// do not matter).
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
-    Health { id: u64, result: JobResult<Duration> },
-    SagaPage { id: u64, append: bool, result: JobResult<SagaPage> },
-    Timeline { id: u64, saga_id: String, result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)> },
-    Detail { id: u64, key: DetailKey, result: JobResult<Arc<Rendered>> },
-    Jump { id: u64, result: JobResult<Jump> },
-    Replays { id: u64, saga_id: String, result: JobResult<ReplaysView> },
-    OpenSaga { id: u64, result: JobResult<SagaSummary> },
-    Exported { id: u64, result: JobResult<(PathBuf, usize)> },
+    Health {
+        id: u64,
+        result: JobResult<Duration>,
+    },
+    SagaPage {
+        id: u64,
+        append: bool,
+        result: JobResult<SagaPage>,
+    },
+    Timeline {
+        id: u64,
+        saga_id: String,
+        result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
+    },
+    Detail {
+        id: u64,
+        key: DetailKey,
+        result: JobResult<Arc<Rendered>>,
+    },
+    Jump {
+        id: u64,
+        result: JobResult<Jump>,
+    },
+    Replays {
+        id: u64,
+        saga_id: String,
+        result: JobResult<ReplaysView>,
+    },
+    OpenSaga {
+        id: u64,
+        result: JobResult<SagaSummary>,
+    },
+    Exported {
+        id: u64,
+        result: JobResult<(PathBuf, usize)>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -340,11 +406,19 @@ async fn run(
                 }
             },
         },
-        Request::SagaPage { id, filter, after, limit } => {
+        Request::SagaPage {
+            id,
+            filter,
+            after,
+            limit,
+        } => {
             let append = after.is_some();
             let result = match store {
                 Err(e) => Err(e),
-                Ok(s) => s.list_sagas(&filter, &SagaPageRequest { limit, after }).await.map_err(JobError::from),
+                Ok(s) => s
+                    .list_sagas(&filter, &SagaPageRequest { limit, after })
+                    .await
+                    .map_err(JobError::from),
             };
             Response::SagaPage { id, append, result }
         }
@@ -371,13 +445,23 @@ async fn run(
                 Ok(s) => replay::resolve_snapshot(s.as_ref(), &saga_id, &SnapshotRef::At(at))
                     .await
                     .map(|snap| Jump {
-                        note: format!("state at {}: snapshot taken {}", at.to_rfc3339_z(), snap.created_at.to_rfc3339_z()),
+                        note: format!(
+                            "state at {}: snapshot taken {}",
+                            at.to_rfc3339_z(),
+                            snap.created_at.to_rfc3339_z()
+                        ),
                         snapshot_id: snap.snapshot_id,
                     })
                     .map_err(JobError::from),
             },
         },
-        Request::WhereChanged { id, saga_id, from, path, forward } => Response::Jump {
+        Request::WhereChanged {
+            id,
+            saga_id,
+            from,
+            path,
+            forward,
+        } => Response::Jump {
             id,
             result: match store {
                 Err(e) => Err(e),
@@ -425,7 +509,11 @@ async fn timeline_page(
         )
         .await?;
     let full = listing.items.len() == TIMELINE_PAGE;
-    let next = if full { listing.items.last().map(SnapshotCursor::of) } else { None };
+    let next = if full {
+        listing.items.last().map(SnapshotCursor::of)
+    } else {
+        None
+    };
     // Contexts are dropped here: the timeline keeps metadata only.
     let marks = listing.items.iter().map(Mark::of).collect();
     Ok((marks, next))
@@ -439,15 +527,21 @@ async fn detail(
     latest: &Arc<AtomicU64>,
 ) -> JobResult<Arc<Rendered>> {
     let superseded = || JobError::msg("superseded by a newer request");
-    let snap = store
-        .get_snapshot(&key.snapshot_id)
-        .await?
-        .ok_or_else(|| JobError::msg(format!("snapshot {} is gone from the store (press C-r to reload)", key.snapshot_id)))?;
+    let snap = store.get_snapshot(&key.snapshot_id).await?.ok_or_else(|| {
+        JobError::msg(format!(
+            "snapshot {} is gone from the store (press C-r to reload)",
+            key.snapshot_id
+        ))
+    })?;
     let against = match &key.against {
         None => None,
         Some((id, label)) => match store.get_snapshot(id).await? {
             Some(s) => Some((s, label.clone())),
-            None => return Err(JobError::msg(format!("snapshot {id} to compare against is gone from the store"))),
+            None => {
+                return Err(JobError::msg(format!(
+                    "snapshot {id} to compare against is gone from the store"
+                )))
+            }
         },
     };
     if latest.load(Ordering::SeqCst) != id {
@@ -555,7 +649,10 @@ async fn export(store: &dyn SnapshotStore, what: ExportWhat, path: PathBuf) -> J
                 .ok_or_else(|| JobError::msg("the snapshot is gone from the store"))?;
             let at = snap.created_at;
             let state = HistoricalState::from_snapshot(snap, at);
-            (serde_json::to_value(&state).map_err(|e| JobError::msg(e.to_string()))?, 1)
+            (
+                serde_json::to_value(&state).map_err(|e| JobError::msg(e.to_string()))?,
+                1,
+            )
         }
         ExportWhat::Saga(saga_id) => {
             let mut all = Vec::new();

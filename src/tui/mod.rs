@@ -38,8 +38,8 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// The App's settings from the configuration in force.
 pub fn app_config(settings: &crate::config::Settings) -> Result<AppConfig, CliError> {
-    let keymap = Keymap::load(&settings.file.tui.keys)
-        .map_err(|e| CliError::usage(format!("config [tui.keys]: {e}")))?;
+    let keymap =
+        Keymap::load(&settings.file.tui.keys).map_err(|e| CliError::usage(format!("config [tui.keys]: {e}")))?;
     let theme = Theme::load(settings.file.tui.theme.as_deref(), Theme::no_color_env())
         .map_err(|e| CliError::usage(format!("config [tui] theme: {e}")))?;
     Ok(AppConfig {
@@ -80,7 +80,8 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
     let mut jobs = Jobs::new(opener, tx);
     // ratatui::init installs a panic hook that restores the terminal first;
     // ours also releases the mouse.
-    let mut terminal = ratatui::try_init().map_err(|e| CliError::new(Exit::Usage, format!("cannot start the terminal UI: {e}")))?;
+    let mut terminal =
+        ratatui::try_init().map_err(|e| CliError::new(Exit::Usage, format!("cannot start the terminal UI: {e}")))?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
@@ -102,7 +103,15 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
             }
         }
     });
-    let result = run_loop(&mut terminal, &mut app, &mut jobs, &mut rx, Box::pin(input), Timestamp::now).await;
+    let result = run_loop(
+        &mut terminal,
+        &mut app,
+        &mut jobs,
+        &mut rx,
+        Box::pin(input),
+        Timestamp::now,
+    )
+    .await;
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     tracing::info!("terminal UI stopped");

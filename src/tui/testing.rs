@@ -49,7 +49,12 @@ impl Harness {
             Ok(t) => t,
             Err(never) => match never {},
         };
-        Harness { app, jobs, rx, terminal }
+        Harness {
+            app,
+            jobs,
+            rx,
+            terminal,
+        }
     }
 
     /// Sends queued requests to the background.
@@ -99,7 +104,10 @@ impl Harness {
     /// Types text into whatever input is open.
     pub fn type_text(&mut self, text: &str) {
         for c in text.chars() {
-            self.dispatch(Action::Key(KeyEvent::new(crossterm::event::KeyCode::Char(c), KeyModifiers::NONE)));
+            self.dispatch(Action::Key(KeyEvent::new(
+                crossterm::event::KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
         }
     }
 

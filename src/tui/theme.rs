@@ -123,9 +123,8 @@ impl Theme {
             }
             all.insert(k, v);
         }
-        let get = |k: &str| -> Result<Color, String> {
-            parse_colour(k, all.get(k).map(String::as_str).unwrap_or("reset"))
-        };
+        let get =
+            |k: &str| -> Result<Color, String> { parse_colour(k, all.get(k).map(String::as_str).unwrap_or("reset")) };
         Ok(Theme {
             colour: true,
             text: get("text")?,

@@ -32,7 +32,12 @@ pub fn layout(area: Rect, focus: Pane) -> Areas {
     let body = Rect::new(area.x, area.y + 1, area.width, area.height.saturating_sub(2));
     let (mut list, mut timeline, mut detail) = (None, None, None);
     if area.width >= 120 {
-        let c = Layout::horizontal([Constraint::Percentage(28), Constraint::Percentage(32), Constraint::Min(10)]).split(body);
+        let c = Layout::horizontal([
+            Constraint::Percentage(28),
+            Constraint::Percentage(32),
+            Constraint::Min(10),
+        ])
+        .split(body);
         list = Some(c[0]);
         timeline = Some(c[1]);
         detail = Some(c[2]);
@@ -204,7 +209,10 @@ fn header(f: &mut Frame, app: &App, r: Rect) {
     }
     if app.cfg.readonly {
         spans.push(sep.clone());
-        spans.push(Span::styled("READ-ONLY", th.fg(th.warning).add_modifier(Modifier::BOLD)));
+        spans.push(Span::styled(
+            "READ-ONLY",
+            th.fg(th.warning).add_modifier(Modifier::BOLD),
+        ));
     }
     if let Some(p) = &app.pin {
         spans.push(sep.clone());
@@ -252,7 +260,10 @@ fn list(f: &mut Frame, app: &App, r: Rect) {
         let tail = format!("{:>4} {:>4}", age(app.now, s.last_at), s.snapshot_count);
         let step_w = rest.saturating_sub(tail.len() + 1);
         let mut spans = vec![
-            Span::styled(format!("{} ", status_glyph(&s.latest_status)), th.status(&s.latest_status)),
+            Span::styled(
+                format!("{} ", status_glyph(&s.latest_status)),
+                th.status(&s.latest_status),
+            ),
             Span::raw(pad(&s.saga_name, name_w)),
             Span::raw(" "),
             Span::styled(format!("{} ", short_id(&s.saga_id)), th.fg(th.dim)),
@@ -264,7 +275,11 @@ fn list(f: &mut Frame, app: &App, r: Rect) {
         }
         let mut line = Line::from(spans);
         if selected {
-            line = line.style(if focused { th.selected() } else { Style::default().add_modifier(Modifier::REVERSED) });
+            line = line.style(if focused {
+                th.selected()
+            } else {
+                Style::default().add_modifier(Modifier::REVERSED)
+            });
         }
         lines.push(line);
     }
@@ -281,7 +296,10 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         let b = block(th, " Timeline ".into(), focused);
         let inner = b.inner(r);
         f.render_widget(b, r);
-        f.render_widget(Paragraph::new(Line::styled("Select a saga (Enter).", th.fg(th.dim))), inner);
+        f.render_widget(
+            Paragraph::new(Line::styled("Select a saga (Enter).", th.fg(th.dim))),
+            inner,
+        );
         return;
     };
     let count = if t.complete {
@@ -367,7 +385,11 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         }
         let mut line = Line::from(spans);
         if here {
-            line = line.style(if focused { th.selected() } else { Style::default().add_modifier(Modifier::REVERSED) });
+            line = line.style(if focused {
+                th.selected()
+            } else {
+                Style::default().add_modifier(Modifier::REVERSED)
+            });
         }
         lines.push(line);
     }
@@ -418,7 +440,10 @@ fn detail(f: &mut Frame, app: &App, r: Rect) {
         }
         let label = format!("{} {}", k + 1, tab.title());
         tabs.push(if *tab == d.tab {
-            Span::styled(label, th.fg(th.accent).add_modifier(Modifier::BOLD | Modifier::UNDERLINED))
+            Span::styled(
+                label,
+                th.fg(th.accent).add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+            )
         } else {
             Span::styled(label, th.fg(th.dim))
         });
@@ -427,7 +452,11 @@ fn detail(f: &mut Frame, app: &App, r: Rect) {
     let body_h = inner.height.saturating_sub(2) as usize;
     let current = app.timeline.as_ref().and_then(|t| t.current().map(|m| (t.cursor, m)));
     // The meta line: what is shown, or why nothing is.
-    let ready = d.load == Load::Idle && d.rendered.as_ref().zip(current).is_some_and(|(rd, (_, m))| rd.snapshot_id == m.snapshot_id);
+    let ready = d.load == Load::Idle
+        && d.rendered
+            .as_ref()
+            .zip(current)
+            .is_some_and(|(rd, (_, m))| rd.snapshot_id == m.snapshot_id);
     match (current, &d.rendered) {
         (Some((i, m)), Some(rd)) if ready => {
             let against = match &rd.against {
@@ -439,7 +468,11 @@ fn detail(f: &mut Frame, app: &App, r: Rect) {
                 Span::raw(format!("{} ", m.step_name)),
                 Span::styled(format!("{} ", m.status), th.status(&m.status)),
                 Span::styled(
-                    format!("· {} · {} B{against}", clock(app, rd.created_at, true), rd.context_bytes),
+                    format!(
+                        "· {} · {} B{against}",
+                        clock(app, rd.created_at, true),
+                        rd.context_bytes
+                    ),
                     th.fg(th.dim),
                 ),
             ]));
@@ -514,7 +547,10 @@ fn detail(f: &mut Frame, app: &App, r: Rect) {
                         th.fg(th.dim),
                     ));
                 } else if rd.changed_paths == 0 {
-                    lines.push(Line::styled(format!("No change against {}.", rd.against.as_deref().unwrap_or("")), th.fg(th.dim)));
+                    lines.push(Line::styled(
+                        format!("No change against {}.", rd.against.as_deref().unwrap_or("")),
+                        th.fg(th.dim),
+                    ));
                 }
                 for (k, (kind, text)) in rd.diff.iter().enumerate().skip(d.offset).take(body_h) {
                     let style = match kind {
@@ -525,12 +561,18 @@ fn detail(f: &mut Frame, app: &App, r: Rect) {
                         DiffLine::Hunk => th.fg(th.accent),
                         DiffLine::Context => Style::default(),
                     };
-                    lines.push(sel_style(Line::from(highlight(fit(text, w), q, style, th)), k == d.line));
+                    lines.push(sel_style(
+                        Line::from(highlight(fit(text, w), q, style, th)),
+                        k == d.line,
+                    ));
                 }
             }
             Tab::Raw => {
                 for (k, text) in rd.raw.iter().enumerate().skip(d.offset).take(body_h) {
-                    lines.push(sel_style(Line::from(highlight(fit(text, w), q, Style::default(), th)), k == d.line));
+                    lines.push(sel_style(
+                        Line::from(highlight(fit(text, w), q, Style::default(), th)),
+                        k == d.line,
+                    ));
                 }
             }
             Tab::Replays => {}
@@ -588,7 +630,10 @@ fn replays_body(app: &App, lines: &mut Vec<Line>, w: usize, h: usize) {
         }
         lines.push(line);
     }
-    lines.push(Line::styled("Enter opens the replay's saga; o jumps between original and replay.", th.fg(th.dim)));
+    lines.push(Line::styled(
+        "Enter opens the replay's saga; o jumps between original and replay.",
+        th.fg(th.dim),
+    ));
 }
 
 fn footer(f: &mut Frame, app: &App, r: Rect) {
@@ -611,17 +656,27 @@ fn footer(f: &mut Frame, app: &App, r: Rect) {
             if *kind == InputKind::Palette {
                 let c = super::app::palette_candidates(text);
                 if !c.is_empty() && !text.contains(' ') {
-                    spans.push(Span::styled(format!("   Tab: {}", c.iter().take(8).copied().collect::<Vec<_>>().join(" ")), th.fg(th.dim)));
+                    spans.push(Span::styled(
+                        format!("   Tab: {}", c.iter().take(8).copied().collect::<Vec<_>>().join(" ")),
+                        th.fg(th.dim),
+                    ));
                 }
             } else if *kind == InputKind::Filter {
-                spans.push(Span::styled("   id prefix · name · status:failed · step:charge_payment", th.fg(th.dim)));
+                spans.push(Span::styled(
+                    "   id prefix · name · status:failed · step:charge_payment",
+                    th.fg(th.dim),
+                ));
             }
             Line::from(spans)
         }
         _ => match &app.message {
             Some(m) => Line::styled(
                 format!(" {}", m.text),
-                if m.error { th.fg(th.failed).add_modifier(Modifier::BOLD) } else { th.fg(th.accent) },
+                if m.error {
+                    th.fg(th.failed).add_modifier(Modifier::BOLD)
+                } else {
+                    th.fg(th.accent)
+                },
             ),
             None => hints(app),
         },
@@ -641,7 +696,10 @@ fn hints(app: &App) -> Line<'static> {
     let mut add = |scope: Scope| {
         for d in COMMANDS.iter().filter(|d| d.scope == scope && d.hint) {
             let short = d.name.rsplit('.').next().unwrap_or(d.name).replace('_', " ");
-            spans.push(Span::styled(app.cfg.keymap.label(d.cmd), th.fg(th.accent).add_modifier(Modifier::BOLD)));
+            spans.push(Span::styled(
+                app.cfg.keymap.label(d.cmd),
+                th.fg(th.accent).add_modifier(Modifier::BOLD),
+            ));
             spans.push(Span::raw(format!(" {short}  ")));
         }
     };
@@ -680,7 +738,9 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     }
     lines.push(Line::raw(""));
     lines.push(Line::raw("Palette (:): at <time|-2h>, saga <id>, sort time|name|status, filter <text>, export [file], or any command name."));
-    lines.push(Line::raw("Remap in the config file: [tui.keys] \"timeline.next\" = \"n\"."));
+    lines.push(Line::raw(
+        "Remap in the config file: [tui.keys] \"timeline.next\" = \"n\".",
+    ));
     let skip = scroll.min(lines.len().saturating_sub(1));
     f.render_widget(Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()), inner);
 }
