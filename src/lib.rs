@@ -13,3 +13,4 @@ pub mod model;
 pub mod replay;
 pub mod seed;
 pub mod store;
+pub mod tui;

@@ -52,9 +52,9 @@ pub async fn demo(ctx: &mut Context, a: DemoArgs) -> Result<Exit, CliError> {
     pb.finish_and_clear();
     let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if terminal && !a.no_tui && a.format == Format::Table {
-        match super::launch_tui(ctx) {
-            Ok(code) => return Ok(code),
-            Err(e) => note(&format!("{} — printing the summary instead", e.message)),
+        // The summary still prints after the UI closes: it says what to try.
+        if let Err(e) = super::launch_tui(ctx).await {
+            note(&format!("{} — printing the summary instead", e.message));
         }
     }
     match a.format {

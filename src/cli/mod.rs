@@ -199,9 +199,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     let settings = Settings::load(&overrides)?;
     let mut ctx = Context::new(settings);
     match cli.command.unwrap_or(Command::Tui(TuiArgs::default())) {
-        Command::Tui(_) => Err(CliError::usage(
-            "the terminal UI is not part of this build yet; use the headless commands (`sagascope --help`)",
-        )),
+        Command::Tui(a) => crate::tui::run(&mut ctx, a).await,
         Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,
         Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
         Command::Snapshots(a) => browse::snapshots(&mut ctx, a).await,
@@ -225,12 +223,10 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-/// Opens the terminal UI on the context's store. The TUI is wired in by
-/// the lead; until then this says so and callers fall back to text.
-pub fn launch_tui(_ctx: &mut Context) -> Result<Exit, CliError> {
-    Err(CliError::usage(
-        "the terminal UI is not part of this build yet",
-    ))
+/// Opens the terminal UI on the context's store (`demo` uses it once it
+/// has seeded the store).
+pub async fn launch_tui(ctx: &mut Context) -> Result<Exit, CliError> {
+    crate::tui::run(ctx, TuiArgs::default()).await
 }
 
 /// Parses a time flag (absolute or relative to now).

@@ -1,0 +1,710 @@
+//! Background work: every store access and every heavy computation runs in
+//! a tokio task and reports back as an [`Action::Data`]. One slot per kind
+//! of request: a new request aborts the one in its slot, and the App drops
+//! any response whose id is not the newest it asked for.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use super::app::Action;
+use super::content::{self, Rendered, Seg};
+use crate::model::{HistoricalState, ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
+use crate::replay::{self, SnapshotRef};
+use crate::store::{
+    Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor, SnapshotQuery,
+    SnapshotStore, StoreError,
+};
+
+/// Snapshots per timeline page. The store returns whole snapshots, so this
+/// bounds the transient memory of a page of 1 MB contexts; only metadata is kept.
+pub const TIMELINE_PAGE: usize = 64;
+
+/// One snapshot as the timeline shows it (no context).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub snapshot_id: String,
+    pub step_name: String,
+    pub step_index: i64,
+    pub status: SagaStatus,
+    pub created_at: Timestamp,
+}
+
+impl Mark {
+    pub fn of(s: &Snapshot) -> Mark {
+        Mark {
+            snapshot_id: s.snapshot_id.clone(),
+            step_name: s.step_name.clone(),
+            step_index: s.step_index,
+            status: s.status.clone(),
+            created_at: s.created_at,
+        }
+    }
+
+    pub fn cursor(&self) -> SnapshotCursor {
+        SnapshotCursor {
+            created_at: self.created_at,
+            snapshot_id: self.snapshot_id.clone(),
+        }
+    }
+}
+
+/// A failed job: the message to show, and whether the store looks gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobError {
+    pub message: String,
+    pub unreachable: bool,
+}
+
+impl JobError {
+    pub fn msg(m: impl Into<String>) -> Self {
+        JobError {
+            message: m.into(),
+            unreachable: false,
+        }
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        let unreachable = matches!(e, StoreError::Unreachable { .. });
+        JobError {
+            message: e.to_string(),
+            unreachable,
+        }
+    }
+}
+
+impl From<replay::TimeTravelError> for JobError {
+    fn from(e: replay::TimeTravelError) -> Self {
+        match e {
+            replay::TimeTravelError::Store(s) => s.into(),
+            other => JobError::msg(other.to_string()),
+        }
+    }
+}
+
+impl From<replay::FindSagaError> for JobError {
+    fn from(e: replay::FindSagaError) -> Self {
+        match e {
+            replay::FindSagaError::Store(s) => s.into(),
+            other => JobError::msg(other.to_string()),
+        }
+    }
+}
+
+pub type JobResult<T> = Result<T, JobError>;
+
+/// What the detail pane asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DetailKey {
+    pub snapshot_id: String,
+    /// Snapshot to diff against and its label.
+    pub against: Option<(String, String)>,
+}
+
+/// What to export.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportWhat {
+    /// Every snapshot of a saga.
+    Saga(String),
+    /// The state at one snapshot.
+    State(String),
+}
+
+/// The replay log around a saga.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplaysView {
+    /// Replays started from this saga, newest first.
+    pub replays: Vec<ReplayLog>,
+    /// The replay that produced this saga, if it is one.
+    pub produced_by: Option<ReplayLog>,
+}
+
+/// Requests the App makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Health {
+        id: u64,
+    },
+    SagaPage {
+        id: u64,
+        filter: SagaFilter,
+        after: Option<SagaCursor>,
+        limit: usize,
+    },
+    Timeline {
+        id: u64,
+        saga_id: String,
+        after: Option<SnapshotCursor>,
+    },
+    Detail {
+        id: u64,
+        key: DetailKey,
+    },
+    AtTime {
+        id: u64,
+        saga_id: String,
+        at: Timestamp,
+    },
+    WhereChanged {
+        id: u64,
+        saga_id: String,
+        from: SnapshotCursor,
+        path: Arc<[Seg]>,
+        forward: bool,
+    },
+    Replays {
+        id: u64,
+        saga_id: String,
+    },
+    OpenSaga {
+        id: u64,
+        input: String,
+    },
+    Export {
+        id: u64,
+        what: ExportWhat,
+        path: PathBuf,
+    },
+}
+
+/// Where a snapshot jump came from, for the message shown after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jump {
+    pub snapshot_id: String,
+    pub note: String,
+}
+
+/// Results, sent back as `Action::Data` (boxed there, so variant sizes
+/// do not matter).
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Response {
+    Health {
+        id: u64,
+        result: JobResult<Duration>,
+    },
+    SagaPage {
+        id: u64,
+        append: bool,
+        result: JobResult<SagaPage>,
+    },
+    Timeline {
+        id: u64,
+        saga_id: String,
+        result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
+    },
+    Detail {
+        id: u64,
+        key: DetailKey,
+        result: JobResult<Arc<Rendered>>,
+    },
+    Jump {
+        id: u64,
+        result: JobResult<Jump>,
+    },
+    Replays {
+        id: u64,
+        saga_id: String,
+        result: JobResult<ReplaysView>,
+    },
+    OpenSaga {
+        id: u64,
+        result: JobResult<SagaSummary>,
+    },
+    Exported {
+        id: u64,
+        result: JobResult<(PathBuf, usize)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Slot {
+    Health,
+    List,
+    Timeline,
+    Detail,
+    Jump,
+    Replays,
+    Open,
+    Export,
+}
+
+impl Request {
+    fn slot(&self) -> Slot {
+        match self {
+            Request::Health { .. } => Slot::Health,
+            Request::SagaPage { .. } => Slot::List,
+            Request::Timeline { .. } => Slot::Timeline,
+            Request::Detail { .. } => Slot::Detail,
+            Request::AtTime { .. } | Request::WhereChanged { .. } => Slot::Jump,
+            Request::Replays { .. } => Slot::Replays,
+            Request::OpenSaga { .. } => Slot::Open,
+            Request::Export { .. } => Slot::Export,
+        }
+    }
+}
+
+/// Opens the store (again, after a lost connection).
+pub type Opener =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn SnapshotStore>, JobError>> + Send + Sync>;
+
+/// A bounded cache by weight, oldest out first.
+#[derive(Debug)]
+pub struct Cache<V> {
+    map: HashMap<DetailKey, (V, usize)>,
+    order: VecDeque<DetailKey>,
+    weight: usize,
+    max_weight: usize,
+}
+
+impl<V: Clone> Cache<V> {
+    pub fn new(max_weight: usize) -> Self {
+        Cache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            weight: 0,
+            max_weight,
+        }
+    }
+
+    pub fn get(&self, k: &DetailKey) -> Option<V> {
+        self.map.get(k).map(|(v, _)| v.clone())
+    }
+
+    pub fn insert(&mut self, k: DetailKey, v: V, w: usize) {
+        if let Some((_, old)) = self.map.insert(k.clone(), (v, w)) {
+            self.weight -= old;
+            self.order.retain(|x| x != &k);
+        }
+        self.weight += w;
+        self.order.push_back(k);
+        while self.weight > self.max_weight && self.order.len() > 1 {
+            if let Some(old) = self.order.pop_front() {
+                if let Some((_, w)) = self.map.remove(&old) {
+                    self.weight -= w;
+                }
+            }
+        }
+    }
+
+    pub fn weight(&self) -> usize {
+        self.weight
+    }
+}
+
+/// Runs requests in the background.
+pub struct Jobs {
+    opener: Opener,
+    store: Arc<tokio::sync::Mutex<Option<Arc<dyn SnapshotStore>>>>,
+    tx: UnboundedSender<Action>,
+    running: HashMap<Slot, JoinHandle<()>>,
+    cache: Arc<Mutex<Cache<Arc<Rendered>>>>,
+    /// The newest detail request: older ones stop before their heavy part
+    /// (aborting a task cannot stop a blocking computation already started).
+    latest_detail: Arc<AtomicU64>,
+}
+
+/// Detail cache bound: a few dozen rendered snapshots, whatever their size.
+const CACHE_BYTES: usize = 24 * 1024 * 1024;
+
+impl Jobs {
+    pub fn new(opener: Opener, tx: UnboundedSender<Action>) -> Jobs {
+        Jobs {
+            opener,
+            store: Arc::new(tokio::sync::Mutex::new(None)),
+            tx,
+            running: HashMap::new(),
+            cache: Arc::new(Mutex::new(Cache::new(CACHE_BYTES))),
+            latest_detail: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// A store that is already open (tests, benchmarks).
+    pub fn with_store(store: Arc<dyn SnapshotStore>, tx: UnboundedSender<Action>) -> Jobs {
+        let s = store.clone();
+        let opener: Opener = Arc::new(move || {
+            let s = s.clone();
+            Box::pin(async move { Ok(s) })
+        });
+        let jobs = Jobs::new(opener, tx);
+        if let Ok(mut g) = jobs.store.try_lock() {
+            *g = Some(store);
+        }
+        jobs
+    }
+
+    /// Whether any request is still running.
+    pub fn busy(&self) -> bool {
+        self.running.values().any(|h| !h.is_finished())
+    }
+
+    /// Starts a request, aborting the one it replaces.
+    pub fn spawn(&mut self, req: Request) {
+        let slot = req.slot();
+        if let Some(old) = self.running.remove(&slot) {
+            old.abort();
+        }
+        let tx = self.tx.clone();
+        let store_slot = self.store.clone();
+        let opener = self.opener.clone();
+        let cache = self.cache.clone();
+        if let Request::Detail { id, .. } = &req {
+            self.latest_detail.store(*id, Ordering::SeqCst);
+        }
+        let latest = self.latest_detail.clone();
+        let handle = tokio::spawn(async move {
+            let store = {
+                let mut g = store_slot.lock().await;
+                match &*g {
+                    Some(s) => Ok(s.clone()),
+                    None => match opener().await {
+                        Ok(s) => {
+                            *g = Some(s.clone());
+                            Ok(s)
+                        }
+                        Err(e) => Err(e),
+                    },
+                }
+            };
+            let response = run(req, store, cache, latest).await;
+            let _ = tx.send(Action::Data(Box::new(response)));
+        });
+        self.running.insert(slot, handle);
+    }
+}
+
+async fn run(
+    req: Request,
+    store: Result<Arc<dyn SnapshotStore>, JobError>,
+    cache: Arc<Mutex<Cache<Arc<Rendered>>>>,
+    latest: Arc<AtomicU64>,
+) -> Response {
+    match req {
+        Request::Health { id } => Response::Health {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => {
+                    let started = Instant::now();
+                    match s.health().await {
+                        Ok(h) if h.reachable => {
+                            Ok(started.elapsed().min(h.latency.max(started.elapsed())))
+                        }
+                        Ok(h) => Err(JobError {
+                            message: format!("{} is not reachable", h.url),
+                            unreachable: true,
+                        }),
+                        Err(e) => Err(JobError {
+                            unreachable: true,
+                            ..JobError::from(e)
+                        }),
+                    }
+                }
+            },
+        },
+        Request::SagaPage {
+            id,
+            filter,
+            after,
+            limit,
+        } => {
+            let append = after.is_some();
+            let result = match store {
+                Err(e) => Err(e),
+                Ok(s) => s
+                    .list_sagas(&filter, &SagaPageRequest { limit, after })
+                    .await
+                    .map_err(JobError::from),
+            };
+            Response::SagaPage { id, append, result }
+        }
+        Request::Timeline { id, saga_id, after } => {
+            let result = match store {
+                Err(e) => Err(e),
+                Ok(s) => timeline_page(s.as_ref(), &saga_id, after).await,
+            };
+            Response::Timeline {
+                id,
+                saga_id,
+                result,
+            }
+        }
+        Request::Detail { id, key } => {
+            let cached = cache.lock().ok().and_then(|c| c.get(&key));
+            let result = match (cached, store) {
+                (Some(r), _) => Ok(r),
+                (None, Err(e)) => Err(e),
+                (None, Ok(s)) => detail(s.as_ref(), &key, &cache, id, &latest).await,
+            };
+            Response::Detail { id, key, result }
+        }
+        Request::AtTime { id, saga_id, at } => Response::Jump {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => replay::resolve_snapshot(s.as_ref(), &saga_id, &SnapshotRef::At(at))
+                    .await
+                    .map(|snap| Jump {
+                        note: format!(
+                            "state at {}: snapshot taken {}",
+                            at.to_rfc3339_z(),
+                            snap.created_at.to_rfc3339_z()
+                        ),
+                        snapshot_id: snap.snapshot_id,
+                    })
+                    .map_err(JobError::from),
+            },
+        },
+        Request::WhereChanged {
+            id,
+            saga_id,
+            from,
+            path,
+            forward,
+        } => Response::Jump {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => where_changed(s.as_ref(), &saga_id, from, &path, forward).await,
+            },
+        },
+        Request::Replays { id, saga_id } => {
+            let result = match store {
+                Err(e) => Err(e),
+                Ok(s) => replays(s.as_ref(), &saga_id).await,
+            };
+            Response::Replays {
+                id,
+                saga_id,
+                result,
+            }
+        }
+        Request::OpenSaga { id, input } => Response::OpenSaga {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => replay::find_saga(s.as_ref(), &input)
+                    .await
+                    .map_err(JobError::from),
+            },
+        },
+        Request::Export { id, what, path } => Response::Exported {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => export(s.as_ref(), what, path).await,
+            },
+        },
+    }
+}
+
+async fn timeline_page(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+    after: Option<SnapshotCursor>,
+) -> JobResult<(Vec<Mark>, Option<SnapshotCursor>)> {
+    let listing = store
+        .list_snapshots(
+            saga_id,
+            &SnapshotQuery {
+                order: Order::Asc,
+                limit: Some(TIMELINE_PAGE),
+                after,
+                ..SnapshotQuery::default()
+            },
+        )
+        .await?;
+    let full = listing.items.len() == TIMELINE_PAGE;
+    let next = if full {
+        listing.items.last().map(SnapshotCursor::of)
+    } else {
+        None
+    };
+    // Contexts are dropped here: the timeline keeps metadata only.
+    let marks = listing.items.iter().map(Mark::of).collect();
+    Ok((marks, next))
+}
+
+async fn detail(
+    store: &dyn SnapshotStore,
+    key: &DetailKey,
+    cache: &Arc<Mutex<Cache<Arc<Rendered>>>>,
+    id: u64,
+    latest: &Arc<AtomicU64>,
+) -> JobResult<Arc<Rendered>> {
+    let superseded = || JobError::msg("superseded by a newer request");
+    let snap = store.get_snapshot(&key.snapshot_id).await?.ok_or_else(|| {
+        JobError::msg(format!(
+            "snapshot {} is gone from the store (press C-r to reload)",
+            key.snapshot_id
+        ))
+    })?;
+    let against = match &key.against {
+        None => None,
+        Some((id, label)) => match store.get_snapshot(id).await? {
+            Some(s) => Some((s, label.clone())),
+            None => {
+                return Err(JobError::msg(format!(
+                    "snapshot {id} to compare against is gone from the store"
+                )))
+            }
+        },
+    };
+    if latest.load(Ordering::SeqCst) != id {
+        return Err(superseded());
+    }
+    // Pretty-printing and diffing a 1 MB context takes a while: off the
+    // async workers, and off the draw path entirely.
+    let latest_b = latest.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        if latest_b.load(Ordering::SeqCst) != id {
+            return None;
+        }
+        let a = against.as_ref().map(|(s, l)| (s, l.clone()));
+        Some(content::render(&snap, a))
+    })
+    .await
+    .map_err(|e| JobError::msg(format!("rendering failed: {e}")))?
+    .ok_or_else(superseded)?;
+    let rendered = Arc::new(rendered);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key.clone(), rendered.clone(), rendered.weight());
+    }
+    Ok(rendered)
+}
+
+/// Walks from `from` (back or forward) comparing the value at `path`
+/// with its value at `from`; lands on the snapshot where it last became
+/// that value (back) or next differs (forward).
+async fn where_changed(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+    from: SnapshotCursor,
+    path: &[Seg],
+    forward: bool,
+) -> JobResult<Jump> {
+    let label = content::path_label(path);
+    let here = store
+        .get_snapshot(&from.snapshot_id)
+        .await?
+        .ok_or_else(|| JobError::msg("the current snapshot is gone from the store"))?;
+    let current = content::value_at_path(&here.context, path).cloned();
+    let mut after = Some(from.clone());
+    let mut newer_same = here.snapshot_id.clone();
+    const PAGE: usize = 50;
+    loop {
+        let listing = store
+            .list_snapshots(
+                saga_id,
+                &SnapshotQuery {
+                    order: if forward { Order::Asc } else { Order::Desc },
+                    limit: Some(PAGE),
+                    after: after.clone(),
+                    ..SnapshotQuery::default()
+                },
+            )
+            .await?;
+        let n = listing.items.len();
+        for s in &listing.items {
+            let v = content::value_at_path(&s.context, path);
+            if v != current.as_ref() {
+                return Ok(if forward {
+                    Jump {
+                        snapshot_id: s.snapshot_id.clone(),
+                        note: format!("{label} changes next here"),
+                    }
+                } else {
+                    Jump {
+                        snapshot_id: newer_same,
+                        note: format!("{label} last changed here"),
+                    }
+                });
+            }
+            newer_same = s.snapshot_id.clone();
+        }
+        if n < PAGE {
+            break;
+        }
+        after = listing.items.last().map(SnapshotCursor::of);
+    }
+    if forward {
+        Err(JobError::msg(format!(
+            "{label} does not change after this snapshot"
+        )))
+    } else {
+        Ok(Jump {
+            snapshot_id: newer_same,
+            note: format!("{label} has had this value since the first snapshot"),
+        })
+    }
+}
+
+async fn replays(store: &dyn SnapshotStore, saga_id: &str) -> JobResult<ReplaysView> {
+    let listing = store.list_replays(saga_id, Some(200)).await?;
+    let produced_by = store.replay_producing(saga_id).await?;
+    Ok(ReplaysView {
+        replays: listing.items,
+        produced_by,
+    })
+}
+
+async fn export(
+    store: &dyn SnapshotStore,
+    what: ExportWhat,
+    path: PathBuf,
+) -> JobResult<(PathBuf, usize)> {
+    let (value, count) = match what {
+        ExportWhat::State(snapshot_id) => {
+            let snap = store
+                .get_snapshot(&snapshot_id)
+                .await?
+                .ok_or_else(|| JobError::msg("the snapshot is gone from the store"))?;
+            let at = snap.created_at;
+            let state = HistoricalState::from_snapshot(snap, at);
+            (
+                serde_json::to_value(&state).map_err(|e| JobError::msg(e.to_string()))?,
+                1,
+            )
+        }
+        ExportWhat::Saga(saga_id) => {
+            let mut all = Vec::new();
+            let mut after = None;
+            loop {
+                let listing = store
+                    .list_snapshots(
+                        &saga_id,
+                        &SnapshotQuery {
+                            order: Order::Asc,
+                            limit: Some(500),
+                            after: after.clone(),
+                            ..SnapshotQuery::default()
+                        },
+                    )
+                    .await?;
+                let n = listing.items.len();
+                after = listing.items.last().map(SnapshotCursor::of);
+                all.extend(listing.items.into_iter().map(|s| s.to_json()));
+                if n < 500 {
+                    break;
+                }
+            }
+            let n = all.len();
+            (serde_json::Value::Array(all), n)
+        }
+    };
+    let text = serde_json::to_string_pretty(&value).map_err(|e| JobError::msg(e.to_string()))?;
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || std::fs::write(&p, text + "\n"))
+        .await
+        .map_err(|e| JobError::msg(e.to_string()))?
+        .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
+    Ok((path, count))
+}

@@ -1,0 +1,181 @@
+//! The full-screen terminal UI: browse sagas, scrub timelines, diff
+//! contexts, travel in time.
+//!
+//! The Elm shape: [`app::App`] holds the state, every input becomes an
+//! [`app::Action`], `App::update` changes state, [`view::draw`] draws from
+//! state only. Store access runs in [`jobs`] (background tasks that report
+//! back as actions); one `tokio::select!` loop ([`run_loop`]) feeds input,
+//! data and ticks to the App and draws once per pass. The loop takes any
+//! stream of actions, so tests and benchmarks drive the real App.
+
+pub mod app;
+pub mod content;
+pub mod jobs;
+pub mod keymap;
+#[doc(hidden)]
+pub mod testing;
+pub mod theme;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, Stream, StreamExt};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::cli::{CliError, Context, Exit, TuiArgs};
+use crate::model::Timestamp;
+
+pub use app::{Action, App, AppConfig};
+pub use jobs::Jobs;
+pub use keymap::Keymap;
+pub use theme::Theme;
+
+/// How often the clock ticks (ages, retry countdown, health checks).
+const TICK: Duration = Duration::from_millis(500);
+
+/// The App's settings from the configuration in force.
+pub fn app_config(settings: &crate::config::Settings) -> Result<AppConfig, CliError> {
+    let keymap = Keymap::load(&settings.file.tui.keys)
+        .map_err(|e| CliError::usage(format!("config [tui.keys]: {e}")))?;
+    let theme = Theme::load(settings.file.tui.theme.as_deref(), Theme::no_color_env())
+        .map_err(|e| CliError::usage(format!("config [tui] theme: {e}")))?;
+    Ok(AppConfig {
+        store_label: settings.store.redacted(),
+        profile: settings.profile.clone(),
+        readonly: settings.readonly,
+        local_time: settings.file.tui.local_time.unwrap_or(false),
+        keymap,
+        theme,
+        export_dir: std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from(".")),
+    })
+}
+
+/// `sagascope` / `sagascope tui`: runs the terminal UI until the user
+/// quits. The terminal is restored on quit, on error and on panic.
+pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Err(CliError::usage(
+            "the terminal UI needs a terminal; use the headless commands (`sagascope --help`) in scripts",
+        ));
+    }
+    let settings = ctx.settings.clone();
+    let cfg = app_config(&settings)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opener: jobs::Opener = Arc::new(move || {
+        let settings = settings.clone();
+        Box::pin(async move {
+            let url = settings.store.expose().to_string();
+            crate::cli::open_url(&settings, &url, settings.readonly)
+                .await
+                .map_err(|e| jobs::JobError {
+                    unreachable: e.exit == Exit::Unreachable,
+                    message: e.message,
+                })
+        })
+    });
+    let mut jobs = Jobs::new(opener, tx);
+    // ratatui::init installs a panic hook that restores the terminal first;
+    // ours also releases the mouse.
+    let mut terminal = ratatui::try_init()
+        .map_err(|e| CliError::new(Exit::Usage, format!("cannot start the terminal UI: {e}")))?;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        hook(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    let size = terminal
+        .size()
+        .map(|s| (s.width, s.height))
+        .unwrap_or((80, 24));
+    let mut app = App::new(cfg, Timestamp::now(), size);
+    tracing::info!(store = %app.cfg.store_label, "terminal UI started");
+    let input = crossterm::event::EventStream::new().filter_map(|e| async move {
+        match e {
+            Ok(crossterm::event::Event::Key(k)) => Some(Action::Key(k)),
+            Ok(crossterm::event::Event::Mouse(m)) => Some(Action::Mouse(m)),
+            Ok(crossterm::event::Event::Resize(w, h)) => Some(Action::Resize(w, h)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("terminal input error: {e}");
+                None
+            }
+        }
+    });
+    let result = run_loop(
+        &mut terminal,
+        &mut app,
+        &mut jobs,
+        &mut rx,
+        Box::pin(input),
+        Timestamp::now,
+    )
+    .await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+    tracing::info!("terminal UI stopped");
+    result.map_err(|e| CliError::new(Exit::Usage, format!("terminal error: {e}")))?;
+    Ok(Exit::Ok)
+}
+
+/// The event loop: one `select!` over input, background results and the
+/// clock; bursts are applied together and drawn once.
+pub async fn run_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    jobs: &mut Jobs,
+    data: &mut UnboundedReceiver<Action>,
+    mut input: S,
+    clock: impl Fn() -> Timestamp,
+) -> Result<(), B::Error>
+where
+    B: Backend,
+    S: Stream<Item = Action> + Unpin,
+{
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    let mut input_open = true;
+    loop {
+        for r in app.take_requests() {
+            jobs.spawn(r);
+        }
+        if app.quit {
+            return Ok(());
+        }
+        if dirty {
+            terminal.draw(|f| view::draw(f, app))?;
+            dirty = false;
+        }
+        tokio::select! {
+            biased;
+            a = input.next(), if input_open => match a {
+                Some(a) => { app.update(a); dirty = true; }
+                None => input_open = false,
+            },
+            Some(a) = data.recv() => { app.update(a); dirty = true; }
+            _ = tick.tick() => { app.update(Action::Tick(clock())); dirty = true; }
+        }
+        // Debounce: apply whatever else is already waiting, then draw once.
+        for _ in 0..64 {
+            let mut any = false;
+            if input_open {
+                if let Some(Some(a)) = input.next().now_or_never() {
+                    app.update(a);
+                    any = true;
+                }
+            }
+            if let Ok(a) = data.try_recv() {
+                app.update(a);
+                any = true;
+            }
+            if !any || app.quit {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! End to end: the built binary in a real terminal (tmux) against a seeded
+//! SQLite store. The list shows, scrubbing changes the detail pane, `:at`
+//! lands on the right snapshot, and `q` leaves a clean terminal.
+//!
+//! Every wait polls the screen until the expected text appears (or fails
+//! after a generous deadline); nothing asserts on timing.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned()
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        let out = self.cmd(&args);
+        assert!(
+            out.status.success(),
+            "send-keys: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn send_text(&self, text: &str) {
+        let out = self.cmd(&["send-keys", "-t", "main", "-l", text]);
+        assert!(out.status.success());
+    }
+
+    /// Polls until the screen satisfies `pred`; panics with the screen after 15 s.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("waited 15 s for {what}; the screen shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn tmux_works() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn seed(bin: &str, db: &Path, env: &[(&str, String)]) {
+    let out = Command::new(bin)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args([
+            "--store",
+            &format!("sqlite://{}", db.display()),
+            "dev",
+            "seed",
+            "--sagas",
+            "30",
+            "--snapshots",
+            "6",
+            "--start",
+            "2026-01-15T09:00:00Z",
+        ])
+        .output()
+        .expect("run sagascope dev seed");
+    assert!(
+        out.status.success(),
+        "seed failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e2e.db");
+    // Keep the user's config and data dir out of it; logs land in the temp dir.
+    let env = vec![
+        ("HOME", dir.path().display().to_string()),
+        (
+            "XDG_CONFIG_HOME",
+            dir.path().join("config").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME",
+            dir.path().join("data").display().to_string(),
+        ),
+    ];
+    seed(bin, &db, &env);
+
+    let tmux = Tmux {
+        socket: format!("sagascope-e2e-{}", common::unique_tag()),
+    };
+    let out = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "sh",
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    tmux.send_text(&format!(
+        "env {envs} '{bin}' --store 'sqlite://{}' tui",
+        db.display()
+    ));
+    tmux.send(&["Enter"]);
+
+    // The list shows, and the newest saga's first snapshot is in the detail pane.
+    let screen = tmux.wait_for("the saga list and the first snapshot", |s| {
+        s.contains("Sagas 30") && s.contains("#0 ") && s.contains("\"order_id\"")
+    });
+    assert!(screen.contains("connected"), "{screen}");
+
+    // Scrubbing changes the detail pane.
+    tmux.send(&["Enter"]);
+    tmux.send(&["l"]);
+    tmux.wait_for("snapshot #1 in the detail pane", |s| {
+        s.contains("#1 ") && s.contains("· 2/6")
+    });
+    tmux.send(&["l"]);
+    tmux.wait_for("snapshot #2 in the detail pane", |s| {
+        s.contains("#2 ") && s.contains("· 3/6")
+    });
+
+    // The newest saga is #29: its snapshots are 250 ms apart from
+    // 09:00:00 + 29 × 7 s = 09:03:23, so 09:03:23.800 is the state at #3.
+    tmux.send(&[":"]);
+    tmux.send_text("at 2026-01-15T09:03:23.800Z");
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for(":at landing on #3", |s| {
+        s.contains("· 4/6") && s.contains("#3 ")
+    });
+    assert!(
+        screen.contains("state at 2026-01-15T09:03:23.800"),
+        "{screen}"
+    );
+
+    // q leaves: the shell is back, the alternate screen is gone.
+    tmux.send(&["q"]);
+    // Wait for the TUI to be gone before typing, or it could read the keys.
+    tmux.wait_for("the alternate screen to close", |_| {
+        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
+        String::from_utf8_lossy(&alt.stdout).trim() == "0"
+    });
+    tmux.send_text("echo sagascope-exit-$?");
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("the shell after quitting", |s| {
+        s.contains("sagascope-exit-0")
+    });
+    assert!(
+        !screen.contains("Sagas 30"),
+        "the TUI is still on screen:\n{screen}"
+    );
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "alternate screen still on"
+    );
+}
