@@ -119,6 +119,16 @@ impl Codec {
                 Ok(std::borrow::Cow::Borrowed(raw))
             }
             Compression::Zstd { .. } => {
+                // sagaz's (and our) frames record their size: decompress in
+                // one call with a reused context. A fresh streaming decoder
+                // per entry allocates ~100 KB of zstd state each time, which
+                // dominated listing 100 snapshots.
+                if let Some(size) = zstd::bulk::Decompressor::upper_bound(raw) {
+                    if size > limit {
+                        return Err(CodecError::TooLarge { limit });
+                    }
+                    return decompress_zstd_sized(raw, size).map(std::borrow::Cow::Owned);
+                }
                 let dec =
                     zstd::stream::read::Decoder::new(raw).map_err(|e| CodecError::Decompress {
                         format: "zstd",
@@ -162,7 +172,21 @@ pub fn compress(bytes: &[u8], compression: Compression) -> Vec<u8> {
         Compression::Zstd { level } => {
             // Single-shot, so the frame records its content size as sagaz's
             // does. Compressing an in-memory buffer cannot fail.
-            zstd::bulk::compress(bytes, level).unwrap_or_else(|_| bytes.to_vec())
+            // The context is reused per thread and level (creating one costs
+            // more than compressing a small snapshot).
+            ZSTD_CCTX
+                .with(|cell| {
+                    let mut slot = cell.borrow_mut();
+                    if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                        *slot = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
+                    }
+                    match slot.as_mut() {
+                        Some((_, c)) => c.compress(bytes).ok(),
+                        None => None,
+                    }
+                })
+                .or_else(|| zstd::bulk::compress(bytes, level).ok())
+                .unwrap_or_else(|| bytes.to_vec())
         }
         Compression::Gzip { level } => {
             let mut enc =
@@ -173,6 +197,31 @@ pub fn compress(bytes: &[u8], compression: Compression) -> Vec<u8> {
             enc.finish().unwrap_or_else(|_| bytes.to_vec())
         }
     }
+}
+
+thread_local! {
+    static ZSTD_CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static ZSTD_DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One-shot zstd decompression of a frame whose size is known.
+fn decompress_zstd_sized(raw: &[u8], size: usize) -> Result<Vec<u8>, CodecError> {
+    let err = |e: std::io::Error| CodecError::Decompress {
+        format: "zstd",
+        reason: e.to_string(),
+    };
+    ZSTD_DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new().map_err(err)?);
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(raw, size).map_err(err),
+            None => Err(err(std::io::Error::other("no zstd context"))),
+        }
+    })
 }
 
 fn read_bounded(r: impl Read, limit: usize, format: &'static str) -> Result<Vec<u8>, CodecError> {
