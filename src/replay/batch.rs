@@ -10,7 +10,8 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::run::{replay_saga, ReplayError, ReplayOptions, ReplaySpec};
+use super::plan::{build_plan, PlanInput};
+use super::run::{new_log, replay_saga, ReplayError, ReplayOptions, ReplaySpec};
 use crate::engine::Definitions;
 use crate::model::ReplayStatus;
 use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
@@ -221,6 +222,107 @@ async fn one(
     item
 }
 
+/// Sagas per batched dry-run round: one checkpoint query and one replay-log
+/// write for the whole chunk instead of two round trips per saga.
+const DRY_RUN_CHUNK: usize = 250;
+
+/// Dry-runs a chunk of sagas: the same plan and replay-log entry as a single
+/// dry run (`replay_saga` with `dry_run`), with the store work batched.
+async fn dry_run_chunk(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    req: &BatchRequest,
+    chunk: Vec<(String, Option<String>)>,
+) -> Vec<BatchItem> {
+    let error_items = |chunk: Vec<(String, Option<String>)>, e: &StoreError| -> Vec<BatchItem> {
+        chunk
+            .into_iter()
+            .map(|(saga_id, saga_name)| BatchItem {
+                saga_id,
+                saga_name,
+                result: ItemResult::Error,
+                step: None,
+                error: Some(e.to_string()),
+                replay_id: None,
+                new_saga_id: None,
+            })
+            .collect()
+    };
+    let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+    let checkpoints = match store
+        .latest_snapshots_for_step(&ids, &req.spec.from_step)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return error_items(chunk, &e),
+    };
+    let by_saga: std::collections::HashMap<&str, &crate::model::Snapshot> = checkpoints
+        .items
+        .iter()
+        .map(|s| (s.saga_id.as_str(), s))
+        .collect();
+    let mut items = Vec::with_capacity(chunk.len());
+    let mut logs = Vec::with_capacity(chunk.len());
+    for (saga_id, saga_name) in &chunk {
+        if let Some(b) = checkpoints
+            .bad
+            .iter()
+            .find(|b| b.saga_id.as_deref() == Some(saga_id.as_str()))
+        {
+            items.push(BatchItem {
+                saga_id: saga_id.clone(),
+                saga_name: saga_name.clone(),
+                result: ItemResult::Error,
+                step: Some(req.spec.from_step.clone()),
+                error: Some(format!("checkpoint unreadable: {b}")),
+                replay_id: None,
+                new_saga_id: None,
+            });
+            continue;
+        }
+        let plan = build_plan(
+            PlanInput {
+                saga_id,
+                saga_name: saga_name.as_deref(),
+                from_step: &req.spec.from_step,
+                context_override: &req.spec.context_override,
+                merge: req.spec.merge,
+                force_failure: req.spec.force_failure,
+            },
+            by_saga.get(saga_id.as_str()).copied(),
+            &|n| defs.get(n),
+        );
+        let status = if plan.is_ok() {
+            ReplayStatus::Success
+        } else {
+            ReplayStatus::Failed
+        };
+        let mut log = new_log(&plan, &req.spec, &req.opts, status);
+        log.completed_at = Some(log.created_at);
+        log.error_message = plan.first_error().map(|e| e.message.clone());
+        let mut item = BatchItem {
+            saga_id: saga_id.clone(),
+            saga_name: plan.saga_name.clone(),
+            result: ItemResult::Ok,
+            step: None,
+            error: None,
+            replay_id: Some(log.replay_id.clone()),
+            new_saga_id: None,
+        };
+        if let Some(e) = plan.first_error() {
+            item.result = ItemResult::WouldFail;
+            item.step = Some(req.spec.from_step.clone());
+            item.error = Some(e.message.clone());
+        }
+        items.push(item);
+        logs.push(log);
+    }
+    if let Err(e) = store.save_replays(&logs).await {
+        return error_items(chunk, &e);
+    }
+    items
+}
+
 /// Runs a batch; `on_item` sees each saga's result as it finishes.
 pub async fn run_batch(
     store: &Arc<dyn SnapshotStore>,
@@ -230,12 +332,25 @@ pub async fn run_batch(
     on_item: &(dyn Fn(&BatchItem) + Send + Sync),
 ) -> (BatchSummary, Vec<BatchItem>) {
     let started = Instant::now();
-    let items: Vec<BatchItem> = futures::stream::iter(targets)
-        .map(|(id, name)| one(store, defs, req, id, name))
-        .buffer_unordered(req.concurrency.max(1))
-        .inspect(|i| on_item(i))
-        .collect()
-        .await;
+    let items: Vec<BatchItem> = if req.opts.dry_run {
+        let chunks: Vec<Vec<(String, Option<String>)>> =
+            targets.chunks(DRY_RUN_CHUNK).map(<[_]>::to_vec).collect();
+        // Each chunk is two statements; a few in flight keep the store busy.
+        futures::stream::iter(chunks)
+            .map(|c| dry_run_chunk(store, defs, req, c))
+            .buffer_unordered(req.concurrency.clamp(1, 8))
+            .flat_map(futures::stream::iter)
+            .inspect(|i| on_item(i))
+            .collect()
+            .await
+    } else {
+        futures::stream::iter(targets)
+            .map(|(id, name)| one(store, defs, req, id, name))
+            .buffer_unordered(req.concurrency.max(1))
+            .inspect(|i| on_item(i))
+            .collect()
+            .await
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let count = |r: ItemResult| items.iter().filter(|i| i.result == r).count();
     let mut groups: BTreeMap<(String, String), FailureGroup> = BTreeMap::new();

@@ -89,7 +89,7 @@ pub async fn replay(
     .await
 }
 
-fn new_log(
+pub(crate) fn new_log(
     plan: &ReplayPlan,
     spec: &ReplaySpec,
     opts: &ReplayOptions,

@@ -78,6 +78,16 @@ impl SnapshotStore for ReadOnlyStore {
     async fn save_replay(&self, _log: &ReplayLog) -> StoreResult<()> {
         self.refuse()
     }
+    async fn save_replays(&self, _logs: &[ReplayLog]) -> StoreResult<()> {
+        self.refuse()
+    }
+    async fn latest_snapshots_for_step(
+        &self,
+        saga_ids: &[String],
+        step: &str,
+    ) -> StoreResult<Listing<Snapshot>> {
+        self.inner.latest_snapshots_for_step(saga_ids, step).await
+    }
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
         self.inner.get_replay(id).await
     }

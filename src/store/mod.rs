@@ -325,6 +325,35 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     /// Saves (or updates, by `replay_id`) a replay-log entry.
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()>;
 
+    /// Saves many replay-log entries (a batch of dry runs); backends batch
+    /// this where they can.
+    async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {
+        for l in logs {
+            self.save_replay(l).await?;
+        }
+        Ok(())
+    }
+
+    /// The newest snapshot taken for `step` of each saga: a batched
+    /// [`SnapshotStore::latest_snapshot`]. Sagas with none are absent from
+    /// `items`; unreadable ones are named in `bad`.
+    async fn latest_snapshots_for_step(
+        &self,
+        saga_ids: &[String],
+        step: &str,
+    ) -> StoreResult<Listing<Snapshot>> {
+        let mut out = Listing::default();
+        for id in saga_ids {
+            match self.latest_snapshot(id, Some(step)).await {
+                Ok(Some(s)) => out.items.push(s),
+                Ok(None) => {}
+                Err(StoreError::Corrupt { entry }) => out.bad.push(entry),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// One replay-log entry.
     async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>>;
 

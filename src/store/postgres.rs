@@ -1162,6 +1162,150 @@ impl SnapshotStore for PostgresStore {
         tx.commit().await.map_err(db_err)
     }
 
+    async fn latest_snapshots_for_step(
+        &self,
+        saga_ids: &[String],
+        step: &str,
+    ) -> StoreResult<Listing<Snapshot>> {
+        // One statement for the whole batch; the (saga_id, step_name,
+        // created_at) unique index serves it.
+        let ids: Vec<Uuid> = saga_ids.iter().filter_map(|s| uuid_for_read(s)).collect();
+        if ids.is_empty() {
+            return Ok(Listing::default());
+        }
+        self.fetch_snapshots(
+            sqlx::query(sql(format!(
+                "SELECT DISTINCT ON (saga_id) {SNAP_COLS} FROM saga_snapshots \
+                 WHERE saga_id = ANY($1) AND step_name = $2 \
+                 ORDER BY saga_id, created_at DESC, snapshot_id DESC"
+            )))
+            .bind(ids)
+            .bind(step.to_string()),
+        )
+        .await
+    }
+
+    async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {
+        if logs.len() <= 1 {
+            for l in logs {
+                self.save_replay(l).await?;
+            }
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(logs.len());
+        let mut originals = Vec::with_capacity(logs.len());
+        let mut news = Vec::with_capacity(logs.len());
+        let mut steps = Vec::with_capacity(logs.len());
+        let mut overrides: Vec<Option<String>> = Vec::with_capacity(logs.len());
+        let mut whos = Vec::with_capacity(logs.len());
+        let mut statuses = Vec::with_capacity(logs.len());
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(logs.len());
+        let mut created = Vec::with_capacity(logs.len());
+        let mut completed = Vec::with_capacity(logs.len());
+        let mut extra_ids = Vec::new();
+        let mut extras = Vec::new();
+        let mut no_extra_ids = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(logs.len());
+        for log in logs {
+            let id = uuid_for_write("replay_id", &log.replay_id)?;
+            if !seen.insert(id) {
+                // The same entry twice in one statement cannot be upserted:
+                // keep the statement to distinct ids, write the rest singly.
+                self.save_replay(log).await?;
+                continue;
+            }
+            let name = |f: &str| format!("replay {} field `{f}`", log.replay_id);
+            check_text(&name("checkpoint_step"), &log.checkpoint_step, Some(255))?;
+            check_text(&name("initiated_by"), &log.initiated_by, Some(255))?;
+            check_text(&name("replay_status"), log.replay_status.as_str(), Some(50))?;
+            if let Some(m) = &log.error_message {
+                check_text(&name("error_message"), m, None)?;
+            }
+            if let Some(v) = &log.context_override {
+                check_json(
+                    &format!("replay {} field context_override", log.replay_id),
+                    v,
+                )?;
+            }
+            let extra = Value::Object(log.extra.clone());
+            check_json(&format!("replay {} extra field", log.replay_id), &extra)?;
+            if !log.extra.is_empty() && !self.has_replay_extra {
+                return Err(unstorable(
+                    name("extra"),
+                    "this database has no sagascope_replay_extra table; open it once without --readonly",
+                ));
+            }
+            ids.push(id);
+            originals.push(uuid_for_write("original_saga_id", &log.original_saga_id)?);
+            news.push(uuid_for_write("new_saga_id", &log.new_saga_id)?);
+            steps.push(log.checkpoint_step.clone());
+            overrides.push(
+                log.context_override
+                    .as_ref()
+                    .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "null".into())),
+            );
+            whos.push(log.initiated_by.clone());
+            statuses.push(log.replay_status.as_str().to_string());
+            errors.push(log.error_message.clone());
+            created.push(log.created_at.as_datetime());
+            completed.push(log.completed_at.map(|t| t.as_datetime()));
+            if log.extra.is_empty() {
+                no_extra_ids.push(id);
+            } else {
+                extra_ids.push(id);
+                extras.push(serde_json::to_string(&extra).unwrap_or_else(|_| "{}".into()));
+            }
+        }
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO saga_replay_log (replay_id, original_saga_id, new_saga_id, checkpoint_step, context_override, \
+             initiated_by, replay_status, error_message, created_at, completed_at) \
+             SELECT r, o, n, s, c::jsonb, w, st, e, ca, co FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[]) \
+             AS t(r, o, n, s, c, w, st, e, ca, co) \
+             ON CONFLICT (replay_id) DO UPDATE SET original_saga_id = EXCLUDED.original_saga_id, \
+             new_saga_id = EXCLUDED.new_saga_id, checkpoint_step = EXCLUDED.checkpoint_step, \
+             context_override = EXCLUDED.context_override, initiated_by = EXCLUDED.initiated_by, \
+             replay_status = EXCLUDED.replay_status, error_message = EXCLUDED.error_message, \
+             created_at = EXCLUDED.created_at, completed_at = EXCLUDED.completed_at",
+        )
+        .bind(&ids)
+        .bind(&originals)
+        .bind(&news)
+        .bind(&steps)
+        .bind(&overrides)
+        .bind(&whos)
+        .bind(&statuses)
+        .bind(&errors)
+        .bind(&created)
+        .bind(&completed)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if self.has_replay_extra {
+            if !extra_ids.is_empty() {
+                sqlx::query(
+                    "INSERT INTO sagascope_replay_extra (replay_id, extra) \
+                     SELECT r, x::jsonb FROM UNNEST($1::uuid[], $2::text[]) AS t(r, x) \
+                     ON CONFLICT (replay_id) DO UPDATE SET extra = EXCLUDED.extra",
+                )
+                .bind(&extra_ids)
+                .bind(&extras)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+            if !no_extra_ids.is_empty() {
+                sqlx::query("DELETE FROM sagascope_replay_extra WHERE replay_id = ANY($1)")
+                    .bind(&no_extra_ids)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
     async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>> {
         let Some(id) = uuid_for_read(replay_id) else {
             return Ok(None);

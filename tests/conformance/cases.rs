@@ -34,6 +34,8 @@ macro_rules! conformance_cases {
             save_then_get_round_trips,
             saving_same_id_replaces,
             save_snapshots_batch_equals_individual_saves,
+            batched_latest_for_step_equals_one_by_one,
+            save_replays_batch_equals_individual_saves,
             latest_snapshot_overall_and_per_step,
             snapshot_at_time_boundaries,
             snapshot_at_equal_timestamps_breaks_ties_by_id,
@@ -1978,4 +1980,79 @@ pub async fn corrupt_step_index_not_integer_is_named_not_fatal(f: CorruptFixture
 
 pub async fn corrupt_created_at_not_a_time_is_named_not_fatal(f: CorruptFixture) {
     corrupt_entry_is_named_not_fatal(f, Corruption::CreatedAtNotATime).await;
+}
+
+/// `latest_snapshots_for_step` (batch dry runs use it) answers what
+/// `latest_snapshot(saga, Some(step))` answers for each saga, and leaves out
+/// sagas with no snapshot for the step.
+pub async fn batched_latest_for_step_equals_one_by_one(store: Arc<dyn SnapshotStore>) {
+    let ids: Vec<String> = (0..5).map(|_| saga_id()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        // Saga n has n+1 snapshots: saga 0 never reached step 1.
+        let snaps: Vec<_> = (0..=n as i64).map(|i| snap(id, i, i * 1_000)).collect();
+        store.save_snapshots(&snaps).await.unwrap();
+    }
+    let step = snap(&ids[0], 1, 0).step_name;
+    let mut asked = ids.clone();
+    asked.push(saga_id()); // unknown saga
+    let got = store
+        .latest_snapshots_for_step(&asked, &step)
+        .await
+        .unwrap();
+    assert!(got.bad.is_empty());
+    let mut want = Vec::new();
+    for id in &ids {
+        if let Some(s) = store.latest_snapshot(id, Some(&step)).await.unwrap() {
+            want.push(s);
+        }
+    }
+    let key = |s: &sagascope::model::Snapshot| s.saga_id.clone();
+    let mut got = got.items;
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(want.len(), 4, "sagas 1..4 reached the step");
+    assert_eq!(got, want);
+    assert!(store
+        .latest_snapshots_for_step(&[], &step)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+/// `save_replays` stores what `save_replay` one by one stores, and updates
+/// entries in place.
+pub async fn save_replays_batch_equals_individual_saves(store: Arc<dyn SnapshotStore>) {
+    let original = saga_id();
+    let mut logs: Vec<_> = (0..4).map(|i| replay(&original, i)).collect();
+    logs[1].extra.insert("reason".into(), json!("batch"));
+    logs[2].context_override = Some(json!({"payment_token": "tok_valid"}));
+    store.save_replays(&logs).await.unwrap();
+    for l in &logs {
+        assert_eq!(
+            store.get_replay(&l.replay_id).await.unwrap().as_ref(),
+            Some(l)
+        );
+    }
+    logs[0].replay_status = ReplayStatus::Success;
+    logs[0].completed_at = Some(logs[0].created_at.plus_micros(5));
+    logs[1].extra.clear();
+    store.save_replays(&logs[..2]).await.unwrap();
+    assert_eq!(
+        store.get_replay(&logs[0].replay_id).await.unwrap().as_ref(),
+        Some(&logs[0])
+    );
+    assert_eq!(
+        store.get_replay(&logs[1].replay_id).await.unwrap().as_ref(),
+        Some(&logs[1])
+    );
+    assert_eq!(
+        store
+            .list_replays(&original, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4
+    );
 }
