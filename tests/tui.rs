@@ -688,3 +688,55 @@ async fn readonly_badge_and_no_colour_theme() {
         .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
     insta::assert_snapshot!("readonly_no_colour_120x30", f);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn override_editor_validates_live_shows_the_merged_diff_and_keeps_drafts() {
+    let mut h = harness(160, 45).await;
+    // The hand saga, snapshot #2 (token "b").
+    h.keys("Enter l l");
+    h.settle().await;
+    h.keys("e");
+    let ed = h.app.editor.as_ref().expect("e opens the editor");
+    assert_eq!(ed.saga_id, HAND);
+    assert_eq!(ed.step_name, "charge_payment");
+    assert!(ed.parsed.as_ref().unwrap().is_empty(), "starts empty");
+    h.type_text("\"token\": ");
+    let f = h.frame();
+    let e = h.app.editor.as_ref().unwrap().parsed.clone().unwrap_err();
+    assert_eq!((e.line, e.column), (3, 1), "{e:?}");
+    assert!(f.contains("✗ line 3, column 1"), "{f}");
+    assert!(f.contains("(no diff while the JSON is invalid)"), "{f}");
+    h.type_text("\"c\", \"extra\": {\"a\": 1}");
+    let f = h.frame();
+    assert!(f.contains("✓ valid override, 2 key(s)"), "{f}");
+    assert!(f.contains("~ $.token: \"b\" → \"c\""), "{f}");
+    assert!(f.contains("+ $.extra: {\"a\":1}"), "{f}");
+    assert!(f.contains("merge: shallow"), "{f}");
+    insta::assert_snapshot!("editor_valid", f);
+    h.keys("C-t");
+    assert!(h.frame().contains("merge: patch"));
+    // Esc keeps the draft for this saga; e reopens it.
+    h.keys("Esc");
+    assert!(h.app.editor.is_none());
+    assert!(h.app.drafts.contains_key(HAND));
+    h.keys("e");
+    let ed = h.app.editor.as_ref().unwrap();
+    assert_eq!(ed.merge, sagascope::replay::MergeMode::Patch);
+    assert_eq!(ed.parsed.as_ref().unwrap().len(), 2);
+    // C-f: the whole context to edit; C-x discards the draft.
+    h.keys("C-f");
+    assert_eq!(
+        h.app
+            .editor
+            .as_ref()
+            .unwrap()
+            .parsed
+            .as_ref()
+            .unwrap()
+            .get("token"),
+        Some(&json!("b"))
+    );
+    h.keys("C-x");
+    assert!(h.app.editor.is_none());
+    assert!(!h.app.drafts.contains_key(HAND));
+}

@@ -4,7 +4,7 @@
 //! back as `Action::Data`; a response whose id is not the newest asked for
 //! is dropped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::Rect;
 
 use super::content::{self, Rendered, RowKind, Seg};
+use super::editor::{Draft, Editor};
 use super::jobs::{DetailKey, ExportWhat, Mark, ReplaysView, Request, Response};
 use super::keymap::{Cmd, Key, Keymap, Scope, COMMANDS};
 use super::theme::Theme;
@@ -232,6 +233,10 @@ pub struct App {
     export_req: u64,
     /// A snapshot to move to once the timeline has loaded it.
     pending_jump: Option<String>,
+    /// The override editor, when open (it takes every key).
+    pub editor: Option<Editor>,
+    /// Unsaved overrides by saga id, kept until applied or discarded.
+    pub drafts: HashMap<String, Draft>,
 }
 
 impl App {
@@ -284,6 +289,8 @@ impl App {
             open_req: 0,
             export_req: 0,
             pending_jump: None,
+            editor: None,
+            drafts: HashMap::new(),
         };
         app.check_health();
         app.reload_list();
@@ -733,6 +740,10 @@ impl App {
             self.quit = true;
             return;
         }
+        if self.editor.is_some() && self.mode == Mode::Normal {
+            self.on_editor_key(k);
+            return;
+        }
         match self.mode.clone() {
             Mode::Input {
                 kind,
@@ -1020,6 +1031,11 @@ impl App {
                 }
             }
             Cmd::LinkedSaga => self.linked_saga(),
+            Cmd::Edit => self.open_editor(),
+            // Only meaningful inside the editor, which handles them itself.
+            Cmd::EditorMerge | Cmd::EditorFull | Cmd::EditorDiscard => {
+                self.info("open the override editor first (e)")
+            }
             Cmd::Export => self.export(None),
             Cmd::Refresh => self.refresh(),
             Cmd::ListDown => self.list_move(1),
@@ -1086,6 +1102,85 @@ impl App {
                         None => self.error("no replay selected"),
                     }
                 }
+            }
+        }
+    }
+
+    /// Opens the override editor on the snapshot under the cursor, with the
+    /// saga's draft if one was kept.
+    fn open_editor(&mut self) {
+        let Some(t) = &self.timeline else {
+            self.error("open a saga first");
+            return;
+        };
+        let Some(m) = t.current() else {
+            self.error("the saga has no snapshot to replay from");
+            return;
+        };
+        let Some(r) = self
+            .detail
+            .rendered
+            .as_ref()
+            .filter(|r| r.snapshot_id == m.snapshot_id)
+        else {
+            self.error("the snapshot is still loading; try again in a moment");
+            return;
+        };
+        let saga_id = t.saga.saga_id.clone();
+        let draft = self.drafts.get(&saga_id).cloned().unwrap_or_default();
+        self.editor = Some(Editor::new(
+            saga_id,
+            t.saga.saga_name.clone(),
+            m.snapshot_id.clone(),
+            m.step_name.clone(),
+            r.context.clone(),
+            draft,
+        ));
+    }
+
+    fn close_editor(&mut self, keep: bool) {
+        if let Some(e) = self.editor.take() {
+            if keep {
+                let draft = e.draft();
+                if draft == Draft::default() {
+                    self.drafts.remove(&e.saga_id);
+                } else {
+                    self.drafts.insert(e.saga_id.clone(), draft);
+                    self.info(format!(
+                        "override draft kept for saga {} (e reopens it)",
+                        short_id(&e.saga_id)
+                    ));
+                }
+            } else {
+                self.drafts.remove(&e.saga_id);
+                self.info("override draft discarded");
+            }
+        }
+    }
+
+    fn on_editor_key(&mut self, k: KeyEvent) {
+        let key = Key::from_event(&k);
+        let cmd = self.cfg.keymap.lookup(key, &[Scope::Global]);
+        match cmd {
+            Some(Cmd::Back) => return self.close_editor(true),
+            Some(Cmd::EditorDiscard) => return self.close_editor(false),
+            Some(Cmd::EditorMerge) => {
+                if let Some(e) = self.editor.as_mut() {
+                    e.toggle_merge();
+                }
+                return;
+            }
+            Some(Cmd::EditorFull) => {
+                if let Some(e) = self.editor.as_mut() {
+                    e.fill_full_context();
+                }
+                return;
+            }
+            _ => {}
+        }
+        if let Some(e) = self.editor.as_mut() {
+            if e.area.input(k) {
+                e.revalidate();
             }
         }
     }

@@ -58,6 +58,10 @@ pub enum Cmd {
     DetailWhereChanged,
     DetailNextChange,
     DetailOpen,
+    Edit,
+    EditorMerge,
+    EditorFull,
+    EditorDiscard,
 }
 
 /// Where a command applies.
@@ -138,6 +142,10 @@ commands! {
     DetailWhereChanged, "detail.where_changed", Detail, true, "Where did this change: the snapshot where this path's value last changed";
     DetailNextChange, "detail.next_change", Detail, true, "The next snapshot where this path's value changes";
     DetailOpen, "detail.open", Detail, false, "Replays tab: open the selected replay's saga";
+    Edit, "edit", Global, false, "Edit the replay override from this snapshot (kept per saga)";
+    EditorMerge, "editor.merge", Global, false, "Editor: switch the merge mode (shallow / RFC 7396 patch)";
+    EditorFull, "editor.full_context", Global, false, "Editor: start from the snapshot's full context";
+    EditorDiscard, "editor.discard", Global, false, "Editor: discard the draft and close";
 }
 
 impl Cmd {

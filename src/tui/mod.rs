@@ -9,6 +9,7 @@
 //! stream of actions, so tests and benchmarks drive the real App.
 
 pub mod app;
+pub mod editor;
 pub mod content;
 pub mod jobs;
 pub mod keymap;

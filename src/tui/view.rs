@@ -118,9 +118,95 @@ pub fn draw(f: &mut Frame, app: &App) {
         detail(f, app, r);
     }
     footer(f, app, a.footer);
+    if let Some(e) = &app.editor {
+        editor(f, app, e, area);
+    }
     if let Mode::Help { scroll } = app.mode {
         help(f, app, area, scroll);
     }
+}
+
+/// The override editor over the panes: the text on the left, the merged
+/// diff on the right, the validation on the last line.
+fn editor(f: &mut Frame, app: &App, e: &super::editor::Editor, area: Rect) {
+    use crate::replay::ChangeKind;
+    let th = &app.cfg.theme;
+    if area.height < 6 {
+        return;
+    }
+    let r = Rect::new(area.x, area.y + 1, area.width, area.height - 2);
+    f.render_widget(Clear, r);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(r);
+    let km = &app.cfg.keymap;
+    let title = format!(
+        " Override · {} {} · from {} · merge: {} ({}) ",
+        e.saga_name,
+        short_id(&e.saga_id),
+        e.step_name,
+        e.merge.as_str(),
+        km.label(super::keymap::Cmd::EditorMerge),
+    );
+    let b = block(th, title, true);
+    let inner = b.inner(left);
+    f.render_widget(b, left);
+    if inner.height < 2 {
+        return;
+    }
+    let text_area = Rect::new(inner.x, inner.y, inner.width, inner.height - 1);
+    f.render_widget(&e.area, text_area);
+    let status_area = Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
+    let status = match &e.parsed {
+        Ok(m) => Line::styled(
+            fit(
+                &format!("✓ valid override, {} key(s)", m.len()),
+                inner.width as usize,
+            ),
+            th.fg(th.ok),
+        ),
+        Err(i) => Line::styled(
+            fit(
+                &format!("✗ line {}, column {}: {}", i.line, i.column, i.message),
+                inner.width as usize,
+            ),
+            th.fg(th.failed).add_modifier(Modifier::BOLD),
+        ),
+    };
+    f.render_widget(Paragraph::new(status), status_area);
+    let b = block(
+        th,
+        format!(
+            " Context diff · Esc keeps draft · {} full context · {} discard ",
+            km.label(super::keymap::Cmd::EditorFull),
+            km.label(super::keymap::Cmd::EditorDiscard)
+        ),
+        false,
+    );
+    let inner = b.inner(right);
+    f.render_widget(b, right);
+    let w = inner.width as usize;
+    let lines: Vec<Line> = match &e.parsed {
+        Err(_) => vec![Line::styled(
+            "(no diff while the JSON is invalid)",
+            th.fg(th.dim),
+        )],
+        Ok(_) if e.diff.is_empty() => {
+            vec![Line::styled("(no change to the context)", th.fg(th.dim))]
+        }
+        Ok(_) => e
+            .diff
+            .iter()
+            .map(|(k, l)| {
+                let c = match k {
+                    ChangeKind::Added => th.added,
+                    ChangeKind::Removed => th.removed,
+                    _ => th.changed,
+                };
+                Line::styled(fit(l, w), th.fg(c))
+            })
+            .collect(),
+    };
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// Cuts text to `w` columns (by chars: the content is mostly ASCII).
