@@ -108,6 +108,41 @@ pub enum InputKind {
     Filter,
     Palette,
     Search,
+    /// Confirming a replay: the saga's short id, typed.
+    ConfirmId,
+    /// The replay's reason (optional).
+    Reason,
+}
+
+/// How a line of a panel is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Text,
+    Dim,
+    Ok,
+    Bad,
+    Warn,
+    Run,
+}
+
+/// A popup of lines: the dry-run plan or a replay's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub title: String,
+    pub lines: Vec<(Tone, String)>,
+    /// A replay is still running (the panel cannot be closed).
+    pub running: bool,
+    /// The saga a finished replay made (Enter opens it).
+    pub new_saga: Option<String>,
+    pub scroll: usize,
+}
+
+/// What `R` will replay, captured when the prompt opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayTarget {
+    pub saga_id: String,
+    pub saga_name: String,
+    pub spec: crate::replay::ReplaySpec,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -207,6 +242,8 @@ pub struct AppConfig {
     pub theme: Theme,
     /// Where `x` writes files.
     pub export_dir: PathBuf,
+    /// Saga names with a definition (only those can be replayed).
+    pub definitions: Vec<String>,
 }
 
 /// The whole UI state.
@@ -237,6 +274,11 @@ pub struct App {
     pub editor: Option<Editor>,
     /// Unsaved overrides by saga id, kept until applied or discarded.
     pub drafts: HashMap<String, Draft>,
+    /// The plan or replay popup.
+    pub panel: Option<Panel>,
+    pub replay_target: Option<ReplayTarget>,
+    plan_req: u64,
+    replay_req: u64,
 }
 
 impl App {
@@ -291,6 +333,10 @@ impl App {
             pending_jump: None,
             editor: None,
             drafts: HashMap::new(),
+            panel: None,
+            replay_target: None,
+            plan_req: 0,
+            replay_req: 0,
         };
         app.check_health();
         app.reload_list();
@@ -317,6 +363,8 @@ impl App {
             || self.detail.load == Load::Loading
             || self.detail.replays_load == Load::Loading
             || self.pending_jump.is_some() && self.timeline.as_ref().is_some_and(|t| !t.complete)
+            || self.plan_req != 0
+            || self.panel.as_ref().is_some_and(|p| p.running)
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -666,6 +714,77 @@ impl App {
                     Err(e) => self.error(e.message),
                 }
             }
+            Response::Plan { id, result } => {
+                if id != self.plan_req {
+                    return;
+                }
+                self.plan_req = 0;
+                match result {
+                    Ok(plan) => self.panel = Some(plan_panel(&plan)),
+                    Err(e) => self.error(format!("dry run failed: {}", e.message)),
+                }
+            }
+            Response::ReplayEvent { id, event } => {
+                if id != self.replay_req {
+                    return;
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.lines.push(event_line(&event));
+                }
+            }
+            Response::Replayed { id, result } => {
+                if id != self.replay_req {
+                    return;
+                }
+                self.replay_req = 0;
+                let mut lines = Vec::new();
+                let mut new_saga = None;
+                match result {
+                    Ok(report) => {
+                        let status = report
+                            .outcome
+                            .as_ref()
+                            .map_or("unknown".to_string(), |o| o.status.as_str().to_string());
+                        let tone = if report.succeeded() {
+                            Tone::Ok
+                        } else {
+                            Tone::Bad
+                        };
+                        lines.push((Tone::Text, String::new()));
+                        lines.push((
+                            tone,
+                            format!(
+                                "replay {}: new saga {} is {status}",
+                                report.log.replay_status.as_str(),
+                                report.log.new_saga_id
+                            ),
+                        ));
+                        if let Some(e) = &report.log.error_message {
+                            lines.push((Tone::Bad, format!("error: {e}")));
+                        }
+                        lines.push((Tone::Dim, "Enter opens the new saga · Esc closes".into()));
+                        new_saga = Some(report.log.new_saga_id.clone());
+                        // The original's replay log and the list now have the new run.
+                        self.detail.replays_for = None;
+                        if self.detail.tab == Tab::Replays {
+                            self.request_replays();
+                        }
+                        self.reload_list();
+                    }
+                    Err(e) => {
+                        lines.push((Tone::Bad, format!("the replay did not run: {}", e.message)));
+                        lines.push((
+                            Tone::Dim,
+                            "nothing was executed and no saga was created · Esc closes".into(),
+                        ));
+                    }
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.running = false;
+                    p.new_saga = new_saga;
+                    p.lines.extend(lines);
+                }
+            }
             Response::Exported { id, result } => {
                 if id != self.export_req {
                     return;
@@ -738,6 +857,10 @@ impl App {
         }
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
             self.quit = true;
+            return;
+        }
+        if self.panel.is_some() && self.mode == Mode::Normal {
+            self.on_panel_key(k);
             return;
         }
         if self.editor.is_some() && self.mode == Mode::Normal {
@@ -839,6 +962,8 @@ impl App {
                 }
             }
             InputKind::Palette => self.palette(&text),
+            InputKind::ConfirmId => self.confirm_id(&text),
+            InputKind::Reason => self.start_replay(&text),
         }
     }
 
@@ -1032,6 +1157,8 @@ impl App {
             }
             Cmd::LinkedSaga => self.linked_saga(),
             Cmd::Edit => self.open_editor(),
+            Cmd::DryRun => self.dry_run(),
+            Cmd::Replay => self.ask_replay(),
             // Only meaningful inside the editor, which handles them itself.
             Cmd::EditorMerge | Cmd::EditorFull | Cmd::EditorDiscard => {
                 self.info("open the override editor first (e)")
@@ -1182,6 +1309,181 @@ impl App {
             if e.area.input(k) {
                 e.revalidate();
             }
+        }
+    }
+
+    /// The saga, its name and the replay spec from the cursor's step with
+    /// the saga's override; `None` (and a message) when there is none or
+    /// the override is not valid JSON.
+    fn replay_spec(&mut self) -> Option<ReplayTarget> {
+        let Some(t) = &self.timeline else {
+            self.error("open a saga first");
+            return None;
+        };
+        let Some(m) = t.current() else {
+            self.error("the saga has no snapshot to replay from");
+            return None;
+        };
+        let (saga_id, saga_name, step) = (
+            t.saga.saga_id.clone(),
+            t.saga.saga_name.clone(),
+            m.step_name.clone(),
+        );
+        let draft = match &self.editor {
+            Some(e) if e.saga_id == saga_id => Some(e.draft()),
+            _ => self.drafts.get(&saga_id).cloned(),
+        };
+        let (over, merge) = match draft {
+            None => (serde_json::Map::new(), crate::replay::MergeMode::Shallow),
+            Some(d) => match super::editor::validate(&d.lines.join("\n")) {
+                Ok(o) => (o, d.merge),
+                Err(i) => {
+                    self.error(format!(
+                        "the override is not valid (line {}, column {}: {}); fix it in the editor (e)",
+                        i.line, i.column, i.message
+                    ));
+                    return None;
+                }
+            },
+        };
+        Some(ReplayTarget {
+            saga_id,
+            saga_name,
+            spec: crate::replay::ReplaySpec {
+                from_step: step,
+                context_override: over,
+                merge,
+                force_failure: false,
+            },
+        })
+    }
+
+    fn dry_run(&mut self) {
+        let Some(t) = self.replay_spec() else { return };
+        let id = self.id();
+        self.plan_req = id;
+        self.info(format!("planning a replay from {}…", t.spec.from_step));
+        self.outbox.push(Request::DryRun {
+            id,
+            saga_id: t.saga_id,
+            saga_name: t.saga_name,
+            spec: t.spec,
+        });
+    }
+
+    fn ask_replay(&mut self) {
+        if self.cfg.readonly {
+            self.error(
+                "read-only mode: replays are not offered (start without --readonly to replay)",
+            );
+            return;
+        }
+        if self.replay_req != 0 {
+            self.error("a replay is already running");
+            return;
+        }
+        let Some(t) = self.replay_spec() else { return };
+        if !self.cfg.definitions.iter().any(|n| n == &t.saga_name) {
+            self.error(format!(
+                "no definition for {}: add its definition file to engine.definitions (or a folder to engine.definitions_dirs) in the config",
+                t.saga_name
+            ));
+            return;
+        }
+        self.info(format!(
+            "replay {} {} from {}: type {} and Enter to confirm, Esc cancels",
+            t.saga_name,
+            short_id(&t.saga_id),
+            t.spec.from_step,
+            short_id(&t.saga_id)
+        ));
+        self.replay_target = Some(t);
+        self.open_input(InputKind::ConfirmId, "");
+    }
+
+    fn confirm_id(&mut self, text: &str) {
+        let Some(t) = self.replay_target.as_ref() else {
+            return;
+        };
+        let typed = text.trim();
+        if !typed.is_empty() && (typed == short_id(&t.saga_id) || typed == t.saga_id) {
+            self.info("reason for the replay log (optional), Enter starts the replay");
+            self.open_input(InputKind::Reason, "");
+        } else {
+            let want = short_id(&t.saga_id).to_string();
+            self.replay_target = None;
+            self.error(format!("{typed:?} is not {want}: nothing was replayed"));
+        }
+    }
+
+    fn start_replay(&mut self, reason: &str) {
+        let Some(t) = self.replay_target.take() else {
+            return;
+        };
+        let id = self.id();
+        self.replay_req = id;
+        self.drafts.remove(&t.saga_id);
+        self.editor = None;
+        self.panel = Some(Panel {
+            title: format!(
+                " Replay {} {} from {} ",
+                t.saga_name,
+                short_id(&t.saga_id),
+                t.spec.from_step
+            ),
+            lines: vec![(
+                Tone::Run,
+                format!(
+                    "starting the replay of {} from {}…",
+                    t.saga_id, t.spec.from_step
+                ),
+            )],
+            running: true,
+            new_saga: None,
+            scroll: 0,
+        });
+        let reason = reason.trim();
+        self.outbox.push(Request::Replay {
+            id,
+            saga_id: t.saga_id,
+            saga_name: t.saga_name,
+            spec: t.spec,
+            reason: (!reason.is_empty()).then(|| reason.to_string()),
+        });
+    }
+
+    fn on_panel_key(&mut self, k: KeyEvent) {
+        let key = Key::from_event(&k);
+        let cmd = self.cfg.keymap.lookup(key, &[Scope::Global]);
+        let Some(p) = self.panel.as_mut() else { return };
+        // While a replay runs the panes underneath keep working (scrub,
+        // switch sagas); only Esc is kept by the panel.
+        if p.running && cmd != Some(Cmd::Back) {
+            self.message = None;
+            if let Some(cmd) = self.cfg.keymap.lookup(key, self.scopes()) {
+                if !matches!(cmd, Cmd::Replay | Cmd::DryRun | Cmd::Edit) {
+                    self.run(cmd);
+                }
+            }
+            return;
+        }
+        match (cmd, k.code) {
+            (Some(Cmd::Back | Cmd::Quit), _) => {
+                if p.running {
+                    self.info("the replay is still running; each step is listed as it finishes");
+                } else {
+                    self.panel = None;
+                }
+            }
+            (_, KeyCode::Enter) => {
+                if let Some(id) = p.new_saga.clone() {
+                    self.panel = None;
+                    self.open_by_id(id);
+                }
+            }
+            (_, KeyCode::Char('j') | KeyCode::Down) => p.scroll += 1,
+            (_, KeyCode::Char('k') | KeyCode::Up) => p.scroll = p.scroll.saturating_sub(1),
+            _ => {}
         }
     }
 
@@ -1582,6 +1884,117 @@ impl App {
                 _ => {}
             }
         }
+    }
+}
+
+/// The dry-run plan as panel lines.
+pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
+    let mut lines = Vec::new();
+    let head = if plan.is_ok() {
+        (Tone::Ok, "plan OK: nothing has run".to_string())
+    } else {
+        (
+            Tone::Bad,
+            "plan has errors: a replay would not start".to_string(),
+        )
+    };
+    lines.push(head);
+    lines.push((
+        Tone::Text,
+        format!(
+            "merge: {} · override keys: {}",
+            plan.merge.as_str(),
+            plan.context_override.len()
+        ),
+    ));
+    if let Some(cp) = &plan.checkpoint {
+        lines.push((
+            Tone::Dim,
+            format!(
+                "checkpoint: #{} {} ({}) {}",
+                cp.step_index,
+                cp.step_name,
+                cp.status.as_str(),
+                short_id(&cp.snapshot_id)
+            ),
+        ));
+    }
+    lines.push((Tone::Text, String::new()));
+    lines.push((Tone::Text, "steps:".into()));
+    for s in &plan.steps_skipped {
+        lines.push((Tone::Dim, format!("  skip    {s}")));
+    }
+    for s in &plan.steps_to_run {
+        lines.push((Tone::Run, format!("  run     {s}")));
+    }
+    if !plan.compensations.is_empty() {
+        lines.push((Tone::Text, "compensations that could fire:".into()));
+        for s in &plan.compensations {
+            lines.push((Tone::Warn, format!("  undo    {s}")));
+        }
+    }
+    lines.push((Tone::Text, "context diff:".into()));
+    if plan.diff.is_empty() {
+        lines.push((Tone::Dim, "  (no change)".into()));
+    }
+    for c in &plan.diff {
+        let text = match (&c.old, &c.new) {
+            (Some(o), Some(n)) => format!("  ~ {}: {o} → {n}", c.path),
+            (None, Some(n)) => format!("  + {}: {n}", c.path),
+            (Some(o), None) => format!("  - {}: {o}", c.path),
+            (None, None) => format!("    {}", c.path),
+        };
+        lines.push((Tone::Text, text));
+    }
+    for w in &plan.warnings {
+        lines.push((Tone::Warn, format!("warning: {w}")));
+    }
+    for e in &plan.errors {
+        lines.push((Tone::Bad, format!("error: {}", e.message)));
+    }
+    lines.push((Tone::Dim, "Esc closes · R replays for real".into()));
+    Panel {
+        title: format!(
+            " Dry run · {} from {} ",
+            short_id(&plan.original_saga_id),
+            plan.from_step
+        ),
+        lines,
+        running: false,
+        new_saga: None,
+        scroll: 0,
+    }
+}
+
+/// One engine event as a progress line.
+pub fn event_line(e: &crate::engine::Event) -> (Tone, String) {
+    use crate::engine::Event;
+    match e {
+        Event::StepSkipped { step } => (Tone::Dim, format!("  skipped      {step}")),
+        Event::StepStarted { step, attempt } => (
+            Tone::Run,
+            format!("  running      {step} (attempt {attempt})"),
+        ),
+        Event::StepCompleted { step } => (Tone::Ok, format!("  ok           {step}")),
+        Event::StepFailed {
+            step,
+            attempt,
+            error,
+        } => (
+            Tone::Bad,
+            format!("  failed       {step} (attempt {attempt}): {error}"),
+        ),
+        Event::Compensating { step } => (Tone::Warn, format!("  compensating {step}")),
+        Event::Compensated { step } => (Tone::Warn, format!("  compensated  {step}")),
+        Event::CompensationFailed { step, error } => (
+            Tone::Bad,
+            format!("  compensation of {step} failed: {error}"),
+        ),
+        Event::SnapshotFailed { step, error } => (
+            Tone::Warn,
+            format!("  snapshot after {step} not saved: {error}"),
+        ),
+        Event::Progress { line } => (Tone::Text, format!("  │ {line}")),
     }
 }
 

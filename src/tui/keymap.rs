@@ -62,6 +62,8 @@ pub enum Cmd {
     EditorMerge,
     EditorFull,
     EditorDiscard,
+    DryRun,
+    Replay,
 }
 
 /// Where a command applies.
@@ -146,6 +148,8 @@ commands! {
     EditorMerge, "editor.merge", Global, false, "Editor: switch the merge mode (shallow / RFC 7396 patch)";
     EditorFull, "editor.full_context", Global, false, "Editor: start from the snapshot's full context";
     EditorDiscard, "editor.discard", Global, false, "Editor: discard the draft and close";
+    DryRun, "dry_run", Global, false, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
+    Replay, "replay", Global, false, "Replay for real from this step (confirm by typing the saga's short id)";
 }
 
 impl Cmd {

@@ -9,8 +9,8 @@
 //! stream of actions, so tests and benchmarks drive the real App.
 
 pub mod app;
-pub mod editor;
 pub mod content;
+pub mod editor;
 pub mod jobs;
 pub mod keymap;
 #[doc(hidden)]
@@ -50,6 +50,7 @@ pub fn app_config(settings: &crate::config::Settings) -> Result<AppConfig, CliEr
         local_time: settings.file.tui.local_time.unwrap_or(false),
         keymap,
         theme,
+        definitions: Vec::new(),
         export_dir: std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from(".")),
     })
 }
@@ -64,7 +65,22 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
         ));
     }
     let settings = ctx.settings.clone();
-    let cfg = app_config(&settings)?;
+    let mut cfg = app_config(&settings)?;
+    // Browsing never needs definitions: a broken definition folder only
+    // disables replays (and says so when one is asked for).
+    let definitions = match crate::cli::run::load_definitions(ctx, &[]) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("definitions not loaded, replays disabled: {}", e.message);
+            crate::engine::Definitions::new()
+        }
+    };
+    cfg.definitions = definitions.names();
+    let replay_env = jobs::ReplayEnv {
+        definitions: Arc::new(definitions),
+        identity: ctx.settings.identity.clone(),
+        lock_ttl: crate::cli::run::lock_ttl(ctx, None).unwrap_or(crate::replay::DEFAULT_LOCK_TTL),
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opener: jobs::Opener = Arc::new(move || {
         let settings = settings.clone();
@@ -79,6 +95,7 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
         })
     });
     let mut jobs = Jobs::new(opener, tx);
+    jobs.set_replay_env(replay_env);
     // ratatui::init installs a panic hook that restores the terminal first;
     // ours also releases the mouse.
     let mut terminal = ratatui::try_init()

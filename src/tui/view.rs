@@ -121,9 +121,51 @@ pub fn draw(f: &mut Frame, app: &App) {
     if let Some(e) = &app.editor {
         editor(f, app, e, area);
     }
+    if let Some(p) = &app.panel {
+        panel(f, app, p, area);
+    }
     if let Mode::Help { scroll } = app.mode {
         help(f, app, area, scroll);
     }
+}
+
+/// The dry-run plan or a replay's progress, over the panes.
+fn panel(f: &mut Frame, app: &App, p: &super::app::Panel, area: Rect) {
+    use super::app::Tone;
+    let th = &app.cfg.theme;
+    if area.height < 5 || area.width < 10 {
+        return;
+    }
+    let w = area.width.saturating_sub(4).min(110);
+    let h = area.height.saturating_sub(4);
+    let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
+    f.render_widget(Clear, r);
+    let title = if p.running {
+        format!("{}· running ", p.title)
+    } else {
+        p.title.clone()
+    };
+    let b = block(th, title, true);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    let width = inner.width as usize;
+    let lines: Vec<Line> = p
+        .lines
+        .iter()
+        .skip(p.scroll)
+        .map(|(tone, text)| {
+            let style = match tone {
+                Tone::Text => th.fg(th.text),
+                Tone::Dim => th.fg(th.dim),
+                Tone::Ok => th.fg(th.ok),
+                Tone::Bad => th.fg(th.failed).add_modifier(Modifier::BOLD),
+                Tone::Warn => th.fg(th.compensating),
+                Tone::Run => th.fg(th.running),
+            };
+            Line::styled(fit(text, width), style)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// The override editor over the panes: the text on the left, the merged
@@ -773,6 +815,8 @@ fn footer(f: &mut Frame, app: &App, r: Rect) {
                 InputKind::Filter => "/",
                 InputKind::Palette => ":",
                 InputKind::Search => "search: ",
+                InputKind::ConfirmId => "type the saga's short id to replay: ",
+                InputKind::Reason => "reason (optional): ",
             };
             let mut spans = vec![
                 Span::styled(prompt, th.fg(th.accent).add_modifier(Modifier::BOLD)),
