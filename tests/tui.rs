@@ -356,8 +356,11 @@ async fn help_palette_and_saga_command() {
     let mut h = harness(160, 45).await;
     h.keys("?");
     let f = h.frame();
-    assert!(f.contains("timeline.next_event"), "{f}");
+    assert!(f.contains("dry_run"), "{f}");
     insta::assert_snapshot!("help", f);
+    h.keys("PageDown PageDown");
+    let f = h.frame();
+    assert!(f.contains("timeline.next_event"), "{f}");
     h.keys("Esc :");
     h.type_text("so");
     h.keys("Tab");
@@ -925,5 +928,57 @@ mod demo_flow {
             m.contains("no definition for OrderSaga") && m.contains("engine.definitions"),
             "{m}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
+        let (mut h, failed, _dir) = demo_harness().await;
+        open_at_charge(&mut h, &failed).await;
+        h.keys("e");
+        h.type_text("\"payment_token\": \"tok_valid\"");
+        h.keys("Esc Backspace");
+        assert_eq!(h.app.focus, Pane::List);
+        h.keys("b");
+        assert!(h
+            .app
+            .message
+            .clone()
+            .unwrap()
+            .text
+            .contains("mark sagas first"));
+        h.keys("Space");
+        assert_eq!(h.app.marked.len(), 1);
+        h.keys("M");
+        assert_eq!(h.app.marked.len(), 4);
+        assert!(h.frame().contains("*OrderSaga"));
+        h.keys("b");
+        h.settle().await;
+        let f = h.frame();
+        assert!(
+            f.contains("Batch dry run · 4 saga(s) from charge_payment"),
+            "{f}"
+        );
+        assert!(f.contains("4 saga(s): ok 4"), "{f}");
+        assert!(f.contains("dry run: nothing was executed"), "{f}");
+        h.keys("Esc");
+        // A wrong count does nothing; the right one replays them all.
+        h.keys("B");
+        h.type_text("3");
+        h.keys("Enter");
+        assert!(h.app.panel.is_none());
+        assert!(h.app.take_requests().is_empty());
+        h.keys("B");
+        h.type_text("4");
+        h.keys("Enter");
+        h.settle().await;
+        let p = h.app.panel.as_ref().unwrap();
+        assert!(!p.running);
+        let text: Vec<String> = p.lines.iter().map(|(_, l)| l.clone()).collect();
+        assert!(
+            text.iter()
+                .any(|l| l.starts_with("4 saga(s): ok 4 · would fail 0 · failed 0")),
+            "{text:?}"
+        );
+        assert_eq!(h.app.list.sagas.len(), 8, "four new sagas");
     }
 }

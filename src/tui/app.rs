@@ -112,6 +112,8 @@ pub enum InputKind {
     ConfirmId,
     /// The replay's reason (optional).
     Reason,
+    /// Confirming a batch replay: the number of marked sagas, typed.
+    ConfirmBatch,
 }
 
 /// How a line of a panel is drawn.
@@ -277,6 +279,13 @@ pub struct App {
     /// The plan or replay popup.
     pub panel: Option<Panel>,
     pub replay_target: Option<ReplayTarget>,
+    /// The saga and step the override was last edited for: batches from
+    /// the list use that step and that override.
+    pub batch_from: Option<(String, String)>,
+    /// Sagas marked for a batch (saga ids).
+    pub marked: HashSet<String>,
+    /// A batch replay waiting for its confirmation.
+    pub batch_target: Option<(Vec<(String, Option<String>)>, crate::replay::ReplaySpec)>,
     plan_req: u64,
     replay_req: u64,
 }
@@ -335,6 +344,9 @@ impl App {
             drafts: HashMap::new(),
             panel: None,
             replay_target: None,
+            marked: HashSet::new(),
+            batch_from: None,
+            batch_target: None,
             plan_req: 0,
             replay_req: 0,
         };
@@ -785,6 +797,70 @@ impl App {
                     p.lines.extend(lines);
                 }
             }
+            Response::BatchItem { id, item } => {
+                if id != self.replay_req {
+                    return;
+                }
+                use crate::replay::batch::ItemResult;
+                let tone = match item.result {
+                    ItemResult::Ok => Tone::Ok,
+                    ItemResult::Skipped => Tone::Dim,
+                    ItemResult::WouldFail | ItemResult::Locked => Tone::Warn,
+                    ItemResult::Failed | ItemResult::Error => Tone::Bad,
+                };
+                let mut text = format!(
+                    "  {:<10} {}",
+                    format!("{:?}", item.result).to_lowercase(),
+                    short_id(&item.saga_id)
+                );
+                if let Some(e) = &item.error {
+                    text.push_str(&format!(" {}: {e}", item.step.as_deref().unwrap_or("")));
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.lines.push((tone, text));
+                }
+            }
+            Response::BatchDone { id, summary } => {
+                if id != self.replay_req {
+                    return;
+                }
+                self.replay_req = 0;
+                let mut lines = vec![
+                    (Tone::Text, String::new()),
+                    (
+                        if summary.has_problems() { Tone::Bad } else { Tone::Ok },
+                        format!(
+                            "{} saga(s): ok {} · would fail {} · failed {} · skipped {} · locked {} · errors {}",
+                            summary.total, summary.ok, summary.would_fail, summary.failed, summary.skipped, summary.locked, summary.errors
+                        ),
+                    ),
+                ];
+                if !summary.failure_groups.is_empty() {
+                    lines.push((Tone::Text, "failures by step and error:".into()));
+                    for g in &summary.failure_groups {
+                        lines.push((
+                            Tone::Bad,
+                            format!("  {} × {}: {}", g.count, g.step, g.error),
+                        ));
+                    }
+                }
+                lines.push((
+                    Tone::Dim,
+                    if summary.dry_run {
+                        "dry run: nothing was executed · Esc closes"
+                    } else {
+                        "Esc closes"
+                    }
+                    .into(),
+                ));
+                if !summary.dry_run {
+                    self.reload_list();
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.running = false;
+                    p.lines.extend(lines);
+                }
+            }
             Response::Exported { id, result } => {
                 if id != self.export_req {
                     return;
@@ -964,6 +1040,7 @@ impl App {
             InputKind::Palette => self.palette(&text),
             InputKind::ConfirmId => self.confirm_id(&text),
             InputKind::Reason => self.start_replay(&text),
+            InputKind::ConfirmBatch => self.confirm_batch(&text),
         }
     }
 
@@ -1159,6 +1236,27 @@ impl App {
             Cmd::Edit => self.open_editor(),
             Cmd::DryRun => self.dry_run(),
             Cmd::Replay => self.ask_replay(),
+            Cmd::ListMark => {
+                if let Some(s) = self.list.sagas.get(self.list.selected) {
+                    let id = s.saga_id.clone();
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    self.list_move(1);
+                }
+            }
+            Cmd::ListMarkAll => {
+                let all: Vec<String> = self.list.sagas.iter().map(|s| s.saga_id.clone()).collect();
+                if !all.is_empty() && all.iter().all(|id| self.marked.contains(id)) {
+                    self.marked.clear();
+                    self.info("unmarked all");
+                } else {
+                    self.marked.extend(all);
+                    self.info(format!("{} saga(s) marked", self.marked.len()));
+                }
+            }
+            Cmd::ListBatchDryRun => self.batch(true),
+            Cmd::ListBatchReplay => self.batch(false),
             // Only meaningful inside the editor, which handles them itself.
             Cmd::EditorMerge | Cmd::EditorFull | Cmd::EditorDiscard => {
                 self.info("open the override editor first (e)")
@@ -1254,6 +1352,7 @@ impl App {
             return;
         };
         let saga_id = t.saga.saga_id.clone();
+        self.batch_from = Some((saga_id.clone(), m.step_name.clone()));
         let draft = self.drafts.get(&saga_id).cloned().unwrap_or_default();
         self.editor = Some(Editor::new(
             saga_id,
@@ -1449,6 +1548,126 @@ impl App {
             saga_name: t.saga_name,
             spec: t.spec,
             reason: (!reason.is_empty()).then(|| reason.to_string()),
+        });
+    }
+
+    /// The marked sagas in list order, with their names.
+    fn marked_targets(&self) -> Vec<(String, Option<String>)> {
+        self.list
+            .sagas
+            .iter()
+            .filter(|s| self.marked.contains(&s.saga_id))
+            .map(|s| (s.saga_id.clone(), Some(s.saga_name.clone())))
+            .collect()
+    }
+
+    fn batch(&mut self, dry_run: bool) {
+        let targets = self.marked_targets();
+        if targets.is_empty() {
+            self.error("mark sagas first (Space, or M for all that match the filter)");
+            return;
+        }
+        if !dry_run && self.cfg.readonly {
+            self.error(
+                "read-only mode: replays are not offered (start without --readonly to replay)",
+            );
+            return;
+        }
+        if self.replay_req != 0 {
+            self.error("a replay is already running");
+            return;
+        }
+        let spec = match self.batch_from.clone() {
+            Some((saga_id, step)) => {
+                let draft = self.drafts.get(&saga_id).cloned().unwrap_or_default();
+                match super::editor::validate(&draft.lines.join("\n")) {
+                    Ok(over) => crate::replay::ReplaySpec {
+                        from_step: step,
+                        context_override: over,
+                        merge: draft.merge,
+                        force_failure: false,
+                    },
+                    Err(i) => {
+                        self.error(format!(
+                            "the override is not valid (line {}, column {}: {}); fix it in the editor (e)",
+                            i.line, i.column, i.message
+                        ));
+                        return;
+                    }
+                }
+            }
+            None => match self.replay_spec() {
+                Some(t) => t.spec,
+                None => return,
+            },
+        };
+        let t = ReplayTarget {
+            saga_id: String::new(),
+            saga_name: String::new(),
+            spec,
+        };
+        if dry_run {
+            self.start_batch(targets, t.spec, true);
+        } else {
+            self.info(format!(
+                "replay {} saga(s) from {}: type {} and Enter to confirm, Esc cancels",
+                targets.len(),
+                t.spec.from_step,
+                targets.len()
+            ));
+            self.batch_target = Some((targets, t.spec));
+            self.open_input(InputKind::ConfirmBatch, "");
+        }
+    }
+
+    fn confirm_batch(&mut self, text: &str) {
+        let Some((targets, spec)) = self.batch_target.take() else {
+            return;
+        };
+        if text.trim() == targets.len().to_string() {
+            self.start_batch(targets, spec, false);
+        } else {
+            self.error(format!(
+                "{:?} is not {}: nothing was replayed",
+                text.trim(),
+                targets.len()
+            ));
+        }
+    }
+
+    fn start_batch(
+        &mut self,
+        targets: Vec<(String, Option<String>)>,
+        spec: crate::replay::ReplaySpec,
+        dry_run: bool,
+    ) {
+        let id = self.id();
+        self.replay_req = id;
+        self.panel = Some(Panel {
+            title: format!(
+                " Batch {} · {} saga(s) from {} · merge {} ",
+                if dry_run { "dry run" } else { "replay" },
+                targets.len(),
+                spec.from_step,
+                spec.merge.as_str()
+            ),
+            lines: vec![(
+                Tone::Run,
+                format!(
+                    "{} saga(s), override keys: {}",
+                    targets.len(),
+                    spec.context_override.len()
+                ),
+            )],
+            running: true,
+            new_saga: None,
+            scroll: 0,
+        });
+        self.outbox.push(Request::Batch {
+            id,
+            targets,
+            spec,
+            dry_run,
         });
     }
 

@@ -181,6 +181,14 @@ pub enum Request {
         saga_name: String,
         spec: ReplaySpec,
     },
+    /// Several sagas from one step with one override; each saga's result
+    /// comes back as a `BatchItem`.
+    Batch {
+        id: u64,
+        targets: Vec<(String, Option<String>)>,
+        spec: ReplaySpec,
+        dry_run: bool,
+    },
     /// A real replay; engine events come back as `ReplayEvent`s.
     Replay {
         id: u64,
@@ -251,6 +259,14 @@ pub enum Response {
         id: u64,
         result: JobResult<ReplayReport>,
     },
+    BatchItem {
+        id: u64,
+        item: replay::batch::BatchItem,
+    },
+    BatchDone {
+        id: u64,
+        summary: replay::batch::BatchSummary,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -279,7 +295,7 @@ impl Request {
             Request::OpenSaga { .. } => Slot::Open,
             Request::Export { .. } => Slot::Export,
             Request::DryRun { .. } => Slot::Plan,
-            Request::Replay { .. } => Slot::Replay,
+            Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
         }
     }
 }
@@ -461,6 +477,43 @@ async fn run(
                 Ok(s) => dry_run(s.as_ref(), &saga_id, &saga_name, &spec, env).await,
             },
         },
+        Request::Batch {
+            id,
+            targets,
+            spec,
+            dry_run,
+        } => match store {
+            Err(e) => Response::BatchDone {
+                id,
+                summary: failed_batch(&spec, dry_run, targets.len(), &e.message),
+            },
+            Ok(s) => {
+                let req = replay::batch::BatchRequest {
+                    selection: replay::batch::Selection::Ids(
+                        targets.iter().map(|t| t.0.clone()).collect(),
+                    ),
+                    spec,
+                    opts: ReplayOptions {
+                        initiated_by: env.identity.clone(),
+                        reason: None,
+                        dry_run,
+                        lock_ttl: env.lock_ttl,
+                        lock_owner: replay::lock_owner(&env.identity),
+                    },
+                    concurrency: 4,
+                    limit: None,
+                };
+                let on_item = |item: &replay::batch::BatchItem| {
+                    let _ = tx.send(Action::Data(Box::new(Response::BatchItem {
+                        id,
+                        item: item.clone(),
+                    })));
+                };
+                let (summary, _) =
+                    replay::batch::run_batch(&s, &env.definitions, &req, targets, &on_item).await;
+                Response::BatchDone { id, summary }
+            }
+        },
         Request::Replay {
             id,
             saga_id,
@@ -589,6 +642,34 @@ async fn run(
                 Ok(s) => export(s.as_ref(), what, path).await,
             },
         },
+    }
+}
+
+/// The summary of a batch that could not start (the store is gone).
+fn failed_batch(
+    spec: &ReplaySpec,
+    dry_run: bool,
+    total: usize,
+    error: &str,
+) -> replay::batch::BatchSummary {
+    replay::batch::BatchSummary {
+        dry_run,
+        from_step: spec.from_step.clone(),
+        total,
+        ok: 0,
+        would_fail: 0,
+        failed: 0,
+        skipped: 0,
+        locked: 0,
+        errors: total,
+        elapsed_secs: 0.0,
+        sagas_per_sec: 0.0,
+        failure_groups: vec![replay::batch::FailureGroup {
+            step: spec.from_step.clone(),
+            error: error.to_string(),
+            count: total,
+            saga_ids: Vec::new(),
+        }],
     }
 }
 

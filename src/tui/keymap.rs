@@ -64,6 +64,10 @@ pub enum Cmd {
     EditorDiscard,
     DryRun,
     Replay,
+    ListMark,
+    ListMarkAll,
+    ListBatchDryRun,
+    ListBatchReplay,
 }
 
 /// Where a command applies.
@@ -149,6 +153,10 @@ commands! {
     EditorFull, "editor.full_context", Global, false, "Editor: start from the snapshot's full context";
     EditorDiscard, "editor.discard", Global, false, "Editor: discard the draft and close";
     DryRun, "dry_run", Global, false, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
+    ListMark, "list.mark", List, false, "Mark or unmark the selected saga for a batch";
+    ListMarkAll, "list.mark_all", List, false, "Mark every loaded saga that matches the filter (again: unmark all)";
+    ListBatchDryRun, "list.batch_dry_run", List, false, "Dry-run the marked sagas from the open saga's step with its override";
+    ListBatchReplay, "list.batch_replay", List, false, "Replay the marked sagas for real (confirm by typing their number)";
     Replay, "replay", Global, false, "Replay for real from this step (confirm by typing the saga's short id)";
 }
 

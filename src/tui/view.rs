@@ -412,7 +412,15 @@ fn list(f: &mut Frame, app: &App, r: Rect) {
         let step_w = rest.saturating_sub(tail.len() + 1);
         let mut spans = vec![
             Span::styled(
-                format!("{} ", status_glyph(&s.latest_status)),
+                format!(
+                    "{}{}",
+                    status_glyph(&s.latest_status),
+                    if app.marked.contains(&s.saga_id) {
+                        "*"
+                    } else {
+                        " "
+                    }
+                ),
                 th.status(&s.latest_status),
             ),
             Span::raw(pad(&s.saga_name, name_w)),
@@ -817,6 +825,7 @@ fn footer(f: &mut Frame, app: &App, r: Rect) {
                 InputKind::Search => "search: ",
                 InputKind::ConfirmId => "type the saga's short id to replay: ",
                 InputKind::Reason => "reason (optional): ",
+                InputKind::ConfirmBatch => "type the number of marked sagas to replay them all: ",
             };
             let mut spans = vec![
                 Span::styled(prompt, th.fg(th.accent).add_modifier(Modifier::BOLD)),
