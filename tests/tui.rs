@@ -873,6 +873,23 @@ mod demo_flow {
             !h.app.drafts.contains_key(&failed),
             "applied: the draft is gone"
         );
+        // Back on the original: the timeline marks the branch, and the
+        // replay history lists the new run.
+        h.keys("o");
+        h.settle().await;
+        assert_eq!(h.app.timeline.as_ref().unwrap().saga.saga_id, failed);
+        let t = h.app.timeline.as_ref().unwrap();
+        let charge = t
+            .marks
+            .iter()
+            .rposition(|m| m.step_name == "charge_payment")
+            .unwrap();
+        assert_eq!(h.app.branches().get(&charge), Some(&1));
+        assert!(h.frame().contains("charge_payment ⑂1"));
+        h.keys("4");
+        h.settle().await;
+        let f = h.frame();
+        assert!(f.contains(sagascope::model::short_id(&new_saga)), "{f}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

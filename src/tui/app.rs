@@ -453,9 +453,39 @@ impl App {
         self.detail.line = 0;
         self.detail.offset = 0;
         self.detail.replay_selected = 0;
-        if self.detail.tab == Tab::Replays {
-            self.request_replays();
+        // Always: the timeline marks where replays branched off.
+        self.request_replays();
+    }
+
+    /// Replays that branched off at each timeline row (row index → count).
+    /// Dry runs are not branches: nothing ran.
+    pub fn branches(&self) -> HashMap<usize, usize> {
+        let mut out = HashMap::new();
+        let (Some(t), Some(r)) = (&self.timeline, &self.detail.replays) else {
+            return out;
+        };
+        if self.detail.replays_for.as_deref() != Some(t.saga.saga_id.as_str()) {
+            return out;
         }
+        for log in &r.replays {
+            if log.extra.get("dry_run").and_then(|v| v.as_bool()) == Some(true) {
+                continue;
+            }
+            let by_id = log
+                .extra
+                .get("checkpoint_snapshot_id")
+                .and_then(|v| v.as_str())
+                .and_then(|id| t.marks.iter().position(|m| m.snapshot_id == id));
+            let row = by_id.or_else(|| {
+                t.marks
+                    .iter()
+                    .rposition(|m| m.step_name == log.checkpoint_step)
+            });
+            if let Some(i) = row {
+                *out.entry(i).or_insert(0) += 1;
+            }
+        }
+        out
     }
 
     fn request_replays(&mut self) {
@@ -778,9 +808,7 @@ impl App {
                         new_saga = Some(report.log.new_saga_id.clone());
                         // The original's replay log and the list now have the new run.
                         self.detail.replays_for = None;
-                        if self.detail.tab == Tab::Replays {
-                            self.request_replays();
-                        }
+                        self.request_replays();
                         self.reload_list();
                     }
                     Err(e) => {

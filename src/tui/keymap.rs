@@ -155,7 +155,7 @@ commands! {
     DryRun, "dry_run", Global, false, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
     ListMark, "list.mark", List, false, "Mark or unmark the selected saga for a batch";
     ListMarkAll, "list.mark_all", List, false, "Mark every loaded saga that matches the filter (again: unmark all)";
-    ListBatchDryRun, "list.batch_dry_run", List, false, "Dry-run the marked sagas from the open saga's step with its override";
+    ListBatchDryRun, "list.batch_dry_run", List, false, "Dry-run the marked sagas from the step and with the override last edited (e)";
     ListBatchReplay, "list.batch_replay", List, false, "Replay the marked sagas for real (confirm by typing their number)";
     Replay, "replay", Global, false, "Replay for real from this step (confirm by typing the saga's short id)";
 }

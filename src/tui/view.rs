@@ -503,6 +503,7 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         .collect();
     lines.push(Line::from(strip));
     let body_h = inner.height.saturating_sub(1) as usize;
+    let branches = app.branches();
     for i in t.offset..(t.offset + body_h).min(t.marks.len()) {
         let m = &t.marks[i];
         let here = i == t.cursor;
@@ -541,6 +542,9 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         ];
         if room >= step_w + 1 + status_text.len() {
             spans.push(Span::styled(format!(" {status_text}"), distinct));
+        }
+        if let Some(n) = branches.get(&i) {
+            spans.push(Span::styled(format!(" ⑂{n}"), th.fg(th.accent)));
         }
         let mut line = Line::from(spans);
         if here {
