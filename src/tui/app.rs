@@ -139,6 +139,9 @@ pub struct Panel {
     pub scroll: usize,
 }
 
+/// A saga in a batch: its id and, when the list knows it, its name.
+pub type BatchTarget = (String, Option<String>);
+
 /// What `R` will replay, captured when the prompt opens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayTarget {
@@ -285,7 +288,7 @@ pub struct App {
     /// Sagas marked for a batch (saga ids).
     pub marked: HashSet<String>,
     /// A batch replay waiting for its confirmation.
-    pub batch_target: Option<(Vec<(String, Option<String>)>, crate::replay::ReplaySpec)>,
+    pub batch_target: Option<(Vec<BatchTarget>, crate::replay::ReplaySpec)>,
     plan_req: u64,
     replay_req: u64,
 }
