@@ -226,7 +226,16 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
     let store = format!("sqlite://{}", db.display());
+    // $EDITOR round trip: a script stands in for the user's editor.
+    let editor = dir.path().join("fake-editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf '{\"payment_token\": \"tok_valid\"}' > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let env = vec![
+        ("EDITOR", editor.display().to_string()),
         ("HOME", dir.path().display().to_string()),
         (
             "XDG_CONFIG_HOME",
@@ -309,9 +318,10 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
 
     tmux.send(&["e"]);
     tmux.wait_for("the editor", |s| s.contains("Override ·"));
-    tmux.send_text("\"payment_token\": \"tok_valid\"");
-    tmux.wait_for("the merged diff", |s| {
-        s.contains("~ $.payment_token: \"expired\" → \"tok_valid\"")
+    tmux.send(&["C-e"]);
+    tmux.wait_for("the override back from $EDITOR, and its diff", |s| {
+        s.contains("override read back from $EDITOR")
+            && s.contains("~ $.payment_token: \"expired\" → \"tok_valid\"")
     });
     tmux.send(&["Escape"]);
     tmux.send(&["d"]);

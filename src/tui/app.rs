@@ -42,6 +42,8 @@ pub enum Action {
     Run(Cmd),
     /// A background job finished.
     Data(Box<Response>),
+    /// `$EDITOR` returned: the new override text, or why it failed.
+    Edited(Result<String, String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +281,9 @@ pub struct App {
     pub editor: Option<Editor>,
     /// Unsaved overrides by saga id, kept until applied or discarded.
     pub drafts: HashMap<String, Draft>,
+    /// Text to hand to `$EDITOR`: the event loop suspends the terminal,
+    /// runs it, and answers with `Action::Edited`.
+    pub external_edit: Option<String>,
     /// The plan or replay popup.
     pub panel: Option<Panel>,
     pub replay_target: Option<ReplayTarget>,
@@ -345,6 +350,7 @@ impl App {
             pending_jump: None,
             editor: None,
             drafts: HashMap::new(),
+            external_edit: None,
             panel: None,
             replay_target: None,
             marked: HashSet::new(),
@@ -555,6 +561,14 @@ impl App {
             Action::Tick(now) => self.on_tick(now),
             Action::Run(cmd) => self.run(cmd),
             Action::Data(r) => self.on_data(*r),
+            Action::Edited(r) => match (r, self.editor.as_mut()) {
+                (Ok(text), Some(e)) => {
+                    e.set_text(&text);
+                    self.info("override read back from $EDITOR");
+                }
+                (Err(why), _) => self.error(format!("$EDITOR: {why}")),
+                (Ok(_), None) => {}
+            },
         }
     }
 
@@ -1289,7 +1303,7 @@ impl App {
             Cmd::ListBatchDryRun => self.batch(true),
             Cmd::ListBatchReplay => self.batch(false),
             // Only meaningful inside the editor, which handles them itself.
-            Cmd::EditorMerge | Cmd::EditorFull | Cmd::EditorDiscard => {
+            Cmd::EditorMerge | Cmd::EditorFull | Cmd::EditorDiscard | Cmd::EditorExternal => {
                 self.info("open the override editor first (e)")
             }
             Cmd::Export => self.export(None),
@@ -1425,6 +1439,10 @@ impl App {
                 if let Some(e) = self.editor.as_mut() {
                     e.toggle_merge();
                 }
+                return;
+            }
+            Some(Cmd::EditorExternal) => {
+                self.external_edit = self.editor.as_ref().map(Editor::text);
                 return;
             }
             Some(Cmd::EditorFull) => {

@@ -62,6 +62,7 @@ pub enum Cmd {
     EditorMerge,
     EditorFull,
     EditorDiscard,
+    EditorExternal,
     DryRun,
     Replay,
     ListMark,
@@ -152,6 +153,7 @@ commands! {
     EditorMerge, "editor.merge", Global, false, "Editor: switch the merge mode (shallow / RFC 7396 patch)";
     EditorFull, "editor.full_context", Global, false, "Editor: start from the snapshot's full context";
     EditorDiscard, "editor.discard", Global, false, "Editor: discard the draft and close";
+    EditorExternal, "editor.external", Global, false, "Editor: edit the override in $EDITOR (the TUI pauses meanwhile)";
     DryRun, "dry_run", Global, false, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
     ListMark, "list.mark", List, false, "Mark or unmark the selected saga for a batch";
     ListMarkAll, "list.mark_all", List, false, "Mark every loaded saga that matches the filter (again: unmark all)";

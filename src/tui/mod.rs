@@ -112,32 +112,82 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
         .unwrap_or((80, 24));
     let mut app = App::new(cfg, Timestamp::now(), size);
     tracing::info!(store = %app.cfg.store_label, "terminal UI started");
-    let input = crossterm::event::EventStream::new().filter_map(|e| async move {
-        match e {
-            Ok(crossterm::event::Event::Key(k)) => Some(Action::Key(k)),
-            Ok(crossterm::event::Event::Mouse(m)) => Some(Action::Mouse(m)),
-            Ok(crossterm::event::Event::Resize(w, h)) => Some(Action::Resize(w, h)),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!("terminal input error: {e}");
-                None
+    let result = loop {
+        let input = crossterm::event::EventStream::new().filter_map(|e| async move {
+            match e {
+                Ok(crossterm::event::Event::Key(k)) => Some(Action::Key(k)),
+                Ok(crossterm::event::Event::Mouse(m)) => Some(Action::Mouse(m)),
+                Ok(crossterm::event::Event::Resize(w, h)) => Some(Action::Resize(w, h)),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!("terminal input error: {e}");
+                    None
+                }
             }
+        });
+        let r = run_loop(
+            &mut terminal,
+            &mut app,
+            &mut jobs,
+            &mut rx,
+            Box::pin(input),
+            Timestamp::now,
+        )
+        .await;
+        // The input stream is gone (dropped with run_loop), so $EDITOR
+        // gets every key.
+        match app.external_edit.take() {
+            Some(text) if r.is_ok() && !app.quit => {
+                let _ =
+                    crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+                ratatui::restore();
+                let edited = edit_externally(&text);
+                terminal = ratatui::try_init().map_err(|e| {
+                    CliError::new(Exit::Usage, format!("cannot restart the terminal UI: {e}"))
+                })?;
+                let _ =
+                    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+                let _ = terminal.clear();
+                app.update(Action::Edited(edited));
+            }
+            _ => break r,
         }
-    });
-    let result = run_loop(
-        &mut terminal,
-        &mut app,
-        &mut jobs,
-        &mut rx,
-        Box::pin(input),
-        Timestamp::now,
-    )
-    .await;
+    };
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     tracing::info!("terminal UI stopped");
     result.map_err(|e| CliError::new(Exit::Usage, format!("terminal error: {e}")))?;
     Ok(Exit::Ok)
+}
+
+/// Runs `$EDITOR` (else `vi`) on a temporary file holding `text` and
+/// reads it back.
+fn edit_externally(text: &str) -> Result<String, String> {
+    let path = std::env::temp_dir().join(format!(
+        "sagascope-override-{}-{}.json",
+        std::process::id(),
+        Timestamp::now().as_micros()
+    ));
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let mut words = editor.split_whitespace();
+    let prog = words.next().unwrap_or("vi");
+    let status = std::process::Command::new(prog)
+        .args(words)
+        .arg(&path)
+        .status();
+    let out = match status {
+        Ok(s) if s.success() => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        Ok(s) => Err(format!(
+            "{editor} exited with {s}; the override is unchanged"
+        )),
+        Err(e) => Err(format!("cannot run {editor:?}: {e} (set $EDITOR)")),
+    };
+    let _ = std::fs::remove_file(&path);
+    out
 }
 
 /// The event loop: one `select!` over input, background results and the
@@ -162,7 +212,7 @@ where
         for r in app.take_requests() {
             jobs.spawn(r);
         }
-        if app.quit {
+        if app.quit || app.external_edit.is_some() {
             return Ok(());
         }
         if dirty {
