@@ -911,6 +911,16 @@ mod demo_flow {
             let m = h.app.message.clone().unwrap();
             assert!(m.error && m.text.contains("line 3, column 1"), "{m:?}");
         }
+        // Esc at the prompt cancels and says nothing ran.
+        h.keys("e C-x e");
+        h.type_text("\"payment_token\": \"tok_valid\"");
+        h.keys("Esc R");
+        assert!(h.app.replay_target.is_some());
+        h.keys("Esc");
+        assert!(h.app.replay_target.is_none());
+        assert!(h.app.take_requests().is_empty());
+        let m = h.app.message.clone().unwrap();
+        assert!(m.text.contains("nothing has run"), "{m:?}");
         // A valid override, then a wrong id: nothing is replayed.
         h.keys("e C-x e");
         h.type_text("\"payment_token\": \"tok_valid\"");

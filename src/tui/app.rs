@@ -1032,7 +1032,17 @@ impl App {
 
     fn on_input_key(&mut self, kind: InputKind, mut text: String, completion: usize, k: KeyEvent) {
         match k.code {
-            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                if matches!(
+                    kind,
+                    InputKind::ConfirmId | InputKind::Reason | InputKind::ConfirmBatch
+                ) {
+                    self.replay_target = None;
+                    self.batch_target = None;
+                    self.info("replay cancelled before it started: nothing has run and nothing was written");
+                }
+            }
             KeyCode::Enter => {
                 self.mode = Mode::Normal;
                 self.submit(kind, text);
@@ -1738,7 +1748,10 @@ impl App {
         match (cmd, k.code) {
             (Some(Cmd::Back | Cmd::Quit), _) => {
                 if p.running {
-                    self.info("the replay is still running; each step is listed as it finishes");
+                    let done = p.lines.iter().filter(|(t, _)| *t == Tone::Ok).count();
+                    self.info(format!(
+                        "the replay is still running and cannot be stopped midway: {done} step(s) finished so far, listed above"
+                    ));
                 } else {
                     self.panel = None;
                 }
