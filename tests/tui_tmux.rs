@@ -202,3 +202,174 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
         "alternate screen still on"
     );
 }
+
+fn run_ok(bin: &str, env: &[(&str, String)], args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(args)
+        .output()
+        .expect("run sagascope");
+    assert!(
+        out.status.success(),
+        "sagascope {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let store = format!("sqlite://{}", db.display());
+    // $EDITOR round trip: a script stands in for the user's editor.
+    let editor = dir.path().join("fake-editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf '{\"payment_token\": \"tok_valid\"}' > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = vec![
+        ("EDITOR", editor.display().to_string()),
+        ("HOME", dir.path().display().to_string()),
+        (
+            "XDG_CONFIG_HOME",
+            dir.path().join("config").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME",
+            dir.path().join("data").display().to_string(),
+        ),
+    ];
+    // The demo writes its definitions into the data dir, where the TUI finds them.
+    run_ok(
+        bin,
+        &env,
+        &[
+            "--store", &store, "demo", "--no-tui", "--orders", "4", "--trips", "0",
+        ],
+    );
+    let listed: serde_json::Value = serde_json::from_str(&run_ok(
+        bin,
+        &env,
+        &[
+            "--store",
+            &store,
+            "sagas",
+            "list",
+            "--all",
+            "--format",
+            "json",
+            "--status",
+            "rolled_back",
+            "--name",
+            "OrderSaga",
+        ],
+    ))
+    .unwrap();
+    let failed = listed["sagas"][0]["saga_id"]
+        .as_str()
+        .expect("the demo leaves a failed order")
+        .to_string();
+    let short = &failed[..8];
+
+    let tmux = Tmux {
+        socket: format!("sagascope-e2e-{}", common::unique_tag()),
+    };
+    let out = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "sh",
+    ]);
+    assert!(out.status.success());
+    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    tmux.send_text(&format!("env {envs} '{bin}' --store '{store}' tui"));
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 4"));
+
+    tmux.send(&[":"]);
+    tmux.send_text(&format!("saga {failed}"));
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the failed order opened", |s| s.contains("opened saga"));
+    // Scrub to its charge_payment snapshot.
+    let mut found = false;
+    for k in 0..8 {
+        let screen = tmux.wait_for("the next snapshot", |s| s.contains(&format!("#{k} ")));
+        if screen.contains(&format!("#{k} charge_payment")) {
+            found = true;
+            break;
+        }
+        tmux.send(&["l"]);
+    }
+    assert!(found, "no charge_payment snapshot:\n{}", tmux.capture());
+
+    tmux.send(&["e"]);
+    tmux.wait_for("the editor", |s| s.contains("Override ·"));
+    tmux.send(&["C-e"]);
+    tmux.wait_for("the override back from $EDITOR, and its diff", |s| {
+        s.contains("override read back from $EDITOR")
+            && s.contains("~ $.payment_token: \"expired\" → \"tok_valid\"")
+    });
+    tmux.send(&["Escape"]);
+    tmux.send(&["d"]);
+    let plan = tmux.wait_for("the dry-run plan", |s| s.contains("plan OK"));
+    assert!(plan.contains("run     charge_payment"), "{plan}");
+    assert!(plan.contains("run     ship_order"), "{plan}");
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the plan closed", |s| !s.contains("plan OK"));
+
+    tmux.send(&["R"]);
+    tmux.wait_for("the confirmation prompt", |s| {
+        s.contains("type the saga's short id")
+    });
+    tmux.send_text(short);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the reason prompt", |s| s.contains("reason (optional)"));
+    tmux.send_text("tmux e2e");
+    tmux.send(&["Enter"]);
+    let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));
+    assert!(done.contains("ok           ship_order"), "{done}");
+    let new_saga = done
+        .split("new saga ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the new saga id")
+        .to_string();
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the new saga opened", |s| {
+        s.contains(&format!("opened saga {new_saga}"))
+    });
+    tmux.send(&["q"]);
+    tmux.wait_for("the alternate screen to close", |_| {
+        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
+        String::from_utf8_lossy(&alt.stdout).trim() == "0"
+    });
+    let listed: serde_json::Value = serde_json::from_str(&run_ok(
+        bin,
+        &env,
+        &[
+            "--store", &store, "sagas", "list", "--all", "--format", "json",
+        ],
+    ))
+    .unwrap();
+    let new = listed["sagas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["saga_id"] == new_saga.as_str())
+        .expect("the new saga is in the store");
+    assert_eq!(new["latest_status"], "completed");
+}

@@ -11,7 +11,7 @@ mod demo;
 pub mod exit;
 pub mod output;
 mod replay_run;
-mod run;
+pub(crate) mod run;
 
 use std::path::PathBuf;
 use std::sync::Arc;

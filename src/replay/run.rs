@@ -18,7 +18,7 @@ use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Timestamp};
 use crate::store::{SnapshotStore, StoreError};
 
 /// What to replay.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReplaySpec {
     pub from_step: String,
     pub context_override: Map<String, Value>,

@@ -4,7 +4,7 @@
 //! back as `Action::Data`; a response whose id is not the newest asked for
 //! is dropped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::Rect;
 
 use super::content::{self, Rendered, RowKind, Seg};
+use super::editor::{Draft, Editor};
 use super::jobs::{DetailKey, ExportWhat, Mark, ReplaysView, Request, Response};
 use super::keymap::{Cmd, Key, Keymap, Scope, COMMANDS};
 use super::theme::Theme;
@@ -41,6 +42,8 @@ pub enum Action {
     Run(Cmd),
     /// A background job finished.
     Data(Box<Response>),
+    /// `$EDITOR` returned: the new override text, or why it failed.
+    Edited(Result<String, String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +110,46 @@ pub enum InputKind {
     Filter,
     Palette,
     Search,
+    /// Confirming a replay: the saga's short id, typed.
+    ConfirmId,
+    /// The replay's reason (optional).
+    Reason,
+    /// Confirming a batch replay: the number of marked sagas, typed.
+    ConfirmBatch,
+}
+
+/// How a line of a panel is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Text,
+    Dim,
+    Ok,
+    Bad,
+    Warn,
+    Run,
+}
+
+/// A popup of lines: the dry-run plan or a replay's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub title: String,
+    pub lines: Vec<(Tone, String)>,
+    /// A replay is still running (the panel cannot be closed).
+    pub running: bool,
+    /// The saga a finished replay made (Enter opens it).
+    pub new_saga: Option<String>,
+    pub scroll: usize,
+}
+
+/// A saga in a batch: its id and, when the list knows it, its name.
+pub type BatchTarget = (String, Option<String>);
+
+/// What `R` will replay, captured when the prompt opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayTarget {
+    pub saga_id: String,
+    pub saga_name: String,
+    pub spec: crate::replay::ReplaySpec,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +249,8 @@ pub struct AppConfig {
     pub theme: Theme,
     /// Where `x` writes files.
     pub export_dir: PathBuf,
+    /// Saga names with a definition (only those can be replayed).
+    pub definitions: Vec<String>,
 }
 
 /// The whole UI state.
@@ -232,6 +277,25 @@ pub struct App {
     export_req: u64,
     /// A snapshot to move to once the timeline has loaded it.
     pending_jump: Option<String>,
+    /// The override editor, when open (it takes every key).
+    pub editor: Option<Editor>,
+    /// Unsaved overrides by saga id, kept until applied or discarded.
+    pub drafts: HashMap<String, Draft>,
+    /// Text to hand to `$EDITOR`: the event loop suspends the terminal,
+    /// runs it, and answers with `Action::Edited`.
+    pub external_edit: Option<String>,
+    /// The plan or replay popup.
+    pub panel: Option<Panel>,
+    pub replay_target: Option<ReplayTarget>,
+    /// The saga and step the override was last edited for: batches from
+    /// the list use that step and that override.
+    pub batch_from: Option<(String, String)>,
+    /// Sagas marked for a batch (saga ids).
+    pub marked: HashSet<String>,
+    /// A batch replay waiting for its confirmation.
+    pub batch_target: Option<(Vec<BatchTarget>, crate::replay::ReplaySpec)>,
+    plan_req: u64,
+    replay_req: u64,
 }
 
 impl App {
@@ -284,6 +348,16 @@ impl App {
             open_req: 0,
             export_req: 0,
             pending_jump: None,
+            editor: None,
+            drafts: HashMap::new(),
+            external_edit: None,
+            panel: None,
+            replay_target: None,
+            marked: HashSet::new(),
+            batch_from: None,
+            batch_target: None,
+            plan_req: 0,
+            replay_req: 0,
         };
         app.check_health();
         app.reload_list();
@@ -310,6 +384,8 @@ impl App {
             || self.detail.load == Load::Loading
             || self.detail.replays_load == Load::Loading
             || self.pending_jump.is_some() && self.timeline.as_ref().is_some_and(|t| !t.complete)
+            || self.plan_req != 0
+            || self.panel.as_ref().is_some_and(|p| p.running)
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -386,9 +462,39 @@ impl App {
         self.detail.line = 0;
         self.detail.offset = 0;
         self.detail.replay_selected = 0;
-        if self.detail.tab == Tab::Replays {
-            self.request_replays();
+        // Always: the timeline marks where replays branched off.
+        self.request_replays();
+    }
+
+    /// Replays that branched off at each timeline row (row index → count).
+    /// Dry runs are not branches: nothing ran.
+    pub fn branches(&self) -> HashMap<usize, usize> {
+        let mut out = HashMap::new();
+        let (Some(t), Some(r)) = (&self.timeline, &self.detail.replays) else {
+            return out;
+        };
+        if self.detail.replays_for.as_deref() != Some(t.saga.saga_id.as_str()) {
+            return out;
         }
+        for log in &r.replays {
+            if log.extra.get("dry_run").and_then(|v| v.as_bool()) == Some(true) {
+                continue;
+            }
+            let by_id = log
+                .extra
+                .get("checkpoint_snapshot_id")
+                .and_then(|v| v.as_str())
+                .and_then(|id| t.marks.iter().position(|m| m.snapshot_id == id));
+            let row = by_id.or_else(|| {
+                t.marks
+                    .iter()
+                    .rposition(|m| m.step_name == log.checkpoint_step)
+            });
+            if let Some(i) = row {
+                *out.entry(i).or_insert(0) += 1;
+            }
+        }
+        out
     }
 
     fn request_replays(&mut self) {
@@ -455,6 +561,14 @@ impl App {
             Action::Tick(now) => self.on_tick(now),
             Action::Run(cmd) => self.run(cmd),
             Action::Data(r) => self.on_data(*r),
+            Action::Edited(r) => match (r, self.editor.as_mut()) {
+                (Ok(text), Some(e)) => {
+                    e.set_text(&text);
+                    self.info("override read back from $EDITOR");
+                }
+                (Err(why), _) => self.error(format!("$EDITOR: {why}")),
+                (Ok(_), None) => {}
+            },
         }
     }
 
@@ -659,6 +773,139 @@ impl App {
                     Err(e) => self.error(e.message),
                 }
             }
+            Response::Plan { id, result } => {
+                if id != self.plan_req {
+                    return;
+                }
+                self.plan_req = 0;
+                match result {
+                    Ok(plan) => self.panel = Some(plan_panel(&plan)),
+                    Err(e) => self.error(format!("dry run failed: {}", e.message)),
+                }
+            }
+            Response::ReplayEvent { id, event } => {
+                if id != self.replay_req {
+                    return;
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.lines.push(event_line(&event));
+                }
+            }
+            Response::Replayed { id, result } => {
+                if id != self.replay_req {
+                    return;
+                }
+                self.replay_req = 0;
+                let mut lines = Vec::new();
+                let mut new_saga = None;
+                match result {
+                    Ok(report) => {
+                        let status = report
+                            .outcome
+                            .as_ref()
+                            .map_or("unknown".to_string(), |o| o.status.as_str().to_string());
+                        let tone = if report.succeeded() {
+                            Tone::Ok
+                        } else {
+                            Tone::Bad
+                        };
+                        lines.push((Tone::Text, String::new()));
+                        lines.push((
+                            tone,
+                            format!(
+                                "replay {}: new saga {} is {status}",
+                                report.log.replay_status.as_str(),
+                                report.log.new_saga_id
+                            ),
+                        ));
+                        if let Some(e) = &report.log.error_message {
+                            lines.push((Tone::Bad, format!("error: {e}")));
+                        }
+                        lines.push((Tone::Dim, "Enter opens the new saga · Esc closes".into()));
+                        new_saga = Some(report.log.new_saga_id.clone());
+                        // The original's replay log and the list now have the new run.
+                        self.detail.replays_for = None;
+                        self.request_replays();
+                        self.reload_list();
+                    }
+                    Err(e) => {
+                        lines.push((Tone::Bad, format!("the replay did not run: {}", e.message)));
+                        lines.push((
+                            Tone::Dim,
+                            "nothing was executed and no saga was created · Esc closes".into(),
+                        ));
+                    }
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.running = false;
+                    p.new_saga = new_saga;
+                    p.lines.extend(lines);
+                }
+            }
+            Response::BatchItem { id, item } => {
+                if id != self.replay_req {
+                    return;
+                }
+                use crate::replay::batch::ItemResult;
+                let tone = match item.result {
+                    ItemResult::Ok => Tone::Ok,
+                    ItemResult::Skipped => Tone::Dim,
+                    ItemResult::WouldFail | ItemResult::Locked => Tone::Warn,
+                    ItemResult::Failed | ItemResult::Error => Tone::Bad,
+                };
+                let mut text = format!(
+                    "  {:<10} {}",
+                    format!("{:?}", item.result).to_lowercase(),
+                    short_id(&item.saga_id)
+                );
+                if let Some(e) = &item.error {
+                    text.push_str(&format!(" {}: {e}", item.step.as_deref().unwrap_or("")));
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.lines.push((tone, text));
+                }
+            }
+            Response::BatchDone { id, summary } => {
+                if id != self.replay_req {
+                    return;
+                }
+                self.replay_req = 0;
+                let mut lines = vec![
+                    (Tone::Text, String::new()),
+                    (
+                        if summary.has_problems() { Tone::Bad } else { Tone::Ok },
+                        format!(
+                            "{} saga(s): ok {} · would fail {} · failed {} · skipped {} · locked {} · errors {}",
+                            summary.total, summary.ok, summary.would_fail, summary.failed, summary.skipped, summary.locked, summary.errors
+                        ),
+                    ),
+                ];
+                if !summary.failure_groups.is_empty() {
+                    lines.push((Tone::Text, "failures by step and error:".into()));
+                    for g in &summary.failure_groups {
+                        lines.push((
+                            Tone::Bad,
+                            format!("  {} × {}: {}", g.count, g.step, g.error),
+                        ));
+                    }
+                }
+                lines.push((
+                    Tone::Dim,
+                    if summary.dry_run {
+                        "dry run: nothing was executed · Esc closes"
+                    } else {
+                        "Esc closes"
+                    }
+                    .into(),
+                ));
+                if !summary.dry_run {
+                    self.reload_list();
+                }
+                if let Some(p) = self.panel.as_mut() {
+                    p.running = false;
+                    p.lines.extend(lines);
+                }
+            }
             Response::Exported { id, result } => {
                 if id != self.export_req {
                     return;
@@ -733,6 +980,14 @@ impl App {
             self.quit = true;
             return;
         }
+        if self.panel.is_some() && self.mode == Mode::Normal {
+            self.on_panel_key(k);
+            return;
+        }
+        if self.editor.is_some() && self.mode == Mode::Normal {
+            self.on_editor_key(k);
+            return;
+        }
         match self.mode.clone() {
             Mode::Input {
                 kind,
@@ -777,7 +1032,17 @@ impl App {
 
     fn on_input_key(&mut self, kind: InputKind, mut text: String, completion: usize, k: KeyEvent) {
         match k.code {
-            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                if matches!(
+                    kind,
+                    InputKind::ConfirmId | InputKind::Reason | InputKind::ConfirmBatch
+                ) {
+                    self.replay_target = None;
+                    self.batch_target = None;
+                    self.info("replay cancelled before it started: nothing has run and nothing was written");
+                }
+            }
             KeyCode::Enter => {
                 self.mode = Mode::Normal;
                 self.submit(kind, text);
@@ -828,6 +1093,9 @@ impl App {
                 }
             }
             InputKind::Palette => self.palette(&text),
+            InputKind::ConfirmId => self.confirm_id(&text),
+            InputKind::Reason => self.start_replay(&text),
+            InputKind::ConfirmBatch => self.confirm_batch(&text),
         }
     }
 
@@ -1020,6 +1288,34 @@ impl App {
                 }
             }
             Cmd::LinkedSaga => self.linked_saga(),
+            Cmd::Edit => self.open_editor(),
+            Cmd::DryRun => self.dry_run(),
+            Cmd::Replay => self.ask_replay(),
+            Cmd::ListMark => {
+                if let Some(s) = self.list.sagas.get(self.list.selected) {
+                    let id = s.saga_id.clone();
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    self.list_move(1);
+                }
+            }
+            Cmd::ListMarkAll => {
+                let all: Vec<String> = self.list.sagas.iter().map(|s| s.saga_id.clone()).collect();
+                if !all.is_empty() && all.iter().all(|id| self.marked.contains(id)) {
+                    self.marked.clear();
+                    self.info("unmarked all");
+                } else {
+                    self.marked.extend(all);
+                    self.info(format!("{} saga(s) marked", self.marked.len()));
+                }
+            }
+            Cmd::ListBatchDryRun => self.batch(true),
+            Cmd::ListBatchReplay => self.batch(false),
+            // Only meaningful inside the editor, which handles them itself.
+            Cmd::EditorMerge | Cmd::EditorFull | Cmd::EditorDiscard | Cmd::EditorExternal => {
+                self.info("open the override editor first (e)")
+            }
             Cmd::Export => self.export(None),
             Cmd::Refresh => self.refresh(),
             Cmd::ListDown => self.list_move(1),
@@ -1087,6 +1383,388 @@ impl App {
                     }
                 }
             }
+        }
+    }
+
+    /// Opens the override editor on the snapshot under the cursor, with the
+    /// saga's draft if one was kept.
+    fn open_editor(&mut self) {
+        let Some(t) = &self.timeline else {
+            self.error("open a saga first");
+            return;
+        };
+        let Some(m) = t.current() else {
+            self.error("the saga has no snapshot to replay from");
+            return;
+        };
+        let Some(r) = self
+            .detail
+            .rendered
+            .as_ref()
+            .filter(|r| r.snapshot_id == m.snapshot_id)
+        else {
+            self.error("the snapshot is still loading; try again in a moment");
+            return;
+        };
+        let saga_id = t.saga.saga_id.clone();
+        self.batch_from = Some((saga_id.clone(), m.step_name.clone()));
+        let draft = self.drafts.get(&saga_id).cloned().unwrap_or_default();
+        self.editor = Some(Editor::new(
+            saga_id,
+            t.saga.saga_name.clone(),
+            m.snapshot_id.clone(),
+            m.step_name.clone(),
+            r.context.clone(),
+            draft,
+        ));
+    }
+
+    fn close_editor(&mut self, keep: bool) {
+        if let Some(e) = self.editor.take() {
+            if keep {
+                let draft = e.draft();
+                if draft == Draft::default() {
+                    self.drafts.remove(&e.saga_id);
+                } else {
+                    self.drafts.insert(e.saga_id.clone(), draft);
+                    self.info(format!(
+                        "override draft kept for saga {} (e reopens it)",
+                        short_id(&e.saga_id)
+                    ));
+                }
+            } else {
+                self.drafts.remove(&e.saga_id);
+                self.info("override draft discarded");
+            }
+        }
+    }
+
+    fn on_editor_key(&mut self, k: KeyEvent) {
+        let key = Key::from_event(&k);
+        let cmd = self.cfg.keymap.lookup(key, &[Scope::Global]);
+        match cmd {
+            Some(Cmd::Back) => return self.close_editor(true),
+            Some(Cmd::EditorDiscard) => return self.close_editor(false),
+            Some(Cmd::EditorMerge) => {
+                if let Some(e) = self.editor.as_mut() {
+                    e.toggle_merge();
+                }
+                return;
+            }
+            Some(Cmd::EditorExternal) => {
+                self.external_edit = self.editor.as_ref().map(Editor::text);
+                return;
+            }
+            Some(Cmd::EditorFull) => {
+                if let Some(e) = self.editor.as_mut() {
+                    e.fill_full_context();
+                }
+                return;
+            }
+            _ => {}
+        }
+        if let Some(e) = self.editor.as_mut() {
+            if e.area.input(k) {
+                e.revalidate();
+            }
+        }
+    }
+
+    /// The saga, its name and the replay spec from the cursor's step with
+    /// the saga's override; `None` (and a message) when there is none or
+    /// the override is not valid JSON.
+    fn replay_spec(&mut self) -> Option<ReplayTarget> {
+        let Some(t) = &self.timeline else {
+            self.error("open a saga first");
+            return None;
+        };
+        let Some(m) = t.current() else {
+            self.error("the saga has no snapshot to replay from");
+            return None;
+        };
+        let (saga_id, saga_name, step) = (
+            t.saga.saga_id.clone(),
+            t.saga.saga_name.clone(),
+            m.step_name.clone(),
+        );
+        let draft = match &self.editor {
+            Some(e) if e.saga_id == saga_id => Some(e.draft()),
+            _ => self.drafts.get(&saga_id).cloned(),
+        };
+        let (over, merge) = match draft {
+            None => (serde_json::Map::new(), crate::replay::MergeMode::Shallow),
+            Some(d) => match super::editor::validate(&d.lines.join("\n")) {
+                Ok(o) => (o, d.merge),
+                Err(i) => {
+                    self.error(format!(
+                        "the override is not valid (line {}, column {}: {}); fix it in the editor (e)",
+                        i.line, i.column, i.message
+                    ));
+                    return None;
+                }
+            },
+        };
+        Some(ReplayTarget {
+            saga_id,
+            saga_name,
+            spec: crate::replay::ReplaySpec {
+                from_step: step,
+                context_override: over,
+                merge,
+                force_failure: false,
+            },
+        })
+    }
+
+    fn dry_run(&mut self) {
+        let Some(t) = self.replay_spec() else { return };
+        let id = self.id();
+        self.plan_req = id;
+        self.info(format!("planning a replay from {}…", t.spec.from_step));
+        self.outbox.push(Request::DryRun {
+            id,
+            saga_id: t.saga_id,
+            saga_name: t.saga_name,
+            spec: t.spec,
+        });
+    }
+
+    fn ask_replay(&mut self) {
+        if self.cfg.readonly {
+            self.error(
+                "read-only mode: replays are not offered (start without --readonly to replay)",
+            );
+            return;
+        }
+        if self.replay_req != 0 {
+            self.error("a replay is already running");
+            return;
+        }
+        let Some(t) = self.replay_spec() else { return };
+        if !self.cfg.definitions.iter().any(|n| n == &t.saga_name) {
+            self.error(format!(
+                "no definition for {}: add its definition file to engine.definitions (or a folder to engine.definitions_dirs) in the config",
+                t.saga_name
+            ));
+            return;
+        }
+        self.info(format!(
+            "replay {} {} from {}: type {} and Enter to confirm, Esc cancels",
+            t.saga_name,
+            short_id(&t.saga_id),
+            t.spec.from_step,
+            short_id(&t.saga_id)
+        ));
+        self.replay_target = Some(t);
+        self.open_input(InputKind::ConfirmId, "");
+    }
+
+    fn confirm_id(&mut self, text: &str) {
+        let Some(t) = self.replay_target.as_ref() else {
+            return;
+        };
+        let typed = text.trim();
+        if !typed.is_empty() && (typed == short_id(&t.saga_id) || typed == t.saga_id) {
+            self.info("reason for the replay log (optional), Enter starts the replay");
+            self.open_input(InputKind::Reason, "");
+        } else {
+            let want = short_id(&t.saga_id).to_string();
+            self.replay_target = None;
+            self.error(format!("{typed:?} is not {want}: nothing was replayed"));
+        }
+    }
+
+    fn start_replay(&mut self, reason: &str) {
+        let Some(t) = self.replay_target.take() else {
+            return;
+        };
+        let id = self.id();
+        self.replay_req = id;
+        self.drafts.remove(&t.saga_id);
+        self.editor = None;
+        self.panel = Some(Panel {
+            title: format!(
+                " Replay {} {} from {} ",
+                t.saga_name,
+                short_id(&t.saga_id),
+                t.spec.from_step
+            ),
+            lines: vec![(
+                Tone::Run,
+                format!(
+                    "starting the replay of {} from {}…",
+                    t.saga_id, t.spec.from_step
+                ),
+            )],
+            running: true,
+            new_saga: None,
+            scroll: 0,
+        });
+        let reason = reason.trim();
+        self.outbox.push(Request::Replay {
+            id,
+            saga_id: t.saga_id,
+            saga_name: t.saga_name,
+            spec: t.spec,
+            reason: (!reason.is_empty()).then(|| reason.to_string()),
+        });
+    }
+
+    /// The marked sagas in list order, with their names.
+    fn marked_targets(&self) -> Vec<(String, Option<String>)> {
+        self.list
+            .sagas
+            .iter()
+            .filter(|s| self.marked.contains(&s.saga_id))
+            .map(|s| (s.saga_id.clone(), Some(s.saga_name.clone())))
+            .collect()
+    }
+
+    fn batch(&mut self, dry_run: bool) {
+        let targets = self.marked_targets();
+        if targets.is_empty() {
+            self.error("mark sagas first (Space, or M for all that match the filter)");
+            return;
+        }
+        if !dry_run && self.cfg.readonly {
+            self.error(
+                "read-only mode: replays are not offered (start without --readonly to replay)",
+            );
+            return;
+        }
+        if self.replay_req != 0 {
+            self.error("a replay is already running");
+            return;
+        }
+        let spec = match self.batch_from.clone() {
+            Some((saga_id, step)) => {
+                let draft = self.drafts.get(&saga_id).cloned().unwrap_or_default();
+                match super::editor::validate(&draft.lines.join("\n")) {
+                    Ok(over) => crate::replay::ReplaySpec {
+                        from_step: step,
+                        context_override: over,
+                        merge: draft.merge,
+                        force_failure: false,
+                    },
+                    Err(i) => {
+                        self.error(format!(
+                            "the override is not valid (line {}, column {}: {}); fix it in the editor (e)",
+                            i.line, i.column, i.message
+                        ));
+                        return;
+                    }
+                }
+            }
+            None => match self.replay_spec() {
+                Some(t) => t.spec,
+                None => return,
+            },
+        };
+        let t = ReplayTarget {
+            saga_id: String::new(),
+            saga_name: String::new(),
+            spec,
+        };
+        if dry_run {
+            self.start_batch(targets, t.spec, true);
+        } else {
+            self.info(format!(
+                "replay {} saga(s) from {}: type {} and Enter to confirm, Esc cancels",
+                targets.len(),
+                t.spec.from_step,
+                targets.len()
+            ));
+            self.batch_target = Some((targets, t.spec));
+            self.open_input(InputKind::ConfirmBatch, "");
+        }
+    }
+
+    fn confirm_batch(&mut self, text: &str) {
+        let Some((targets, spec)) = self.batch_target.take() else {
+            return;
+        };
+        if text.trim() == targets.len().to_string() {
+            self.start_batch(targets, spec, false);
+        } else {
+            self.error(format!(
+                "{:?} is not {}: nothing was replayed",
+                text.trim(),
+                targets.len()
+            ));
+        }
+    }
+
+    fn start_batch(
+        &mut self,
+        targets: Vec<(String, Option<String>)>,
+        spec: crate::replay::ReplaySpec,
+        dry_run: bool,
+    ) {
+        let id = self.id();
+        self.replay_req = id;
+        self.panel = Some(Panel {
+            title: format!(
+                " Batch {} · {} saga(s) from {} · merge {} ",
+                if dry_run { "dry run" } else { "replay" },
+                targets.len(),
+                spec.from_step,
+                spec.merge.as_str()
+            ),
+            lines: vec![(
+                Tone::Run,
+                format!(
+                    "{} saga(s), override keys: {}",
+                    targets.len(),
+                    spec.context_override.len()
+                ),
+            )],
+            running: true,
+            new_saga: None,
+            scroll: 0,
+        });
+        self.outbox.push(Request::Batch {
+            id,
+            targets,
+            spec,
+            dry_run,
+        });
+    }
+
+    fn on_panel_key(&mut self, k: KeyEvent) {
+        let key = Key::from_event(&k);
+        let cmd = self.cfg.keymap.lookup(key, &[Scope::Global]);
+        let Some(p) = self.panel.as_mut() else { return };
+        // While a replay runs the panes underneath keep working (scrub,
+        // switch sagas); only Esc is kept by the panel.
+        if p.running && cmd != Some(Cmd::Back) {
+            self.message = None;
+            if let Some(cmd) = self.cfg.keymap.lookup(key, self.scopes()) {
+                if !matches!(cmd, Cmd::Replay | Cmd::DryRun | Cmd::Edit) {
+                    self.run(cmd);
+                }
+            }
+            return;
+        }
+        match (cmd, k.code) {
+            (Some(Cmd::Back | Cmd::Quit), _) => {
+                if p.running {
+                    let done = p.lines.iter().filter(|(t, _)| *t == Tone::Ok).count();
+                    self.info(format!(
+                        "the replay is still running and cannot be stopped midway: {done} step(s) finished so far, listed above"
+                    ));
+                } else {
+                    self.panel = None;
+                }
+            }
+            (_, KeyCode::Enter) => {
+                if let Some(id) = p.new_saga.clone() {
+                    self.panel = None;
+                    self.open_by_id(id);
+                }
+            }
+            (_, KeyCode::Char('j') | KeyCode::Down) => p.scroll += 1,
+            (_, KeyCode::Char('k') | KeyCode::Up) => p.scroll = p.scroll.saturating_sub(1),
+            _ => {}
         }
     }
 
@@ -1487,6 +2165,117 @@ impl App {
                 _ => {}
             }
         }
+    }
+}
+
+/// The dry-run plan as panel lines.
+pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
+    let mut lines = Vec::new();
+    let head = if plan.is_ok() {
+        (Tone::Ok, "plan OK: nothing has run".to_string())
+    } else {
+        (
+            Tone::Bad,
+            "plan has errors: a replay would not start".to_string(),
+        )
+    };
+    lines.push(head);
+    lines.push((
+        Tone::Text,
+        format!(
+            "merge: {} · override keys: {}",
+            plan.merge.as_str(),
+            plan.context_override.len()
+        ),
+    ));
+    if let Some(cp) = &plan.checkpoint {
+        lines.push((
+            Tone::Dim,
+            format!(
+                "checkpoint: #{} {} ({}) {}",
+                cp.step_index,
+                cp.step_name,
+                cp.status.as_str(),
+                short_id(&cp.snapshot_id)
+            ),
+        ));
+    }
+    lines.push((Tone::Text, String::new()));
+    lines.push((Tone::Text, "steps:".into()));
+    for s in &plan.steps_skipped {
+        lines.push((Tone::Dim, format!("  skip    {s}")));
+    }
+    for s in &plan.steps_to_run {
+        lines.push((Tone::Run, format!("  run     {s}")));
+    }
+    if !plan.compensations.is_empty() {
+        lines.push((Tone::Text, "compensations that could fire:".into()));
+        for s in &plan.compensations {
+            lines.push((Tone::Warn, format!("  undo    {s}")));
+        }
+    }
+    lines.push((Tone::Text, "context diff:".into()));
+    if plan.diff.is_empty() {
+        lines.push((Tone::Dim, "  (no change)".into()));
+    }
+    for c in &plan.diff {
+        let text = match (&c.old, &c.new) {
+            (Some(o), Some(n)) => format!("  ~ {}: {o} → {n}", c.path),
+            (None, Some(n)) => format!("  + {}: {n}", c.path),
+            (Some(o), None) => format!("  - {}: {o}", c.path),
+            (None, None) => format!("    {}", c.path),
+        };
+        lines.push((Tone::Text, text));
+    }
+    for w in &plan.warnings {
+        lines.push((Tone::Warn, format!("warning: {w}")));
+    }
+    for e in &plan.errors {
+        lines.push((Tone::Bad, format!("error: {}", e.message)));
+    }
+    lines.push((Tone::Dim, "Esc closes · R replays for real".into()));
+    Panel {
+        title: format!(
+            " Dry run · {} from {} ",
+            short_id(&plan.original_saga_id),
+            plan.from_step
+        ),
+        lines,
+        running: false,
+        new_saga: None,
+        scroll: 0,
+    }
+}
+
+/// One engine event as a progress line.
+pub fn event_line(e: &crate::engine::Event) -> (Tone, String) {
+    use crate::engine::Event;
+    match e {
+        Event::StepSkipped { step } => (Tone::Dim, format!("  skipped      {step}")),
+        Event::StepStarted { step, attempt } => (
+            Tone::Run,
+            format!("  running      {step} (attempt {attempt})"),
+        ),
+        Event::StepCompleted { step } => (Tone::Ok, format!("  ok           {step}")),
+        Event::StepFailed {
+            step,
+            attempt,
+            error,
+        } => (
+            Tone::Bad,
+            format!("  failed       {step} (attempt {attempt}): {error}"),
+        ),
+        Event::Compensating { step } => (Tone::Warn, format!("  compensating {step}")),
+        Event::Compensated { step } => (Tone::Warn, format!("  compensated  {step}")),
+        Event::CompensationFailed { step, error } => (
+            Tone::Bad,
+            format!("  compensation of {step} failed: {error}"),
+        ),
+        Event::SnapshotFailed { step, error } => (
+            Tone::Warn,
+            format!("  snapshot after {step} not saved: {error}"),
+        ),
+        Event::Progress { line } => (Tone::Text, format!("  │ {line}")),
     }
 }
 

@@ -108,6 +108,8 @@ pub struct Rendered {
     pub against: Option<String>,
     pub diff: Vec<(DiffLine, String)>,
     pub changed_paths: usize,
+    /// The context itself: the override editor merges into it.
+    pub context: Arc<serde_json::Map<String, Value>>,
 }
 
 impl Rendered {
@@ -120,7 +122,7 @@ impl Rendered {
             .sum();
         let raw: usize = self.raw.iter().map(|l| l.len() + 24).sum();
         let diff: usize = self.diff.iter().map(|(_, l)| l.len() + 32).sum();
-        rows + raw + diff + 256
+        rows + raw + diff + self.context_bytes * 2 + 256
     }
 }
 
@@ -339,6 +341,7 @@ pub fn render(snap: &Snapshot, against: Option<(&Snapshot, String)>) -> Rendered
         created_at: snap.created_at,
         completed_steps: snap.completed_steps.clone(),
         context_bytes,
+        context: Arc::new(snap.context.clone()),
         rows,
         raw,
         against: against_label,

@@ -15,8 +15,9 @@ use tokio::task::JoinHandle;
 
 use super::app::Action;
 use super::content::{self, Rendered, Seg};
+use crate::engine::{Definitions, Event};
 use crate::model::{HistoricalState, ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
-use crate::replay::{self, SnapshotRef};
+use crate::replay::{self, ReplayOptions, ReplayPlan, ReplayReport, ReplaySpec, SnapshotRef};
 use crate::store::{
     Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor, SnapshotQuery,
     SnapshotStore, StoreError,
@@ -173,6 +174,29 @@ pub enum Request {
         what: ExportWhat,
         path: PathBuf,
     },
+    /// A plan only: nothing runs and nothing is written.
+    DryRun {
+        id: u64,
+        saga_id: String,
+        saga_name: String,
+        spec: ReplaySpec,
+    },
+    /// Several sagas from one step with one override; each saga's result
+    /// comes back as a `BatchItem`.
+    Batch {
+        id: u64,
+        targets: Vec<(String, Option<String>)>,
+        spec: ReplaySpec,
+        dry_run: bool,
+    },
+    /// A real replay; engine events come back as `ReplayEvent`s.
+    Replay {
+        id: u64,
+        saga_id: String,
+        saga_name: String,
+        spec: ReplaySpec,
+        reason: Option<String>,
+    },
 }
 
 /// Where a snapshot jump came from, for the message shown after it.
@@ -223,6 +247,26 @@ pub enum Response {
         id: u64,
         result: JobResult<(PathBuf, usize)>,
     },
+    Plan {
+        id: u64,
+        result: JobResult<ReplayPlan>,
+    },
+    ReplayEvent {
+        id: u64,
+        event: Event,
+    },
+    Replayed {
+        id: u64,
+        result: JobResult<ReplayReport>,
+    },
+    BatchItem {
+        id: u64,
+        item: replay::batch::BatchItem,
+    },
+    BatchDone {
+        id: u64,
+        summary: replay::batch::BatchSummary,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -235,6 +279,8 @@ enum Slot {
     Replays,
     Open,
     Export,
+    Plan,
+    Replay,
 }
 
 impl Request {
@@ -248,6 +294,8 @@ impl Request {
             Request::Replays { .. } => Slot::Replays,
             Request::OpenSaga { .. } => Slot::Open,
             Request::Export { .. } => Slot::Export,
+            Request::DryRun { .. } => Slot::Plan,
+            Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
         }
     }
 }
@@ -310,6 +358,26 @@ pub struct Jobs {
     /// The newest detail request: older ones stop before their heavy part
     /// (aborting a task cannot stop a blocking computation already started).
     latest_detail: Arc<AtomicU64>,
+    replay_env: Arc<ReplayEnv>,
+}
+
+/// What replays need besides the store.
+#[derive(Debug, Clone)]
+pub struct ReplayEnv {
+    pub definitions: Arc<Definitions>,
+    /// Recorded as `initiated_by`.
+    pub identity: String,
+    pub lock_ttl: Duration,
+}
+
+impl Default for ReplayEnv {
+    fn default() -> Self {
+        ReplayEnv {
+            definitions: Arc::new(Definitions::new()),
+            identity: "sagascope-tui".into(),
+            lock_ttl: replay::DEFAULT_LOCK_TTL,
+        }
+    }
 }
 
 /// Detail cache bound: a few dozen rendered snapshots, whatever their size.
@@ -324,7 +392,13 @@ impl Jobs {
             running: HashMap::new(),
             cache: Arc::new(Mutex::new(Cache::new(CACHE_BYTES))),
             latest_detail: Arc::new(AtomicU64::new(0)),
+            replay_env: Arc::new(ReplayEnv::default()),
         }
+    }
+
+    /// Definitions and identity for dry runs and replays.
+    pub fn set_replay_env(&mut self, env: ReplayEnv) {
+        self.replay_env = Arc::new(env);
     }
 
     /// A store that is already open (tests, benchmarks).
@@ -360,6 +434,7 @@ impl Jobs {
             self.latest_detail.store(*id, Ordering::SeqCst);
         }
         let latest = self.latest_detail.clone();
+        let env = self.replay_env.clone();
         let handle = tokio::spawn(async move {
             let store = {
                 let mut g = store_slot.lock().await;
@@ -374,7 +449,7 @@ impl Jobs {
                     },
                 }
             };
-            let response = run(req, store, cache, latest).await;
+            let response = run(req, store, cache, latest, &env, &tx).await;
             let _ = tx.send(Action::Data(Box::new(response)));
         });
         self.running.insert(slot, handle);
@@ -386,8 +461,72 @@ async fn run(
     store: Result<Arc<dyn SnapshotStore>, JobError>,
     cache: Arc<Mutex<Cache<Arc<Rendered>>>>,
     latest: Arc<AtomicU64>,
+    env: &ReplayEnv,
+    tx: &UnboundedSender<Action>,
 ) -> Response {
     match req {
+        Request::DryRun {
+            id,
+            saga_id,
+            saga_name,
+            spec,
+        } => Response::Plan {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => dry_run(s.as_ref(), &saga_id, &saga_name, &spec, env).await,
+            },
+        },
+        Request::Batch {
+            id,
+            targets,
+            spec,
+            dry_run,
+        } => match store {
+            Err(e) => Response::BatchDone {
+                id,
+                summary: failed_batch(&spec, dry_run, targets.len(), &e.message),
+            },
+            Ok(s) => {
+                let req = replay::batch::BatchRequest {
+                    selection: replay::batch::Selection::Ids(
+                        targets.iter().map(|t| t.0.clone()).collect(),
+                    ),
+                    spec,
+                    opts: ReplayOptions {
+                        initiated_by: env.identity.clone(),
+                        reason: None,
+                        dry_run,
+                        lock_ttl: env.lock_ttl,
+                        lock_owner: replay::lock_owner(&env.identity),
+                    },
+                    concurrency: 4,
+                    limit: None,
+                };
+                let on_item = |item: &replay::batch::BatchItem| {
+                    let _ = tx.send(Action::Data(Box::new(Response::BatchItem {
+                        id,
+                        item: item.clone(),
+                    })));
+                };
+                let (summary, _) =
+                    replay::batch::run_batch(&s, &env.definitions, &req, targets, &on_item).await;
+                Response::BatchDone { id, summary }
+            }
+        },
+        Request::Replay {
+            id,
+            saga_id,
+            saga_name,
+            spec,
+            reason,
+        } => Response::Replayed {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => real_replay(&s, id, &saga_id, &saga_name, &spec, reason, env, tx).await,
+            },
+        },
         Request::Health { id } => Response::Health {
             id,
             result: match store {
@@ -504,6 +643,96 @@ async fn run(
             },
         },
     }
+}
+
+/// The summary of a batch that could not start (the store is gone).
+fn failed_batch(
+    spec: &ReplaySpec,
+    dry_run: bool,
+    total: usize,
+    error: &str,
+) -> replay::batch::BatchSummary {
+    replay::batch::BatchSummary {
+        dry_run,
+        from_step: spec.from_step.clone(),
+        total,
+        ok: 0,
+        would_fail: 0,
+        failed: 0,
+        skipped: 0,
+        locked: 0,
+        errors: total,
+        elapsed_secs: 0.0,
+        sagas_per_sec: 0.0,
+        failure_groups: vec![replay::batch::FailureGroup {
+            step: spec.from_step.clone(),
+            error: error.to_string(),
+            count: total,
+            saga_ids: Vec::new(),
+        }],
+    }
+}
+
+async fn dry_run(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+    saga_name: &str,
+    spec: &ReplaySpec,
+    env: &ReplayEnv,
+) -> JobResult<ReplayPlan> {
+    let cp = replay::plan::load_checkpoint(store, saga_id, &spec.from_step).await?;
+    Ok(replay::build_plan(
+        replay::plan::PlanInput {
+            saga_id,
+            saga_name: Some(saga_name),
+            from_step: &spec.from_step,
+            context_override: &spec.context_override,
+            merge: spec.merge,
+            force_failure: spec.force_failure,
+        },
+        cp.as_ref(),
+        &|n| env.definitions.get(n),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn real_replay(
+    store: &Arc<dyn SnapshotStore>,
+    id: u64,
+    saga_id: &str,
+    saga_name: &str,
+    spec: &ReplaySpec,
+    reason: Option<String>,
+    env: &ReplayEnv,
+    tx: &UnboundedSender<Action>,
+) -> JobResult<ReplayReport> {
+    let opts = ReplayOptions {
+        initiated_by: env.identity.clone(),
+        reason,
+        dry_run: false,
+        lock_ttl: env.lock_ttl,
+        lock_owner: replay::lock_owner(&env.identity),
+    };
+    let events = |e: &Event| {
+        let _ = tx.send(Action::Data(Box::new(Response::ReplayEvent {
+            id,
+            event: e.clone(),
+        })));
+    };
+    replay::replay_saga(
+        store,
+        &env.definitions,
+        saga_id,
+        Some(saga_name),
+        spec,
+        &opts,
+        &events,
+    )
+    .await
+    .map_err(|e| match e {
+        replay::ReplayError::Store(s) => JobError::from(s),
+        other => JobError::msg(other.to_string()),
+    })
 }
 
 async fn timeline_page(

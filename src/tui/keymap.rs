@@ -58,6 +58,17 @@ pub enum Cmd {
     DetailWhereChanged,
     DetailNextChange,
     DetailOpen,
+    Edit,
+    EditorMerge,
+    EditorFull,
+    EditorDiscard,
+    EditorExternal,
+    DryRun,
+    Replay,
+    ListMark,
+    ListMarkAll,
+    ListBatchDryRun,
+    ListBatchReplay,
 }
 
 /// Where a command applies.
@@ -138,6 +149,17 @@ commands! {
     DetailWhereChanged, "detail.where_changed", Detail, true, "Where did this change: the snapshot where this path's value last changed";
     DetailNextChange, "detail.next_change", Detail, true, "The next snapshot where this path's value changes";
     DetailOpen, "detail.open", Detail, false, "Replays tab: open the selected replay's saga";
+    Edit, "edit", Global, false, "Edit the replay override from this snapshot (kept per saga)";
+    EditorMerge, "editor.merge", Global, false, "Editor: switch the merge mode (shallow / RFC 7396 patch)";
+    EditorFull, "editor.full_context", Global, false, "Editor: start from the snapshot's full context";
+    EditorDiscard, "editor.discard", Global, false, "Editor: discard the draft and close";
+    EditorExternal, "editor.external", Global, false, "Editor: edit the override in $EDITOR (the TUI pauses meanwhile)";
+    DryRun, "dry_run", Global, false, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
+    ListMark, "list.mark", List, false, "Mark or unmark the selected saga for a batch";
+    ListMarkAll, "list.mark_all", List, false, "Mark every loaded saga that matches the filter (again: unmark all)";
+    ListBatchDryRun, "list.batch_dry_run", List, false, "Dry-run the marked sagas from the step and with the override last edited (e)";
+    ListBatchReplay, "list.batch_replay", List, false, "Replay the marked sagas for real (confirm by typing their number)";
+    Replay, "replay", Global, false, "Replay for real from this step (confirm by typing the saga's short id)";
 }
 
 impl Cmd {

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod content;
+pub mod editor;
 pub mod jobs;
 pub mod keymap;
 #[doc(hidden)]
@@ -49,6 +50,7 @@ pub fn app_config(settings: &crate::config::Settings) -> Result<AppConfig, CliEr
         local_time: settings.file.tui.local_time.unwrap_or(false),
         keymap,
         theme,
+        definitions: Vec::new(),
         export_dir: std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from(".")),
     })
 }
@@ -63,7 +65,22 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
         ));
     }
     let settings = ctx.settings.clone();
-    let cfg = app_config(&settings)?;
+    let mut cfg = app_config(&settings)?;
+    // Browsing never needs definitions: a broken definition folder only
+    // disables replays (and says so when one is asked for).
+    let definitions = match crate::cli::run::load_definitions(ctx, &[]) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("definitions not loaded, replays disabled: {}", e.message);
+            crate::engine::Definitions::new()
+        }
+    };
+    cfg.definitions = definitions.names();
+    let replay_env = jobs::ReplayEnv {
+        definitions: Arc::new(definitions),
+        identity: ctx.settings.identity.clone(),
+        lock_ttl: crate::cli::run::lock_ttl(ctx, None).unwrap_or(crate::replay::DEFAULT_LOCK_TTL),
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opener: jobs::Opener = Arc::new(move || {
         let settings = settings.clone();
@@ -78,6 +95,7 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
         })
     });
     let mut jobs = Jobs::new(opener, tx);
+    jobs.set_replay_env(replay_env);
     // ratatui::init installs a panic hook that restores the terminal first;
     // ours also releases the mouse.
     let mut terminal = ratatui::try_init()
@@ -94,32 +112,82 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
         .unwrap_or((80, 24));
     let mut app = App::new(cfg, Timestamp::now(), size);
     tracing::info!(store = %app.cfg.store_label, "terminal UI started");
-    let input = crossterm::event::EventStream::new().filter_map(|e| async move {
-        match e {
-            Ok(crossterm::event::Event::Key(k)) => Some(Action::Key(k)),
-            Ok(crossterm::event::Event::Mouse(m)) => Some(Action::Mouse(m)),
-            Ok(crossterm::event::Event::Resize(w, h)) => Some(Action::Resize(w, h)),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!("terminal input error: {e}");
-                None
+    let result = loop {
+        let input = crossterm::event::EventStream::new().filter_map(|e| async move {
+            match e {
+                Ok(crossterm::event::Event::Key(k)) => Some(Action::Key(k)),
+                Ok(crossterm::event::Event::Mouse(m)) => Some(Action::Mouse(m)),
+                Ok(crossterm::event::Event::Resize(w, h)) => Some(Action::Resize(w, h)),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!("terminal input error: {e}");
+                    None
+                }
             }
+        });
+        let r = run_loop(
+            &mut terminal,
+            &mut app,
+            &mut jobs,
+            &mut rx,
+            Box::pin(input),
+            Timestamp::now,
+        )
+        .await;
+        // The input stream is gone (dropped with run_loop), so $EDITOR
+        // gets every key.
+        match app.external_edit.take() {
+            Some(text) if r.is_ok() && !app.quit => {
+                let _ =
+                    crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+                ratatui::restore();
+                let edited = edit_externally(&text);
+                terminal = ratatui::try_init().map_err(|e| {
+                    CliError::new(Exit::Usage, format!("cannot restart the terminal UI: {e}"))
+                })?;
+                let _ =
+                    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+                let _ = terminal.clear();
+                app.update(Action::Edited(edited));
+            }
+            _ => break r,
         }
-    });
-    let result = run_loop(
-        &mut terminal,
-        &mut app,
-        &mut jobs,
-        &mut rx,
-        Box::pin(input),
-        Timestamp::now,
-    )
-    .await;
+    };
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     tracing::info!("terminal UI stopped");
     result.map_err(|e| CliError::new(Exit::Usage, format!("terminal error: {e}")))?;
     Ok(Exit::Ok)
+}
+
+/// Runs `$EDITOR` (else `vi`) on a temporary file holding `text` and
+/// reads it back.
+fn edit_externally(text: &str) -> Result<String, String> {
+    let path = std::env::temp_dir().join(format!(
+        "sagascope-override-{}-{}.json",
+        std::process::id(),
+        Timestamp::now().as_micros()
+    ));
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let mut words = editor.split_whitespace();
+    let prog = words.next().unwrap_or("vi");
+    let status = std::process::Command::new(prog)
+        .args(words)
+        .arg(&path)
+        .status();
+    let out = match status {
+        Ok(s) if s.success() => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        Ok(s) => Err(format!(
+            "{editor} exited with {s}; the override is unchanged"
+        )),
+        Err(e) => Err(format!("cannot run {editor:?}: {e} (set $EDITOR)")),
+    };
+    let _ = std::fs::remove_file(&path);
+    out
 }
 
 /// The event loop: one `select!` over input, background results and the
@@ -144,7 +212,7 @@ where
         for r in app.take_requests() {
             jobs.spawn(r);
         }
-        if app.quit {
+        if app.quit || app.external_edit.is_some() {
             return Ok(());
         }
         if dirty {

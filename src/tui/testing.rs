@@ -36,6 +36,7 @@ pub fn test_config(store_label: &str, export_dir: std::path::PathBuf) -> AppConf
         keymap: Keymap::defaults(),
         theme: Theme::dark(),
         export_dir,
+        definitions: Vec::new(),
     }
 }
 

@@ -118,9 +118,137 @@ pub fn draw(f: &mut Frame, app: &App) {
         detail(f, app, r);
     }
     footer(f, app, a.footer);
+    if let Some(e) = &app.editor {
+        editor(f, app, e, area);
+    }
+    if let Some(p) = &app.panel {
+        panel(f, app, p, area);
+    }
     if let Mode::Help { scroll } = app.mode {
         help(f, app, area, scroll);
     }
+}
+
+/// The dry-run plan or a replay's progress, over the panes.
+fn panel(f: &mut Frame, app: &App, p: &super::app::Panel, area: Rect) {
+    use super::app::Tone;
+    let th = &app.cfg.theme;
+    if area.height < 5 || area.width < 10 {
+        return;
+    }
+    let w = area.width.saturating_sub(4).min(110);
+    let h = area.height.saturating_sub(4);
+    let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
+    f.render_widget(Clear, r);
+    let title = if p.running {
+        format!("{}· running ", p.title)
+    } else {
+        p.title.clone()
+    };
+    let b = block(th, title, true);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    let width = inner.width as usize;
+    let lines: Vec<Line> = p
+        .lines
+        .iter()
+        .skip(p.scroll)
+        .map(|(tone, text)| {
+            let style = match tone {
+                Tone::Text => th.fg(th.text),
+                Tone::Dim => th.fg(th.dim),
+                Tone::Ok => th.fg(th.ok),
+                Tone::Bad => th.fg(th.failed).add_modifier(Modifier::BOLD),
+                Tone::Warn => th.fg(th.compensating),
+                Tone::Run => th.fg(th.running),
+            };
+            Line::styled(fit(text, width), style)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The override editor over the panes: the text on the left, the merged
+/// diff on the right, the validation on the last line.
+fn editor(f: &mut Frame, app: &App, e: &super::editor::Editor, area: Rect) {
+    use crate::replay::ChangeKind;
+    let th = &app.cfg.theme;
+    if area.height < 6 {
+        return;
+    }
+    let r = Rect::new(area.x, area.y + 1, area.width, area.height - 2);
+    f.render_widget(Clear, r);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(r);
+    let km = &app.cfg.keymap;
+    let title = format!(
+        " Override · {} {} · from {} · merge: {} ({}) ",
+        e.saga_name,
+        short_id(&e.saga_id),
+        e.step_name,
+        e.merge.as_str(),
+        km.label(super::keymap::Cmd::EditorMerge),
+    );
+    let b = block(th, title, true);
+    let inner = b.inner(left);
+    f.render_widget(b, left);
+    if inner.height < 2 {
+        return;
+    }
+    let text_area = Rect::new(inner.x, inner.y, inner.width, inner.height - 1);
+    f.render_widget(&e.area, text_area);
+    let status_area = Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
+    let status = match &e.parsed {
+        Ok(m) => Line::styled(
+            fit(
+                &format!("✓ valid override, {} key(s)", m.len()),
+                inner.width as usize,
+            ),
+            th.fg(th.ok),
+        ),
+        Err(i) => Line::styled(
+            fit(
+                &format!("✗ line {}, column {}: {}", i.line, i.column, i.message),
+                inner.width as usize,
+            ),
+            th.fg(th.failed).add_modifier(Modifier::BOLD),
+        ),
+    };
+    f.render_widget(Paragraph::new(status), status_area);
+    let b = block(
+        th,
+        format!(
+            " Context diff · Esc keeps draft · {} full context · {} discard ",
+            km.label(super::keymap::Cmd::EditorFull),
+            km.label(super::keymap::Cmd::EditorDiscard)
+        ),
+        false,
+    );
+    let inner = b.inner(right);
+    f.render_widget(b, right);
+    let w = inner.width as usize;
+    let lines: Vec<Line> = match &e.parsed {
+        Err(_) => vec![Line::styled(
+            "(no diff while the JSON is invalid)",
+            th.fg(th.dim),
+        )],
+        Ok(_) if e.diff.is_empty() => {
+            vec![Line::styled("(no change to the context)", th.fg(th.dim))]
+        }
+        Ok(_) => e
+            .diff
+            .iter()
+            .map(|(k, l)| {
+                let c = match k {
+                    ChangeKind::Added => th.added,
+                    ChangeKind::Removed => th.removed,
+                    _ => th.changed,
+                };
+                Line::styled(fit(l, w), th.fg(c))
+            })
+            .collect(),
+    };
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// Cuts text to `w` columns (by chars: the content is mostly ASCII).
@@ -284,7 +412,15 @@ fn list(f: &mut Frame, app: &App, r: Rect) {
         let step_w = rest.saturating_sub(tail.len() + 1);
         let mut spans = vec![
             Span::styled(
-                format!("{} ", status_glyph(&s.latest_status)),
+                format!(
+                    "{}{}",
+                    status_glyph(&s.latest_status),
+                    if app.marked.contains(&s.saga_id) {
+                        "*"
+                    } else {
+                        " "
+                    }
+                ),
                 th.status(&s.latest_status),
             ),
             Span::raw(pad(&s.saga_name, name_w)),
@@ -367,6 +503,7 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         .collect();
     lines.push(Line::from(strip));
     let body_h = inner.height.saturating_sub(1) as usize;
+    let branches = app.branches();
     for i in t.offset..(t.offset + body_h).min(t.marks.len()) {
         let m = &t.marks[i];
         let here = i == t.cursor;
@@ -405,6 +542,9 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         ];
         if room >= step_w + 1 + status_text.len() {
             spans.push(Span::styled(format!(" {status_text}"), distinct));
+        }
+        if let Some(n) = branches.get(&i) {
+            spans.push(Span::styled(format!(" ⑂{n}"), th.fg(th.accent)));
         }
         let mut line = Line::from(spans);
         if here {
@@ -687,6 +827,9 @@ fn footer(f: &mut Frame, app: &App, r: Rect) {
                 InputKind::Filter => "/",
                 InputKind::Palette => ":",
                 InputKind::Search => "search: ",
+                InputKind::ConfirmId => "type the saga's short id to replay: ",
+                InputKind::Reason => "reason (optional): ",
+                InputKind::ConfirmBatch => "type the number of marked sagas to replay them all: ",
             };
             let mut spans = vec![
                 Span::styled(prompt, th.fg(th.accent).add_modifier(Modifier::BOLD)),
