@@ -733,6 +733,36 @@ impl PostgresStore {
         })
     }
 
+    /// Checks a replay-log entry against what sagaz's table can hold;
+    /// returns its replay, original and new saga ids.
+    fn check_replay(&self, log: &ReplayLog) -> StoreResult<(Uuid, Uuid, Uuid)> {
+        let replay_id = uuid_for_write("replay_id", &log.replay_id)?;
+        let original = uuid_for_write("original_saga_id", &log.original_saga_id)?;
+        let new_saga = uuid_for_write("new_saga_id", &log.new_saga_id)?;
+        let name = |f: &str| format!("replay {} field `{f}`", log.replay_id);
+        check_text(&name("checkpoint_step"), &log.checkpoint_step, Some(255))?;
+        check_text(&name("initiated_by"), &log.initiated_by, Some(255))?;
+        check_text(&name("replay_status"), log.replay_status.as_str(), Some(50))?;
+        if let Some(m) = &log.error_message {
+            check_text(&name("error_message"), m, None)?;
+        }
+        if let Some(v) = &log.context_override {
+            check_json(
+                &format!("replay {} field context_override", log.replay_id),
+                v,
+            )?;
+        }
+        let extra = Value::Object(log.extra.clone());
+        check_json(&format!("replay {} extra field", log.replay_id), &extra)?;
+        if !log.extra.is_empty() && !self.has_replay_extra {
+            return Err(unstorable(
+                name("extra"),
+                "this database has no sagascope_replay_extra table; open it once without --readonly",
+            ));
+        }
+        Ok((replay_id, original, new_saga))
+    }
+
     async fn fetch_snapshots(&self, q: PgQuery<'_>) -> StoreResult<Listing<Snapshot>> {
         let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
         let mut out = Listing::default();
@@ -1092,30 +1122,7 @@ impl SnapshotStore for PostgresStore {
     }
 
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
-        let replay_id = uuid_for_write("replay_id", &log.replay_id)?;
-        let original = uuid_for_write("original_saga_id", &log.original_saga_id)?;
-        let new_saga = uuid_for_write("new_saga_id", &log.new_saga_id)?;
-        let name = |f: &str| format!("replay {} field `{f}`", log.replay_id);
-        check_text(&name("checkpoint_step"), &log.checkpoint_step, Some(255))?;
-        check_text(&name("initiated_by"), &log.initiated_by, Some(255))?;
-        check_text(&name("replay_status"), log.replay_status.as_str(), Some(50))?;
-        if let Some(m) = &log.error_message {
-            check_text(&name("error_message"), m, None)?;
-        }
-        if let Some(v) = &log.context_override {
-            check_json(
-                &format!("replay {} field context_override", log.replay_id),
-                v,
-            )?;
-        }
-        let extra = Value::Object(log.extra.clone());
-        check_json(&format!("replay {} extra field", log.replay_id), &extra)?;
-        if !log.extra.is_empty() && !self.has_replay_extra {
-            return Err(unstorable(
-                name("extra"),
-                "this database has no sagascope_replay_extra table; open it once without --readonly",
-            ));
-        }
+        let (replay_id, original, new_saga) = self.check_replay(log)?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO saga_replay_log (replay_id, original_saga_id, new_saga_id, checkpoint_step, context_override, \
@@ -1153,7 +1160,7 @@ impl SnapshotStore for PostgresStore {
                      ON CONFLICT (replay_id) DO UPDATE SET extra = EXCLUDED.extra",
                 )
                 .bind(replay_id)
-                .bind(serde_json::to_string(&extra).unwrap_or_else(|_| "{}".into()))
+                .bind(serde_json::to_string(&log.extra).unwrap_or_else(|_| "{}".into()))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -1214,30 +1221,10 @@ impl SnapshotStore for PostgresStore {
                 self.save_replay(log).await?;
                 continue;
             }
-            let name = |f: &str| format!("replay {} field `{f}`", log.replay_id);
-            check_text(&name("checkpoint_step"), &log.checkpoint_step, Some(255))?;
-            check_text(&name("initiated_by"), &log.initiated_by, Some(255))?;
-            check_text(&name("replay_status"), log.replay_status.as_str(), Some(50))?;
-            if let Some(m) = &log.error_message {
-                check_text(&name("error_message"), m, None)?;
-            }
-            if let Some(v) = &log.context_override {
-                check_json(
-                    &format!("replay {} field context_override", log.replay_id),
-                    v,
-                )?;
-            }
-            let extra = Value::Object(log.extra.clone());
-            check_json(&format!("replay {} extra field", log.replay_id), &extra)?;
-            if !log.extra.is_empty() && !self.has_replay_extra {
-                return Err(unstorable(
-                    name("extra"),
-                    "this database has no sagascope_replay_extra table; open it once without --readonly",
-                ));
-            }
+            let (_, original, new_saga) = self.check_replay(log)?;
             ids.push(id);
-            originals.push(uuid_for_write("original_saga_id", &log.original_saga_id)?);
-            news.push(uuid_for_write("new_saga_id", &log.new_saga_id)?);
+            originals.push(original);
+            news.push(new_saga);
             steps.push(log.checkpoint_step.clone());
             overrides.push(
                 log.context_override
@@ -1253,7 +1240,7 @@ impl SnapshotStore for PostgresStore {
                 no_extra_ids.push(id);
             } else {
                 extra_ids.push(id);
-                extras.push(serde_json::to_string(&extra).unwrap_or_else(|_| "{}".into()));
+                extras.push(serde_json::to_string(&log.extra).unwrap_or_else(|_| "{}".into()));
             }
         }
         let mut tx = self.pool.begin().await.map_err(db_err)?;
