@@ -272,14 +272,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(false)
-            // Pages read through a memory map and a 16 MB cache per
-            // connection instead of a pread() per page: reads and the
-            // index updates of every save touch the same hot pages.
-            .pragma("mmap_size", "268435456")
-            .pragma("cache_size", "-16000");
-        // A local file needs no liveness ping before each use; sqlx's default
-        // ping doubled the cost of every single-row save.
+            .foreign_keys(false);
+        // A local file needs no liveness ping before each use (sqlx's
+        // default costs a trip to the worker thread per use).
         let pool = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(4)
