@@ -4,6 +4,14 @@
 //! error with its exit code; a killed replay stays unfinished in the log
 //! and its lock expires; two replays of one saga never run at once.
 
+/// Prints a SKIP line that `cargo test` shows even for a passing test
+/// (libtest captures `eprintln!`, not writes to the stderr handle).
+macro_rules! skip_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -464,7 +472,7 @@ fn store_usable(backend: &str, url: &str) -> bool {
                 !common::backends_required(),
                 "{backend} must be built in CI"
             );
-            eprintln!("SKIP {backend}: built without the `{backend}` feature");
+            skip_line!("SKIP {backend}: built without the `{backend}` feature");
             false
         }
         Err(e) => common::backend_available(backend, &sagascope::store::redact(url), {

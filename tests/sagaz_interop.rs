@@ -13,6 +13,14 @@
 //! sagaz.sh` makes at `target/ci/sagaz-venv`) and the servers `.ci/run`
 //! starts. Missing pieces skip with a message, and fail under `CI=true`.
 
+/// Prints a SKIP line that `cargo test` shows even for a passing test
+/// (libtest captures `eprintln!`, not writes to the stderr handle).
+macro_rules! skip_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 #[path = "common/mod.rs"]
 mod common;
 
@@ -143,7 +151,7 @@ fn interop(backend: Backend) {
             !common::backends_required(),
             "sagaz is required in CI: .ci/services/sagaz.sh should have made target/ci/sagaz-venv"
         );
-        eprintln!(
+        skip_line!(
             "SKIP {} interop: no Python with sagaz 1.5.0 (set SAGAZ_PYTHON)",
             backend.name
         );

@@ -1,6 +1,14 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+/// Prints a SKIP line that `cargo test` shows even for a passing test
+/// (libtest captures `eprintln!`, not writes to the stderr handle).
+macro_rules! skip_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
@@ -22,7 +30,7 @@ pub fn backend_available(backend: &str, url_for_message: &str, reachable: bool) 
     if backends_required() {
         panic!("{backend} is required in CI but is not answering at {url_for_message}; .ci/run should have started it");
     }
-    eprintln!(
+    skip_line!(
         "SKIP {backend}: not answering at {url_for_message} (set CI=true to make this a failure)"
     );
     false
