@@ -9,14 +9,13 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::browse::saga_filter;
 use super::output::{emit, emit_jsonl, note};
-use super::parse_time;
 use super::replay_run::OverrideArgs;
 use super::run::load_definitions;
 use super::{CliError, Context, Exit};
 use crate::model::SagaStatus;
 use crate::replay::batch::{run_batch, select, BatchRequest, BatchSummary, ItemResult, Selection};
-use crate::store::SagaFilter;
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
@@ -77,29 +76,13 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
     let opts = a.o.options(ctx)?;
     let selection = match &a.ids_from {
         Some(p) => Selection::Ids(read_ids(p)?),
-        None => Selection::Filter(SagaFilter {
-            statuses: if a.status.is_empty() {
-                vec![SagaStatus::Failed, SagaStatus::RolledBack]
-            } else {
-                a.status
-                    .iter()
-                    .map(|s| SagaStatus::parse(s.trim()))
-                    .collect()
-            },
-            name: a.name.clone(),
-            latest_step: a.step.clone(),
-            since: a
-                .since
-                .as_deref()
-                .map(|v| parse_time("--since", v))
-                .transpose()?,
-            until: a
-                .until
-                .as_deref()
-                .map(|v| parse_time("--until", v))
-                .transpose()?,
-            id_prefix: None,
-        }),
+        None => {
+            let mut filter = saga_filter(&a.status, &a.name, &a.step, &a.since, &a.until, &None)?;
+            if filter.statuses.is_empty() {
+                filter.statuses = vec![SagaStatus::Failed, SagaStatus::RolledBack];
+            }
+            Selection::Filter(filter)
+        }
     };
     let defs = load_definitions(ctx, &a.o.definitions)?;
     let store = ctx.store().await?;

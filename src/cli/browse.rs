@@ -47,27 +47,41 @@ pub struct SagasListArgs {
 
 impl SagasListArgs {
     pub fn filter(&self) -> Result<SagaFilter, CliError> {
-        Ok(SagaFilter {
-            statuses: self
-                .status
-                .iter()
-                .map(|s| SagaStatus::parse(s.trim()))
-                .collect(),
-            name: self.name.clone(),
-            latest_step: self.step.clone(),
-            since: self
-                .since
-                .as_deref()
-                .map(|v| parse_time("--since", v))
-                .transpose()?,
-            until: self
-                .until
-                .as_deref()
-                .map(|v| parse_time("--until", v))
-                .transpose()?,
-            id_prefix: self.id_prefix.clone(),
-        })
+        saga_filter(
+            &self.status,
+            &self.name,
+            &self.step,
+            &self.since,
+            &self.until,
+            &self.id_prefix,
+        )
     }
+}
+
+/// A saga filter from the flags `sagas list`, `batch` and friends share
+/// (statuses any-of; times absolute or relative).
+pub(crate) fn saga_filter(
+    status: &[String],
+    name: &Option<String>,
+    step: &Option<String>,
+    since: &Option<String>,
+    until: &Option<String>,
+    id_prefix: &Option<String>,
+) -> Result<SagaFilter, CliError> {
+    Ok(SagaFilter {
+        statuses: status.iter().map(|s| SagaStatus::parse(s.trim())).collect(),
+        name: name.clone(),
+        latest_step: step.clone(),
+        since: since
+            .as_deref()
+            .map(|v| parse_time("--since", v))
+            .transpose()?,
+        until: until
+            .as_deref()
+            .map(|v| parse_time("--until", v))
+            .transpose()?,
+        id_prefix: id_prefix.clone(),
+    })
 }
 
 fn encode_cursor(c: &SagaCursor) -> String {
