@@ -317,7 +317,7 @@ fn bad_input_is_a_one_line_error_with_its_exit_code_and_nothing_runs() {
         (&["--override-json", "{not json"], 2, "invalid JSON"),
         (&["--override-json", "[1, 2]"], 2, "must be a JSON object"),
         (&["--override", "novalue"], 2, "expected key=value"),
-        (&["--from-step", "refund"], 2, "unknown step \"refund\""),
+        (&["--from-step", "refund"], 7, "unknown step \"refund\""),
         (&["--from-step", "finish"], 5, "no snapshot for step"),
     ];
     for (extra, code, needle) in cases {
@@ -359,7 +359,7 @@ fn bad_input_is_a_one_line_error_with_its_exit_code_and_nothing_runs() {
         "--definitions",
         defs,
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
     assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no definition for saga"),

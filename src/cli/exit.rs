@@ -12,8 +12,8 @@ pub enum Exit {
     /// The command ran but found problems: a dry run or replay that failed or
     /// would fail, corrupt entries in a strict command, a failed batch item.
     Problems = 1,
-    /// Usage or input error: bad flags, invalid JSON or time, unknown step,
-    /// no definition for a saga, invalid config.
+    /// Usage or input error: bad flags, invalid JSON (an override, a
+    /// context) or time, invalid config.
     Usage = 2,
     /// The store could not be reached or failed.
     Unreachable = 3,
@@ -23,6 +23,10 @@ pub enum Exit {
     NotFound = 5,
     /// Conflict: the saga is being replayed by someone else (lock held).
     Conflict = 6,
+    /// The saga's definition has no step of that name (`--from-step`).
+    UnknownStep = 7,
+    /// No definition for the saga's name: nothing to execute it with.
+    NoDefinition = 8,
 }
 
 pub const EXIT_CODES_HELP: &str = "\
@@ -30,11 +34,13 @@ Exit codes:
   0  success
   1  ran, but found problems (a replay or dry run that failed or would fail,
      failed batch items, entries that could not be read where all were needed)
-  2  usage or input error (flags, JSON, times, unknown step, no definition)
+  2  usage or input error (flags, invalid JSON override or context, times)
   3  store unreachable or failing
   4  permission denied (read-only mode, or refused by the store)
   5  saga, snapshot or replay not found
-  6  conflict: the saga is being replayed elsewhere (lock held)";
+  6  conflict: the saga is being replayed elsewhere (lock held)
+  7  unknown step: the saga's definition has no step of that name
+  8  no definition for the saga's name (nothing to execute it with)";
 
 /// An error on its way to the user: one line, an exit code, maybe a hint.
 #[derive(Debug)]

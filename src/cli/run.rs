@@ -101,7 +101,8 @@ impl From<OverrideError> for CliError {
 /// The exit code a plan error maps to.
 pub fn plan_exit(kind: PlanErrorKind) -> Exit {
     match kind {
-        PlanErrorKind::UnknownStep | PlanErrorKind::NoDefinition => Exit::Usage,
+        PlanErrorKind::UnknownStep => Exit::UnknownStep,
+        PlanErrorKind::NoDefinition => Exit::NoDefinition,
         PlanErrorKind::NoSnapshot => Exit::NotFound,
     }
 }
@@ -170,15 +171,18 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
     let defs = load_definitions(ctx, &a.definitions)?;
     let Some(def) = defs.get(&a.saga_name) else {
         let known = defs.names();
-        return Err(CliError::usage(format!(
-            "no definition for saga {:?}; known: {}",
-            a.saga_name,
-            if known.is_empty() {
-                "none (see engine.definitions in the config, or --definitions)".into()
-            } else {
-                known.join(", ")
-            }
-        )));
+        return Err(CliError::new(
+            Exit::NoDefinition,
+            format!(
+                "no definition for saga {:?}; known: {}",
+                a.saga_name,
+                if known.is_empty() {
+                    "none (see engine.definitions in the config, or --definitions)".into()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
     };
     let mut def = (*def).clone();
     if !a.snapshots.is_empty() {
