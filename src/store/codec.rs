@@ -242,21 +242,26 @@ fn read_bounded(r: impl Read, limit: usize, format: &'static str) -> Result<Vec<
 /// Rejects JSON nested deeper than `limit` before the parser recurses.
 fn check_depth(bytes: &[u8], limit: usize) -> Result<(), CodecError> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Jump through the string (most of a snapshot's bytes) to
+                // its closing quote, stepping over escapes.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default()) {
+                        // Unterminated: the parser will say so.
+                        None => return Ok(()),
+                        Some(j) if bytes[i + j] == b'\\' => i += j + 2,
+                        Some(j) => {
+                            i += j + 1;
+                            break;
+                        }
+                    }
+                }
+                continue;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
@@ -266,6 +271,7 @@ fn check_depth(bytes: &[u8], limit: usize) -> Result<(), CodecError> {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     Ok(())
 }
@@ -448,6 +454,17 @@ mod tests {
         // Brackets inside strings do not count.
         let fine = format!("{{\"s\": \"{}\"}}", "[".repeat(1000));
         assert!(Codec::default().decode(fine.as_bytes()).is_ok());
+        // Nor do brackets after escaped quotes and backslashes inside one.
+        let escaped = format!(r#"{{"s": "\\\" {} \\", "t": []}}"#, "{".repeat(500));
+        assert!(
+            Codec::default().decode(escaped.as_bytes()).is_ok(),
+            "{escaped}"
+        );
+        // A string that never ends is the parser's error, not a panic.
+        assert!(matches!(
+            Codec::default().decode(br#"{"s": "abc\"#),
+            Err(CodecError::Json(_))
+        ));
     }
 
     #[test]

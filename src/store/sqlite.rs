@@ -202,7 +202,9 @@ fn triggers_sql() -> String {
 
 /// The SQLite store.
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// The pool, with one connection kept aside for calls made one at a
+    /// time (see `store::lend`).
+    pool: super::lend::Lender<sqlx::Sqlite>,
     path: PathBuf,
     /// `SELECT` list for snapshots, matching [`Self::snapshot_from_row`].
     snap_cols: String,
@@ -283,7 +285,7 @@ impl SqliteStore {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let mut store = SqliteStore {
-            pool,
+            pool: super::lend::Lender::new(pool),
             path,
             snap_cols: String::new(),
             has_external_refs: false,
@@ -296,7 +298,7 @@ impl SqliteStore {
 
     async fn columns(&self, table: &str) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(sql(format!("PRAGMA table_info({table})")))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
         rows.iter()
@@ -308,11 +310,11 @@ impl SqliteStore {
         let had_summary: bool = sqlx::query_scalar(
             "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'sagascope_sagas'",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .map_err(db_err)?;
         if !readonly {
-            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
             sqlx::raw_sql(SCHEMA)
                 .execute(&mut *tx)
                 .await
@@ -364,7 +366,7 @@ impl SqliteStore {
 
     /// The connection pool, for tools that need raw access (tests, benches).
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        self.pool.pool()
     }
 
     fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot, BadEntry> {
@@ -562,7 +564,10 @@ impl SqliteStore {
         for b in binds {
             q = b.apply(q);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = q
+            .fetch_all(&mut *self.pool.conn().await.map_err(db_err)?)
+            .await
+            .map_err(db_err)?;
         let mut out = Listing::default();
         for row in &rows {
             match Self::snapshot_from_row(row) {
@@ -708,7 +713,8 @@ impl SnapshotStore for SqliteStore {
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
         let insert = self.insert_snapshot_sql();
-        self.insert_snapshots(&self.pool, &insert, snapshot).await
+        let mut conn = self.pool.conn().await.map_err(db_err)?;
+        self.insert_snapshots(&mut *conn, &insert, snapshot).await
     }
 
     async fn save_snapshots(&self, snapshots: &[Snapshot]) -> StoreResult<()> {
@@ -716,7 +722,7 @@ impl SnapshotStore for SqliteStore {
         // Batches of a few thousand keep each write transaction short, so a
         // reader in another process is never blocked for long.
         for chunk in snapshots.chunks(2000) {
-            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
             for s in chunk {
                 self.insert_snapshots(&mut *tx, &insert, s).await?;
             }
@@ -818,7 +824,7 @@ impl SnapshotStore for SqliteStore {
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM saga_snapshots WHERE saga_id = ?")
             .bind(saga_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
         Ok(n as u64)
@@ -827,7 +833,7 @@ impl SnapshotStore for SqliteStore {
     async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool> {
         let r = sqlx::query("DELETE FROM saga_snapshots WHERE snapshot_id = ?")
             .bind(snapshot_id)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected() > 0)
@@ -836,7 +842,7 @@ impl SnapshotStore for SqliteStore {
     async fn delete_saga(&self, saga_id: &str) -> StoreResult<u64> {
         let r = sqlx::query("DELETE FROM saga_snapshots WHERE saga_id = ?")
             .bind(saga_id)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected())
@@ -847,7 +853,7 @@ impl SnapshotStore for SqliteStore {
             "DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < ?",
         )
         .bind(now.to_isoformat())
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .map_err(db_err)?;
         Ok(r.rows_affected())
@@ -885,7 +891,9 @@ impl SnapshotStore for SqliteStore {
                 Some(json_text(&Value::Object(log.extra.clone())))
             });
         }
-        q.execute(&self.pool).await.map_err(db_err)?;
+        q.execute(&mut *self.pool.conn().await.map_err(db_err)?)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -895,7 +903,7 @@ impl SnapshotStore for SqliteStore {
             self.replay_cols()
         )))
         .bind(replay_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .map_err(db_err)?;
         row.map(|r| {
@@ -916,7 +924,7 @@ impl SnapshotStore for SqliteStore {
         )))
         .bind(original_saga_id)
         .bind(limit.map_or(-1, |n| n.min(i64::MAX as usize) as i64))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .map_err(db_err)?;
         let mut out = Listing::default();
@@ -935,7 +943,7 @@ impl SnapshotStore for SqliteStore {
             self.replay_cols()
         )))
         .bind(new_saga_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .map_err(db_err)?;
         row.map(|r| {
@@ -961,7 +969,10 @@ impl SnapshotStore for SqliteStore {
         for b in binds {
             q = b.apply(q);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = q
+            .fetch_all(&mut *self.pool.conn().await.map_err(db_err)?)
+            .await
+            .map_err(db_err)?;
         let more = rows.len() > limit;
         let mut out = SagaPage::default();
         for row in rows.iter().take(limit) {
@@ -992,7 +1003,7 @@ impl SnapshotStore for SqliteStore {
             "SELECT {SUMMARY_COLS} FROM sagascope_sagas WHERE saga_id = ?"
         )))
         .bind(saga_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .map_err(db_err)?;
         row.map(|r| Self::summary_from_row(&r).map_err(|entry| StoreError::Corrupt { entry }))
@@ -1007,20 +1018,23 @@ impl SnapshotStore for SqliteStore {
         for b in binds {
             q = b.apply(q);
         }
-        let row = q.fetch_one(&self.pool).await.map_err(db_err)?;
+        let row = q
+            .fetch_one(&mut *self.pool.conn().await.map_err(db_err)?)
+            .await
+            .map_err(db_err)?;
         Ok(row.try_get::<i64, _>(0).map_err(db_err)?.max(0) as u64)
     }
 
     async fn health(&self) -> StoreResult<Health> {
         let start = Instant::now();
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
         let latency = start.elapsed();
         let count = |table: &'static str| async move {
             sqlx::query_scalar::<_, i64>(sql(format!("SELECT count(*) FROM {table}")))
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.pool.conn().await.ok()?)
                 .await
                 .ok()
                 .map(|n| n.max(0) as u64)
@@ -1028,7 +1042,7 @@ impl SnapshotStore for SqliteStore {
         let pages: Option<i64> = sqlx::query_scalar(
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .ok();
         Ok(Health {
@@ -1056,7 +1070,7 @@ impl SnapshotStore for SqliteStore {
         .bind(owner)
         .bind(until.as_micros())
         .bind(now.as_micros())
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await.map_err(db_err)?)
         .await
         .map_err(db_err)?;
         if r.rows_affected() > 0 {
@@ -1064,7 +1078,7 @@ impl SnapshotStore for SqliteStore {
         }
         let row = sqlx::query("SELECT owner, expires_us FROM sagascope_locks WHERE name = ?")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
         match row {
@@ -1081,7 +1095,7 @@ impl SnapshotStore for SqliteStore {
         sqlx::query("DELETE FROM sagascope_locks WHERE name = ? AND owner = ?")
             .bind(name)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
         Ok(())
