@@ -240,10 +240,15 @@ async fn batch(store: Arc<dyn SnapshotStore>, o: &Opts) {
 
 fn main() {
     let o = parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // The runtime the CLI gives the command measured: `run` and `replay
+    // run` execute one saga step after another on one thread; `batch` uses
+    // the multi-threaded one.
+    let mut b = if o.which.iter().any(|w| w == "batch") {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = b.enable_all().build().expect("runtime");
     rt.block_on(async {
         let store = store::open(&StoreUrl::new(o.store.clone()), &OpenOptions::default())
             .await
