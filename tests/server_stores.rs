@@ -953,3 +953,47 @@ async fn rediss_talks_tls() {
     let strict = StoreUrl::new("rediss://127.0.0.1:6390/?connect_timeout=2");
     assert!(open(&strict, &OpenOptions::default()).await.is_err());
 }
+
+/// Saves and snapshot pages run as server-side scripts on one Redis; a
+/// server that lost its script cache (restart, `SCRIPT FLUSH`) must not
+/// lose a save or a page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_saves_and_reads_after_the_server_forgets_its_scripts() {
+    let Some(store) = redis_store(false, "").await else {
+        return;
+    };
+    let saga = saga_id();
+    let first = snap(&saga, 0, 0);
+    store.save_snapshot(&first).await.unwrap();
+    assert_eq!(
+        store
+            .list_snapshots(&saga, &SnapshotQuery::newest(10))
+            .await
+            .unwrap()
+            .items,
+        vec![first.clone()]
+    );
+
+    let raw = Raw::connect(false).await;
+    let _: String = raw.q(redis::cmd("SCRIPT").arg("FLUSH")).await;
+
+    let second = with_status(snap(&saga, 1, 1_000), SagaStatus::Failed);
+    store.save_snapshot(&second).await.unwrap();
+    let _: String = raw.q(redis::cmd("SCRIPT").arg("FLUSH")).await;
+    let listed = store
+        .list_snapshots(&saga, &SnapshotQuery::newest(10))
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![second.clone(), first.clone()]);
+    assert_eq!(
+        store
+            .latest_snapshot(&saga, Some(&first.step_name))
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    // The saga index followed the second save.
+    let summary = store.saga_summary(&saga).await.unwrap().unwrap();
+    assert_eq!(summary.latest_status, SagaStatus::Failed);
+    assert_eq!(summary.snapshot_count, 2);
+}

@@ -733,6 +733,44 @@ impl RedisStore {
         ReplayLog::from_json(v).map_err(|e| bad(e.to_string()))
     }
 
+    /// A page of a saga's sorted set by score (`LIMIT offset count`, newest
+    /// first for `Desc`) and the values of its ids: one script on one
+    /// server, two round trips on a Cluster (the values live in other slots).
+    async fn range_values(
+        &self,
+        key: &str,
+        order: Order,
+        lo: &str,
+        hi: &str,
+        offset: usize,
+        count: usize,
+    ) -> StoreResult<(Vec<String>, Vec<Option<Vec<u8>>>)> {
+        let (cmd, a, b) = match order {
+            Order::Asc => ("ZRANGEBYSCORE", lo, hi),
+            Order::Desc => ("ZREVRANGEBYSCORE", hi, lo),
+        };
+        if matches!(self.conn, Conn::Single(_)) {
+            let sha = self.script_sha(&self.range_sha, RANGE_VALUES).await?;
+            let mut e = ::redis::cmd("EVALSHA");
+            e.arg(sha)
+                .arg(1)
+                .arg(key)
+                .arg(cmd)
+                .arg(a)
+                .arg(b)
+                .arg(offset)
+                .arg(count)
+                .arg(&self.prefix);
+            return self.eval_sha(e, RANGE_VALUES).await;
+        }
+        let mut c = ::redis::cmd(cmd);
+        c.arg(key).arg(a).arg(b).arg("LIMIT").arg(offset).arg(count);
+        let ids: Vec<String> = self.cmd(c).await?;
+        let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
+        let vals = self.mget(&keys).await?;
+        Ok((ids, vals))
+    }
+
     /// The `step_name` of an encoded snapshot, read without building the
     /// rest of it (None when it can't be read: the full decode reports why).
     fn peek_step(&self, raw: &[u8]) -> Option<String> {
@@ -758,17 +796,10 @@ impl RedisStore {
         let mut start = 0usize;
         let mut batch = 16usize;
         loop {
-            let ids: Vec<String> = self
-                .cmd(
-                    ::redis::cmd("ZREVRANGE")
-                        .arg(index_key)
-                        .arg(start)
-                        .arg(start + batch - 1)
-                        .clone(),
-                )
+            let (ids, vals) = self
+                .range_values(index_key, Order::Desc, "-inf", "+inf", start, batch)
                 .await?;
             let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
-            let vals = self.mget(&keys).await?;
             for (key, v) in keys.iter().zip(vals) {
                 let Some(raw) = v else { continue };
                 if self.peek_step(&raw).is_some_and(|s| s != step) {
@@ -1669,19 +1700,20 @@ impl SnapshotStore for RedisStore {
 
     async fn snapshot_at(&self, saga_id: &str, at: Timestamp) -> StoreResult<Option<Snapshot>> {
         let key = self.saga_index_key(saga_id);
-        let ids: Vec<String> = self
-            .cmd(
-                ::redis::cmd("ZREVRANGEBYSCORE")
-                    .arg(&key)
-                    .arg(at.as_epoch_seconds())
-                    .arg("-inf")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(20)
-                    .clone(),
+        // Scores are float seconds: take a few beyond the first in case
+        // several times round to one score.
+        let (ids, vals) = self
+            .range_values(
+                &key,
+                Order::Desc,
+                "-inf",
+                &at.as_epoch_seconds().to_string(),
+                0,
+                20,
             )
             .await?;
-        let got = self.fetch_snapshots(Some(saga_id), &ids).await?;
+        let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
+        let got = self.decode_values(Some(saga_id), &keys, vals);
         if let Some(b) = got.bad.into_iter().next() {
             return Err(StoreError::Corrupt { entry: b });
         }
@@ -1716,43 +1748,12 @@ impl SnapshotStore for RedisStore {
         let mut out = Listing::default();
         let mut offset = 0usize;
         while out.items.len() < limit {
-            let (n, mut got) = if matches!(self.conn, Conn::Single(_)) {
-                let (cmd, a, b) = match q.order {
-                    Order::Asc => ("ZRANGEBYSCORE", &lo_arg, &hi_arg),
-                    Order::Desc => ("ZREVRANGEBYSCORE", &hi_arg, &lo_arg),
-                };
-                let sha = self.script_sha(&self.range_sha, RANGE_VALUES).await?;
-                let mut e = ::redis::cmd("EVALSHA");
-                e.arg(sha)
-                    .arg(1)
-                    .arg(&key)
-                    .arg(cmd)
-                    .arg(a)
-                    .arg(b)
-                    .arg(offset)
-                    .arg(page)
-                    .arg(&self.prefix);
-                let (ids, vals): (Vec<String>, Vec<Option<Vec<u8>>>) =
-                    self.eval_sha(e, RANGE_VALUES).await?;
-                let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
-                (ids.len(), self.decode_values(Some(saga_id), &keys, vals))
-            } else {
-                let mut c = match q.order {
-                    Order::Asc => ::redis::cmd("ZRANGEBYSCORE")
-                        .arg(&key)
-                        .arg(&lo_arg)
-                        .arg(&hi_arg)
-                        .clone(),
-                    Order::Desc => ::redis::cmd("ZREVRANGEBYSCORE")
-                        .arg(&key)
-                        .arg(&hi_arg)
-                        .arg(&lo_arg)
-                        .clone(),
-                };
-                c.arg("LIMIT").arg(offset).arg(page);
-                let ids: Vec<String> = self.cmd(c).await?;
-                (ids.len(), self.fetch_snapshots(Some(saga_id), &ids).await?)
-            };
+            let (ids, vals) = self
+                .range_values(&key, q.order, &lo_arg, &hi_arg, offset, page)
+                .await?;
+            let n = ids.len();
+            let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
+            let mut got = self.decode_values(Some(saga_id), &keys, vals);
             got.items.retain(|s| q.admits(s) && s.saga_id == saga_id);
             got.items.sort_by(|a, b| {
                 let o = (a.created_at, &a.snapshot_id).cmp(&(b.created_at, &b.snapshot_id));
