@@ -1230,26 +1230,7 @@ impl RedisStore {
             let now_ms = Timestamp::now().as_micros() / 1000;
             for (s, old) in chunk.iter().zip(old) {
                 if let Some(raw) = old {
-                    if let Ok(prev) = self.decode_snapshot("", None, &raw) {
-                        if prev.saga_id != s.saga_id {
-                            cmds.push(
-                                ::redis::cmd("ZREM")
-                                    .arg(self.saga_index_key(&prev.saga_id))
-                                    .arg(&prev.snapshot_id)
-                                    .clone(),
-                            );
-                            cmds.push(
-                                ::redis::cmd("ZREM")
-                                    .arg(self.retention_key())
-                                    .arg(Self::retention_member(&prev))
-                                    .clone(),
-                            );
-                        }
-                        // A replaced snapshot may have been its saga's newest:
-                        // recompute rather than compare-and-set.
-                        touched.push(prev.saga_id.clone());
-                        touched.push(s.saga_id.clone());
-                    }
+                    self.note_replaced(s, &raw, &mut cmds, &mut touched);
                 }
                 cmds.push(self.set_snapshot_cmd(s, now_ms));
                 cmds.push(
@@ -1328,6 +1309,38 @@ impl RedisStore {
         }
     }
 
+    /// A save replaced `raw` (the previous value under the same id): if the
+    /// snapshot moved to another saga, queue the removal of its old index
+    /// entries; either way both sagas' summaries are recomputed afterwards
+    /// (the replaced snapshot may have been its saga's newest).
+    fn note_replaced(
+        &self,
+        new: &Snapshot,
+        raw: &[u8],
+        cmds: &mut Vec<Cmd>,
+        touched: &mut Vec<String>,
+    ) {
+        let Ok(prev) = self.decode_snapshot("", None, raw) else {
+            return;
+        };
+        if prev.saga_id != new.saga_id {
+            cmds.push(
+                ::redis::cmd("ZREM")
+                    .arg(self.saga_index_key(&prev.saga_id))
+                    .arg(&prev.snapshot_id)
+                    .clone(),
+            );
+            cmds.push(
+                ::redis::cmd("ZREM")
+                    .arg(self.retention_key())
+                    .arg(Self::retention_member(&prev))
+                    .clone(),
+            );
+        }
+        touched.push(prev.saga_id);
+        touched.push(new.saga_id.clone());
+    }
+
     /// One server: each snapshot is one `SAVE_SINGLE` call, the chunk one
     /// pipeline, so a save is one round trip. What the script can't do (it
     /// can't decode a replaced value) follows only when needed.
@@ -1400,29 +1413,9 @@ impl RedisStore {
             if needs == 1 {
                 recompute.push(s.saga_id.clone());
             }
-            let Some(raw) = old else { continue };
-            let Ok(prev) = self.decode_snapshot("", None, &raw) else {
-                continue;
-            };
-            if prev.saga_id != s.saga_id {
-                // The snapshot moved to another saga.
-                fix.push(
-                    ::redis::cmd("ZREM")
-                        .arg(self.saga_index_key(&prev.saga_id))
-                        .arg(&prev.snapshot_id)
-                        .clone(),
-                );
-                fix.push(
-                    ::redis::cmd("ZREM")
-                        .arg(self.retention_key())
-                        .arg(Self::retention_member(&prev))
-                        .clone(),
-                );
+            if let Some(raw) = old {
+                self.note_replaced(s, &raw, &mut fix, &mut touched);
             }
-            // A replaced snapshot may have been its saga's newest:
-            // recompute rather than compare-and-set.
-            touched.push(prev.saga_id.clone());
-            touched.push(s.saga_id.clone());
         }
         if !fix.is_empty() {
             self.many(fix).await?;
