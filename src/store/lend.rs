@@ -22,7 +22,7 @@ use sqlx::{Connection, Database, Pool};
 use tokio::sync::{Mutex, MutexGuard};
 
 /// A connection kept aside longer than this idle is pinged before use.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
+pub(crate) const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
 
 pub(crate) struct Kept<DB: Database> {
     conn: Option<PoolConnection<DB>>,

@@ -44,7 +44,7 @@ use uuid::Uuid;
 
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, SagaSummary, Snapshot, Timestamp};
 
-use super::lend::Lender;
+use super::lend::{Lender, IDLE_BEFORE_PING};
 use super::*;
 
 const BACKEND: &str = "postgres";
@@ -359,9 +359,6 @@ enum Bind {
     Time(DateTime<Utc>),
     Int(i64),
 }
-
-/// A pooled connection idle longer than this is pinged before use.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 

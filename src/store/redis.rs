@@ -1293,20 +1293,35 @@ impl RedisStore {
         .await
     }
 
-    /// Runs an `EVALSHA`, loading the script again if the server lost it
-    /// (restart, SCRIPT FLUSH; nothing ran then).
-    async fn eval_sha<T: FromRedisValue>(&self, c: Cmd, script: &str) -> StoreResult<T> {
-        let mut conn = self.conn.clone();
-        match c.query_async::<T>(&mut conn).await {
+    /// Runs `EVALSHA` calls of one script as one pipeline (one server),
+    /// loading the script again if the server lost it (restart, SCRIPT
+    /// FLUSH): then every call failed the same way and nothing ran.
+    async fn eval_sha_many(&self, cmds: &[Cmd], script: &str) -> StoreResult<Vec<RValue>> {
+        let run = || {
+            let mut p = ::redis::pipe();
+            for c in cmds {
+                p.add_command(c.clone());
+            }
+            let mut conn = self.conn.clone();
+            async move { p.query_async::<Vec<RValue>>(&mut conn).await }
+        };
+        match run().await {
             Err(e)
                 if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
             {
                 self.cmd::<String>(::redis::cmd("SCRIPT").arg("LOAD").arg(script).clone())
                     .await?;
-                self.cmd(c).await
+                run().await
             }
-            other => other.map_err(|e| map_err(&self.location, e)),
+            other => other,
         }
+        .map_err(|e| map_err(&self.location, e))
+    }
+
+    /// One `EVALSHA` (see `eval_sha_many`).
+    async fn eval_sha<T: FromRedisValue>(&self, c: Cmd, script: &str) -> StoreResult<T> {
+        let reply = self.eval_sha_many(std::slice::from_ref(&c), script).await?;
+        parse_value(reply.into_iter().next().unwrap_or(RValue::Nil))
     }
 
     /// A save replaced `raw` (the previous value under the same id): if the
@@ -1384,27 +1399,7 @@ impl RedisStore {
                 c
             })
             .collect();
-        let run = |cmds: &[Cmd]| {
-            let mut p = ::redis::pipe();
-            for c in cmds {
-                p.add_command(c.clone());
-            }
-            let mut conn = self.conn.clone();
-            async move { p.query_async::<Vec<RValue>>(&mut conn).await }
-        };
-        let replies = match run(&cmds).await {
-            Err(e)
-                if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
-            {
-                // The server lost its script cache (restart, SCRIPT FLUSH).
-                // Nothing ran: every call in the pipeline failed the same way.
-                self.cmd::<String>(::redis::cmd("SCRIPT").arg("LOAD").arg(SAVE_SINGLE).clone())
-                    .await?;
-                run(&cmds).await
-            }
-            other => other,
-        }
-        .map_err(|e| map_err(&self.location, e))?;
+        let replies = self.eval_sha_many(&cmds, SAVE_SINGLE).await?;
         let mut fix = Vec::new();
         let mut touched = Vec::new();
         let mut recompute = Vec::new();
