@@ -640,6 +640,23 @@ async fn python_insert_or_replace_and_ignore_keep_the_saga_index_right() {
                 &t(3_000)
             )
         ],
+        // An ignored duplicate, then a plain insert: the note the ignored
+        // one left must not turn the plain insert into a miscount.
+        [
+            insert("INSERT OR IGNORE"),
+            params(&newest.snapshot_id, &a, "x", 0, "executing", &t(9_000))
+        ],
+        [
+            insert("INSERT"),
+            params(
+                &common::saga_id(),
+                &a,
+                "refund_payment",
+                3,
+                "compensating",
+                &t(2_500)
+            )
+        ],
     ]);
     python(
         dir.path(),
@@ -654,12 +671,12 @@ async fn python_insert_or_replace_and_ignore_keep_the_saga_index_right() {
         .await
         .unwrap()
         .items;
-    assert_eq!(listed_a.len(), 2);
+    assert_eq!(listed_a.len(), 3);
     let sa = store.saga_summary(&a).await.unwrap().unwrap();
-    assert_eq!(sa.snapshot_count, 2, "count follows replaced rows: {sa:?}");
-    assert_eq!(sa.latest_step, "ship_order");
-    assert_eq!(sa.latest_status, SagaStatus::Failed);
-    assert_eq!(sa.last_at, base().plus_micros(1_500));
+    assert_eq!(sa.snapshot_count, 3, "count follows replaced rows: {sa:?}");
+    assert_eq!(sa.latest_step, "refund_payment");
+    assert_eq!(sa.latest_status, SagaStatus::Compensating);
+    assert_eq!(sa.last_at, base().plus_micros(2_500));
     assert_eq!(sa.first_at, base());
     let sb = store.saga_summary(&b).await.unwrap().unwrap();
     assert_eq!(sb.snapshot_count, 2, "{sb:?}");
@@ -676,7 +693,7 @@ async fn python_insert_or_replace_and_ignore_keep_the_saga_index_right() {
         .iter()
         .map(|s| (s.saga_id.as_str(), s.snapshot_count))
         .collect();
-    assert_eq!(counts, vec![(b.as_str(), 2), (a.as_str(), 2)]);
+    assert_eq!(counts, vec![(b.as_str(), 2), (a.as_str(), 3)]);
     let h = store.health().await.unwrap();
-    assert_eq!((h.sagas, h.snapshots), (Some(2), Some(4)));
+    assert_eq!((h.sagas, h.snapshots), (Some(2), Some(5)));
 }

@@ -21,6 +21,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -34,6 +35,8 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, SagaSummary, Snapshot, Timestamp};
 
 use super::*;
+
+mod direct;
 
 const BACKEND: &str = "sqlite";
 
@@ -52,8 +55,6 @@ CREATE TABLE IF NOT EXISTS saga_snapshots (
     external_refs TEXT,
     extra TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_saga_snapshots_saga_id ON saga_snapshots(saga_id);
-CREATE INDEX IF NOT EXISTS idx_saga_snapshots_created_at ON saga_snapshots(created_at);
 CREATE INDEX IF NOT EXISTS idx_saga_snapshots_retention ON saga_snapshots(retention_until);
 CREATE INDEX IF NOT EXISTS sagascope_snapshots_saga_time ON saga_snapshots(saga_id, created_at, snapshot_id);
 CREATE INDEX IF NOT EXISTS sagascope_snapshots_saga_step ON saga_snapshots(saga_id, step_name, created_at);
@@ -99,6 +100,16 @@ CREATE INDEX IF NOT EXISTS sagascope_sagas_status ON sagascope_sagas(latest_stat
 CREATE INDEX IF NOT EXISTS sagascope_sagas_name ON sagascope_sagas(saga_name, last_at DESC, saga_id DESC);
 "#;
 
+/// Indexes earlier versions made on `saga_snapshots` (after sagaz's
+/// PostgreSQL ones) that no query uses: every query names a saga, and the
+/// composite indexes start with `saga_id`. Each cost every save a page
+/// write. Dropped only from tables sagascope created (those with its
+/// `external_refs` column); a table another program made keeps its indexes.
+const UNUSED_INDEXES: &str = r#"
+DROP INDEX IF EXISTS idx_saga_snapshots_saga_id;
+DROP INDEX IF EXISTS idx_saga_snapshots_created_at;
+"#;
+
 /// Rebuilds summary rows from `saga_snapshots` for the sagas `{cond}` picks.
 const SUMMARY_REBUILD: &str = r#"
 INSERT OR REPLACE INTO sagascope_sagas (saga_id, saga_name, latest_status, latest_step,
@@ -118,28 +129,41 @@ JOIN saga_snapshots AS s ON s.snapshot_id = (
 /// `INSERT OR REPLACE` (and `REPLACE`) by another program deletes the row it
 /// replaces without firing delete triggers (unless that program turned on
 /// `recursive_triggers`), so an after-insert trigger alone would count the
-/// replaced row twice and keep its time. The before-insert trigger notes the
-/// sagas of rows the insert may replace (same `snapshot_id`, or same
-/// `(saga_id, step_name, created_at)`, sagaz's unique key); when any are
-/// noted, the insert or update trigger recounts those sagas from the table
-/// instead of adjusting by one. An ignored duplicate leaves a note, which
-/// the next write clears with a (correct) recount.
+/// replaced row twice and keep its time. The before-insert trigger clears
+/// the notes an earlier statement left, then notes the sagas of rows this
+/// insert may replace (same `snapshot_id`, or same
+/// `(saga_id, step_name, created_at)`, sagaz's unique key). After the
+/// insert exactly one of two triggers fires: with no notes, `ai_one`
+/// adjusts the saga's row by one; with notes, `ai_recount` recounts the
+/// noted sagas from the table. Neither changes whether notes exist, so the
+/// order SQLite fires them in doesn't matter.
+///
+/// Cost, per save (the engine saves before every step): the common path
+/// runs two statements and dirties the summary row's pages only. Clearing
+/// the notes uses `WHERE 1`: a bare `DELETE FROM` truncates the table,
+/// which rewrites its root page even when it is empty. Measured with
+/// sagascope's schema (`PRAGMA wal_autocheckpoint=0`, Python's sqlite3):
+/// 11.0 WAL frames and 0.10 ms per save, against 14.2 frames and 0.16 ms
+/// with the single trigger and two more indexes of earlier versions.
 const TRIGGERS: &str = r#"
 DROP TRIGGER IF EXISTS sagascope_snapshots_ai;
 DROP TRIGGER IF EXISTS sagascope_snapshots_au;
+DROP TRIGGER IF EXISTS sagascope_snapshots_bi;
+DROP TRIGGER IF EXISTS sagascope_snapshots_ai2;
 CREATE TABLE IF NOT EXISTS sagascope_replaced (saga_id TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_bi BEFORE INSERT ON saga_snapshots BEGIN
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_bi2 BEFORE INSERT ON saga_snapshots BEGIN
+    DELETE FROM sagascope_replaced WHERE 1;
     INSERT INTO sagascope_replaced (saga_id)
     SELECT saga_id FROM saga_snapshots WHERE snapshot_id = NEW.snapshot_id
     UNION
     SELECT saga_id FROM saga_snapshots
     WHERE saga_id = NEW.saga_id AND step_name = NEW.step_name AND created_at = NEW.created_at;
 END;
-CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai2 AFTER INSERT ON saga_snapshots BEGIN
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai_one AFTER INSERT ON saga_snapshots
+WHEN NOT EXISTS (SELECT 1 FROM sagascope_replaced) BEGIN
     INSERT OR IGNORE INTO sagascope_sagas
     SELECT NEW.saga_id, NEW.saga_name, NEW.status, NEW.step_name, NEW.step_index, NEW.snapshot_id,
-        0, NEW.created_at, NEW.created_at
-    WHERE NOT EXISTS (SELECT 1 FROM sagascope_replaced);
+        0, NEW.created_at, NEW.created_at;
     UPDATE sagascope_sagas SET
         snapshot_count = snapshot_count + 1,
         first_at = min(first_at, NEW.created_at),
@@ -149,9 +173,11 @@ CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai2 AFTER INSERT ON saga_snapsh
         latest_step_index = CASE WHEN {NEWER} THEN NEW.step_index ELSE latest_step_index END,
         latest_snapshot_id = CASE WHEN {NEWER} THEN NEW.snapshot_id ELSE latest_snapshot_id END,
         last_at = max(last_at, NEW.created_at)
-    WHERE saga_id = NEW.saga_id AND NOT EXISTS (SELECT 1 FROM sagascope_replaced);
-    INSERT INTO sagascope_replaced (saga_id)
-    SELECT NEW.saga_id WHERE EXISTS (SELECT 1 FROM sagascope_replaced);
+    WHERE saga_id = NEW.saga_id;
+END;
+CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ai_recount AFTER INSERT ON saga_snapshots
+WHEN EXISTS (SELECT 1 FROM sagascope_replaced) BEGIN
+    INSERT INTO sagascope_replaced (saga_id) VALUES (NEW.saga_id);
     {RECOUNT}
 END;
 CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_ad AFTER DELETE ON saga_snapshots BEGIN
@@ -170,11 +196,12 @@ END;
 CREATE TRIGGER IF NOT EXISTS sagascope_snapshots_au2 AFTER UPDATE ON saga_snapshots BEGIN
     INSERT INTO sagascope_replaced (saga_id) VALUES (OLD.saga_id), (NEW.saga_id);
     {RECOUNT}
+    DELETE FROM sagascope_replaced;
 END;
 "#;
 
 /// Trigger statements that recount every saga noted in `sagascope_replaced`
-/// from `saga_snapshots`, then clear the notes.
+/// from `saga_snapshots` (the notes stay; see [`TRIGGERS`]).
 const RECOUNT: &str = r#"
     DELETE FROM sagascope_sagas WHERE saga_id IN (SELECT saga_id FROM sagascope_replaced);
     INSERT OR REPLACE INTO sagascope_sagas (saga_id, saga_name, latest_status, latest_step,
@@ -187,7 +214,6 @@ const RECOUNT: &str = r#"
     JOIN saga_snapshots AS s ON s.snapshot_id = (
         SELECT x.snapshot_id FROM saga_snapshots AS x WHERE x.saga_id = g.saga_id
         ORDER BY x.created_at DESC, x.snapshot_id DESC LIMIT 1);
-    DELETE FROM sagascope_replaced;
 "#;
 
 /// [`TRIGGERS`] with its shared pieces filled in.
@@ -211,6 +237,12 @@ pub struct SqliteStore {
     has_external_refs: bool,
     has_snapshot_extra: bool,
     has_replay_extra: bool,
+    /// The snapshot upsert, for the columns this table has.
+    insert_sql: String,
+    readonly: bool,
+    /// Opened by the first save (see `direct`); `None` inside if it could
+    /// not be opened.
+    direct: OnceLock<Option<direct::DirectWriter>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -291,6 +323,9 @@ impl SqliteStore {
             has_external_refs: false,
             has_snapshot_extra: false,
             has_replay_extra: false,
+            insert_sql: String::new(),
+            readonly,
+            direct: OnceLock::new(),
         };
         store.prepare_schema(readonly).await?;
         Ok(store)
@@ -345,6 +380,12 @@ impl SqliteStore {
         }
         let snap_cols = self.columns("saga_snapshots").await?;
         self.has_external_refs = snap_cols.iter().any(|c| c == "external_refs");
+        if self.has_external_refs && !readonly {
+            sqlx::raw_sql(UNUSED_INDEXES)
+                .execute(&mut *self.pool.conn().await.map_err(db_err)?)
+                .await
+                .map_err(db_err)?;
+        }
         self.has_snapshot_extra = snap_cols.iter().any(|c| c == "extra");
         self.has_replay_extra = self
             .columns("saga_replay_log")
@@ -356,7 +397,26 @@ impl SqliteStore {
             if self.has_external_refs { "external_refs" } else { "NULL" },
             if self.has_snapshot_extra { "extra" } else { "NULL" },
         );
+        self.insert_sql = self.insert_snapshot_sql();
         Ok(())
+    }
+
+    /// The connection for saves made on the caller's thread, opened on
+    /// first use; `None` when read-only or when it can't be opened (saves
+    /// then go through the pool).
+    fn direct(&self) -> Option<&direct::DirectWriter> {
+        if self.readonly {
+            return None;
+        }
+        self.direct
+            .get_or_init(|| match direct::DirectWriter::open(&self.path) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::debug!("sqlite direct connection not opened: {e}");
+                    None
+                }
+            })
+            .as_ref()
     }
 
     /// The database file.
@@ -526,30 +586,48 @@ impl SqliteStore {
         format!("INSERT INTO saga_snapshots ({cols}) VALUES ({marks}) ON CONFLICT(snapshot_id) DO UPDATE SET {updates}")
     }
 
+    /// A snapshot's column values, in [`Self::insert_snapshot_sql`]'s order.
+    fn snapshot_binds(&self, s: &Snapshot) -> Vec<Bind> {
+        let mut binds = vec![
+            Bind::Text(s.snapshot_id.clone()),
+            Bind::Text(s.saga_id.clone()),
+            Bind::Text(s.saga_name.clone()),
+            Bind::Text(s.step_name.clone()),
+            Bind::Int(s.step_index),
+            Bind::Text(s.status.as_str().into()),
+            Bind::Text(json_text(&Value::Object(s.context.clone()))),
+            Bind::Text(serde_json::to_string(&s.completed_steps).unwrap_or_else(|_| "[]".into())),
+            Bind::Text(s.created_at.to_isoformat()),
+            Bind::opt_text(s.retention_until.map(|t| t.to_isoformat())),
+        ];
+        if self.has_external_refs {
+            binds.push(Bind::Text(json_text(&Value::Object(
+                s.external_refs.clone(),
+            ))));
+        }
+        if self.has_snapshot_extra {
+            binds.push(Bind::opt_text(
+                (!s.extra.is_empty()).then(|| json_text(&Value::Object(s.extra.clone()))),
+            ));
+        }
+        binds
+    }
+
     async fn insert_snapshots<'e, E>(&self, exec: E, insert: &str, s: &Snapshot) -> StoreResult<()>
     where
         E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
     {
-        let mut q = sqlx::query(sql(insert.to_string()))
-            .bind(&s.snapshot_id)
-            .bind(&s.saga_id)
-            .bind(&s.saga_name)
-            .bind(&s.step_name)
-            .bind(s.step_index)
-            .bind(s.status.as_str())
-            .bind(json_text(&Value::Object(s.context.clone())))
-            .bind(serde_json::to_string(&s.completed_steps).unwrap_or_else(|_| "[]".into()))
-            .bind(s.created_at.to_isoformat())
-            .bind(s.retention_until.map(|t| t.to_isoformat()));
-        if self.has_external_refs {
-            q = q.bind(json_text(&Value::Object(s.external_refs.clone())));
-        }
-        if self.has_snapshot_extra {
-            q = q.bind(if s.extra.is_empty() {
-                None
-            } else {
-                Some(json_text(&Value::Object(s.extra.clone())))
-            });
+        self.insert_binds(exec, insert, self.snapshot_binds(s))
+            .await
+    }
+
+    async fn insert_binds<'e, E>(&self, exec: E, insert: &str, binds: Vec<Bind>) -> StoreResult<()>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    {
+        let mut q = sqlx::query(sql(insert.to_string()));
+        for b in binds {
+            q = b.apply(q);
         }
         q.execute(exec).await.map_err(db_err)?;
         Ok(())
@@ -676,6 +754,7 @@ fn json_text(v: &Value) -> String {
 enum Bind {
     Text(String),
     Int(i64),
+    Null,
 }
 
 impl Bind {
@@ -686,7 +765,23 @@ impl Bind {
         match self {
             Bind::Text(s) => q.bind(s),
             Bind::Int(i) => q.bind(i),
+            Bind::Null => q.bind(None::<String>),
         }
+    }
+
+    fn opt_text(s: Option<String>) -> Self {
+        s.map_or(Bind::Null, Bind::Text)
+    }
+}
+
+impl rusqlite::ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+        Ok(match self {
+            Bind::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Bind::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+            Bind::Null => ToSqlOutput::Owned(SqlValue::Null),
+        })
     }
 }
 
@@ -712,19 +807,30 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
-        let insert = self.insert_snapshot_sql();
+        let insert = &self.insert_sql;
+        let binds = self.snapshot_binds(snapshot);
+        if let Some(direct) = self.direct() {
+            let params: Vec<&dyn rusqlite::ToSql> =
+                binds.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
+            match direct.execute(insert, &params) {
+                direct::Attempt::Done => return Ok(()),
+                direct::Attempt::Fallback { why } => {
+                    tracing::debug!("sqlite save through the pool: {why}");
+                }
+            }
+        }
         let mut conn = self.pool.conn().await.map_err(db_err)?;
-        self.insert_snapshots(&mut *conn, &insert, snapshot).await
+        self.insert_binds(&mut *conn, insert, binds).await
     }
 
     async fn save_snapshots(&self, snapshots: &[Snapshot]) -> StoreResult<()> {
-        let insert = self.insert_snapshot_sql();
+        let insert = &self.insert_sql;
         // Batches of a few thousand keep each write transaction short, so a
         // reader in another process is never blocked for long.
         for chunk in snapshots.chunks(2000) {
             let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
             for s in chunk {
-                self.insert_snapshots(&mut *tx, &insert, s).await?;
+                self.insert_snapshots(&mut *tx, insert, s).await?;
             }
             tx.commit().await.map_err(db_err)?;
         }
