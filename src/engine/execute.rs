@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::definition::{SagaDefinition, Step, StepAction, StepCall, StepError};
+use super::wait::SpinThenPark;
 use super::Context;
 use crate::model::{SagaStatus, Snapshot, COMPLETED_STEP};
 use crate::store::SnapshotStore;
@@ -95,6 +96,8 @@ impl RunOutcome {
 pub struct Engine {
     store: Arc<dyn SnapshotStore>,
     capture: bool,
+    /// How snapshot saves are waited for (see `engine::wait`).
+    wait: Arc<SpinThenPark>,
 }
 
 struct Capture<'a> {
@@ -135,7 +138,12 @@ impl Capture<'_> {
         if let Some(e) = extra {
             s.extra.extend(e);
         }
-        match self.engine.store.save_snapshot(&s).await {
+        match self
+            .engine
+            .wait
+            .wait(self.engine.store.save_snapshot(&s))
+            .await
+        {
             Ok(()) => self.written += 1,
             Err(e) => {
                 let msg = format!("snapshot at {step} not saved: {e}");
@@ -155,6 +163,7 @@ impl Engine {
         Engine {
             store,
             capture: true,
+            wait: Arc::default(),
         }
     }
 

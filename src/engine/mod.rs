@@ -11,6 +11,7 @@ pub mod demo;
 pub mod execute;
 pub mod file;
 pub mod registry;
+mod wait;
 
 pub use command::{CommandAction, CommandSpec};
 pub use definition::{
