@@ -175,3 +175,37 @@ async fn back_to_back_saves_keep_the_write_ahead_log_bounded() {
     assert_eq!(store.health().await.unwrap().snapshots, Some(3_000));
     assert!(largest < 80 << 20, "the WAL reached {} MiB", largest >> 20);
 }
+
+/// A library user may drop the store after the runtime it was used on is
+/// gone (the bench binaries do): that must close it quietly, not panic.
+#[test]
+fn a_store_dropped_after_its_runtime_closes_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(async {
+        let store = SqliteStore::open_path(dir.path().join("late.db"), false)
+            .await
+            .unwrap();
+        let saga = common::saga_id();
+        store
+            .save_snapshot(&common::snap(&saga, 0, 0))
+            .await
+            .unwrap();
+        // A read through the pool keeps a connection aside.
+        assert_eq!(store.count_snapshots(&saga).await.unwrap(), 1);
+        store
+    });
+    drop(rt);
+    drop(store);
+    // The file is intact for the next opener.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let again = SqliteStore::open_path(dir.path().join("late.db"), true)
+            .await
+            .unwrap();
+        assert_eq!(again.health().await.unwrap().snapshots, Some(1));
+    });
+}

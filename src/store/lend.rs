@@ -127,10 +127,21 @@ impl<DB: Database> Drop for Lender<DB> {
     fn drop(&mut self) {
         // A pooled connection goes back to its pool from a spawned task, which
         // panics outside a Tokio runtime (a library user dropping the store
-        // after its runtime). There, detach the kept one: it just closes.
+        // after its runtime). `detach` and `leak` don't avoid it: with
+        // `min_connections` set (SQLite's pool) they still spawn a task to
+        // open a replacement. So drop it inside a throwaway runtime: the
+        // task is dropped unrun with the runtime, closing the connection.
         if tokio::runtime::Handle::try_current().is_err() {
             if let Some(c) = self.kept.get_mut().conn.take() {
-                drop(c.detach());
+                match tokio::runtime::Builder::new_current_thread().build() {
+                    Ok(rt) => {
+                        let _in = rt.enter();
+                        drop(c);
+                    }
+                    // No runtime to be had: leaving the connection open
+                    // until exit beats a panic in a destructor.
+                    Err(_) => std::mem::forget(c),
+                }
             }
         }
     }
