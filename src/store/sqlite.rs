@@ -15,6 +15,10 @@
 //! - two optional columns, `external_refs` and `extra` (unknown fields),
 //!   added only when sagascope creates the table.
 //!
+//! Snapshot saves go through a connection of their own, used on the
+//! caller's thread, with checkpoints on a thread beside it (`direct`);
+//! everything else goes through sqlx's pool.
+//!
 //! Timestamps compare as text. That is exact for the form sagaz and
 //! sagascope write (UTC, `+00:00`, 6-digit fraction or none); rows written
 //! with other offsets are read correctly but may be ordered by their text.
