@@ -612,3 +612,38 @@ fn batch_dry_run_then_real_then_rerun_skips_what_succeeded() {
         stderr(&o)
     );
 }
+
+/// With no identity configured and no `$USER` (cron, systemd units,
+/// containers), a replay is still attributed to the OS account.
+#[cfg(unix)]
+#[test]
+fn a_replay_without_a_configured_identity_names_the_os_account() {
+    let w = World::sqlite();
+    let (def, _) = w.slow_definition();
+    let saga = w.failed_slow_saga(&def);
+    let mut c = w.cmd(&[
+        "replay",
+        "run",
+        &saga,
+        "--from-step",
+        "wait",
+        "--definitions",
+        def.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    for var in ["SAGASCOPE_IDENTITY", "USER", "USERNAME", "LOGNAME"] {
+        c.env_remove(var);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = Command::new("id").arg("-un").output().unwrap();
+    let expected = if id.status.success() {
+        String::from_utf8(id.stdout).unwrap().trim().to_string()
+    } else {
+        let uid = Command::new("id").arg("-u").output().unwrap();
+        format!("uid:{}", String::from_utf8(uid.stdout).unwrap().trim())
+    };
+    let replays = w.replays(&saga);
+    assert_eq!(replays.len(), 1, "{replays:?}");
+    assert_eq!(replays[0]["initiated_by"], expected.as_str());
+}

@@ -225,12 +225,44 @@ pub fn redact_urls_in(text: &str) -> String {
         .collect()
 }
 
-/// The OS user, for attributing replays when no identity is configured.
+/// The OS user, for attributing replays when no identity is configured:
+/// the login variables first, then (on Unix) the account of the effective
+/// user id, which cron jobs, systemd units and containers have even when
+/// they set no `$USER`.
 pub fn os_user() -> String {
     env("USER")
         .or_else(|| env("USERNAME"))
         .or_else(|| env("LOGNAME"))
+        .or_else(account_name)
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The name of the effective user's account, or `uid:N` when the user has
+/// no entry in the user database (common in containers).
+#[cfg(unix)]
+fn account_name() -> Option<String> {
+    // SAFETY: geteuid cannot fail. getpwuid_r writes only into `pwd` and
+    // `buf`, both owned here and sized as passed; `pw_name` points into
+    // `buf` and is read before `buf` is dropped.
+    unsafe {
+        let uid = libc::geteuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found);
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return Some(format!("uid:{uid}"));
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
+            .to_string_lossy()
+            .into_owned();
+        (!name.is_empty()).then_some(name)
+    }
+}
+
+#[cfg(not(unix))]
+fn account_name() -> Option<String> {
+    None
 }
 
 impl Settings {
