@@ -358,15 +358,7 @@ async fn reads_a_bucket_sagaz_laid_out() {
     assert_eq!(in_index[0], mine.snapshot_id);
     assert_eq!(in_index.len(), 4);
     assert_eq!(store.count_snapshots(&saga).await.unwrap(), 4);
-    assert_eq!(
-        store
-            .saga_summary(&saga)
-            .await
-            .unwrap()
-            .unwrap()
-            .snapshot_count,
-        4
-    );
+    assert_eq!(common::summary_count(&*store, &saga).await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

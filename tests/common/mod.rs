@@ -90,3 +90,14 @@ pub fn snap(saga_id: &str, i: i64, us: i64) -> Snapshot {
 pub fn saga_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// How many snapshots the store's summary of `saga_id` counts (panics when
+/// the saga has no summary).
+pub async fn summary_count(store: &dyn sagascope::store::SnapshotStore, saga_id: &str) -> u64 {
+    store
+        .saga_summary(saga_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no summary for saga {saga_id}"))
+        .snapshot_count
+}

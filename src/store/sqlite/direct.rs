@@ -49,9 +49,10 @@ const CHECKPOINT_EVERY: u32 = 64;
 const REWIND_AT: i64 = 8192;
 
 /// Commits after which the writer rewinds the WAL even if the checkpointer
-/// has not reported it long (four times what [`REWIND_AT`] takes at ~11
-/// frames a save).
-const REWIND_AFTER_COMMITS: u32 = 3000;
+/// has not reported it long: a starved checkpointer thread (a busy machine)
+/// must not let the WAL grow. A bit more than [`REWIND_AT`] takes at the
+/// ~11 pages a typical save writes.
+const REWIND_AFTER_COMMITS: u32 = 1000;
 
 /// What happened to an insert tried on the direct connection.
 pub(super) enum Attempt {
@@ -64,8 +65,8 @@ pub(super) enum Attempt {
 
 /// One SQLite connection used from the caller's thread for inserts.
 pub(super) struct DirectWriter {
-    /// `None` once the connection failed in a way other than a busy lock;
-    /// every later save then goes through the pool.
+    /// `None` once the connection failed in a way that is not about a lock
+    /// or one row; every later save then goes through the pool.
     conn: Mutex<Option<Connection>>,
     commits: AtomicU32,
     /// Wakes the checkpointer thread; dropping it ends that thread.
@@ -165,14 +166,23 @@ impl DirectWriter {
                 Attempt::Done
             }
             Err(e) => {
-                let busy = matches!(
+                // Either way nothing was written, and the pool meets the
+                // same error (if any) and reports it in the store's usual
+                // form. A lock held elsewhere or a row the table refuses
+                // says nothing about this connection; anything else (I/O,
+                // a replaced or read-only file, ...) and it is not trusted
+                // again.
+                let row_or_lock = matches!(
                     e.sqlite_error_code(),
-                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    Some(
+                        ErrorCode::DatabaseBusy
+                            | ErrorCode::DatabaseLocked
+                            | ErrorCode::ConstraintViolation
+                            | ErrorCode::TypeMismatch
+                            | ErrorCode::TooBig
+                    )
                 );
-                if !busy {
-                    // Whatever it was, the pool will meet it too and report
-                    // it in the store's usual form; this connection is not
-                    // trusted again.
+                if !row_or_lock {
                     *guard = None;
                 }
                 Attempt::Fallback { why: e.to_string() }
