@@ -599,19 +599,17 @@ impl SqliteStore {
             Bind::Text(s.step_name.clone()),
             Bind::Int(s.step_index),
             Bind::Text(s.status.as_str().into()),
-            Bind::Text(json_text(&Value::Object(s.context.clone()))),
+            Bind::Text(json_text(&s.context)),
             Bind::Text(serde_json::to_string(&s.completed_steps).unwrap_or_else(|_| "[]".into())),
             Bind::Text(s.created_at.to_isoformat()),
             Bind::opt_text(s.retention_until.map(|t| t.to_isoformat())),
         ];
         if self.has_external_refs {
-            binds.push(Bind::Text(json_text(&Value::Object(
-                s.external_refs.clone(),
-            ))));
+            binds.push(Bind::Text(json_text(&s.external_refs)));
         }
         if self.has_snapshot_extra {
             binds.push(Bind::opt_text(
-                (!s.extra.is_empty()).then(|| json_text(&Value::Object(s.extra.clone()))),
+                (!s.extra.is_empty()).then(|| json_text(&s.extra)),
             ));
         }
         binds
@@ -750,7 +748,7 @@ impl SqliteStore {
 }
 
 /// JSON text for a TEXT column: compact, UTF-8, key order kept.
-fn json_text(v: &Value) -> String {
+fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
@@ -998,7 +996,7 @@ impl SnapshotStore for SqliteStore {
             q = q.bind(if log.extra.is_empty() {
                 None
             } else {
-                Some(json_text(&Value::Object(log.extra.clone())))
+                Some(json_text(&log.extra))
             });
         }
         q.execute(&mut *self.pool.conn().await.map_err(db_err)?)
