@@ -1271,11 +1271,18 @@ impl RedisStore {
                 .collect();
             sagas.sort();
             self.refresh_sagas(&sagas, &known, false).await?;
-            if !touched.is_empty() {
-                touched.sort();
-                touched.dedup();
-                self.refresh_sagas(&touched, &HashMap::new(), true).await?;
-            }
+            self.refresh_touched(touched).await?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes the summaries of the sagas a save took snapshots away
+    /// from (`note_replaced`'s list), each once.
+    async fn refresh_touched(&self, mut touched: Vec<String>) -> StoreResult<()> {
+        if !touched.is_empty() {
+            touched.sort();
+            touched.dedup();
+            self.refresh_sagas(&touched, &HashMap::new(), true).await?;
         }
         Ok(())
     }
@@ -1424,12 +1431,7 @@ impl RedisStore {
                 .collect();
             self.refresh_sagas(&recompute, &known, false).await?;
         }
-        if !touched.is_empty() {
-            touched.sort();
-            touched.dedup();
-            self.refresh_sagas(&touched, &HashMap::new(), true).await?;
-        }
-        Ok(())
+        self.refresh_touched(touched).await
     }
 
     /// Removes snapshots (known by id and saga) from sagaz's keys and

@@ -812,9 +812,7 @@ impl SnapshotStore for SqliteStore {
         let insert = &self.insert_sql;
         let binds = self.snapshot_binds(snapshot);
         if let Some(direct) = self.direct() {
-            let params: Vec<&dyn rusqlite::ToSql> =
-                binds.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
-            match direct.execute(insert, &params) {
+            match direct.execute(insert, &binds) {
                 direct::Attempt::Done => return Ok(()),
                 direct::Attempt::Fallback { why } => {
                     tracing::debug!("sqlite save through the pool: {why}");

@@ -145,7 +145,7 @@ impl DirectWriter {
 
     /// Runs `sql` (one statement) with `params` and commits, unless the
     /// connection is busy elsewhere: see [`Attempt`].
-    pub(super) fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Attempt {
+    pub(super) fn execute(&self, sql: &str, params: &[impl ToSql]) -> Attempt {
         // Another task in this process is writing here: don't wait for it.
         let Ok(mut guard) = self.conn.try_lock() else {
             return Attempt::Fallback {
@@ -159,7 +159,7 @@ impl DirectWriter {
         };
         let result = conn
             .prepare_cached(sql)
-            .and_then(|mut stmt| stmt.execute(params));
+            .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(params)));
         match result {
             Ok(_) => {
                 self.committed(conn);
