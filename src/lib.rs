@@ -6,6 +6,7 @@
 //! logic of their own. The library layers never import clap, ratatui or
 //! crossterm.
 
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -248,14 +248,16 @@ fn interop(backend: Backend) {
     let seed = common::unique_tag()
         .bytes()
         .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
-    let mut lines = vec![json!({"sagascope_bundle": 1}).to_string()];
+    let bundle = dir.path().join("bundle.jsonl");
+    let mut out =
+        sagascope::bundle::BundleWriter::new(std::fs::File::create(&bundle).unwrap()).unwrap();
     let mut ids = Vec::new();
     let mut written = Vec::new();
     for i in 0..4 {
         let (snaps, _) = saga_snapshots(&spec, seed, i);
         ids.push(snaps[0].saga_id.clone());
         for s in &snaps {
-            lines.push(json!({"snapshot": s.to_json()}).to_string());
+            out.write_snapshot(s).unwrap();
         }
         written.push(snaps);
     }
@@ -272,9 +274,8 @@ fn interop(backend: Backend) {
         completed_at: Some(Timestamp::parse("2026-02-02T00:00:01Z").unwrap()),
         extra: serde_json::Map::new(),
     };
-    lines.push(json!({"replay": replay.to_json()}).to_string());
-    let bundle = dir.path().join("bundle.jsonl");
-    std::fs::write(&bundle, lines.join("\n") + "\n").unwrap();
+    out.write_replay(&replay).unwrap();
+    out.finish().unwrap();
     let imp = sagascope(&backend.url, &["import", bundle.to_str().unwrap()]);
     assert!(
         imp.status.success(),

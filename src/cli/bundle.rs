@@ -1,29 +1,21 @@
 //! Moving sagas between stores: `export`, `import` (a portable JSON-lines
-//! bundle) and `migrate` (store to store).
-//!
-//! Bundle format, one JSON object per line:
-//! `{"sagascope_bundle": 1}` first, then per saga its snapshots oldest first
-//! (`{"snapshot": {…sagaz dict…}}`) and its replay log oldest first
-//! (`{"replay": {…}}`). The same data always gives the same bytes, so
-//! export → import → export is byte-identical.
+//! bundle, see `sagascope::bundle` for the format and the checks) and
+//! `migrate` (store to store, with an independent `--verify`).
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{json, Value};
 
 use super::output::{note, stderr_is_tty, warn_bad};
 use super::{open_url, CliError, Context, Exit};
-use crate::model::{ReplayLog, SagaStatus, Snapshot};
+use crate::bundle::import::{apply_import, plan_import, ImportError, OnConflict};
+use crate::bundle::{self, all_snapshots, replays_oldest_first, BundleError, BundleWriter};
+use crate::model::SagaStatus;
 use crate::replay;
-use crate::store::{
-    BadEntry, SagaFilter, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore,
-};
-
-pub const BUNDLE_VERSION: u64 = 1;
+use crate::store::{BadEntry, SagaFilter, SagaPageRequest, SnapshotStore};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -47,6 +39,33 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// Bundle file; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
+    /// Import a version 1 bundle (written before bundles ended with a
+    /// digest): whether it is complete cannot be checked.
+    #[arg(long)]
+    pub allow_unverified: bool,
+    /// A snapshot or replay-log entry whose id is in the store with
+    /// different content: `fail` refuses the import before writing anything
+    /// (exit 6), `skip` keeps the store's, `replace` overwrites it.
+    #[arg(long, value_enum, default_value_t = ConflictArg::Fail)]
+    pub on_conflict: ConflictArg,
+}
+
+/// `--on-conflict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConflictArg {
+    Fail,
+    Skip,
+    Replace,
+}
+
+impl From<ConflictArg> for OnConflict {
+    fn from(c: ConflictArg) -> Self {
+        match c {
+            ConflictArg::Fail => OnConflict::Fail,
+            ConflictArg::Skip => OnConflict::Skip,
+            ConflictArg::Replace => OnConflict::Replace,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -57,7 +76,8 @@ pub struct MigrateArgs {
     /// Destination store URL.
     #[arg(long)]
     pub to: String,
-    /// Read every saga back from the destination and compare.
+    /// After the copy, count and digest the source again, independently of
+    /// the copy, and compare with the destination.
     #[arg(long)]
     pub verify: bool,
 }
@@ -76,43 +96,6 @@ fn progress(total: u64, what: &str) -> ProgressBar {
     );
     pb.set_message(what.to_string());
     pb
-}
-
-/// Every snapshot of a saga, oldest first, paging so memory stays bounded
-/// per page.
-pub async fn all_snapshots(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-) -> Result<(Vec<Snapshot>, Vec<BadEntry>), CliError> {
-    const PAGE: usize = 5000;
-    let mut items = Vec::new();
-    let mut bad = Vec::new();
-    let mut q = SnapshotQuery {
-        limit: Some(PAGE),
-        ..SnapshotQuery::default()
-    };
-    loop {
-        let page = store.list_snapshots(saga_id, &q).await?;
-        let n = page.items.len() + page.bad.len();
-        bad.extend(page.bad);
-        q.after = page.items.last().map(SnapshotCursor::of);
-        items.extend(page.items);
-        if n < PAGE || q.after.is_none() {
-            break;
-        }
-    }
-    Ok((items, bad))
-}
-
-/// A saga's replay log, oldest first (a stable order for bundles).
-async fn replays_oldest_first(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-) -> Result<(Vec<ReplayLog>, Vec<BadEntry>), CliError> {
-    let listing = store.list_replays(saga_id, None).await?;
-    let mut items = listing.items;
-    items.sort_by(|a, b| (a.created_at, &a.replay_id).cmp(&(b.created_at, &b.replay_id)));
-    Ok((items, listing.bad))
 }
 
 /// Every saga id matching a filter, in list order.
@@ -138,6 +121,14 @@ async fn saga_ids(
     Ok((ids, bad))
 }
 
+fn entries(n: u64) -> &'static str {
+    if n == 1 {
+        "entry"
+    } else {
+        "entries"
+    }
+}
+
 pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> {
     let store = ctx.store().await?;
     let filtered = !a.status.is_empty() || a.name.is_some();
@@ -159,41 +150,37 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         }
         (ids, Vec::new())
     };
-    let mut out: Box<dyn Write> = match &a.output {
+    let out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| CliError::usage(format!("cannot write {}: {e}", p.display())),
         )?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let pb = progress(ids.len() as u64, "exporting");
-    let write = |out: &mut Box<dyn Write>, v: &Value| -> Result<(), CliError> {
-        serde_json::to_writer(&mut *out, v).map_err(|e| CliError::usage(e.to_string()))?;
-        out.write_all(b"\n")?;
-        Ok(())
-    };
-    write(&mut out, &json!({"sagascope_bundle": BUNDLE_VERSION}))?;
-    let (mut n_snap, mut n_replay) = (0usize, 0usize);
+    // A failure part way leaves the bundle without its end line, so an
+    // import refuses it rather than taking it for the whole export.
+    let mut w = BundleWriter::new(out)?;
     for id in &ids {
-        let (snaps, b1) = all_snapshots(store.as_ref(), id).await?;
+        let (snaps, b1) = all_snapshots(store.as_ref(), id, 5000).await?;
         let (replays, b2) = replays_oldest_first(store.as_ref(), id).await?;
         for s in &snaps {
-            write(&mut out, &json!({"snapshot": s.to_json()}))?;
+            w.write_snapshot(s)?;
         }
         for r in &replays {
-            write(&mut out, &json!({"replay": r.to_json()}))?;
+            w.write_replay(r)?;
         }
-        n_snap += snaps.len();
-        n_replay += replays.len();
         bad.extend(b1);
         bad.extend(b2);
         pb.inc(1);
     }
-    out.flush()?;
+    let (_, t) = w.finish()?;
     pb.finish_and_clear();
     note(&format!(
-        "exported {} saga(s): {n_snap} snapshot(s), {n_replay} replay log entr{}",
+        "exported {} saga(s): {} snapshot(s), {} replay log {}",
         ids.len(),
-        if n_replay == 1 { "y" } else { "ies" }
+        t.snapshots,
+        t.replays,
+        entries(t.replays)
     ));
     warn_bad(&bad);
     Ok(if bad.is_empty() {
@@ -203,88 +190,111 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
     })
 }
 
-pub async fn import(ctx: &mut Context, a: ImportArgs) -> Result<Exit, CliError> {
-    let store = ctx.store().await?;
-    let reader: Box<dyn BufRead> = match &a.file {
-        Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufReader::new(
+impl From<BundleError> for CliError {
+    fn from(e: BundleError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+impl From<ImportError> for CliError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Bundle(b) => b.into(),
+            ImportError::Store(s) => s.into(),
+            c @ ImportError::Conflicts(_) => CliError::new(Exit::Conflict, c.to_string()),
+        }
+    }
+}
+
+/// Where the bundle is read from: its file, or stdin copied into a private
+/// temporary file (mode 0600 in a 0700 directory, removed on drop) so it
+/// can be read more than once — checked whole before anything is written.
+struct Source {
+    path: PathBuf,
+    _spool: Option<tempfile::TempDir>,
+}
+
+impl Source {
+    fn open(file: Option<&Path>) -> Result<Source, CliError> {
+        if let Some(p) = file.filter(|p| p.as_os_str() != "-") {
             std::fs::File::open(p)
-                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", p.display())))?,
-        )),
-        _ => Box::new(std::io::BufReader::new(std::io::stdin().lock())),
-    };
-    let mut batch: Vec<Snapshot> = Vec::new();
-    let (mut n_snap, mut n_replay) = (0usize, 0usize);
-    let mut problems: Vec<String> = Vec::new();
-    let mut header_seen = false;
-    for (i, line) in reader.lines().enumerate() {
-        let lineno = i + 1;
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", p.display())))?;
+            return Ok(Source {
+                path: p.to_path_buf(),
+                _spool: None,
+            });
         }
-        let v: Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(format!("line {lineno}: invalid JSON: {e}"));
-                continue;
-            }
-        };
-        if !header_seen {
-            match v.get("sagascope_bundle").and_then(Value::as_u64) {
-                Some(BUNDLE_VERSION) => {
-                    header_seen = true;
-                    continue;
-                }
-                Some(other) => {
-                    return Err(CliError::usage(format!(
-                        "bundle version {other} is newer than this sagascope reads ({BUNDLE_VERSION}); upgrade sagascope"
-                    )))
-                }
-                None => return Err(CliError::usage("not a sagascope bundle: the first line must be {\"sagascope_bundle\": 1}")),
-            }
+        let dir = tempfile::Builder::new()
+            .prefix("sagascope-import-")
+            .tempdir()
+            .map_err(|e| CliError::usage(format!("cannot make a temporary directory: {e}")))?;
+        let path = dir.path().join("bundle.jsonl");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            opts.mode(0o600);
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
         }
-        if let Some(s) = v.get("snapshot") {
-            match Snapshot::from_json(s.clone()) {
-                Ok(s) => {
-                    batch.push(s);
-                    n_snap += 1;
-                    if batch.len() >= 1000 {
-                        store.save_snapshots(&batch).await?;
-                        batch.clear();
-                    }
-                }
-                Err(e) => problems.push(format!("line {lineno}: snapshot: {e}")),
-            }
-        } else if let Some(r) = v.get("replay") {
-            match ReplayLog::from_json(r.clone()) {
-                Ok(r) => {
-                    store.save_replay(&r).await?;
-                    n_replay += 1;
-                }
-                Err(e) => problems.push(format!("line {lineno}: replay: {e}")),
-            }
-        } else {
-            problems.push(format!("line {lineno}: neither a snapshot nor a replay"));
-        }
+        let mut f = opts.open(&path)?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut f)?;
+        f.sync_all()?;
+        Ok(Source {
+            path,
+            _spool: Some(dir),
+        })
     }
-    if !batch.is_empty() {
-        store.save_snapshots(&batch).await?;
+
+    fn reader(&self) -> Result<impl BufRead, CliError> {
+        Ok(std::io::BufReader::new(
+            std::fs::File::open(&self.path).map_err(|e| {
+                CliError::usage(format!("cannot read {}: {e}", self.path.display()))
+            })?,
+        ))
     }
-    if !header_seen {
-        return Err(CliError::usage("empty bundle"));
+}
+
+pub async fn import(ctx: &mut Context, a: ImportArgs) -> Result<Exit, CliError> {
+    let source = Source::open(a.file.as_deref())?;
+    // 1. The whole bundle, before the store is even opened.
+    let check = bundle::validate(source.reader()?, a.allow_unverified)?;
+    if !check.verified {
+        note("warning: version 1 bundle (no end line): whether it is complete cannot be checked");
     }
+    let store = ctx.store().await?;
+    // 2. What the store already has, before anything is written.
+    let plan = plan_import(store.as_ref(), bundle::records(source.reader()?)).await?;
+    // 3. The writes.
+    let r = apply_import(
+        store.as_ref(),
+        &plan,
+        bundle::records(source.reader()?),
+        a.on_conflict.into(),
+    )
+    .await?;
     note(&format!(
-        "imported {n_snap} snapshot(s) and {n_replay} replay log entr{}",
-        if n_replay == 1 { "y" } else { "ies" }
+        "imported {} snapshot(s) and {} replay log {} ({} snapshot(s) and {} replay log {} were already there)",
+        r.snapshots_written,
+        r.replays_written,
+        entries(r.replays_written),
+        r.snapshots_already_there,
+        r.replays_already_there,
+        entries(r.replays_already_there),
     ));
-    for p in &problems {
-        note(&format!("skipped {p}"));
+    if r.conflicts_skipped > 0 {
+        note(&format!(
+            "kept the store's version of {} conflicting record(s) (--on-conflict skip)",
+            r.conflicts_skipped
+        ));
     }
-    Ok(if problems.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    if r.conflicts_replaced > 0 {
+        note(&format!(
+            "replaced {} conflicting record(s) with the bundle's (--on-conflict replace)",
+            r.conflicts_replaced
+        ));
+    }
+    Ok(Exit::Ok)
 }
 
 /// Copies one saga; returns (snapshots, replays, bad entries).
@@ -292,9 +302,8 @@ async fn copy_saga(
     from: &Arc<dyn SnapshotStore>,
     to: &Arc<dyn SnapshotStore>,
     saga_id: &str,
-    verify: bool,
-) -> Result<(usize, usize, Vec<BadEntry>, Option<String>), CliError> {
-    let (snaps, mut bad) = all_snapshots(from.as_ref(), saga_id).await?;
+) -> Result<(usize, usize, Vec<BadEntry>), CliError> {
+    let (snaps, mut bad) = all_snapshots(from.as_ref(), saga_id, 5000).await?;
     for chunk in snaps.chunks(1000) {
         to.save_snapshots(chunk).await?;
     }
@@ -303,28 +312,7 @@ async fn copy_saga(
     for r in &replays {
         to.save_replay(r).await?;
     }
-    let mut mismatch = None;
-    if verify {
-        let (back, _) = all_snapshots(to.as_ref(), saga_id).await?;
-        let caps = to.capabilities();
-        let same = back.len() == snaps.len()
-            && back.iter().zip(&snaps).all(|(x, y)| {
-                x.snapshot_id == y.snapshot_id
-                    && x.context == y.context
-                    && x.completed_steps == y.completed_steps
-                    && x.status == y.status
-                    && x.created_at == y.created_at
-                    && (!caps.stores_external_refs || x.external_refs == y.external_refs)
-            });
-        if !same {
-            mismatch = Some(format!(
-                "saga {saga_id}: destination has {} snapshot(s), source {} (or contents differ)",
-                back.len(),
-                snaps.len()
-            ));
-        }
-    }
-    Ok((snaps.len(), replays.len(), bad, mismatch))
+    Ok((snaps.len(), replays.len(), bad))
 }
 
 pub async fn migrate(ctx: &mut Context, a: MigrateArgs) -> Result<Exit, CliError> {
@@ -335,34 +323,42 @@ pub async fn migrate(ctx: &mut Context, a: MigrateArgs) -> Result<Exit, CliError
     let pb = progress(total, "migrating");
     let (ids, mut bad) = saga_ids(from.as_ref(), &all).await?;
     let (mut n_snap, mut n_replay) = (0usize, 0usize);
-    let mut mismatches = Vec::new();
     for id in &ids {
-        let (s, r, b, m) = copy_saga(&from, &to, id, a.verify).await?;
+        let (s, r, b) = copy_saga(&from, &to, id).await?;
         n_snap += s;
         n_replay += r;
         bad.extend(b);
-        mismatches.extend(m);
         pb.inc(1);
     }
     pb.finish_and_clear();
     note(&format!(
-        "migrated {} saga(s): {n_snap} snapshot(s), {n_replay} replay log entr{} from {} to {}",
+        "migrated {} saga(s): {n_snap} snapshot(s), {n_replay} replay log {} from {} to {}",
         ids.len(),
-        if n_replay == 1 { "y" } else { "ies" },
+        entries(n_replay as u64),
         from.location(),
         to.location()
     ));
+    let mut verified = true;
     if a.verify {
-        if mismatches.is_empty() {
-            note("verified: the destination holds every snapshot, equal to the source");
+        let r = bundle::verify::verify_copy(from.as_ref(), to.as_ref()).await?;
+        verified = r.verified();
+        if verified {
+            note(&format!(
+                "verified: {} sagas, {} snapshots, {} replays, digests equal",
+                r.source_sagas_counted, r.snapshots, r.replays
+            ));
         } else {
-            for m in &mismatches {
-                note(&format!("verify failed: {m}"));
+            for d in &r.differences {
+                note(&format!("verify failed: {d}"));
+            }
+            let more = r.difference_count - r.differences.len() as u64;
+            if more > 0 {
+                note(&format!("verify failed: … and {more} more difference(s)"));
             }
         }
     }
     warn_bad(&bad);
-    Ok(if bad.is_empty() && mismatches.is_empty() {
+    Ok(if bad.is_empty() && verified {
         Exit::Ok
     } else {
         Exit::Problems

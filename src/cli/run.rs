@@ -199,6 +199,32 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
         .saga_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // A given id must be unused: a second run under an existing saga's id
+    // would append to its timeline and make two runs read as one. The
+    // saga's lock is held from the check to the end of the run, so two
+    // `run --saga-id X` at once cannot both pass it.
+    let lock = match &a.saga_id {
+        None => None,
+        Some(_) => {
+            let owner = replay::lock_owner(&ctx.settings.identity);
+            let lock =
+                replay::ReplayLock::acquire(store.clone(), &saga_id, &owner, lock_ttl(ctx, None)?)
+                    .await
+                    .map_err(|e| CliError::from(ReplayError::Locked(e)))?;
+            let n = store.count_snapshots(&saga_id).await?;
+            if n > 0 {
+                let _ = lock.release().await;
+                return Err(CliError::new(
+                    Exit::Conflict,
+                    format!(
+                        "saga {saga_id} already exists ({n} snapshot{}); --saga-id needs an unused id (leave it out for a fresh one)",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+            Some(lock)
+        }
+    };
     let show = a.format == Format::Table || a.format == Format::Text;
     if show {
         note(&format!("running {} as {saga_id}", def.name));
@@ -218,6 +244,11 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
             },
         )
         .await;
+    if let Some(lock) = lock {
+        if let Err(e) = lock.release().await {
+            tracing::warn!("releasing the lock of saga {}: {e}", outcome.saga_id);
+        }
+    }
     match a.format {
         Format::Json | Format::Jsonl => emit_json(&outcome),
         _ => {
