@@ -373,79 +373,331 @@ fn bad_input_is_a_one_line_error_with_its_exit_code_and_nothing_runs() {
     assert!(w.replays(sid).is_empty());
 }
 
+impl World {
+    /// A saga definition whose `charge_payment` appends a line to a file
+    /// (a side effect to count) and whose `wait` fails, or waits for the
+    /// gate file, as the context's `mode` says.
+    fn charging_definition(&self) -> (PathBuf, PathBuf) {
+        let gate = self.dir.path().join("charge-gate");
+        let effects = self.dir.path().join("charges.log");
+        let def = self.dir.path().join("charging_saga.toml");
+        let text = format!(
+            r#"name = "ChargingSaga"
+snapshots = ["before_each_step", "after_each_step"]
+
+[[steps]]
+name = "reserve"
+run = "cat >/dev/null; echo '{{\"reserved\": true}}'"
+compensate = "cat >/dev/null"
+
+[[steps]]
+name = "charge_payment"
+run = "cat >/dev/null; echo charged >> '{effects}'; echo '{{\"charged\": true}}'"
+compensate = "cat >/dev/null; echo refunded >> '{effects}'"
+
+[[steps]]
+name = "wait"
+run = '''
+input=$(cat)
+case "$input" in
+  *'"mode":"fail"'*) echo "wait failed: mode is fail" >&2; exit 1;;
+  *'"mode":"gate"'*) while [ ! -f '{gate}' ]; do sleep 0.1; done;;
+esac
+echo '{{"waited": true}}'
+'''
+
+[[steps]]
+name = "finish"
+run = "cat >/dev/null; echo '{{\"finished\": true}}'"
+"#,
+            gate = gate.display(),
+            effects = effects.display()
+        );
+        std::fs::write(&def, text).unwrap();
+        (def, gate)
+    }
+
+    /// How many times `charge_payment` ran.
+    fn charges(&self) -> usize {
+        let p = self.dir.path().join("charges.log");
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == "charged")
+            .count()
+    }
+
+    /// Runs ChargingSaga so that it fails at `wait` (after charging and
+    /// refunding once); returns its id.
+    fn failed_charging_saga(&self, def: &Path) -> String {
+        let o = self.run(&[
+            "run",
+            "ChargingSaga",
+            "--context",
+            r#"{"mode":"fail"}"#,
+            "--definitions",
+            def.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["status"], "rolled_back");
+        v["saga_id"].as_str().unwrap().to_string()
+    }
+
+    /// Starts a replay of `saga` from `reserve` (its checkpoint is the
+    /// snapshot after it) that charges, then
+    /// blocks at `wait`; kills it (SIGKILL) once its snapshot before `wait`
+    /// is saved. Returns the killed replay's log entry.
+    fn kill_9_after_the_charge(&self, saga: &str, def: &Path) -> Value {
+        let child = self
+            .cmd(&[
+                "replay",
+                "run",
+                saga,
+                "--from-step",
+                "reserve",
+                "--override",
+                "mode=gate",
+                "--definitions",
+                def.to_str().unwrap(),
+                "--lock-ttl",
+                "1",
+                "--reason",
+                "will be killed",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let running = wait_running(self, saga);
+        let new_id = running["new_saga_id"].as_str().unwrap().to_string();
+        eventually("the snapshot before `wait`", || {
+            let s = self.snapshots(&new_id);
+            (s.last().is_some_and(|l| l["step_name"] == "wait")).then_some(())
+        });
+        kill(child);
+        running
+    }
+}
+
+/// A private namespace on each server the killed-replay tests run on.
+fn namespaced_stores() -> Vec<(&'static str, String)> {
+    let tag = common::unique_tag();
+    vec![
+        ("sqlite", String::new()),
+        (
+            "postgres",
+            format!("postgres://postgres@127.0.0.1:5432/test?schema=t_{tag}"),
+        ),
+        ("redis", format!("redis://127.0.0.1:6379/?prefix=t:{tag}:")),
+    ]
+}
+
+/// Retries `args` while the killed replay's lock is still held (exit 6,
+/// "being replayed"); returns the first other outcome.
+fn once_the_lock_expired(w: &World, args: &[&str]) -> Output {
+    eventually("the killed replay's lock to expire", || {
+        let o = w.run(args);
+        if o.status.code() == Some(6) && stderr(&o).contains("being replayed") {
+            return None;
+        }
+        Some(o)
+    })
+}
+
 #[test]
-fn kill_9_mid_replay_leaves_it_unfinished_and_a_later_replay_runs_once_the_lock_expires() {
+fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_resumes_it() {
+    for (backend, url) in namespaced_stores() {
+        let w = if url.is_empty() {
+            World::sqlite()
+        } else {
+            if !store_usable(backend, &url) {
+                continue;
+            }
+            World::with_store(&url)
+        };
+        let (def, gate) = w.charging_definition();
+        let defs = def.to_str().unwrap();
+        let saga = w.failed_charging_saga(&def);
+        assert_eq!(w.charges(), 1);
+        let killed = w.kill_9_after_the_charge(&saga, &def);
+        let replay_id = killed["replay_id"].as_str().unwrap().to_string();
+        let new_id = killed["new_saga_id"].as_str().unwrap().to_string();
+        assert_eq!(w.charges(), 2, "{backend}: the killed replay charged");
+        let log = w.replays(&saga);
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0]["replay_status"], "running");
+        assert!(log[0]["completed_at"].is_null());
+
+        // Re-running the replay once the lock expired must not charge a
+        // third time: it refuses and says what the killed one did.
+        let o = once_the_lock_expired(
+            &w,
+            &[
+                "replay",
+                "run",
+                &saga,
+                "--from-step",
+                "reserve",
+                "--override",
+                "mode=gate",
+                "--definitions",
+                defs,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(6), "{backend}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{backend}: {err}");
+        for needle in [
+            format!("abandoned replay {replay_id}"),
+            format!("new saga {new_id} completed reserve, charge_payment and had started wait"),
+            format!("sagascope replay recover {saga} --resume"),
+        ] {
+            assert!(err.contains(&needle), "{backend}: {needle:?} not in {err}");
+        }
+        // So does a batch.
+        let ids = w.dir.path().join("ids.txt");
+        std::fs::write(&ids, &saga).unwrap();
+        let o = w.run(&[
+            "batch",
+            "--ids-from",
+            ids.to_str().unwrap(),
+            "--from-step",
+            "reserve",
+            "--override",
+            "mode=gate",
+            "--definitions",
+            defs,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{backend}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let item: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(item["result"], "abandoned", "{backend}: {out}");
+        assert_eq!(w.charges(), 2, "{backend}: nothing charged again");
+        assert_eq!(w.replays(&saga).len(), 1, "{backend}: no new replay logged");
+
+        // `replay recover` lists it, then resumes it under the same new saga.
+        let listed = w.ok(&["replay", "recover"]);
+        assert!(
+            listed.contains(&format!("abandoned replay {replay_id}")),
+            "{backend}: {listed}"
+        );
+        assert_eq!(w.replays(&saga)[0]["replay_status"], "running");
+        std::fs::write(&gate, "open").unwrap();
+        let resumed = w.ok(&["replay", "recover", "--resume", "--definitions", defs]);
+        assert!(
+            resumed.contains(&format!("resumed: replay {replay_id} is now success")),
+            "{backend}: {resumed}"
+        );
+        assert_eq!(
+            w.charges(),
+            2,
+            "{backend}: the resumed replay did not charge again"
+        );
+        let log = w.replays(&saga);
+        assert_eq!(log.len(), 1, "{backend}: {log:?}");
+        assert_eq!(log[0]["replay_status"], "success");
+        assert_eq!(log[0]["recovery"], "resumed");
+        assert_eq!(log[0]["recovered_by"], "test-oncall");
+        assert_eq!(log[0]["initiated_by"], "test-oncall");
+        assert!(log[0]["completed_at"].is_string());
+        let snaps = w.snapshots(&new_id);
+        let steps: Vec<&str> = snaps
+            .iter()
+            .map(|s| s["step_name"].as_str().unwrap())
+            .collect();
+        // Before and after charge_payment, before wait (killed), then the
+        // resumed run: wait again, finish, completed.
+        assert_eq!(
+            steps,
+            [
+                "charge_payment",
+                "charge_payment",
+                "wait",
+                "wait",
+                "wait",
+                "finish",
+                "finish",
+                "__completed__"
+            ],
+            "{backend}"
+        );
+        let last = snaps.last().unwrap();
+        assert_eq!(last["status"], "completed");
+        assert_eq!(last["context"]["charged"], true);
+        assert_eq!(w.ok(&["replay", "recover"]).trim(), "no abandoned replays");
+    }
+}
+
+#[test]
+fn recover_abandon_closes_a_killed_replay_and_never_touches_a_running_one() {
     let w = World::sqlite();
-    let (def, _) = w.slow_definition();
+    let (def, gate) = w.charging_definition();
     let defs = def.to_str().unwrap();
-    let saga = w.failed_slow_saga(&def);
+    let saga = w.failed_charging_saga(&def);
+    let killed = w.kill_9_after_the_charge(&saga, &def);
+    let new_id = killed["new_saga_id"].as_str().unwrap().to_string();
+
+    // Without a reason, abandoning is a usage error.
+    let o = w.run(&["replay", "recover", "--abandon"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let out = eventually("the killed replay's lock to expire", || {
+        let out = w.ok(&[
+            "replay",
+            "recover",
+            &saga,
+            "--abandon",
+            "--reason",
+            "INC-7 refunded by hand",
+        ]);
+        (!out.contains("still running")).then_some(out)
+    });
+    assert!(out.contains("closed as abandoned"), "{out}");
+    let log = w.replays(&saga);
+    assert_eq!(log[0]["replay_status"], "cancelled");
+    assert_eq!(log[0]["recovery"], "abandoned");
+    assert_eq!(log[0]["recovered_by"], "test-oncall");
+    assert_eq!(log[0]["recovery_reason"], "INC-7 refunded by hand");
+    assert!(log[0]["completed_at"].is_string());
+    let last = w.snapshots(&new_id).last().unwrap().clone();
+    assert_eq!(last["status"], "failed", "the new saga is closed");
+    assert!(last["error"].as_str().unwrap().contains("INC-7"), "{last}");
+
+    // Now a replay may run again; while it runs (its lock held), recovery
+    // leaves it alone.
     let child = w
         .cmd(&[
             "replay",
             "run",
             &saga,
             "--from-step",
-            "wait",
+            "reserve",
             "--override",
-            "mode=hang",
+            "mode=gate",
             "--definitions",
             defs,
-            "--lock-ttl",
-            "1",
-            "--reason",
-            "will be killed",
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let running = wait_running(&w, &saga);
-    let new_id = running["new_saga_id"].as_str().unwrap().to_string();
-    // The snapshot before the hanging step is written before the step runs.
-    eventually("the snapshot before `wait`", || {
-        let s = w.snapshots(&new_id);
-        (!s.is_empty()).then_some(())
-    });
-    kill(child);
-
-    let log = w.replays(&saga);
-    assert_eq!(log.len(), 1);
-    assert_eq!(log[0]["replay_status"], "running");
-    assert!(log[0]["completed_at"].is_null());
-    let snaps = w.snapshots(&new_id);
-    assert_eq!(snaps.len(), 1);
-    assert_eq!(snaps[0]["step_name"], "wait");
-    assert_eq!(snaps[0]["context"]["mode"], "hang");
-
-    // The lock of the killed process expires (TTL 1 s); until then the
-    // saga is reported as being replayed.
-    let o = eventually("the killed replay's lock to expire", || {
-        let o = w.run(&[
-            "replay",
-            "run",
-            &saga,
-            "--from-step",
-            "wait",
-            "--override",
-            "mode=ok",
-            "--definitions",
-            defs,
-            "--format",
-            "json",
-        ]);
-        if o.status.code() == Some(6) {
-            assert!(stderr(&o).contains("being replayed"), "{}", stderr(&o));
-            return None;
-        }
-        Some(o)
-    });
+    let out = w.ok(&["replay", "recover", "--abandon", "--reason", "no"]);
+    assert!(out.contains("still running"), "{out}");
+    assert!(
+        out.contains(running["replay_id"].as_str().unwrap()),
+        "{out}"
+    );
+    std::fs::write(&gate, "open").unwrap();
+    let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let log = w.replays(&saga);
-    assert_eq!(log.len(), 2);
-    assert!(log
-        .iter()
-        .any(|r| r["replay_status"] == "running" && r["completed_at"].is_null()));
-    assert!(log.iter().any(|r| r["replay_status"] == "success"));
+    assert!(
+        log.iter().any(|r| r["replay_status"] == "success"),
+        "{log:?}"
+    );
 }
 
 /// The stores the lock test runs against. PostgreSQL and Redis backends

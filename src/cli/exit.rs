@@ -21,9 +21,9 @@ pub enum Exit {
     Denied = 4,
     /// The saga, snapshot or replay asked for does not exist.
     NotFound = 5,
-    /// Conflict: the saga is being replayed by someone else (lock held), the
-    /// id is taken (`run --saga-id`), or an import would overwrite
-    /// different data.
+    /// Conflict: the saga is being replayed by someone else (lock held), an
+    /// earlier replay of it was abandoned, the id is taken (`run
+    /// --saga-id`), or an import would overwrite different data.
     Conflict = 6,
     /// The saga's definition has no step of that name (`--from-step`).
     UnknownStep = 7,
@@ -40,9 +40,9 @@ Exit codes:
   3  store unreachable or failing
   4  permission denied (read-only mode, or refused by the store)
   5  saga, snapshot or replay not found
-  6  conflict: the saga is being replayed elsewhere (lock held);
-     `run --saga-id` names an existing saga; `import` would overwrite
-     different data (--on-conflict)
+  6  conflict: the saga is being replayed elsewhere (lock held) or has an
+     abandoned replay (`replay recover`); `run --saga-id` names an existing
+     saga; `import` would overwrite different data (--on-conflict)
   7  unknown step: the saga's definition has no step of that name
   8  no definition for the saga's name (nothing to execute it with)";
 

@@ -130,6 +130,9 @@ pub enum ReplayCommand {
     History(browse::HistoryArgs),
     /// Replay a saga from a checkpoint with an edited context (or --dry-run).
     Run(replay_run::ReplayRunArgs),
+    /// List replays killed part way (lock expired, still `running`) and
+    /// resume (--resume) or close them (--abandon --reason TEXT).
+    Recover(replay_run::RecoverArgs),
 }
 
 /// Everything a command needs: settings and, opened lazily, the store.
@@ -217,6 +220,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Dev(c) => admin::dev(&mut ctx, c).await,
         Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Run(a)) => replay_run::replay_run(&mut ctx, a).await,
+        Command::Replay(ReplayCommand::Recover(a)) => replay_run::replay_recover(&mut ctx, a).await,
         Command::Run(a) => run::run(&mut ctx, a).await,
         Command::Batch(a) => batch::batch(&mut ctx, a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,

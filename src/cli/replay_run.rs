@@ -266,3 +266,117 @@ fn dash(v: &[String], sep: &str) -> String {
         v.join(sep)
     }
 }
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Sagas whose replays to look at (ids or unique prefixes); none = all.
+    pub sagas: Vec<String>,
+    /// Continue each abandoned replay from its new saga's newest snapshot
+    /// (completed steps are not run again).
+    #[arg(long, conflicts_with = "abandon")]
+    pub resume: bool,
+    /// Close each abandoned replay: log status `cancelled`, its new saga
+    /// `failed`. Needs --reason.
+    #[arg(long, requires = "reason")]
+    pub abandon: bool,
+    /// Why: recorded in the replay log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// A definition file or folder (repeatable), besides the config's.
+    #[arg(long, value_name = "PATH")]
+    pub definitions: Vec<PathBuf>,
+    /// Seconds the replay lock lasts without renewal while resuming.
+    #[arg(long, value_name = "SECS")]
+    pub lock_ttl: Option<f64>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `sagascope replay recover`: list abandoned replays (their lock expired,
+/// their log entry still `running`) and resume or close them.
+pub async fn replay_recover(ctx: &mut Context, a: RecoverArgs) -> Result<Exit, CliError> {
+    let action = match (a.resume, a.abandon) {
+        (true, _) => replay::RecoverAction::Resume,
+        (_, true) => replay::RecoverAction::Abandon {
+            reason: a.reason.clone().unwrap_or_default(),
+        },
+        _ => replay::RecoverAction::List,
+    };
+    let opts = replay::RecoverOptions {
+        action: action.clone(),
+        by: ctx.settings.identity.clone(),
+        lock_owner: replay::lock_owner(&ctx.settings.identity),
+        lock_ttl: lock_ttl(ctx, a.lock_ttl)?,
+    };
+    let defs = load_definitions(ctx, &a.definitions)?;
+    let store = ctx.store().await?;
+    let sagas = if a.sagas.is_empty() {
+        None
+    } else {
+        let mut ids = Vec::new();
+        for s in &a.sagas {
+            ids.push(replay::find_saga(store.as_ref(), s).await?.saga_id);
+        }
+        Some(ids)
+    };
+    let show = matches!(a.format, Format::Table | Format::Text);
+    let events = |e: &crate::engine::Event| {
+        if show {
+            print_event(e)
+        }
+    };
+    let report = replay::recover(&store, &defs, sagas, &opts, &events).await?;
+    let problems = report.abandoned.iter().any(|r| {
+        r.error.is_some()
+            || r.closed
+                .as_ref()
+                .is_some_and(|l| l.replay_status == crate::model::ReplayStatus::Failed)
+    });
+    match a.format {
+        Format::Json | Format::Jsonl => emit_json(&report),
+        _ => {
+            let mut s = String::new();
+            for r in &report.abandoned {
+                s.push_str(&r.replay.describe());
+                s.push('\n');
+                if let Some(l) = &r.closed {
+                    let what = match action {
+                        replay::RecoverAction::Abandon { .. } => "closed as abandoned",
+                        _ => "resumed",
+                    };
+                    s.push_str(&format!(
+                        "  {what}: replay {} is now {}, new saga {}{}\n",
+                        l.replay_id,
+                        l.replay_status,
+                        l.new_saga_id,
+                        r.outcome
+                            .as_ref()
+                            .map(|o| format!(" {}", o.status))
+                            .unwrap_or_default()
+                    ));
+                }
+                if let Some(e) = &r.error {
+                    s.push_str(&format!("  not recovered: {e}\n"));
+                }
+            }
+            for r in &report.still_running {
+                s.push_str(&format!(
+                    "saga {}: replay {} is still running (lock held by {} until {}); left alone\n",
+                    r.original_saga_id,
+                    r.replay_ids.join(", "),
+                    r.lock_owner,
+                    r.lock_until.to_isoformat()
+                ));
+            }
+            if report.abandoned.is_empty() && report.still_running.is_empty() {
+                s.push_str("no abandoned replays\n");
+            } else if action == replay::RecoverAction::List && !report.abandoned.is_empty() {
+                s.push_str(
+                    "close them with --resume, or --abandon --reason TEXT (add saga ids to pick)\n",
+                );
+            }
+            emit(&s);
+        }
+    }
+    Ok(if problems { Exit::Problems } else { Exit::Ok })
+}

@@ -119,6 +119,8 @@ impl From<ReplayError> for CliError {
                     .unwrap_or(Exit::Problems);
                 CliError::new(exit, ReplayError::Plan(p).to_string())
             }
+            e @ ReplayError::Abandoned(_) => CliError::new(Exit::Conflict, e.to_string()),
+            e @ ReplayError::CannotResume(_) => CliError::usage(e.to_string()),
             ReplayError::Locked(l) => match l {
                 replay::LockError::Held { .. } => CliError::new(Exit::Conflict, l.to_string()),
                 replay::LockError::Store(s) => s.into(),

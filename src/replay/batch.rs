@@ -50,6 +50,9 @@ pub enum ItemResult {
     Skipped,
     /// Another replay of it is running.
     Locked,
+    /// An earlier replay of it was killed part way (see `replay::recover`):
+    /// not replayed again, so its completed steps do not run twice.
+    Abandoned,
     /// It could not be replayed (no definition, no snapshot, store error).
     Error,
 }
@@ -88,6 +91,8 @@ pub struct BatchSummary {
     pub failed: usize,
     pub skipped: usize,
     pub locked: usize,
+    /// Sagas with an abandoned replay, left for `replay recover`.
+    pub abandoned: usize,
     pub errors: usize,
     pub elapsed_secs: f64,
     pub sagas_per_sec: f64,
@@ -97,7 +102,7 @@ pub struct BatchSummary {
 impl BatchSummary {
     /// Any saga that failed, would fail, or could not be replayed.
     pub fn has_problems(&self) -> bool {
-        self.would_fail + self.failed + self.locked + self.errors > 0
+        self.would_fail + self.failed + self.locked + self.abandoned + self.errors > 0
     }
 }
 
@@ -207,6 +212,12 @@ async fn one(
         Err(ReplayError::Locked(e)) => {
             item.result = ItemResult::Locked;
             item.error = Some(e.to_string());
+        }
+        Err(ReplayError::Abandoned(a)) => {
+            item.result = ItemResult::Abandoned;
+            item.new_saga_id = Some(a.log.new_saga_id.clone());
+            item.replay_id = Some(a.log.replay_id.clone());
+            item.error = Some(ReplayError::Abandoned(a).to_string());
         }
         Err(ReplayError::Plan(p)) => {
             item.result = ItemResult::Error;
@@ -384,6 +395,7 @@ pub async fn run_batch(
         failed: count(ItemResult::Failed),
         skipped: count(ItemResult::Skipped),
         locked: count(ItemResult::Locked),
+        abandoned: count(ItemResult::Abandoned),
         errors: count(ItemResult::Error),
         elapsed_secs: elapsed,
         sagas_per_sec: if elapsed > 0.0 {

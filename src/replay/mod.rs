@@ -7,12 +7,16 @@ pub mod diff;
 pub mod lock;
 pub mod merge;
 pub mod plan;
+pub mod recover;
 pub mod run;
 pub mod time_travel;
 
 pub use lock::{lock_name, lock_owner, LockError, ReplayLock, DEFAULT_LOCK_TTL};
 pub use merge::{apply_override, build_override, merge_patch, MergeMode, OverrideError};
 pub use plan::{build_plan, PlanError, PlanErrorKind, ReplayPlan};
+pub use recover::{
+    recover, AbandonedReplay, RecoverAction, RecoverOptions, RecoverReport, Recovered, StillRunning,
+};
 pub use run::{replay, replay_saga, ReplayError, ReplayOptions, ReplayReport, ReplaySpec};
 
 pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};

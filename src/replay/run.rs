@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use super::lock::{LockError, ReplayLock};
 use super::merge::MergeMode;
 use super::plan::{build_plan, load_checkpoint, PlanInput, ReplayPlan};
+use super::recover::{abandoned_under_lock, AbandonedReplay};
 use super::{find_saga, FindSagaError};
 use crate::engine::{Definitions, Engine, Event, RunOutcome, RunRequest, SagaDefinition};
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Timestamp};
@@ -65,6 +66,13 @@ pub enum ReplayError {
     Plan(Box<ReplayPlan>),
     #[error(transparent)]
     Locked(#[from] LockError),
+    /// An earlier replay of the saga was killed part way: starting over
+    /// would run its completed steps again.
+    #[error("{}; replaying again would run its completed steps a second time: continue it with `sagascope replay recover {} --resume`, or close it with `sagascope replay recover {} --abandon --reason TEXT` and then replay", .0.describe(), .0.log.original_saga_id, .0.log.original_saga_id)]
+    Abandoned(Box<AbandonedReplay>),
+    /// An abandoned replay cannot be continued by sagascope.
+    #[error("{0}")]
+    CannotResume(String),
 }
 
 /// Replays a saga named by id or unique id prefix.
@@ -182,6 +190,21 @@ pub async fn replay_saga(
         None => return Err(ReplayError::Plan(Box::new(plan))),
     };
     let lock = ReplayLock::acquire(store.clone(), saga_id, &opts.lock_owner, opts.lock_ttl).await?;
+    // With the lock held no other replay of this saga is alive, so a
+    // `running` entry in its log is one whose process died. Starting over
+    // would run again what it completed (a second charge): refuse, naming
+    // it, until it is resumed or closed (`replay recover`).
+    match abandoned_under_lock(store.as_ref(), saga_id).await {
+        Ok(mut found) if !found.is_empty() => {
+            let _ = lock.release().await;
+            return Err(ReplayError::Abandoned(Box::new(found.remove(0))));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = lock.release().await;
+            return Err(e.into());
+        }
+    }
     let mut log = new_log(&plan, spec, opts, ReplayStatus::Running);
     log.extra
         .insert("lock_owner".into(), Value::from(opts.lock_owner.clone()));

@@ -850,7 +850,9 @@ impl App {
                 let tone = match item.result {
                     ItemResult::Ok => Tone::Ok,
                     ItemResult::Skipped => Tone::Dim,
-                    ItemResult::WouldFail | ItemResult::Locked => Tone::Warn,
+                    ItemResult::WouldFail | ItemResult::Locked | ItemResult::Abandoned => {
+                        Tone::Warn
+                    }
                     ItemResult::Failed | ItemResult::Error => Tone::Bad,
                 };
                 let mut text = format!(

@@ -661,6 +661,7 @@ fn failed_batch(
         failed: 0,
         skipped: 0,
         locked: 0,
+        abandoned: 0,
         errors: total,
         elapsed_secs: 0.0,
         sagas_per_sec: 0.0,
