@@ -401,7 +401,7 @@ run = '''
 input=$(cat)
 case "$input" in
   *'"mode":"fail"'*) echo "wait failed: mode is fail" >&2; exit 1;;
-  *'"mode":"gate"'*) while [ ! -f '{gate}' ]; do sleep 0.1; done;;
+  *'"mode":"gate"'*) while [ ! -f '{gate}' ] && [ -d '{dir}' ]; do sleep 0.1; done;;
 esac
 echo '{{"waited": true}}'
 '''
@@ -411,6 +411,8 @@ name = "finish"
 run = "cat >/dev/null; echo '{{\"finished\": true}}'"
 "#,
             gate = gate.display(),
+            // A killed replay's step is orphaned: it ends with the test's dir.
+            dir = self.dir.path().display(),
             effects = effects.display()
         );
         std::fs::write(&def, text).unwrap();
@@ -542,7 +544,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
                 "--from-step",
                 "reserve",
                 "--override",
-                "mode=gate",
+                "mode=ok",
                 "--definitions",
                 defs,
             ],
@@ -567,7 +569,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             "--from-step",
             "reserve",
             "--override",
-            "mode=gate",
+            "mode=ok",
             "--definitions",
             defs,
         ]);
