@@ -19,9 +19,7 @@ use super::output::{note, stderr_is_tty, warn_bad};
 use super::{open_url, CliError, Context, Exit};
 use crate::model::{ReplayLog, SagaStatus, Snapshot};
 use crate::replay;
-use crate::store::{
-    BadEntry, SagaFilter, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore,
-};
+use crate::store::{BadEntry, SagaFilter, SagaPageRequest, SnapshotQuery, SnapshotStore};
 
 pub const BUNDLE_VERSION: u64 = 1;
 
@@ -84,24 +82,8 @@ pub async fn all_snapshots(
     store: &dyn SnapshotStore,
     saga_id: &str,
 ) -> Result<(Vec<Snapshot>, Vec<BadEntry>), CliError> {
-    const PAGE: usize = 5000;
-    let mut items = Vec::new();
-    let mut bad = Vec::new();
-    let mut q = SnapshotQuery {
-        limit: Some(PAGE),
-        ..SnapshotQuery::default()
-    };
-    loop {
-        let page = store.list_snapshots(saga_id, &q).await?;
-        let n = page.items.len() + page.bad.len();
-        bad.extend(page.bad);
-        q.after = page.items.last().map(SnapshotCursor::of);
-        items.extend(page.items);
-        if n < PAGE || q.after.is_none() {
-            break;
-        }
-    }
-    Ok((items, bad))
+    let listing = crate::store::all_snapshots(store, saga_id, SnapshotQuery::all()).await?;
+    Ok((listing.items, listing.bad))
 }
 
 /// A saga's replay log, oldest first (a stable order for bundles).
