@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::model::{ReplayLog, Snapshot};
-use crate::store::{BadEntry, SnapshotCursor, SnapshotQuery, SnapshotStore, StoreError};
+use crate::store::{BadEntry, SnapshotQuery, SnapshotStore, StoreError};
 
 /// The version this sagascope writes.
 pub const BUNDLE_VERSION: u64 = 2;
@@ -350,29 +350,27 @@ impl<R: BufRead> Iterator for Records<R> {
     }
 }
 
-/// Every snapshot of a saga, oldest first, `page` at a time (memory stays
-/// bounded per page).
+/// Every snapshot of a saga, oldest first, `page` readable snapshots per
+/// round trip (the store's paging contract: each page says where the next
+/// starts). The page size is a parameter so `verify` can read with another
+/// size than the copy did.
 pub async fn all_snapshots(
     store: &dyn SnapshotStore,
     saga_id: &str,
     page: usize,
 ) -> Result<(Vec<Snapshot>, Vec<BadEntry>), StoreError> {
-    let page = page.max(1);
+    use futures::TryStreamExt;
     let mut items = Vec::new();
     let mut bad = Vec::new();
-    let mut q = SnapshotQuery {
-        limit: Some(page),
-        ..SnapshotQuery::default()
-    };
-    loop {
-        let p = store.list_snapshots(saga_id, &q).await?;
-        let n = p.items.len() + p.bad.len();
-        bad.extend(p.bad);
-        q.after = p.items.last().map(SnapshotCursor::of);
+    let mut pages = std::pin::pin!(crate::store::snapshot_pages(
+        store,
+        saga_id,
+        SnapshotQuery::all(),
+        page
+    ));
+    while let Some(p) = pages.try_next().await? {
         items.extend(p.items);
-        if n < page || q.after.is_none() {
-            break;
-        }
+        bad.extend(p.bad);
     }
     Ok((items, bad))
 }

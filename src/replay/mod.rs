@@ -77,7 +77,24 @@ pub async fn find_saga(
             },
         )
         .await?;
-    let mut it = page.sagas.into_iter();
+    // A saga whose index entry can't be read is named in `bad`, not
+    // listed: it is still the saga the person means, rebuilt from its
+    // readable snapshots.
+    let mut found = page.sagas;
+    for b in &page.bad {
+        if found.len() >= 2 {
+            break;
+        }
+        let Some(id) = b.saga_id.as_deref() else {
+            continue;
+        };
+        if id.starts_with(input) && !found.iter().any(|s| s.saga_id == id) {
+            if let Some(s) = summary_from_snapshots(store, id).await? {
+                found.push(s);
+            }
+        }
+    }
+    let mut it = found.into_iter();
     match (it.next(), it.next()) {
         (Some(one), None) => Ok(one),
         (Some(a), Some(b)) => Err(FindSagaError::Ambiguous {
@@ -89,43 +106,4 @@ pub async fn find_saga(
     }
 }
 
-/// A saga's summary computed from its readable snapshots (slower than the
-/// store's index; used when the index entry itself cannot be read).
-pub async fn summary_from_snapshots(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-) -> Result<Option<SagaSummary>, StoreError> {
-    use crate::store::{Order, SnapshotQuery};
-    // A few from each end, so a bad entry at the very end does not hide
-    // the readable ones next to it.
-    let ends = |order| SnapshotQuery {
-        order,
-        limit: Some(16),
-        ..SnapshotQuery::default()
-    };
-    let first = store
-        .list_snapshots(saga_id, &ends(Order::Asc))
-        .await?
-        .items
-        .into_iter()
-        .next();
-    let last = store
-        .list_snapshots(saga_id, &ends(Order::Desc))
-        .await?
-        .items
-        .into_iter()
-        .next();
-    let (Some(first), Some(last)) = (first, last) else {
-        return Ok(None);
-    };
-    Ok(Some(SagaSummary {
-        saga_id: last.saga_id.clone(),
-        saga_name: last.saga_name.clone(),
-        latest_status: last.status.clone(),
-        latest_step: last.step_name.clone(),
-        latest_step_index: last.step_index,
-        snapshot_count: store.count_snapshots(saga_id).await?,
-        first_at: first.created_at,
-        last_at: last.created_at,
-    }))
-}
+pub use crate::store::summary_from_snapshots;

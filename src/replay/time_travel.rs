@@ -144,11 +144,11 @@ async fn nth_snapshot(
         if remaining < page.items.len() {
             return Ok(page.items.into_iter().nth(remaining));
         }
-        if page.items.len() < PAGE {
+        let Some(next) = page.next else {
             return Ok(None);
-        }
+        };
         remaining -= page.items.len();
-        query.after = page.items.last().map(crate::store::SnapshotCursor::of);
+        query.after = Some(next);
     }
 }
 
@@ -292,6 +292,7 @@ pub async fn changes(
     Ok(Listing {
         items: out,
         bad: listing.bad,
+        next: None,
     })
 }
 

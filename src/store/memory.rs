@@ -157,10 +157,14 @@ impl SnapshotStore for MemoryStore {
         let items = iter
             .filter_map(|(_, id)| g.snapshots.get(id))
             .filter(|s| q.admits(s))
-            .take(limit)
+            .take(limit.saturating_add(1))
             .cloned()
             .collect();
-        Ok(Listing { items, bad: vec![] })
+        Ok(Listing {
+            items,
+            ..Listing::default()
+        }
+        .cut(q.limit))
     }
 
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
@@ -227,7 +231,10 @@ impl SnapshotStore for MemoryStore {
             .collect();
         items.sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
         items.truncate(limit.unwrap_or(usize::MAX));
-        Ok(Listing { items, bad: vec![] })
+        Ok(Listing {
+            items,
+            ..Listing::default()
+        })
     }
 
     async fn replay_producing(&self, new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {

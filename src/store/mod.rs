@@ -130,11 +130,22 @@ impl SnapshotQuery {
 }
 
 /// Results that may include entries that could not be read.
+///
+/// The paging contract of [`SnapshotStore::list_snapshots`], the same on
+/// every backend: `limit` caps the readable `items`; every unreadable entry
+/// met on the way is in `bad` (never counted, never dropped); `next` is set
+/// when the limit stopped the listing before the end of the range, and is
+/// where the next page starts. A page with `next == None` is the last one,
+/// however short. (Deciding "end" by `items.len() < limit` is what made one
+/// corrupt row end a timeline early on the SQL stores.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing<T> {
     pub items: Vec<T>,
     /// Entries in range that could not be decoded, named.
     pub bad: Vec<BadEntry>,
+    /// Where the next page starts (snapshot listings cut by `limit`);
+    /// `None` at the end and for listings that are not paged.
+    pub next: Option<SnapshotCursor>,
 }
 
 impl<T> Default for Listing<T> {
@@ -142,8 +153,125 @@ impl<T> Default for Listing<T> {
         Listing {
             items: Vec::new(),
             bad: Vec::new(),
+            next: None,
         }
     }
+}
+
+impl Listing<Snapshot> {
+    /// Keeps at most `limit` items of an in-order list, setting `next`
+    /// when some were left: what every backend that reads one entry more
+    /// than asked does to end its page.
+    pub fn cut(mut self, limit: Option<usize>) -> Self {
+        if let Some(n) = limit {
+            if self.items.len() > n {
+                self.items.truncate(n);
+                self.next = self.items.last().map(SnapshotCursor::of);
+            }
+        }
+        self
+    }
+}
+
+/// One page of [`Listing`] built from entries read in order, `rows` at a
+/// time from `offset` (`fetch(rows, offset)`; fewer than `rows` back means
+/// the range ended; `None` is an entry that is gone, e.g. an expired value
+/// still in an index): at most `limit` readable entries that `admit` keeps,
+/// every unreadable one before the page's end in `bad`, `next` set when a
+/// readable entry follows the last one taken.
+///
+/// An unreadable entry after the last readable one is reported on this
+/// page only if nothing readable follows it; otherwise it belongs to the
+/// next page (which starts after the last readable entry), so no entry is
+/// reported twice and none is skipped.
+pub(crate) async fn page_in_order<F, Fut>(
+    limit: usize,
+    admit: impl Fn(&Snapshot) -> bool,
+    mut fetch: F,
+) -> StoreResult<Listing<Snapshot>>
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<Vec<Option<Result<Snapshot, BadEntry>>>>>,
+{
+    let mut out = Listing::default();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let mut pending: Vec<BadEntry> = Vec::new();
+    let mut offset = 0usize;
+    // One row more than asked tells whether more follow; a batch short of
+    // readable rows is followed by larger ones. At most 1,000 a read: one
+    // round trip's worth on every backend.
+    const MAX_ROWS: usize = 1000;
+    let mut rows = limit.saturating_add(1).min(MAX_ROWS);
+    loop {
+        let got = fetch(rows, offset).await?;
+        let n = got.len();
+        for r in got.into_iter().flatten() {
+            match r {
+                Ok(s) if !admit(&s) => {}
+                Ok(s) => {
+                    if out.items.len() == limit {
+                        out.next = out.items.last().map(SnapshotCursor::of);
+                        return Ok(out);
+                    }
+                    out.items.push(s);
+                }
+                Err(b) if out.items.len() == limit => pending.push(b),
+                Err(b) => out.bad.push(b),
+            }
+        }
+        if n < rows {
+            out.bad.append(&mut pending);
+            return Ok(out);
+        }
+        offset += n;
+        rows = rows.max(64).min(MAX_ROWS);
+    }
+}
+
+/// Every page of a saga's snapshots in `query`'s range and order, `page`
+/// readable snapshots at a time (unreadable ones ride along in each
+/// page's `bad`), following each page's `next` until the last: the one
+/// loop every reader of a whole timeline uses.
+pub fn snapshot_pages<'a>(
+    store: &'a dyn SnapshotStore,
+    saga_id: &'a str,
+    query: SnapshotQuery,
+    page: usize,
+) -> impl futures::Stream<Item = StoreResult<Listing<Snapshot>>> + Send + 'a {
+    let first = SnapshotQuery {
+        limit: Some(page.max(1)),
+        ..query
+    };
+    futures::stream::try_unfold(Some(first), move |q| async move {
+        let Some(q) = q else { return Ok(None) };
+        let got = store.list_snapshots(saga_id, &q).await?;
+        let next = got.next.clone().map(|c| SnapshotQuery {
+            after: Some(c),
+            ..q.clone()
+        });
+        Ok(Some((got, next)))
+    })
+}
+
+/// Every snapshot of a saga in `query`'s range, oldest first unless the
+/// query says otherwise, with every unreadable entry named: the pages of
+/// [`snapshot_pages`] gathered.
+pub async fn all_snapshots(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+    query: SnapshotQuery,
+) -> StoreResult<Listing<Snapshot>> {
+    use futures::TryStreamExt;
+    const PAGE: usize = 1000;
+    let mut out = Listing::default();
+    let mut pages = std::pin::pin!(snapshot_pages(store, saga_id, query, PAGE));
+    while let Some(p) = pages.try_next().await? {
+        out.items.extend(p.items);
+        out.bad.extend(p.bad);
+    }
+    Ok(out)
 }
 
 /// Which sagas to list. Every field narrows; the default matches all.
@@ -321,7 +449,9 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     /// The newest snapshot created at or before `at`.
     async fn snapshot_at(&self, saga_id: &str, at: Timestamp) -> StoreResult<Option<Snapshot>>;
 
-    /// A saga's snapshots, in order, paged by cursor.
+    /// A saga's snapshots, in order, paged by cursor: at most `limit`
+    /// readable ones, the unreadable ones met on the way named in `bad`,
+    /// and `next` set when the limit cut the range short (see [`Listing`]).
     async fn list_snapshots(
         &self,
         saga_id: &str,
@@ -410,6 +540,46 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
 
     /// Releases a lock if `owner` holds it.
     async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()>;
+}
+
+/// A saga's summary computed from its readable snapshots (slower than the
+/// store's index; used when the index entry itself cannot be read).
+pub async fn summary_from_snapshots(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+) -> Result<Option<SagaSummary>, StoreError> {
+    // A few from each end, so a bad entry at the very end does not hide
+    // the readable ones next to it.
+    let ends = |order| SnapshotQuery {
+        order,
+        limit: Some(16),
+        ..SnapshotQuery::default()
+    };
+    let first = store
+        .list_snapshots(saga_id, &ends(Order::Asc))
+        .await?
+        .items
+        .into_iter()
+        .next();
+    let last = store
+        .list_snapshots(saga_id, &ends(Order::Desc))
+        .await?
+        .items
+        .into_iter()
+        .next();
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(None);
+    };
+    Ok(Some(SagaSummary {
+        saga_id: last.saga_id.clone(),
+        saga_name: last.saga_name.clone(),
+        latest_status: last.status.clone(),
+        latest_step: last.step_name.clone(),
+        latest_step_index: last.step_index,
+        snapshot_count: store.count_snapshots(saga_id).await?,
+        first_at: first.created_at,
+        last_at: last.created_at,
+    }))
 }
 
 /// What a rebuild of sagascope's own saga index did ([`reindex`]).

@@ -526,6 +526,7 @@ impl ObjectStore {
         saga_id: &str,
         entries: Vec<Entry>,
         limit: usize,
+        paged: bool,
         keep: impl Fn(&Snapshot) -> bool,
     ) -> Listing<Snapshot> {
         // Reading ahead more than the page needs only wastes requests,
@@ -539,21 +540,48 @@ impl ObjectStore {
         if limit == 0 {
             return out;
         }
+        // A file in this saga's folder that holds another saga's snapshot
+        // is bad here, named, not passed over. (On S3 a snapshot object is
+        // keyed by id alone: one re-saved under another saga leaves a stale
+        // id in the old saga's index, which `keep` passes over.)
+        let folder = self.layout.flavor == Flavor::Folder;
         let mut reads = futures::stream::iter(entries)
-            .map(|e| async move { self.read_snapshot(saga_id, &e.snapshot_id).await })
+            .map(|e| async move {
+                match self.read_snapshot(saga_id, &e.snapshot_id).await {
+                    Ok(Some(s)) if folder && s.saga_id != saga_id => Err(BadEntry {
+                        key: self.layout.snapshot_key(saga_id, &e.snapshot_id, ""),
+                        saga_id: Some(saga_id.to_string()),
+                        error: format!(
+                            "filed under saga {saga_id} but holds a snapshot of saga {}",
+                            s.saga_id
+                        ),
+                    }),
+                    other => other,
+                }
+            })
             .buffered(width.max(1));
+        // Past the limit, read on to the next kept snapshot: it says a next
+        // page exists; bad entries before it belong to that page (see
+        // `store::page_in_order`, the same rule).
+        let mut pending = Vec::new();
         while let Some(r) = reads.next().await {
             match r {
                 Ok(Some(s)) if keep(&s) => {
-                    out.items.push(s);
                     if out.items.len() >= limit {
-                        break;
+                        out.next = out.items.last().map(SnapshotCursor::of);
+                        return out;
+                    }
+                    out.items.push(s);
+                    if !paged && out.items.len() >= limit {
+                        return out;
                     }
                 }
                 Ok(_) => {}
+                Err(b) if out.items.len() >= limit => pending.push(b),
                 Err(b) => out.bad.push(b),
             }
         }
+        out.bad.append(&mut pending);
         out
     }
 
@@ -1179,19 +1207,7 @@ fn salvage_saga_id(codec: &Codec, obj: &Obj) -> Option<String> {
     if let Some((_, v)) = obj.meta.iter().find(|(k, _)| k == "saga_id") {
         return Some(v.clone()).filter(|v| id_ok(v));
     }
-    let text = codec
-        .decompress(&obj.bytes)
-        .map(|b| b.into_owned())
-        .unwrap_or_else(|_| obj.bytes.clone());
-    let text = String::from_utf8_lossy(&text);
-    let rest = &text[text.find("\"saga_id\"")? + 9..];
-    let rest = rest
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('"')?;
-    let id = &rest[..rest.find('"')?];
-    Some(id.to_string()).filter(|v| id_ok(v))
+    super::codec::salvage_string_field(codec, &obj.bytes, "saga_id").filter(|v| id_ok(v))
 }
 
 /// S3 user metadata must be ASCII (sagaz fails on anything else): other
@@ -1300,7 +1316,7 @@ impl SnapshotStore for ObjectStore {
         let (mut entries, _) = self.entries(saga_id).await?;
         entries.reverse();
         let l = self
-            .read_entries(saga_id, entries, 1, |s| {
+            .read_entries(saga_id, entries, 1, false, |s| {
                 step.is_none_or(|st| s.step_name == st)
             })
             .await;
@@ -1316,7 +1332,7 @@ impl SnapshotStore for ObjectStore {
         let mut upto: Vec<Entry> = entries.into_iter().filter(|e| e.created_at <= at).collect();
         upto.reverse();
         let l = self
-            .read_entries(saga_id, upto, 1, |s| s.created_at <= at)
+            .read_entries(saga_id, upto, 1, false, |s| s.created_at <= at)
             .await;
         match (l.items.into_iter().next(), l.bad.into_iter().next()) {
             (Some(s), _) => Ok(Some(s)),
@@ -1333,11 +1349,14 @@ impl SnapshotStore for ObjectStore {
         let (entries, sagaz) = self.entries(saga_id).await?;
         let picked = query_range(entries, q);
         let mut out = self
-            .read_entries(saga_id, picked, q.limit.unwrap_or(usize::MAX), |s| {
+            .read_entries(saga_id, picked, q.limit.unwrap_or(usize::MAX), true, |s| {
                 s.saga_id == saga_id && q.admits(s)
             })
             .await;
-        out.bad.extend(sagaz.bad);
+        // Problems with sagaz's index are the saga's, not a page's: said once.
+        if q.after.is_none() {
+            out.bad.extend(sagaz.bad);
+        }
         Ok(out)
     }
 

@@ -352,6 +352,7 @@ fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
 }
 
 /// Bind values for statements built at run time.
+#[derive(Clone)]
 enum Bind {
     Text(String),
     TextList(Vec<String>),
@@ -375,7 +376,7 @@ impl Bind {
 }
 
 /// Collects `$n` placeholders and their values.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Params(Vec<Bind>);
 
 impl Params {
@@ -801,13 +802,18 @@ impl PostgresStore {
         Ok((replay_id, original, new_saga))
     }
 
-    async fn fetch_snapshots(&self, q: PgQuery<'_>) -> StoreResult<Listing<Snapshot>> {
+    /// The rows a query selects, each decoded or named as bad, in order.
+    async fn fetch_rows(&self, q: PgQuery<'_>) -> StoreResult<Vec<Result<Snapshot, BadEntry>>> {
         let rows = q
             .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| self.lost(e))?;
+        Ok(par_map(&rows, Self::snapshot_from_row))
+    }
+
+    async fn fetch_snapshots(&self, q: PgQuery<'_>) -> StoreResult<Listing<Snapshot>> {
         let mut out = Listing::default();
-        for r in par_map(&rows, Self::snapshot_from_row) {
+        for r in self.fetch_rows(q).await? {
             match r {
                 Ok(s) => out.items.push(s),
                 Err(b) => out.bad.push(b),
@@ -1194,23 +1200,43 @@ impl SnapshotStore for PostgresStore {
                 None => conds.push(format!("created_at {cmp} {t}")),
             }
         }
-        let limit = match q.limit {
-            Some(n) => format!(
-                "LIMIT {}",
-                p.push(Bind::Int(n.min(i64::MAX as usize) as i64))
-            ),
-            None => String::new(),
-        };
         // JSONB to text costs the server ~5 µs per 1 KB context: pick the
         // rows first, convert only those (a plan that sorts would convert
         // every row of the saga before the LIMIT).
-        let text = format!(
-            "SELECT {SNAP_COLS} FROM (SELECT * FROM saga_snapshots WHERE {} \
-             ORDER BY created_at {dir}, snapshot_id {dir} {limit}) AS s \
-             ORDER BY created_at {dir}, snapshot_id {dir}",
-            conds.join(" AND ")
-        );
-        self.fetch_snapshots(p.query(text)).await
+        let text = |limit: String| {
+            format!(
+                "SELECT {SNAP_COLS} FROM (SELECT * FROM saga_snapshots WHERE {} \
+                 ORDER BY created_at {dir}, snapshot_id {dir} {limit}) AS s \
+                 ORDER BY created_at {dir}, snapshot_id {dir}",
+                conds.join(" AND ")
+            )
+        };
+        let Some(limit) = q.limit else {
+            let t = text(String::new());
+            return self.fetch_snapshots(p.query(t)).await;
+        };
+        super::page_in_order(
+            limit,
+            |_| true,
+            |rows, offset| {
+                let mut p = p.clone();
+                let l = format!(
+                    "LIMIT {} OFFSET {}",
+                    p.push(Bind::Int(rows.min(i64::MAX as usize) as i64)),
+                    p.push(Bind::Int(offset.min(i64::MAX as usize) as i64))
+                );
+                let t = text(l);
+                async move {
+                    Ok(self
+                        .fetch_rows(p.query(t))
+                        .await?
+                        .into_iter()
+                        .map(Some)
+                        .collect())
+                }
+            },
+        )
+        .await
     }
 
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {

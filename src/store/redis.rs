@@ -853,6 +853,68 @@ impl RedisStore {
         out
     }
 
+    /// A saga's snapshot values in index order, each decoded or named as
+    /// bad; `None` for an id whose value is gone (sagaz leaves expired ids
+    /// in its sets). A key of the wrong type reads as nothing through MGET:
+    /// those are told apart from gone ones with TYPE, and a value holding
+    /// another saga's snapshot is bad here, not skipped.
+    async fn entries_in_order(
+        &self,
+        saga_id: &str,
+        ids: &[String],
+        vals: Vec<Option<Vec<u8>>>,
+    ) -> StoreResult<Vec<Option<Result<Snapshot, BadEntry>>>> {
+        let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
+        let found: Vec<(usize, Vec<u8>)> = vals
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|raw| (i, raw)))
+            .collect();
+        let mut out: Vec<Option<Result<Snapshot, BadEntry>>> = vec![None; keys.len()];
+        let decoded = par_map(&found, |(i, raw)| {
+            let key = &keys[*i];
+            self.decode_snapshot(key, Some(saga_id), raw).and_then(|s| {
+                if s.saga_id == saga_id {
+                    Ok(s)
+                } else {
+                    Err(BadEntry {
+                        key: key.clone(),
+                        saga_id: Some(saga_id.to_string()),
+                        error: format!(
+                            "listed under saga {saga_id} but holds a snapshot of saga {}",
+                            s.saga_id
+                        ),
+                    })
+                }
+            })
+        });
+        for ((i, _), r) in found.iter().zip(decoded) {
+            out[*i] = Some(r);
+        }
+        let missing: Vec<usize> = (0..keys.len()).filter(|i| out[*i].is_none()).collect();
+        if !missing.is_empty() {
+            let types = self
+                .many(
+                    missing
+                        .iter()
+                        .map(|i| ::redis::cmd("TYPE").arg(&keys[*i]).clone())
+                        .collect(),
+                )
+                .await?;
+            for (i, t) in missing.into_iter().zip(types) {
+                let t: String = parse_value(t).unwrap_or_default();
+                if t != "none" && !t.is_empty() {
+                    out[i] = Some(Err(BadEntry {
+                        key: keys[i].clone(),
+                        saga_id: Some(saga_id.to_string()),
+                        error: format!("not a snapshot value: the key holds a Redis {t}"),
+                    }));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // ---- the saga index --------------------------------------------------
 
     /// Makes sure the index-state marker tells the truth before the first
@@ -1474,7 +1536,13 @@ impl RedisStore {
     // ---- reads of the index ----------------------------------------------
 
     /// Up to `count` entries of a sorted set, newest first, strictly before
-    /// `after` (score, member) and with score in [min, max].
+    /// `after` (score, member) and with score in [min, max]; and whether the
+    /// set may hold more past them.
+    ///
+    /// "More" is judged on what the server returned, not on what is left
+    /// after dropping entries at or above the cursor: a page that starts at
+    /// the cursor's own score always loses the cursor entry, and taking the
+    /// shorter page for the end once made every listing stop at 999 sagas.
     async fn zset_page(
         &self,
         key: &str,
@@ -1482,7 +1550,7 @@ impl RedisStore {
         min: Option<i64>,
         after: Option<&(i64, String)>,
         count: usize,
-    ) -> StoreResult<Vec<(String, i64)>> {
+    ) -> StoreResult<(Vec<(String, i64)>, bool)> {
         let max_arg = match (after, max) {
             (Some((s, _)), Some(m)) => (*s).min(m).to_string(),
             (Some((s, _)), None) => s.to_string(),
@@ -1516,8 +1584,9 @@ impl RedisStore {
                 }
                 out.push((m, s));
             }
-            if !out.is_empty() || n < count {
-                return Ok(out);
+            let more = n == count;
+            if !out.is_empty() || !more {
+                return Ok((out, more));
             }
             // A whole batch of ties at the cursor's score: look further.
             offset += n;
@@ -1702,16 +1771,32 @@ impl SnapshotStore for RedisStore {
                 20,
             )
             .await?;
-        let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
-        let got = self.decode_values(Some(saga_id), &keys, vals);
-        if let Some(b) = got.bad.into_iter().next() {
-            return Err(StoreError::Corrupt { entry: b });
-        }
-        Ok(got
-            .items
+        // Newest first: the answer is the newest readable one at or before
+        // `at` (scores are rounded: compare exact times), unless an
+        // unreadable entry comes before it — then the answer is that entry
+        // and it is reported. Bad entries older than the answer don't
+        // matter (they once failed every time travel after them).
+        let mut best: Option<Snapshot> = None;
+        for r in self
+            .entries_in_order(saga_id, &ids, vals)
+            .await?
             .into_iter()
-            .filter(|s| s.created_at <= at)
-            .max_by(|a, b| (a.created_at, &a.snapshot_id).cmp(&(b.created_at, &b.snapshot_id))))
+            .flatten()
+        {
+            match r {
+                Ok(s) if s.created_at <= at => {
+                    if best.as_ref().is_none_or(|b| {
+                        (s.created_at, &s.snapshot_id) > (b.created_at, &b.snapshot_id)
+                    }) {
+                        best = Some(s);
+                    }
+                }
+                Ok(_) => {}
+                Err(entry) if best.is_none() => return Err(StoreError::Corrupt { entry }),
+                Err(_) => break,
+            }
+        }
+        Ok(best)
     }
 
     async fn list_snapshots(
@@ -1731,40 +1816,24 @@ impl SnapshotStore for RedisStore {
         }
         let lo_arg = lo.map_or("-inf".to_string(), |v| v.to_string());
         let hi_arg = hi.map_or("+inf".to_string(), |v| v.to_string());
-        let limit = q.limit.unwrap_or(usize::MAX);
-        // A cursor can repeat entries that share its time: fetch a few more.
-        let spare = if q.after.is_some() { 8 } else { 0 };
-        let page = q.limit.map_or(1000, |n| n.saturating_add(spare).min(1000));
-        let mut out = Listing::default();
-        let mut offset = 0usize;
-        while out.items.len() < limit {
-            let (ids, vals) = self
-                .range_values(&key, q.order, &lo_arg, &hi_arg, offset, page)
-                .await?;
-            let n = ids.len();
-            let keys: Vec<String> = ids.iter().map(|id| self.snapshot_key(id)).collect();
-            let mut got = self.decode_values(Some(saga_id), &keys, vals);
-            got.items.retain(|s| q.admits(s) && s.saga_id == saga_id);
-            got.items.sort_by(|a, b| {
-                let o = (a.created_at, &a.snapshot_id).cmp(&(b.created_at, &b.snapshot_id));
-                if q.order == Order::Desc {
-                    o.reverse()
-                } else {
-                    o
+        // The set's order is (score, member) with score = created_at in
+        // float seconds: the snapshot order, but for ties that rounding
+        // merges. Entries at the cursor's own score come back again and
+        // `admits` drops them.
+        super::page_in_order(
+            q.limit.unwrap_or(usize::MAX),
+            |s| q.admits(s),
+            |rows, offset| {
+                let (key, lo_arg, hi_arg) = (&key, &lo_arg, &hi_arg);
+                async move {
+                    let (ids, vals) = self
+                        .range_values(key, q.order, lo_arg, hi_arg, offset, rows)
+                        .await?;
+                    self.entries_in_order(saga_id, &ids, vals).await
                 }
-            });
-            for s in got.items {
-                if out.items.len() < limit {
-                    out.items.push(s);
-                }
-            }
-            out.bad.extend(got.bad);
-            if n < page {
-                break;
-            }
-            offset += n;
-        }
-        Ok(out)
+            },
+        )
+        .await
     }
 
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
@@ -1787,8 +1856,18 @@ impl SnapshotStore for RedisStore {
         };
         match self.decode_snapshot(&key, None, &raw) {
             Ok(s) => Ok(self.remove_snapshots(&[(s.snapshot_id, s.saga_id)]).await? > 0),
-            // Unreadable: its saga is unknown, so only the value can go.
+            // Unreadable: find its saga by a text search of the value, so
+            // the saga's index and summary lose it too (a user deleting a
+            // broken entry expects the saga to be clean after).
             Err(_) => {
+                let saga = super::codec::salvage_string_field(&self.codec, &raw, "saga_id")
+                    .filter(|s| Self::check_id("saga_id", s).is_ok());
+                if let Some(saga) = saga {
+                    return Ok(self
+                        .remove_snapshots(&[(snapshot_id.to_string(), saga)])
+                        .await?
+                        > 0);
+                }
                 let n: i64 = self.cmd(::redis::cmd("DEL").arg(&key).clone()).await?;
                 Ok(n > 0)
             }
@@ -2018,8 +2097,8 @@ impl SnapshotStore for RedisStore {
             let mut exhausted = true;
             let mut horizon: Option<(i64, String)> = None;
             for (r, st) in pages {
-                let got = r?;
-                if got.len() >= batch {
+                let (got, more) = r?;
+                if more {
                     exhausted = false;
                     // Past the oldest entry of a full batch, this source may
                     // hold more that the others' entries would skip.

@@ -635,11 +635,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn fetch_snapshots(
+    /// The rows a query selects, each decoded or named as bad, in order.
+    async fn fetch_rows(
         &self,
         query: String,
         binds: Vec<Bind>,
-    ) -> StoreResult<Listing<Snapshot>> {
+    ) -> StoreResult<Vec<Result<Snapshot, BadEntry>>> {
         let mut q = sqlx::query(sql(query));
         for b in binds {
             q = b.apply(q);
@@ -648,9 +649,17 @@ impl SqliteStore {
             .fetch_all(&mut *self.pool.conn().await.map_err(db_err)?)
             .await
             .map_err(db_err)?;
+        Ok(rows.iter().map(Self::snapshot_from_row).collect())
+    }
+
+    async fn fetch_snapshots(
+        &self,
+        query: String,
+        binds: Vec<Bind>,
+    ) -> StoreResult<Listing<Snapshot>> {
         let mut out = Listing::default();
-        for row in &rows {
-            match Self::snapshot_from_row(row) {
+        for r in self.fetch_rows(query, binds).await? {
+            match r {
                 Ok(s) => out.items.push(s),
                 Err(b) => out.bad.push(b),
             }
@@ -753,6 +762,7 @@ fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> String {
 }
 
 /// A bind value for queries built at run time.
+#[derive(Clone)]
 enum Bind {
     Text(String),
     Int(i64),
@@ -909,20 +919,34 @@ impl SnapshotStore for SqliteStore {
             binds.push(Bind::Text(c.created_at.to_isoformat()));
             binds.push(Bind::Text(c.snapshot_id.clone()));
         }
-        let limit = match q.limit {
-            Some(n) => {
-                binds.push(Bind::Int(n.min(i64::MAX as usize) as i64));
-                "LIMIT ?"
-            }
-            None => "",
+        let text = format!(
+            "SELECT {} FROM saga_snapshots WHERE {} ORDER BY created_at {dir}, snapshot_id {dir}",
+            self.snap_cols,
+            conds.join(" AND ")
+        );
+        let Some(limit) = q.limit else {
+            return self.fetch_snapshots(text, binds).await;
         };
-        self.fetch_snapshots(
-            format!(
-                "SELECT {} FROM saga_snapshots WHERE {} ORDER BY created_at {dir}, snapshot_id {dir} {limit}",
-                self.snap_cols,
-                conds.join(" AND ")
-            ),
-            binds,
+        let page = |rows: usize, offset: usize| {
+            let mut b = binds.clone();
+            b.push(Bind::Int(rows.min(i64::MAX as usize) as i64));
+            b.push(Bind::Int(offset.min(i64::MAX as usize) as i64));
+            (format!("{text} LIMIT ? OFFSET ?"), b)
+        };
+        super::page_in_order(
+            limit,
+            |_| true,
+            |rows, offset| {
+                let (text, b) = page(rows, offset);
+                async move {
+                    Ok(self
+                        .fetch_rows(text, b)
+                        .await?
+                        .into_iter()
+                        .map(Some)
+                        .collect())
+                }
+            },
         )
         .await
     }
@@ -1084,22 +1108,35 @@ impl SnapshotStore for SqliteStore {
         for row in rows.iter().take(limit) {
             match Self::summary_from_row(row) {
                 Ok(s) => out.sagas.push(s),
-                Err(b) => out.bad.push(b),
+                Err(mut b) => {
+                    // The index row copies the saga's newest snapshot, so a
+                    // damaged newest row once made the whole saga vanish:
+                    // list it from its readable snapshots, and say so.
+                    if let Some(id) = b.saga_id.clone().filter(|id| !id.is_empty()) {
+                        if let Some(s) = super::summary_from_snapshots(self, &id).await? {
+                            b.error = format!("{}; listed from its readable snapshots", b.error);
+                            if filter.matches(&s) {
+                                out.sagas.push(s);
+                            }
+                        }
+                    }
+                    out.bad.push(b);
+                }
             }
         }
         if more {
             // The cursor comes from the last row even if that row was bad, so
-            // paging never repeats or skips.
-            if let Some(row) = limit.checked_sub(1).and_then(|i| rows.get(i)) {
-                let last_at: Option<Timestamp> = row
+            // paging never repeats or skips. A row whose time is not a time
+            // can't be a cursor: the last row before it that has one is, so
+            // the next page may repeat a damaged row but never ends early.
+            out.next = rows.iter().take(limit).rev().find_map(|row| {
+                let last_at = row
                     .try_get::<String, _>(7)
                     .ok()
-                    .and_then(|s| Timestamp::parse(&s).ok());
-                let saga_id: Option<String> = row.try_get(0).ok();
-                if let (Some(last_at), Some(saga_id)) = (last_at, saga_id) {
-                    out.next = Some(SagaCursor { last_at, saga_id });
-                }
-            }
+                    .and_then(|s| Timestamp::parse(&s).ok())?;
+                let saga_id: String = row.try_get(0).ok()?;
+                Some(SagaCursor { last_at, saga_id })
+            });
         }
         Ok(out)
     }

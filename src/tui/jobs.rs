@@ -752,15 +752,9 @@ async fn timeline_page(
             },
         )
         .await?;
-    let full = listing.items.len() == TIMELINE_PAGE;
-    let next = if full {
-        listing.items.last().map(SnapshotCursor::of)
-    } else {
-        None
-    };
     // Contexts are dropped here: the timeline keeps metadata only.
     let marks = listing.items.iter().map(Mark::of).collect();
-    Ok((marks, next))
+    Ok((marks, listing.next))
 }
 
 async fn detail(
@@ -842,7 +836,6 @@ async fn where_changed(
                 },
             )
             .await?;
-        let n = listing.items.len();
         for s in &listing.items {
             let v = content::value_at_path(&s.context, path);
             if v != current.as_ref() {
@@ -860,10 +853,10 @@ async fn where_changed(
             }
             newer_same = s.snapshot_id.clone();
         }
-        if n < PAGE {
-            break;
+        match listing.next {
+            Some(n) => after = Some(n),
+            None => break,
         }
-        after = listing.items.last().map(SnapshotCursor::of);
     }
     if forward {
         Err(JobError::msg(format!(
@@ -905,27 +898,9 @@ async fn export(
             )
         }
         ExportWhat::Saga(saga_id) => {
-            let mut all = Vec::new();
-            let mut after = None;
-            loop {
-                let listing = store
-                    .list_snapshots(
-                        &saga_id,
-                        &SnapshotQuery {
-                            order: Order::Asc,
-                            limit: Some(500),
-                            after: after.clone(),
-                            ..SnapshotQuery::default()
-                        },
-                    )
-                    .await?;
-                let n = listing.items.len();
-                after = listing.items.last().map(SnapshotCursor::of);
-                all.extend(listing.items.into_iter().map(|s| s.to_json()));
-                if n < 500 {
-                    break;
-                }
-            }
+            let listing =
+                crate::store::all_snapshots(store, &saga_id, SnapshotQuery::all()).await?;
+            let all: Vec<serde_json::Value> = listing.items.iter().map(|s| s.to_json()).collect();
             let n = all.len();
             (serde_json::Value::Array(all), n)
         }

@@ -40,6 +40,9 @@ pub fn broken_json(s: &Snapshot, kind: Corruption, style: JsonStyle) -> (Vec<u8>
         Corruption::ContextNotObject => v["context"] = json!([1, 2, 3]),
         Corruption::StepIndexNotInteger => v["step_index"] = json!("one"),
         Corruption::CreatedAtNotATime => v["created_at"] = json!("last tuesday"),
+        Corruption::OtherSagasSnapshot => v["saga_id"] = json!(crate::common::saga_id()),
+        // Not a body at all: the injectors that can hold it make their own.
+        Corruption::NotAValue => {}
     }
     let at = v["created_at"].as_str().unwrap_or_default().to_string();
     (to_json_bytes(&v, style), at)
@@ -57,6 +60,9 @@ pub fn add_to_index(index: Option<Value>, saga_id: &str, snapshot_id: &str, at: 
 }
 
 pub fn inject(dir: &Path, s: &Snapshot, kind: Corruption, gzip: bool) -> bool {
+    if kind == Corruption::NotAValue {
+        return false;
+    }
     let enc = |b: Vec<u8>| if gzip { crate::gz(&b) } else { b };
     let (body, at) = broken_json(s, kind, JsonStyle::PythonIndent2);
     let ext = if gzip { "json.gz" } else { "json" };

@@ -38,6 +38,11 @@ pub async fn store() -> Option<Arc<dyn SnapshotStore>> {
 
 /// `bucket_prefix` is `{bucket}/{prefix}`.
 async fn inject(client: &Client, bucket_prefix: &str, s: &Snapshot, kind: Corruption) -> bool {
+    if matches!(kind, Corruption::OtherSagasSnapshot | Corruption::NotAValue) {
+        // Snapshot objects are keyed by id alone: there is no "wrong
+        // saga's key" to hold another saga's snapshot, nor a non-value.
+        return false;
+    }
     let (bucket, prefix) = bucket_prefix.split_once('/').unwrap();
     let (body, at) = crate::fs::broken_json(s, kind, JsonStyle::Python);
     client
