@@ -118,7 +118,7 @@ async fn check_saga(
     };
     if ids(&src_r) != ids(&dst_r) {
         out.differences.push(format!(
-            "saga {id}: the destination has {} replay log entr(y/ies), the source {}",
+            "saga {id}: the destination has {} replay log entries, the source {} (or other ids)",
             dst_r.len(),
             src_r.len()
         ));
