@@ -579,6 +579,30 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
         assert_eq!(item["result"], "abandoned", "{backend}: {out}");
         assert_eq!(w.charges(), 2, "{backend}: nothing charged again");
         assert_eq!(w.replays(&saga).len(), 1, "{backend}: no new replay logged");
+        // A dry run predicts the refusal.
+        let plan = w.json(&[
+            "replay",
+            "run",
+            &saga,
+            "--from-step",
+            "reserve",
+            "--dry-run",
+            "--definitions",
+            defs,
+            "--format",
+            "json",
+        ]);
+        let warnings = plan["plan"]["warnings"].to_string();
+        assert!(
+            warnings.contains(&format!("replay {replay_id} of this saga never finished")),
+            "{backend}: {warnings}"
+        );
+        let real = |w: &World| -> Vec<Value> {
+            w.replays(&saga)
+                .into_iter()
+                .filter(|r| r["dry_run"] == false)
+                .collect()
+        };
 
         // `replay recover` lists it, then resumes it under the same new saga.
         let listed = w.ok(&["replay", "recover"]);
@@ -586,7 +610,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             listed.contains(&format!("abandoned replay {replay_id}")),
             "{backend}: {listed}"
         );
-        assert_eq!(w.replays(&saga)[0]["replay_status"], "running");
+        assert_eq!(real(&w)[0]["replay_status"], "running");
         std::fs::write(&gate, "open").unwrap();
         let resumed = w.ok(&["replay", "recover", "--resume", "--definitions", defs]);
         assert!(
@@ -598,7 +622,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             2,
             "{backend}: the resumed replay did not charge again"
         );
-        let log = w.replays(&saga);
+        let log = real(&w);
         assert_eq!(log.len(), 1, "{backend}: {log:?}");
         assert_eq!(log[0]["replay_status"], "success");
         assert_eq!(log[0]["recovery"], "resumed");

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::lock::{LockError, ReplayLock};
 use super::merge::MergeMode;
 use super::plan::{build_plan, load_checkpoint, PlanInput, ReplayPlan};
-use super::recover::{abandoned_under_lock, AbandonedReplay};
+use super::recover::{abandoned_under_lock, unfinished_replays, AbandonedReplay};
 use super::{find_saga, FindSagaError};
 use crate::engine::{Definitions, Engine, Event, RunOutcome, RunRequest, SagaDefinition};
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Timestamp};
@@ -141,8 +141,8 @@ pub(crate) fn new_log(
     }
 }
 
-/// Replays a saga by its exact id. A dry run costs two store round trips
-/// (the checkpoint, the log entry).
+/// Replays a saga by its exact id. A dry run costs three store round trips
+/// (the checkpoint, unfinished replays, the log entry).
 pub async fn replay_saga(
     store: &Arc<dyn SnapshotStore>,
     defs: &Definitions,
@@ -153,7 +153,7 @@ pub async fn replay_saga(
     events: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<ReplayReport, ReplayError> {
     let checkpoint = load_checkpoint(store.as_ref(), saga_id, &spec.from_step).await?;
-    let plan = build_plan(
+    let mut plan = build_plan(
         PlanInput {
             saga_id,
             saga_name,
@@ -166,6 +166,16 @@ pub async fn replay_saga(
         &|n| defs.get(n),
     );
     if opts.dry_run {
+        // A dry run predicts the real run, which refuses while an earlier
+        // replay is unfinished. Without the lock a dry run cannot tell a
+        // live replay from a killed one, so it names both (one more round
+        // trip; batched dry runs leave it out).
+        if let Some(r) = unfinished_replays(store.as_ref(), saga_id).await?.first() {
+            plan.warnings.push(format!(
+                "replay {} of this saga never finished (still running, or killed: see `sagascope replay recover`); a real replay refuses until it is finished, resumed or closed",
+                r.replay_id
+            ));
+        }
         // Logged as sagaz logs a dry run: finished the moment it started.
         let status = if plan.is_ok() {
             ReplayStatus::Success
