@@ -143,7 +143,7 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
 /// The summary for people.
 pub fn render_summary(s: &BatchSummary) -> String {
     let mut out = format!(
-        "{} {} saga{} from {} in {:.2}s ({:.0}/s): {} ok, {} {}, {} skipped (already replayed), {} locked, {} abandoned (see `replay recover`), {} errors\n",
+        "{} {} saga{} from {} in {:.2}s ({:.0}/s): {} ok, {} {}, {} skipped (already replayed), {} locked, {}{} errors\n",
         if s.dry_run { "Dry-ran" } else { "Replayed" },
         s.total,
         if s.total == 1 { "" } else { "s" },
@@ -155,7 +155,14 @@ pub fn render_summary(s: &BatchSummary) -> String {
         if s.dry_run { "would fail" } else { "failed" },
         s.skipped,
         s.locked,
-        s.abandoned,
+        if s.abandoned > 0 {
+            format!(
+                "{} with an abandoned replay (see `sagascope replay recover`), ",
+                s.abandoned
+            )
+        } else {
+            String::new()
+        },
         s.errors,
     );
     if !s.failure_groups.is_empty() {
