@@ -1,7 +1,9 @@
 //! sagascope: a terminal debugger, headless command line and library for
 //! saga snapshots, compatible with what the Python library sagaz writes.
 //!
-//! Layers depend only downward: [`model`] ← [`store`] ← [`engine`] ← [`replay`]; the
+//! Layers depend only downward: [`model`] ← [`store`] ← [`engine`] ← [`replay`];
+//! [`bundle`] (portable bundles, import, verified copies) needs only `model`
+//! and `store`. The
 //! command line (`cli`) and the terminal UI (`tui`) sit on top and hold no
 //! logic of their own. The library layers never import clap, ratatui or
 //! crossterm.
