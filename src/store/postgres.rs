@@ -816,7 +816,7 @@ impl PostgresStore {
         for r in self.fetch_rows(q).await? {
             match r {
                 Ok(s) => out.items.push(s),
-                Err(b) => out.bad.push(b),
+                Err(b) => out.push_bad(b),
             }
         }
         Ok(out)

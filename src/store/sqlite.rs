@@ -661,7 +661,7 @@ impl SqliteStore {
         for r in self.fetch_rows(query, binds).await? {
             match r {
                 Ok(s) => out.items.push(s),
-                Err(b) => out.bad.push(b),
+                Err(b) => out.push_bad(b),
             }
         }
         Ok(out)
