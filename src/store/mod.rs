@@ -262,7 +262,7 @@ where
             return Ok(out);
         }
         offset += n;
-        rows = rows.max(64).min(MAX_ROWS);
+        rows = rows.clamp(64, MAX_ROWS);
     }
 }
 
