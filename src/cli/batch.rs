@@ -122,7 +122,7 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
     if let Some(path) = &a.report {
         let doc = serde_json::json!({"summary": summary, "items": items});
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        std::fs::write(path, text + "\n")
+        crate::files::write_private_file(path, (text + "\n").as_bytes())
             .map_err(|e| CliError::usage(format!("cannot write report {}: {e}", path.display())))?;
     }
     if tty {

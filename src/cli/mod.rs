@@ -247,13 +247,9 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
         .and_then(|l| l.file.clone())
         .unwrap_or_else(|| crate::config::data_dir().join("sagascope.log"));
     if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = crate::files::create_private_dir_all(dir);
     }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    else {
+    let Ok(file) = crate::files::append_private_file(&path) else {
         return;
     };
     let _ = tracing_subscriber::fmt()

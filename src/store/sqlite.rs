@@ -298,8 +298,17 @@ impl SqliteStore {
         };
         if !readonly {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
+                crate::files::create_private_dir_all(dir)
                     .map_err(|e| unreachable(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            // Created here, owner-only, before SQLite opens it: SQLite makes
+            // the -wal and -shm files with the database file's mode.
+            match crate::files::create_new_private_file(&path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(unreachable(format!("cannot create {}: {e}", path.display())))
+                }
             }
         }
         let options = SqliteConnectOptions::from_str("sqlite://")

@@ -1,0 +1,206 @@
+//! End-to-end, through the built binary: what keeps a user safe from the
+//! tool and from the data it shows. Read-only mode refuses every writing
+//! command before anything runs; stored text cannot drive the terminal;
+//! a mistyped store path is an error, not a new empty store; files that
+//! hold contexts are owner-only; the README's relative times parse;
+//! conflicting overrides fail loudly.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Map, Value};
+
+use sagascope::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot, Timestamp};
+use sagascope::store::{self, OpenOptions, StoreUrl};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
+
+/// One test's private world: home dirs and a store URL.
+struct World {
+    dir: tempfile::TempDir,
+    store: Option<String>,
+}
+
+impl World {
+    fn sqlite() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!("sqlite://{}/store.db", dir.path().display());
+        World {
+            dir,
+            store: Some(store),
+        }
+    }
+
+    /// No `--store`: the embedded default under the world's data dir.
+    fn default_store() -> World {
+        World {
+            dir: tempfile::tempdir().unwrap(),
+            store: None,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn store(&self) -> &str {
+        self.store.as_deref().unwrap()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        if let Some(s) = &self.store {
+            c.arg("--store").arg(s);
+        }
+        c.args(args)
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("SAGASCOPE_IDENTITY", "test-auditor")
+            .env_remove("SAGASCOPE_STORE")
+            .env_remove("SAGASCOPE_CONFIG")
+            .env_remove("SAGASCOPE_PROFILE")
+            .env_remove("SAGASCOPE_READONLY")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "sagascope {args:?} failed ({:?}):\n{}\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn saga_count(&self) -> usize {
+        let out = self.ok(&["sagas", "list", "--all", "--format", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["sagas"].as_array().unwrap().len()
+    }
+
+    fn replay_count(&self, saga: &str) -> usize {
+        let out = self.ok(&["replay", "history", saga, "--format", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["replays"].as_array().unwrap().len()
+    }
+
+    /// A definition whose one step writes `side_effect` (so a test can see
+    /// whether it ran) and merges `{"done": true}`.
+    fn side_effect_definition(&self) -> (PathBuf, PathBuf) {
+        let side_effect = self.path("side-effect");
+        let def = self.path("touch_saga.toml");
+        std::fs::write(
+            &def,
+            format!(
+                r#"name = "TouchSaga"
+snapshots = ["before_each_step", "after_each_step"]
+
+[[steps]]
+name = "touch"
+run = "cat >/dev/null; touch '{}'; echo '{{\"done\": true}}'"
+"#,
+                side_effect.display()
+            ),
+        )
+        .unwrap();
+        (def, side_effect)
+    }
+}
+
+fn code(o: &Output) -> Option<i32> {
+    o.status.code()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => panic!("not an object"),
+    }
+}
+
+// ---------------------------------------------------------- file modes
+
+#[test]
+fn stores_logs_exports_and_reports_are_created_owner_only() {
+    let w = World::sqlite();
+    let (def, _) = w.side_effect_definition();
+    let def = def.to_str().unwrap();
+    // A writing command may create a missing store: owner-only.
+    let nested = w.path("new/dir/store.db");
+    let url = format!("sqlite://{}", nested.display());
+    let o = w
+        .cmd(&["run", "TouchSaga", "--definitions", def])
+        .arg("--store")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    assert_eq!(mode(&w.path("new")), 0o700);
+    assert_eq!(mode(&w.path("new/dir")), 0o700);
+    assert_eq!(mode(&nested), 0o600);
+    // SQLite removes -wal and -shm when the last connection closes; while
+    // one is open (the TUI reading during a replay) they have the
+    // database file's mode.
+    let open = rusqlite::Connection::open(&nested).unwrap();
+    open.execute_batch("CREATE TABLE IF NOT EXISTS probe(x); INSERT INTO probe VALUES (1);")
+        .unwrap();
+    for f in ["store.db-wal", "store.db-shm"] {
+        assert_eq!(mode(&w.path("new/dir").join(f)), 0o600, "{f}");
+    }
+    drop(open);
+    w.ok(&["run", "TouchSaga", "--definitions", def]);
+    assert_eq!(mode(&w.path("data/sagascope")), 0o700);
+    assert_eq!(mode(&w.path("data/sagascope/sagascope.log")), 0o600);
+    let export = w.path("out.jsonl");
+    w.ok(&["export", "--all", "-o", export.to_str().unwrap()]);
+    assert_eq!(mode(&export), 0o600);
+    let report = w.path("report.json");
+    w.ok(&[
+        "batch",
+        "--status",
+        "completed",
+        "--from-step",
+        "touch",
+        "--definitions",
+        def,
+        "--dry-run",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(mode(&report), 0o600);
+}
+
+#[test]
+fn the_default_store_starts_empty_on_a_fresh_machine_owner_only() {
+    let w = World::default_store();
+    let o = w.run(&["sagas", "list"]);
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end(), "no sagas match");
+    let data = w.path("data/sagascope");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("sagascope.db")), 0o600);
+    assert_eq!(mode(&data.join("sagascope.log")), 0o600);
+}
