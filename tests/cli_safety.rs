@@ -204,3 +204,136 @@ fn the_default_store_starts_empty_on_a_fresh_machine_owner_only() {
     assert_eq!(mode(&data.join("sagascope.db")), 0o600);
     assert_eq!(mode(&data.join("sagascope.log")), 0o600);
 }
+
+// ---------------------------------------------------------------- read-only
+
+/// The one message every refused command prints.
+fn refused(action: &str, set_by: &str) -> String {
+    format!("error: read-only mode (set by {set_by}): {action} writes to the store; nothing was done")
+}
+
+#[test]
+fn readonly_run_refuses_with_exit_4_before_any_step_runs() {
+    let w = World::sqlite();
+    let (def, side_effect) = w.side_effect_definition();
+    let def = def.to_str().unwrap();
+    // A store with one saga in it, so "nothing changed" is visible.
+    w.ok(&["run", "TouchSaga", "--definitions", def]);
+    std::fs::remove_file(&side_effect).unwrap();
+    assert_eq!(w.saga_count(), 1);
+
+    let o = w.run(&["--readonly", "run", "TouchSaga", "--definitions", def]);
+    assert_eq!(code(&o), Some(4), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end(), refused("`run`", "--readonly"));
+    assert!(o.stdout.is_empty());
+    assert!(!side_effect.exists(), "the step ran under --readonly");
+    assert_eq!(w.saga_count(), 1);
+}
+
+#[test]
+fn readonly_demo_replay_batch_and_dry_runs_refuse_with_exit_4_and_change_nothing() {
+    let w = World::sqlite();
+    let (def, side_effect) = w.side_effect_definition();
+    let def = def.to_str().unwrap();
+    w.ok(&["run", "TouchSaga", "--definitions", def]);
+    std::fs::remove_file(&side_effect).unwrap();
+    let list: Value = serde_json::from_str(&w.ok(&["sagas", "list", "--format", "json"])).unwrap();
+    let saga = list["sagas"][0]["saga_id"].as_str().unwrap().to_string();
+    let replay = [
+        "replay",
+        "run",
+        &saga,
+        "--from-step",
+        "touch",
+        "--definitions",
+        def,
+    ];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["demo", "--no-tui"], "`demo`"),
+        (replay.iter().copied().chain(["--dry-run"]).collect(), "`replay run --dry-run`"),
+        (replay.to_vec(), "`replay run`"),
+        (
+            vec!["batch", "--from-step", "touch", "--definitions", def, "--dry-run"],
+            "`batch --dry-run`",
+        ),
+        (vec!["batch", "--from-step", "touch", "--definitions", def], "`batch`"),
+        (vec!["gc", "--yes"], "`gc`"),
+        (vec!["dev", "seed", "--sagas", "3"], "`dev seed`"),
+        (vec!["reindex"], "`reindex`"),
+    ];
+    for (args, action) in cases {
+        let mut full = vec!["--readonly"];
+        full.extend(&args);
+        let o = w.run(&full);
+        assert_eq!(code(&o), Some(4), "{args:?}: {}", stderr(&o));
+        let why = if action.contains("dry-run") {
+            refused(action, "--readonly").replace(
+                "writes to the store;",
+                "writes to the store (a dry run is recorded in the replay log);",
+            )
+        } else {
+            refused(action, "--readonly")
+        };
+        assert_eq!(stderr(&o).trim_end(), why, "{args:?}");
+    }
+    assert!(!side_effect.exists(), "a step ran under --readonly");
+    assert!(
+        !w.path("data/sagascope/demo").exists(),
+        "demo wrote its files under --readonly"
+    );
+    assert_eq!(w.saga_count(), 1);
+    assert_eq!(w.replay_count(&saga), 0);
+    // Reading is still allowed.
+    w.ok(&["--readonly", "snapshots", &saga]);
+}
+
+#[test]
+fn readonly_from_the_config_cannot_be_turned_off_by_the_environment_or_a_profile() {
+    let w = World::sqlite();
+    let (def, side_effect) = w.side_effect_definition();
+    let def = def.to_str().unwrap();
+    let config = w.path("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "readonly = true\n[profiles.rw]\nstore = {:?}\nreadonly = false\n",
+            w.store()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let set_by = "`readonly = true` in the config file";
+    let o = w
+        .cmd(&["--config", config, "run", "TouchSaga", "--definitions", def])
+        .env("SAGASCOPE_READONLY", "false")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(4), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end(), refused("`run`", set_by));
+    let o = w.run(&[
+        "--config",
+        config,
+        "--profile",
+        "rw",
+        "run",
+        "TouchSaga",
+        "--definitions",
+        def,
+    ]);
+    assert_eq!(code(&o), Some(4), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end(), refused("`run`", set_by));
+    // And the environment alone is enough.
+    let o = w
+        .cmd(&["run", "TouchSaga", "--definitions", def])
+        .env("SAGASCOPE_READONLY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(4), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        refused("`run`", "SAGASCOPE_READONLY")
+    );
+    assert!(!side_effect.exists());
+    let shown = w.ok(&["--config", config, "--profile", "rw", "config", "show"]);
+    assert!(shown.contains(&format!("# readonly:    true (from {set_by})")), "{shown}");
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Overrides, Settings};
+use crate::config::{Overrides, Settings, StoreAccess};
 use crate::store::{self, OpenOptions, SnapshotStore};
 
 pub use exit::{CliError, Exit};
@@ -197,8 +197,13 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         readonly: cli.global.readonly,
     };
     let settings = Settings::load(&overrides)?;
+    let command = cli.command.unwrap_or(Command::Tui(TuiArgs::default()));
+    // Read-only mode refuses a writing command before anything runs (no
+    // step command, no store opened for writing).
+    let (access, action) = store_access(&command);
+    settings.permit(access, action)?;
     let mut ctx = Context::new(settings);
-    match cli.command.unwrap_or(Command::Tui(TuiArgs::default())) {
+    match command {
         Command::Tui(a) => crate::tui::run(&mut ctx, a).await,
         Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,
         Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
@@ -220,6 +225,33 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(a) => run::run(&mut ctx, a).await,
         Command::Batch(a) => batch::batch(&mut ctx, a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
+    }
+}
+
+/// What a command does to the store, and its name for messages.
+fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
+    use StoreAccess::{DryRun, Read, Write};
+    match cmd {
+        Command::Replay(ReplayCommand::Run(a)) if a.o.dry_run => (DryRun, "`replay run --dry-run`"),
+        Command::Replay(ReplayCommand::Run(_)) => (Write, "`replay run`"),
+        Command::Batch(a) if a.o.dry_run => (DryRun, "`batch --dry-run`"),
+        Command::Batch(_) => (Write, "`batch`"),
+        Command::Run(_) => (Write, "`run`"),
+        Command::Demo(_) => (Write, "`demo`"),
+        Command::Import(_) => (Write, "`import`"),
+        Command::Migrate(_) => (Write, "`migrate`"),
+        Command::Gc(_) => (Write, "`gc`"),
+        Command::Reindex(_) => (Write, "`reindex`"),
+        Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
+        Command::Bench(_) => (Write, "`bench store`"),
+        Command::Tui(_)
+        | Command::Sagas(_)
+        | Command::Snapshots(_)
+        | Command::Diff(_)
+        | Command::Replay(_)
+        | Command::Export(_)
+        | Command::Health(_)
+        | Command::Config(_) => (Read, ""),
     }
 }
 
