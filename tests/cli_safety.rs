@@ -337,3 +337,37 @@ fn readonly_from_the_config_cannot_be_turned_off_by_the_environment_or_a_profile
     let shown = w.ok(&["--config", config, "--profile", "rw", "config", "show"]);
     assert!(shown.contains(&format!("# readonly:    true (from {set_by})")), "{shown}");
 }
+
+// ------------------------------------------------- mistyped store paths
+
+#[test]
+fn a_missing_sqlite_file_or_folder_is_an_error_for_reading_commands_and_is_not_created() {
+    let w = World::sqlite();
+    let gone = w.path("typo/stroe.db");
+    let url = format!("sqlite://{}", gone.display());
+    for args in [
+        vec!["sagas", "list"],
+        vec!["snapshots", "abc"],
+        vec!["health"],
+        vec!["export", "--all", "-o", "/dev/null"],
+    ] {
+        let o = w.cmd(&args).arg("--store").arg(&url).output().unwrap();
+        assert_eq!(code(&o), Some(3), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{} does not exist", gone.display())),
+            "{args:?}: {err}"
+        );
+        assert!(!gone.exists() && !w.path("typo").exists(), "{args:?} created it");
+    }
+    let folder = w.path("no-such-folder");
+    let o = w
+        .cmd(&["sagas", "list"])
+        .arg("--store")
+        .arg(format!("file://{}", folder.display()))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{} does not exist", folder.display())));
+    assert!(!folder.exists());
+}

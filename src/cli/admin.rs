@@ -100,6 +100,7 @@ pub async fn reindex(ctx: &mut Context, a: ReindexArgs) -> Result<Exit, CliError
     let opts = crate::store::OpenOptions {
         readonly: ctx.settings.readonly,
         compression: ctx.settings.compression,
+        ..crate::store::OpenOptions::default()
     };
     let url = ctx.settings.store.clone();
     match crate::store::reindex(&url, &opts).await? {

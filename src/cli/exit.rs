@@ -35,7 +35,8 @@ Exit codes:
   1  ran, but found problems (a replay or dry run that failed or would fail,
      failed batch items, entries that could not be read where all were needed)
   2  usage or input error (flags, invalid JSON override or context, times)
-  3  store unreachable or failing
+  3  store unreachable or failing (also: a reading command given a
+     sqlite:// file or file:// folder that does not exist)
   4  permission denied (read-only mode refuses writing commands and dry
      runs before anything runs, or the store refused)
   5  saga, snapshot or replay not found

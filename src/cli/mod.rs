@@ -135,6 +135,9 @@ pub enum ReplayCommand {
 /// Everything a command needs: settings and, opened lazily, the store.
 pub struct Context {
     pub settings: Settings,
+    /// What the command does to the store (a reading command does not
+    /// create a missing store file or folder).
+    pub access: StoreAccess,
     store: Option<Arc<dyn SnapshotStore>>,
 }
 
@@ -142,6 +145,7 @@ impl Context {
     pub fn new(settings: Settings) -> Self {
         Context {
             settings,
+            access: StoreAccess::Write,
             store: None,
         }
     }
@@ -151,12 +155,12 @@ impl Context {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let s = open_url(
-            &self.settings,
-            self.settings.store.expose(),
-            self.settings.readonly,
-        )
-        .await?;
+        let opts = OpenOptions {
+            readonly: self.settings.readonly,
+            compression: self.settings.compression,
+            must_exist: self.settings.store_must_exist(self.access),
+        };
+        let s = store::open(&self.settings.store, &opts).await?;
         self.store = Some(s.clone());
         Ok(s)
     }
@@ -171,6 +175,7 @@ pub async fn open_url(
     let opts = OpenOptions {
         readonly,
         compression: settings.compression,
+        ..OpenOptions::default()
     };
     Ok(store::open(&store::StoreUrl::new(url), &opts).await?)
 }
@@ -203,6 +208,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     let (access, action) = store_access(&command);
     settings.permit(access, action)?;
     let mut ctx = Context::new(settings);
+    ctx.access = access;
     match command {
         Command::Tui(a) => crate::tui::run(&mut ctx, a).await,
         Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,

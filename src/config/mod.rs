@@ -427,6 +427,13 @@ impl Settings {
         }
     }
 
+    /// Whether a missing SQLite file or store folder is an error rather
+    /// than created: for commands that only read, unless the store is the
+    /// embedded default (nothing was mistyped; a first run starts empty).
+    pub fn store_must_exist(&self, access: StoreAccess) -> bool {
+        access == StoreAccess::Read && self.store_source != "default"
+    }
+
     /// The effective configuration as TOML, every store URL redacted.
     pub fn to_redacted_toml(&self) -> String {
         let mut file = self.file.clone();

@@ -287,6 +287,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the database a `sqlite://` URL names.
     pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Self> {
         let path = path_from_url(url)?;
+        if (opts.must_exist || opts.readonly) && !path.exists() {
+            return Err(StoreError::Unreachable {
+                url: url.redacted(),
+                reason: format!(
+                    "{} does not exist (a command that only reads does not create it; check the path)",
+                    path.display()
+                ),
+            });
+        }
         Self::open_path(path, opts.readonly).await
     }
 
