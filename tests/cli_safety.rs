@@ -371,3 +371,95 @@ fn a_missing_sqlite_file_or_folder_is_an_error_for_reading_commands_and_is_not_c
     assert!(stderr(&o).contains(&format!("{} does not exist", folder.display())));
     assert!(!folder.exists());
 }
+
+// ------------------------------------------------------- terminal escapes
+
+/// An OSC title change, a clear-screen CSI, a C1 CSI, DEL and a carriage
+/// return: what a hostile saga name, step, context value or reason could
+/// hold.
+const EVIL: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\r";
+
+async fn seed_evil(store_url: &str) -> String {
+    let store = store::open(&StoreUrl::new(store_url), &OpenOptions::default())
+        .await
+        .unwrap();
+    let saga = uuid::Uuid::new_v4().to_string();
+    let t0 = Timestamp::parse("2026-03-01T12:00:00Z").unwrap();
+    let mut first = Snapshot::new(
+        &saga,
+        format!("Order{EVIL}Saga"),
+        format!("charge{EVIL}"),
+        0,
+        SagaStatus::parse(&format!("failed{EVIL}")),
+        obj(json!({"note": format!("a{EVIL}b"), format!("key{EVIL}"): 1})),
+        vec![format!("reserve{EVIL}")],
+    );
+    first.created_at = t0;
+    let mut second = first.clone();
+    second.snapshot_id = uuid::Uuid::new_v4().to_string();
+    second.step_index = 1;
+    second.context = obj(json!({"note": format!("c{EVIL}d"), "city": format!("x{EVIL}")}));
+    second.created_at = t0.plus_micros(1_000_000);
+    store.save_snapshots(&[first, second]).await.unwrap();
+    let mut extra = Map::new();
+    extra.insert("reason".into(), Value::from(format!("INC{EVIL}")));
+    extra.insert("dry_run".into(), Value::Bool(false));
+    store
+        .save_replay(&ReplayLog {
+            replay_id: uuid::Uuid::new_v4().to_string(),
+            original_saga_id: saga.clone(),
+            new_saga_id: uuid::Uuid::new_v4().to_string(),
+            checkpoint_step: format!("charge{EVIL}"),
+            replay_status: ReplayStatus::Other(format!("odd{EVIL}")),
+            initiated_by: format!("mallory{EVIL}"),
+            context_override: Some(json!({"note": format!("o{EVIL}")})),
+            error_message: Some(format!("boom{EVIL}")),
+            created_at: t0.plus_micros(2_000_000),
+            completed_at: Some(t0.plus_micros(3_000_000)),
+            extra,
+        })
+        .await
+        .unwrap();
+    saga
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_escape_sequences_never_reach_the_terminal_raw_in_human_output() {
+    let w = World::sqlite();
+    let saga = seed_evil(w.store()).await;
+    let human: Vec<Vec<&str>> = vec![
+        vec!["sagas", "list"],
+        vec!["sagas", "list", "--format", "text"],
+        vec!["sagas", "show", &saga],
+        vec!["snapshots", &saga],
+        vec!["diff", &saga, "0", "-1"],
+        vec!["diff", &saga, "0", "-1", "--format", "paths"],
+        vec!["replay", "history", &saga],
+        vec!["replay", "time-travel", &saga, "--step", "-1"],
+        vec!["replay", "time-travel", &saga, "--step", "-1", "--format", "table"],
+        vec!["replay", "time-travel", &saga, "--step", "0", "--key", "note"],
+        vec!["replay", "list-changes", &saga],
+    ];
+    for args in human {
+        let o = w.run(&args);
+        assert_eq!(code(&o), Some(0), "{args:?}: {}", stderr(&o));
+        for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            let raw: Vec<char> = text
+                .chars()
+                .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
+                .collect();
+            assert!(
+                raw.is_empty(),
+                "{args:?} wrote raw control characters {raw:?} to {stream}:\n{text}"
+            );
+        }
+        let out = String::from_utf8_lossy(&o.stdout);
+        // What was escaped is still shown, visibly.
+        assert!(out.contains("pwned"), "{args:?}:\n{out}");
+    }
+    // JSON keeps the data exactly (serde escapes it).
+    let v: Value =
+        serde_json::from_str(&w.ok(&["snapshots", &saga, "--format", "json"])).unwrap();
+    assert_eq!(v["saga_name"], format!("Order{EVIL}Saga"));
+}

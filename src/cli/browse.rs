@@ -508,9 +508,10 @@ fn join_or_none(v: &[String]) -> String {
     }
 }
 
+/// A context value on one line (a string's newlines and controls escaped).
 fn display_value(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => output::printable_line(s).into_owned(),
         other => other.to_string(),
     }
 }
