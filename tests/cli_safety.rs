@@ -463,3 +463,49 @@ async fn stored_escape_sequences_never_reach_the_terminal_raw_in_human_output() 
         serde_json::from_str(&w.ok(&["snapshots", &saga, "--format", "json"])).unwrap();
     assert_eq!(v["saga_name"], format!("Order{EVIL}Saga"));
 }
+
+// ------------------------------------------------------- relative times
+
+#[test]
+fn the_readmes_relative_times_are_accepted() {
+    let w = World::sqlite();
+    let (def, _) = w.side_effect_definition();
+    let def = def.to_str().unwrap();
+    w.ok(&[
+        "run",
+        "TouchSaga",
+        "--definitions",
+        def,
+        "--context",
+        r#"{"customer": {"address": {"city": "Lyon"}}}"#,
+    ]);
+    let list: Value = serde_json::from_str(&w.ok(&["sagas", "list", "--format", "json"])).unwrap();
+    let saga = list["sagas"][0]["saga_id"].as_str().unwrap().to_string();
+    // README: `sagas list --status failed --name OrderSaga --since -1d`.
+    let out = w.ok(&["sagas", "list", "--since", "-1d", "--format", "jsonl"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let out = w.ok(&["sagas", "list", "--since", "-1d12h", "--until", "now", "--format", "jsonl"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // README: `replay time-travel … --at -2h --key customer.address.city`:
+    // the saga did not exist two hours ago.
+    let o = w.run(&["replay", "time-travel", &saga, "--at", "-2h", "--key", "customer.address.city"]);
+    assert_eq!(code(&o), Some(5), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("unexpected argument"), "{}", stderr(&o));
+    let out = w.ok(&["replay", "time-travel", &saga, "--at", "now", "--key", "customer.address.city"]);
+    assert_eq!(out, "customer.address.city: Lyon\n");
+    // `--after -1h` (list-changes), `--since -1d` (snapshots, batch).
+    // (before and after the step, and on completion: three snapshots.)
+    let out = w.ok(&["replay", "list-changes", &saga, "--after", "-1h", "--format", "jsonl"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let out = w.ok(&["snapshots", &saga, "--since", "-1d", "--format", "jsonl"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let o = w.run(&[
+        "batch", "--status", "completed", "--since", "-1d", "--from-step", "touch",
+        "--definitions", def, "--dry-run",
+    ]);
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    // A time that is not one is still a usage error, not a silent "now".
+    let o = w.run(&["sagas", "list", "--since", "-2x"]);
+    assert_eq!(code(&o), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--since"), "{}", stderr(&o));
+}

@@ -181,7 +181,7 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Time of the first snapshot (default: a day ago).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub start: Option<String>,
 }
 

@@ -32,10 +32,10 @@ pub struct BatchArgs {
     #[arg(long)]
     pub step: Option<String>,
     /// Newest activity at or after this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Newest activity at or before this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Saga ids, one per line, from a file (`-` for stdin); replaces the filter.
     #[arg(long, value_name = "FILE")]
