@@ -509,3 +509,50 @@ fn the_readmes_relative_times_are_accepted() {
     assert_eq!(code(&o), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--since"), "{}", stderr(&o));
 }
+
+// ------------------------------------------------------------ overrides
+
+#[test]
+fn an_override_key_set_twice_to_different_values_fails_naming_both_and_logs_nothing() {
+    let w = World::sqlite();
+    let (def, side_effect) = w.side_effect_definition();
+    let def = def.to_str().unwrap();
+    w.ok(&["run", "TouchSaga", "--definitions", def]);
+    std::fs::remove_file(&side_effect).unwrap();
+    let list: Value = serde_json::from_str(&w.ok(&["sagas", "list", "--format", "json"])).unwrap();
+    let saga = list["sagas"][0]["saga_id"].as_str().unwrap().to_string();
+    let override_file = w.path("override.json");
+    std::fs::write(&override_file, r#"{"a": 3}"#).unwrap();
+    let cases = [
+        (
+            vec!["--override", "a=1", "--override-json", r#"{"a":2}"#],
+            r#"error: override key "a" is set to 2 by --override-json and to 1 by --override a=1; give it once"#.to_string(),
+        ),
+        (
+            vec!["--override-file", override_file.to_str().unwrap(), "--override-json", r#"{"a":2}"#],
+            format!(
+                r#"error: override key "a" is set to 3 by --override-file {} and to 2 by --override-json; give it once"#,
+                override_file.display()
+            ),
+        ),
+    ];
+    for (flags, message) in cases {
+        for dry in [true, false] {
+            let mut args = vec!["replay", "run", &saga, "--from-step", "touch", "--definitions", def];
+            args.extend(&flags);
+            if dry {
+                args.push("--dry-run");
+            }
+            let o = w.run(&args);
+            assert_eq!(code(&o), Some(2), "{args:?}: {}", stderr(&o));
+            assert_eq!(stderr(&o).trim_end(), message);
+        }
+    }
+    // The same value from two sources is no conflict.
+    w.ok(&[
+        "replay", "run", &saga, "--from-step", "touch", "--definitions", def,
+        "--override", "a=2", "--override-json", r#"{"a":2}"#, "--dry-run",
+    ]);
+    assert!(!side_effect.exists());
+    assert_eq!(w.replay_count(&saga), 1);
+}
