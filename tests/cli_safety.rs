@@ -556,3 +556,43 @@ fn an_override_key_set_twice_to_different_values_fails_naming_both_and_logs_noth
     assert!(!side_effect.exists());
     assert_eq!(w.replay_count(&saga), 1);
 }
+
+// -------------------------------------------------- PostgreSQL messages
+
+#[test]
+fn postgres_errors_end_with_the_servers_message_not_a_source_line() {
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    if !common::backend_available("postgres", base, common::tcp_open("127.0.0.1:5432")) {
+        return;
+    }
+    let schema = format!("t_{}", common::unique_tag());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = rt
+        .block_on(sqlx::PgPool::connect(base))
+        .expect("connect to PostgreSQL");
+    // A table of sagaz's name but not its shape, in a private schema.
+    rt.block_on(async {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA {schema}; CREATE TABLE {schema}.saga_snapshots (snapshot_id int)"
+        )))
+        .execute(&pool)
+        .await
+    })
+    .unwrap();
+    let w = World::sqlite();
+    let url = format!("{base}?schema={schema}");
+    let o = w.cmd(&["sagas", "list"]).arg("--store").arg(&url).output().unwrap();
+    let _ = rt.block_on(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool),
+    );
+    assert_eq!(code(&o), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    let first = err.lines().next().unwrap();
+    assert!(first.starts_with("error: "), "{err}");
+    assert!(!first.contains(" at line "), "{err}");
+    assert!(
+        first.ends_with("does not exist"),
+        "the message should end with the server's words: {err}"
+    );
+    assert!(first.contains("server error 42703: column"), "{err}");
+}
