@@ -209,7 +209,9 @@ fn the_default_store_starts_empty_on_a_fresh_machine_owner_only() {
 
 /// The one message every refused command prints.
 fn refused(action: &str, set_by: &str) -> String {
-    format!("error: read-only mode (set by {set_by}): {action} writes to the store; nothing was done")
+    format!(
+        "error: read-only mode (set by {set_by}): {action} writes to the store; nothing was done"
+    )
 }
 
 #[test]
@@ -250,13 +252,26 @@ fn readonly_demo_replay_batch_and_dry_runs_refuse_with_exit_4_and_change_nothing
     ];
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["demo", "--no-tui"], "`demo`"),
-        (replay.iter().copied().chain(["--dry-run"]).collect(), "`replay run --dry-run`"),
+        (
+            replay.iter().copied().chain(["--dry-run"]).collect(),
+            "`replay run --dry-run`",
+        ),
         (replay.to_vec(), "`replay run`"),
         (
-            vec!["batch", "--from-step", "touch", "--definitions", def, "--dry-run"],
+            vec![
+                "batch",
+                "--from-step",
+                "touch",
+                "--definitions",
+                def,
+                "--dry-run",
+            ],
             "`batch --dry-run`",
         ),
-        (vec!["batch", "--from-step", "touch", "--definitions", def], "`batch`"),
+        (
+            vec!["batch", "--from-step", "touch", "--definitions", def],
+            "`batch`",
+        ),
         (vec!["gc", "--yes"], "`gc`"),
         (vec!["dev", "seed", "--sagas", "3"], "`dev seed`"),
         (vec!["reindex"], "`reindex`"),
@@ -335,7 +350,10 @@ fn readonly_from_the_config_cannot_be_turned_off_by_the_environment_or_a_profile
     );
     assert!(!side_effect.exists());
     let shown = w.ok(&["--config", config, "--profile", "rw", "config", "show"]);
-    assert!(shown.contains(&format!("# readonly:    true (from {set_by})")), "{shown}");
+    assert!(
+        shown.contains(&format!("# readonly:    true (from {set_by})")),
+        "{shown}"
+    );
 }
 
 // ------------------------------------------------- mistyped store paths
@@ -358,7 +376,10 @@ fn a_missing_sqlite_file_or_folder_is_an_error_for_reading_commands_and_is_not_c
             err.contains(&format!("{} does not exist", gone.display())),
             "{args:?}: {err}"
         );
-        assert!(!gone.exists() && !w.path("typo").exists(), "{args:?} created it");
+        assert!(
+            !gone.exists() && !w.path("typo").exists(),
+            "{args:?} created it"
+        );
     }
     let folder = w.path("no-such-folder");
     let o = w
@@ -436,8 +457,24 @@ async fn stored_escape_sequences_never_reach_the_terminal_raw_in_human_output() 
         vec!["diff", &saga, "0", "-1", "--format", "paths"],
         vec!["replay", "history", &saga],
         vec!["replay", "time-travel", &saga, "--step", "-1"],
-        vec!["replay", "time-travel", &saga, "--step", "-1", "--format", "table"],
-        vec!["replay", "time-travel", &saga, "--step", "0", "--key", "note"],
+        vec![
+            "replay",
+            "time-travel",
+            &saga,
+            "--step",
+            "-1",
+            "--format",
+            "table",
+        ],
+        vec![
+            "replay",
+            "time-travel",
+            &saga,
+            "--step",
+            "0",
+            "--key",
+            "note",
+        ],
         vec!["replay", "list-changes", &saga],
     ];
     for args in human {
@@ -459,8 +496,7 @@ async fn stored_escape_sequences_never_reach_the_terminal_raw_in_human_output() 
         assert!(out.contains("pwned"), "{args:?}:\n{out}");
     }
     // JSON keeps the data exactly (serde escapes it).
-    let v: Value =
-        serde_json::from_str(&w.ok(&["snapshots", &saga, "--format", "json"])).unwrap();
+    let v: Value = serde_json::from_str(&w.ok(&["snapshots", &saga, "--format", "json"])).unwrap();
     assert_eq!(v["saga_name"], format!("Order{EVIL}Saga"));
 }
 
@@ -484,24 +520,62 @@ fn the_readmes_relative_times_are_accepted() {
     // README: `sagas list --status failed --name OrderSaga --since -1d`.
     let out = w.ok(&["sagas", "list", "--since", "-1d", "--format", "jsonl"]);
     assert_eq!(out.lines().count(), 1, "{out}");
-    let out = w.ok(&["sagas", "list", "--since", "-1d12h", "--until", "now", "--format", "jsonl"]);
+    let out = w.ok(&[
+        "sagas", "list", "--since", "-1d12h", "--until", "now", "--format", "jsonl",
+    ]);
     assert_eq!(out.lines().count(), 1, "{out}");
     // README: `replay time-travel … --at -2h --key customer.address.city`:
     // the saga did not exist two hours ago.
-    let o = w.run(&["replay", "time-travel", &saga, "--at", "-2h", "--key", "customer.address.city"]);
+    let o = w.run(&[
+        "replay",
+        "time-travel",
+        &saga,
+        "--at",
+        "-2h",
+        "--key",
+        "customer.address.city",
+    ]);
     assert_eq!(code(&o), Some(5), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("unexpected argument"), "{}", stderr(&o));
-    let out = w.ok(&["replay", "time-travel", &saga, "--at", "now", "--key", "customer.address.city"]);
+    assert!(
+        !stderr(&o).contains("unexpected argument"),
+        "{}",
+        stderr(&o)
+    );
+    let out = w.ok(&[
+        "replay",
+        "time-travel",
+        &saga,
+        "--at",
+        "now",
+        "--key",
+        "customer.address.city",
+    ]);
     assert_eq!(out, "customer.address.city: Lyon\n");
     // `--after -1h` (list-changes), `--since -1d` (snapshots, batch).
     // (before and after the step, and on completion: three snapshots.)
-    let out = w.ok(&["replay", "list-changes", &saga, "--after", "-1h", "--format", "jsonl"]);
+    let out = w.ok(&[
+        "replay",
+        "list-changes",
+        &saga,
+        "--after",
+        "-1h",
+        "--format",
+        "jsonl",
+    ]);
     assert_eq!(out.lines().count(), 3, "{out}");
     let out = w.ok(&["snapshots", &saga, "--since", "-1d", "--format", "jsonl"]);
     assert_eq!(out.lines().count(), 3, "{out}");
     let o = w.run(&[
-        "batch", "--status", "completed", "--since", "-1d", "--from-step", "touch",
-        "--definitions", def, "--dry-run",
+        "batch",
+        "--status",
+        "completed",
+        "--since",
+        "-1d",
+        "--from-step",
+        "touch",
+        "--definitions",
+        def,
+        "--dry-run",
     ]);
     assert_eq!(code(&o), Some(0), "{}", stderr(&o));
     // A time that is not one is still a usage error, not a silent "now".
@@ -538,7 +612,15 @@ fn an_override_key_set_twice_to_different_values_fails_naming_both_and_logs_noth
     ];
     for (flags, message) in cases {
         for dry in [true, false] {
-            let mut args = vec!["replay", "run", &saga, "--from-step", "touch", "--definitions", def];
+            let mut args = vec![
+                "replay",
+                "run",
+                &saga,
+                "--from-step",
+                "touch",
+                "--definitions",
+                def,
+            ];
             args.extend(&flags);
             if dry {
                 args.push("--dry-run");
@@ -550,8 +632,18 @@ fn an_override_key_set_twice_to_different_values_fails_naming_both_and_logs_noth
     }
     // The same value from two sources is no conflict.
     w.ok(&[
-        "replay", "run", &saga, "--from-step", "touch", "--definitions", def,
-        "--override", "a=2", "--override-json", r#"{"a":2}"#, "--dry-run",
+        "replay",
+        "run",
+        &saga,
+        "--from-step",
+        "touch",
+        "--definitions",
+        def,
+        "--override",
+        "a=2",
+        "--override-json",
+        r#"{"a":2}"#,
+        "--dry-run",
     ]);
     assert!(!side_effect.exists());
     assert_eq!(w.replay_count(&saga), 1);
@@ -581,7 +673,12 @@ fn postgres_errors_end_with_the_servers_message_not_a_source_line() {
     .unwrap();
     let w = World::sqlite();
     let url = format!("{base}?schema={schema}");
-    let o = w.cmd(&["sagas", "list"]).arg("--store").arg(&url).output().unwrap();
+    let o = w
+        .cmd(&["sagas", "list"])
+        .arg("--store")
+        .arg(&url)
+        .output()
+        .unwrap();
     let _ = rt.block_on(
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool),
     );

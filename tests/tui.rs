@@ -3,7 +3,6 @@
 //! SQLite) store, and frames are drawn on ratatui's TestBackend. Frames
 //! are insta snapshots at fixed sizes with a fixed clock.
 
-#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;

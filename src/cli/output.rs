@@ -98,8 +98,7 @@ pub fn printable_line(text: &str) -> Cow<'_, str> {
 }
 
 fn escape_controls(text: &str, keep_layout: bool) -> Cow<'_, str> {
-    let unsafe_char =
-        |c: char| c.is_control() && !(keep_layout && (c == '\n' || c == '\t'));
+    let unsafe_char = |c: char| c.is_control() && !(keep_layout && (c == '\n' || c == '\t'));
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }

@@ -279,7 +279,10 @@ mod tests {
         assert!(matches!(e, OverrideError::Conflict { .. }), "{e}");
         // The same value twice is no conflict.
         let o = build_override(None, Some(r#"{"a": 1}"#), &["a=1".into(), "b=x".into()]).unwrap();
-        assert_eq!(o, serde_json::from_str::<Map<_, _>>(r#"{"a":1,"b":"x"}"#).unwrap());
+        assert_eq!(
+            o,
+            serde_json::from_str::<Map<_, _>>(r#"{"a":1,"b":"x"}"#).unwrap()
+        );
     }
 
     #[test]

@@ -316,7 +316,10 @@ impl SqliteStore {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    return Err(unreachable(format!("cannot create {}: {e}", path.display())))
+                    return Err(unreachable(format!(
+                        "cannot create {}: {e}",
+                        path.display()
+                    )))
                 }
             }
         }

@@ -934,8 +934,8 @@ async fn export(
     tokio::task::spawn_blocking(move || {
         crate::files::write_private_file(&p, (text + "\n").as_bytes())
     })
-        .await
-        .map_err(|e| JobError::msg(e.to_string()))?
-        .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
+    .await
+    .map_err(|e| JobError::msg(e.to_string()))?
+    .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
     Ok((path, count))
 }
