@@ -111,7 +111,10 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
         if tty {
             pb.inc(1);
             if item.result != ItemResult::Ok {
-                pb.set_message(format!("{} not ok", item.saga_id));
+                pb.set_message(format!(
+                    "{} not ok",
+                    super::output::printable_line(&item.saga_id)
+                ));
             }
         } else {
             emit_jsonl(item);
