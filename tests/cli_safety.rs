@@ -693,3 +693,58 @@ fn postgres_errors_end_with_the_servers_message_not_a_source_line() {
     );
     assert!(first.contains("server error 42703: column"), "{err}");
 }
+
+/// What the server refuses (GRANTs) is a permission error, exit 4, in the
+/// server's words.
+#[test]
+fn a_postgres_permission_error_exits_4_with_the_servers_message() {
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    if !common::backend_available("postgres", base, common::tcp_open("127.0.0.1:5432")) {
+        return;
+    }
+    let tag = common::unique_tag();
+    let (schema, role) = (format!("t_{tag}"), format!("r_{tag}"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = rt
+        .block_on(sqlx::PgPool::connect(base))
+        .expect("connect to PostgreSQL");
+    let exec = |sql: String| rt.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool));
+    // A private schema with sagaz's tables, and a role that may look in
+    // the schema but is granted nothing in it.
+    let w = World::sqlite();
+    let o = w
+        .cmd(&["sagas", "list"])
+        .arg("--store")
+        .arg(format!("{base}?schema={schema}"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    exec(format!(
+        "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {schema} TO {role}"
+    ))
+    .unwrap();
+    let runs: Vec<Output> = [&[][..], &["--readonly"][..]]
+        .iter()
+        .map(|extra| {
+            w.cmd(extra)
+                .args(["sagas", "list", "--store"])
+                .arg(format!(
+                    "postgres://{role}@127.0.0.1:5432/test?schema={schema}"
+                ))
+                .output()
+                .unwrap()
+        })
+        .collect();
+    let _ = exec(format!("DROP SCHEMA {schema} CASCADE"));
+    let _ = exec(format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    for o in runs {
+        assert_eq!(code(&o), Some(4), "{}", stderr(&o));
+        let err = stderr(&o);
+        let first = err.lines().next().unwrap();
+        assert!(
+            first.starts_with("error: permission denied by the PostgreSQL server: server error 42501: permission denied for "),
+            "{err}"
+        );
+        assert!(!first.contains(" at line "), "{err}");
+    }
+}
