@@ -142,9 +142,10 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         (ids, Vec::new())
     };
     let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-            |e| CliError::usage(format!("cannot write {}: {e}", p.display())),
-        )?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            crate::files::create_private_file(p)
+                .map_err(|e| CliError::usage(format!("cannot write {}: {e}", p.display())))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let pb = progress(ids.len() as u64, "exporting");

@@ -669,6 +669,10 @@ pub struct OpenOptions {
     /// Compression for writes in key-value backends; `None` = backend default
     /// (sagaz's default for that backend).
     pub compression: Option<codec::Compression>,
+    /// Report a missing SQLite file or store folder instead of creating
+    /// it: a command that only reads should say a path is mistyped, not
+    /// show an empty store it just made.
+    pub must_exist: bool,
 }
 
 /// The embedded default store: a SQLite file under the user's data

@@ -946,9 +946,11 @@ async fn export(
     };
     let text = serde_json::to_string_pretty(&value).map_err(|e| JobError::msg(e.to_string()))?;
     let p = path.clone();
-    tokio::task::spawn_blocking(move || std::fs::write(&p, text + "\n"))
-        .await
-        .map_err(|e| JobError::msg(e.to_string()))?
-        .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
+    tokio::task::spawn_blocking(move || {
+        crate::files::write_private_file(&p, (text + "\n").as_bytes())
+    })
+    .await
+    .map_err(|e| JobError::msg(e.to_string()))?
+    .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
     Ok((path, count))
 }
