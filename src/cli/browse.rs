@@ -69,7 +69,12 @@ pub(crate) fn saga_filter(
     id_prefix: &Option<String>,
 ) -> Result<SagaFilter, CliError> {
     Ok(SagaFilter {
-        statuses: status.iter().map(|s| SagaStatus::parse(s.trim())).collect(),
+        statuses: status
+            .iter()
+            .map(|s| {
+                SagaStatus::parse_known(s).map_err(|e| CliError::usage(format!("--status: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
         name: name.clone(),
         latest_step: step.clone(),
         since: since

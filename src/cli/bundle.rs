@@ -125,7 +125,14 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
     let filtered = !a.status.is_empty() || a.name.is_some();
     let (ids, mut bad) = if a.all || filtered {
         let filter = SagaFilter {
-            statuses: a.status.iter().map(|s| SagaStatus::parse(s)).collect(),
+            statuses: a
+                .status
+                .iter()
+                .map(|s| {
+                    SagaStatus::parse_known(s)
+                        .map_err(|e| CliError::usage(format!("--status: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
             name: a.name.clone(),
             ..SagaFilter::default()
         };
