@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod files;
 pub mod model;
 pub mod replay;
 pub mod seed;

@@ -925,15 +925,80 @@ async fn redis_unreachable_server_is_reported_without_secrets() {
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 
+/// Whether a TLS Redis answers at `addr`: a TLS handshake and a PING
+/// through the store itself. When not, says what answers instead (an open
+/// port alone proved nothing: a plaintext Redis on 6390 failed the test).
+async fn redis_tls_probe(addr: &str) -> Result<(), String> {
+    if !tcp_open(addr) {
+        return Err("nothing listens there".into());
+    }
+    let url = StoreUrl::new(format!(
+        "rediss://{addr}/?prefix=probe:{}:&connect_timeout=2#insecure",
+        unique_tag()
+    ));
+    let tls = tokio::time::timeout(Duration::from_secs(5), async {
+        let store = open(&url, &OpenOptions::default()).await?;
+        store.health().await
+    })
+    .await;
+    let why = match tls {
+        Ok(Ok(h)) if h.reachable => return Ok(()),
+        Ok(Ok(_)) => "the TLS connection opened but PING failed".to_string(),
+        Ok(Err(e)) => format!("no TLS Redis ({e})"),
+        Err(_) => "no TLS answer within 5 s".to_string(),
+    };
+    Err(format!("{why}; {}", what_answers_plaintext(addr)))
+}
+
+/// Sends a plaintext PING and describes the reply.
+fn what_answers_plaintext(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return "the port closed meanwhile".into();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if let Err(e) = s.write_all(b"PING\r\n") {
+        return format!("a plaintext PING could not be sent: {e}");
+    }
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(n) if buf[..n].starts_with(b"+PONG") => {
+            "a plaintext (non-TLS) Redis answers there".into()
+        }
+        Ok(0) => "something that closes plaintext connections answers there".into(),
+        Ok(n) => format!(
+            "something else answers there: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) => format!("something that does not answer a plaintext PING listens there ({e})"),
+    }
+}
+
+/// Decides whether the rediss test runs against `addr`: a SKIP line naming
+/// what answers instead, or a failure when `required` (CI).
+async fn redis_tls_available(addr: &str, required: bool) -> bool {
+    match redis_tls_probe(addr).await {
+        Ok(()) => true,
+        Err(what) if required => {
+            panic!("redis-tls is required in CI but no TLS Redis answers at {addr}: {what}")
+        }
+        Err(what) => {
+            // libtest shows writes to the stderr handle, not `eprintln!`.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP redis-tls: no TLS Redis at {addr}: {what} (set CI=true to make this a failure)"
+            );
+            false
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_talks_tls() {
     // `.ci/services/redis-tls.sh`: a TLS-only server with a self-signed
     // certificate, hence `#insecure`.
-    if !backend_available(
-        "redis-tls",
-        "rediss://127.0.0.1:6390",
-        tcp_open("127.0.0.1:6390"),
-    ) {
+    if !redis_tls_available("127.0.0.1:6390", backends_required()).await {
         return;
     }
     let url = StoreUrl::new(format!(
@@ -952,6 +1017,28 @@ async fn rediss_talks_tls() {
     // Without `#insecure` the self-signed certificate is refused.
     let strict = StoreUrl::new("rediss://127.0.0.1:6390/?connect_timeout=2");
     assert!(open(&strict, &OpenOptions::default()).await.is_err());
+}
+
+/// A plaintext Redis on the port the TLS test expects is not a TLS Redis:
+/// the test skips, saying what answers, instead of failing on its first
+/// TLS call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_test_skips_naming_what_answers_when_a_plain_redis_holds_the_port() {
+    let Some(plain) = PrivateRedis::start() else {
+        return;
+    };
+    let addr = format!("127.0.0.1:{}", plain.port);
+    let what = redis_tls_probe(&addr).await.unwrap_err();
+    assert!(
+        what.contains("a plaintext (non-TLS) Redis answers there"),
+        "{what}"
+    );
+    assert!(!redis_tls_available(&addr, false).await);
+    let nothing = format!("127.0.0.1:{}", free_port());
+    assert_eq!(
+        redis_tls_probe(&nothing).await.unwrap_err(),
+        "nothing listens there"
+    );
 }
 
 /// Saves and snapshot pages run as server-side scripts on one Redis; a

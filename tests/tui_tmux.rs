@@ -373,3 +373,103 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
         .expect("the new saga is in the store");
     assert_eq!(new["latest_status"], "completed");
 }
+
+/// One saga of 200 snapshots with #99 damaged behind the store's back: the
+/// timeline loads all 200, shows the broken one in place as unreadable, and
+/// the detail pane says why. (Pages of 64 once ended the timeline at
+/// 127/127, with no mark for the broken row.)
+#[test]
+fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("corrupt.db");
+    let store = format!("sqlite://{}", db.display());
+    let env = vec![
+        ("HOME", dir.path().display().to_string()),
+        (
+            "XDG_CONFIG_HOME",
+            dir.path().join("config").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME",
+            dir.path().join("data").display().to_string(),
+        ),
+    ];
+    run_ok(
+        bin,
+        &env,
+        &[
+            "--store",
+            &store,
+            "dev",
+            "seed",
+            "--sagas",
+            "1",
+            "--snapshots",
+            "200",
+        ],
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let broken: String = conn
+        .query_row(
+            "SELECT snapshot_id FROM saga_snapshots ORDER BY created_at, snapshot_id LIMIT 1 OFFSET 99",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let n = conn
+        .execute(
+            "UPDATE saga_snapshots SET context = '{\"order_id\": ' WHERE snapshot_id = ?1",
+            [&broken],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+
+    let tmux = Tmux {
+        socket: format!("sagascope-e2e-{}", common::unique_tag()),
+    };
+    let out = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "sh",
+    ]);
+    assert!(out.status.success());
+    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    tmux.send_text(&format!("env {envs} '{bin}' --store '{store}' tui"));
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 1"));
+    tmux.send(&["Enter"]);
+    // The whole timeline loads: 200 rows, the broken one among them.
+    tmux.send(&["G"]);
+    tmux.wait_for("all 200 snapshots on the timeline", |s| {
+        s.contains("· 200/200 ")
+    });
+    tmux.send(&["-N", "100", "h"]);
+    let screen = tmux.wait_for("the broken snapshot in place", |s| {
+        s.contains("· 100/200 ") && s.contains("unreadable")
+    });
+    assert!(
+        screen.contains("  99 "),
+        "the broken row keeps its number:\n{screen}"
+    );
+    tmux.wait_for("the detail pane naming the damage", |s| {
+        s.contains(&broken[..8]) && (s.contains("corrupt") || s.contains("JSON"))
+    });
+    tmux.send(&["q"]);
+    tmux.wait_for("the alternate screen to close", |_| {
+        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
+        String::from_utf8_lossy(&alt.stdout).trim() == "0"
+    });
+}

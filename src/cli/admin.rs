@@ -100,6 +100,7 @@ pub async fn reindex(ctx: &mut Context, a: ReindexArgs) -> Result<Exit, CliError
     let opts = crate::store::OpenOptions {
         readonly: ctx.settings.readonly,
         compression: ctx.settings.compression,
+        ..crate::store::OpenOptions::default()
     };
     let url = ctx.settings.store.clone();
     match crate::store::reindex(&url, &opts).await? {
@@ -180,7 +181,7 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Time of the first snapshot (default: a day ago).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub start: Option<String>,
 }
 

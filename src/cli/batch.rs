@@ -32,10 +32,10 @@ pub struct BatchArgs {
     #[arg(long)]
     pub step: Option<String>,
     /// Newest activity at or after this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Newest activity at or before this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Saga ids, one per line, from a file (`-` for stdin); replaces the filter.
     #[arg(long, value_name = "FILE")]
@@ -111,7 +111,10 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
         if tty {
             pb.inc(1);
             if item.result != ItemResult::Ok {
-                pb.set_message(format!("{} not ok", item.saga_id));
+                pb.set_message(format!(
+                    "{} not ok",
+                    super::output::printable_line(&item.saga_id)
+                ));
             }
         } else {
             emit_jsonl(item);
@@ -122,7 +125,7 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
     if let Some(path) = &a.report {
         let doc = serde_json::json!({"summary": summary, "items": items});
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        std::fs::write(path, text + "\n")
+        crate::files::write_private_file(path, (text + "\n").as_bytes())
             .map_err(|e| CliError::usage(format!("cannot write report {}: {e}", path.display())))?;
     }
     if tty {

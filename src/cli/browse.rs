@@ -21,10 +21,10 @@ pub struct SagasListArgs {
     #[arg(long)]
     pub step: Option<String>,
     /// Newest activity at or after this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Newest activity at or before this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Saga id starts with this.
     #[arg(long)]
@@ -69,7 +69,12 @@ pub(crate) fn saga_filter(
     id_prefix: &Option<String>,
 ) -> Result<SagaFilter, CliError> {
     Ok(SagaFilter {
-        statuses: status.iter().map(|s| SagaStatus::parse(s.trim())).collect(),
+        statuses: status
+            .iter()
+            .map(|s| {
+                SagaStatus::parse_known(s).map_err(|e| CliError::usage(format!("--status: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
         name: name.clone(),
         latest_step: step.clone(),
         since: since
@@ -224,10 +229,10 @@ pub struct SnapshotsArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Created at or after this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Created at or before this time.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Table, JSON (sagaz field names) or JSON lines.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -409,6 +414,7 @@ pub struct TimeTravelArgs {
     /// The time to ask about (ISO 8601, or -2h etc.).
     #[arg(
         long,
+        allow_hyphen_values = true,
         short = 't',
         required_unless_present = "step",
         conflicts_with = "step"
@@ -508,9 +514,10 @@ fn join_or_none(v: &[String]) -> String {
     }
 }
 
+/// A context value on one line (a string's newlines and controls escaped).
 fn display_value(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => output::printable_line(s).into_owned(),
         other => other.to_string(),
     }
 }
@@ -520,10 +527,10 @@ pub struct ListChangesArgs {
     /// Saga id or unique id prefix.
     pub saga_id: String,
     /// Only changes at or after this time.
-    #[arg(long, short = 'a')]
+    #[arg(long, short = 'a', allow_hyphen_values = true)]
     pub after: Option<String>,
     /// Only changes at or before this time.
-    #[arg(long, short = 'b')]
+    #[arg(long, short = 'b', allow_hyphen_values = true)]
     pub before: Option<String>,
     /// At most this many, counted from the start of the range.
     #[arg(long, short = 'l', default_value_t = 100)]

@@ -134,7 +134,14 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
     let filtered = !a.status.is_empty() || a.name.is_some();
     let (ids, mut bad) = if a.all || filtered {
         let filter = SagaFilter {
-            statuses: a.status.iter().map(|s| SagaStatus::parse(s)).collect(),
+            statuses: a
+                .status
+                .iter()
+                .map(|s| {
+                    SagaStatus::parse_known(s)
+                        .map_err(|e| CliError::usage(format!("--status: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
             name: a.name.clone(),
             ..SagaFilter::default()
         };
@@ -151,9 +158,10 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         (ids, Vec::new())
     };
     let out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-            |e| CliError::usage(format!("cannot write {}: {e}", p.display())),
-        )?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            crate::files::create_private_file(p)
+                .map_err(|e| CliError::usage(format!("cannot write {}: {e}", p.display())))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let pb = progress(ids.len() as u64, "exporting");
@@ -211,7 +219,7 @@ impl From<ImportError> for CliError {
 /// can be read more than once — checked whole before anything is written.
 struct Source {
     path: PathBuf,
-    _spool: Option<tempfile::TempDir>,
+    _spool: Option<crate::files::PrivateTempDir>,
 }
 
 impl Source {
@@ -224,22 +232,11 @@ impl Source {
                 _spool: None,
             });
         }
-        let dir = tempfile::Builder::new()
-            .prefix("sagascope-import-")
-            .tempdir()
+        let dir = crate::files::PrivateTempDir::new("sagascope-import")
             .map_err(|e| CliError::usage(format!("cannot make a temporary directory: {e}")))?;
         let path = dir.path().join("bundle.jsonl");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            opts.mode(0o600);
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-        }
-        let mut f = opts.open(&path)?;
+        let mut f = crate::files::create_new_private_file(&path)?;
         std::io::copy(&mut std::io::stdin().lock(), &mut f)?;
-        f.sync_all()?;
         Ok(Source {
             path,
             _spool: Some(dir),

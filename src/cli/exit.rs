@@ -1,6 +1,6 @@
 //! Exit codes: stable, documented in the README and `--help`.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ReadOnlyRefusal};
 use crate::replay::{FindSagaError, TimeTravelError};
 use crate::store::StoreError;
 
@@ -37,8 +37,10 @@ Exit codes:
   1  ran, but found problems (a replay or dry run that failed or would fail,
      failed batch items, entries that could not be read where all were needed)
   2  usage or input error (flags, invalid JSON override or context, times)
-  3  store unreachable or failing
-  4  permission denied (read-only mode, or refused by the store)
+  3  store unreachable or failing (also: a reading command given a
+     sqlite:// file or file:// folder that does not exist)
+  4  permission denied (read-only mode refuses writing commands and dry
+     runs before anything runs, or the store refused)
   5  saga, snapshot or replay not found
   6  conflict: the saga is being replayed elsewhere (lock held) or has an
      abandoned replay (`replay recover`); `run --saga-id` names an existing
@@ -107,6 +109,12 @@ impl From<StoreError> for CliError {
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
         CliError::usage(e.to_string())
+    }
+}
+
+impl From<ReadOnlyRefusal> for CliError {
+    fn from(e: ReadOnlyRefusal) -> Self {
+        CliError::new(Exit::Denied, e.to_string())
     }
 }
 

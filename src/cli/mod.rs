@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Overrides, Settings};
+use crate::config::{Overrides, Settings, StoreAccess};
 use crate::store::{self, OpenOptions, SnapshotStore};
 
 pub use exit::{CliError, Exit};
@@ -138,6 +138,9 @@ pub enum ReplayCommand {
 /// Everything a command needs: settings and, opened lazily, the store.
 pub struct Context {
     pub settings: Settings,
+    /// What the command does to the store (a reading command does not
+    /// create a missing store file or folder).
+    pub access: StoreAccess,
     store: Option<Arc<dyn SnapshotStore>>,
 }
 
@@ -145,6 +148,7 @@ impl Context {
     pub fn new(settings: Settings) -> Self {
         Context {
             settings,
+            access: StoreAccess::Write,
             store: None,
         }
     }
@@ -154,12 +158,12 @@ impl Context {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let s = open_url(
-            &self.settings,
-            self.settings.store.expose(),
-            self.settings.readonly,
-        )
-        .await?;
+        let opts = OpenOptions {
+            readonly: self.settings.readonly,
+            compression: self.settings.compression,
+            must_exist: self.settings.store_must_exist(self.access),
+        };
+        let s = store::open(&self.settings.store, &opts).await?;
         self.store = Some(s.clone());
         Ok(s)
     }
@@ -174,6 +178,7 @@ pub async fn open_url(
     let opts = OpenOptions {
         readonly,
         compression: settings.compression,
+        ..OpenOptions::default()
     };
     Ok(store::open(&store::StoreUrl::new(url), &opts).await?)
 }
@@ -200,8 +205,14 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         readonly: cli.global.readonly,
     };
     let settings = Settings::load(&overrides)?;
+    let command = cli.command.unwrap_or(Command::Tui(TuiArgs::default()));
+    // Read-only mode refuses a writing command before anything runs (no
+    // step command, no store opened for writing).
+    let (access, action) = store_access(&command);
+    settings.permit(access, action)?;
     let mut ctx = Context::new(settings);
-    match cli.command.unwrap_or(Command::Tui(TuiArgs::default())) {
+    ctx.access = access;
+    match command {
         Command::Tui(a) => crate::tui::run(&mut ctx, a).await,
         Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,
         Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
@@ -224,6 +235,33 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(a) => run::run(&mut ctx, a).await,
         Command::Batch(a) => batch::batch(&mut ctx, a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
+    }
+}
+
+/// What a command does to the store, and its name for messages.
+fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
+    use StoreAccess::{DryRun, Read, Write};
+    match cmd {
+        Command::Replay(ReplayCommand::Run(a)) if a.o.dry_run => (DryRun, "`replay run --dry-run`"),
+        Command::Replay(ReplayCommand::Run(_)) => (Write, "`replay run`"),
+        Command::Batch(a) if a.o.dry_run => (DryRun, "`batch --dry-run`"),
+        Command::Batch(_) => (Write, "`batch`"),
+        Command::Run(_) => (Write, "`run`"),
+        Command::Demo(_) => (Write, "`demo`"),
+        Command::Import(_) => (Write, "`import`"),
+        Command::Migrate(_) => (Write, "`migrate`"),
+        Command::Gc(_) => (Write, "`gc`"),
+        Command::Reindex(_) => (Write, "`reindex`"),
+        Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
+        Command::Bench(_) => (Write, "`bench store`"),
+        Command::Tui(_)
+        | Command::Sagas(_)
+        | Command::Snapshots(_)
+        | Command::Diff(_)
+        | Command::Replay(_)
+        | Command::Export(_)
+        | Command::Health(_)
+        | Command::Config(_) => (Read, ""),
     }
 }
 
@@ -251,13 +289,9 @@ pub fn init_logging(settings_file: Option<&crate::config::LogConfig>) {
         .and_then(|l| l.file.clone())
         .unwrap_or_else(|| crate::config::data_dir().join("sagascope.log"));
     if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = crate::files::create_private_dir_all(dir);
     }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    else {
+    let Ok(file) = crate::files::append_private_file(&path) else {
         return;
     };
     let _ = tracing_subscriber::fmt()

@@ -1,6 +1,7 @@
 //! Output formats shared by every headless command: aligned tables for
 //! people, JSON and JSON lines for scripts.
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
@@ -35,8 +36,15 @@ impl Table {
         }
     }
 
+    /// Adds a row; control characters in cells are shown escaped (a cell
+    /// is one line, and stored text must not drive the terminal).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| printable_line(&c).into_owned())
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {
@@ -72,8 +80,47 @@ impl Table {
     }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) ends quietly.
+/// Text stored by others (saga names, steps, statuses, context values,
+/// reasons, identities) can hold terminal escape sequences: `ESC ] 0 ; …
+/// BEL` retitles a terminal, CSI sequences move the cursor or rewrite
+/// what was printed. Human output shows every C0 and C1 control character
+/// and DEL escaped (`\u{1b}`), keeping newlines and tabs: what
+/// [`emit`] and [`note`] print. JSON output needs none of this (serde
+/// escapes controls).
+pub fn printable(text: &str) -> Cow<'_, str> {
+    escape_controls(text, true)
+}
+
+/// Like [`printable`], but newlines and tabs are escaped too: for one-line
+/// cells and values.
+pub fn printable_line(text: &str) -> Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+fn escape_controls(text: &str, keep_layout: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !(keep_layout && (c == '\n' || c == '\t'));
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Writes human output to stdout, control characters escaped
+/// ([`printable`]); a closed pipe (`| head`) ends quietly.
 pub fn emit(text: &str) {
+    write_stdout(&printable(text));
+}
+
+/// Writes machine output (JSON) to stdout as it is.
+fn write_stdout(text: &str) {
     let mut out = io::stdout().lock();
     if out
         .write_all(text.as_bytes())
@@ -86,18 +133,18 @@ pub fn emit(text: &str) {
 
 /// Pretty JSON to stdout.
 pub fn emit_json<T: Serialize + ?Sized>(value: &T) {
-    emit(&(serde_json::to_string_pretty(value).unwrap_or_default() + "\n"));
+    write_stdout(&(serde_json::to_string_pretty(value).unwrap_or_default() + "\n"));
 }
 
 /// One compact JSON line to stdout.
 pub fn emit_jsonl<T: Serialize + ?Sized>(value: &T) {
-    emit(&(serde_json::to_string(value).unwrap_or_default() + "\n"));
+    write_stdout(&(serde_json::to_string(value).unwrap_or_default() + "\n"));
 }
 
 /// A message for the person at the terminal (stderr), never mixed with
-/// machine output on stdout.
+/// machine output on stdout. Control characters are escaped ([`printable`]).
 pub fn note(text: &str) {
-    let _ = writeln!(io::stderr(), "{text}");
+    let _ = writeln!(io::stderr(), "{}", printable(text));
 }
 
 /// Warns about entries that could not be read, naming each.
@@ -163,4 +210,23 @@ pub fn confirm(question: &str) -> bool {
         return false;
     }
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_in_stored_text_are_shown_not_obeyed() {
+        let title = "Order\u{1b}]0;pwned\u{7}Saga\u{9b}2J\u{7f}";
+        let shown = printable(title);
+        assert_eq!(shown, "Order\\u{1b}]0;pwned\\u{7}Saga\\u{9b}2J\\u{7f}");
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert_eq!(printable("a\tb\nc\r"), "a\tb\nc\\u{d}");
+        assert_eq!(printable_line("a\tb\nc"), "a\\u{9}b\\u{a}c");
+        assert!(matches!(printable("plain ✓ text"), Cow::Borrowed(_)));
+        let mut t = Table::new(vec!["NAME"]);
+        t.row(vec!["x\u{1b}[31my\nz".into()]);
+        assert_eq!(t.render(), "NAME\nx\\u{1b}[31my\\u{a}z\n");
+    }
 }

@@ -3,7 +3,9 @@
 //! command line and the TUI run with.
 //!
 //! Precedence, highest first: command-line flags, environment variables,
-//! the selected profile, the file's top level, built-in defaults.
+//! the selected profile, the file's top level, built-in defaults — except
+//! read-only mode, where the most restrictive source wins (see
+//! [`Settings::permit`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -129,9 +131,47 @@ pub struct Settings {
     /// Where the store URL came from (flag, env, profile, default).
     pub store_source: &'static str,
     pub readonly: bool,
+    /// What set read-only mode (`--readonly`, `SAGASCOPE_READONLY`, a
+    /// profile, the config file), for messages.
+    pub readonly_source: Option<String>,
     pub compression: Option<Compression>,
     pub identity: String,
     pub file: FileConfig,
+}
+
+/// What an operation does to the store, as read-only mode sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAccess {
+    /// Only reads (browsing, time travel, diffs, exports to a file).
+    Read,
+    /// A dry run: executes nothing, but records itself in the replay log
+    /// (as sagaz does), so it writes.
+    DryRun,
+    /// Runs steps or writes snapshots, the replay log, indexes or locks.
+    Write,
+}
+
+impl StoreAccess {
+    fn why_refused(self) -> &'static str {
+        match self {
+            StoreAccess::DryRun => "writes to the store (a dry run is recorded in the replay log)",
+            _ => "writes to the store",
+        }
+    }
+}
+
+/// Read-only mode refused an operation before anything ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "read-only mode (set by {set_by}): {action} {why}; nothing was done",
+    why = .access.why_refused()
+)]
+pub struct ReadOnlyRefusal {
+    /// What was refused (`replay run`, `the dry run`…).
+    pub action: String,
+    pub access: StoreAccess,
+    /// What set read-only mode.
+    pub set_by: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -331,11 +371,25 @@ impl Settings {
         } else {
             (default_store_url(), "default")
         };
-        let readonly = o.readonly
-            || env_bool("SAGASCOPE_READONLY")?
-                .or(profile.readonly)
-                .or(file.base.readonly)
-                .unwrap_or(false);
+        // The most restrictive source wins: `readonly = true` anywhere
+        // (flag, environment, selected profile, the file's top level)
+        // cannot be turned off by another source saying false.
+        let env_readonly = env_bool("SAGASCOPE_READONLY")?;
+        let readonly_source = [
+            (o.readonly, "--readonly".to_string()),
+            (env_readonly == Some(true), "SAGASCOPE_READONLY".to_string()),
+            (
+                profile.readonly == Some(true),
+                format!("profile {:?}", profile_name.as_deref().unwrap_or_default()),
+            ),
+            (
+                file.base.readonly == Some(true),
+                "`readonly = true` in the config file".to_string(),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(set, source)| set.then_some(source));
+        let readonly = readonly_source.is_some();
         let compression = env("SAGASCOPE_COMPRESSION")
             .or_else(|| profile.compression.clone())
             .or_else(|| file.base.compression.clone())
@@ -351,10 +405,33 @@ impl Settings {
             store,
             store_source,
             readonly,
+            readonly_source,
             compression,
             identity,
             file,
         })
+    }
+
+    /// Whether an operation may run: read-only mode refuses every write,
+    /// dry runs included (they write the replay log), before anything
+    /// runs. The command line and the TUI both ask here, so they refuse
+    /// the same things with the same message.
+    pub fn permit(&self, access: StoreAccess, action: &str) -> Result<(), ReadOnlyRefusal> {
+        match (&self.readonly_source, access) {
+            (None, _) | (Some(_), StoreAccess::Read) => Ok(()),
+            (Some(source), access) => Err(ReadOnlyRefusal {
+                action: action.to_string(),
+                access,
+                set_by: source.clone(),
+            }),
+        }
+    }
+
+    /// Whether a missing SQLite file or store folder is an error rather
+    /// than created: for commands that only read, unless the store is the
+    /// embedded default (nothing was mistyped; a first run starts empty).
+    pub fn store_must_exist(&self, access: StoreAccess) -> bool {
+        access == StoreAccess::Read && self.store_source != "default"
     }
 
     /// The effective configuration as TOML, every store URL redacted.
@@ -387,7 +464,14 @@ impl Settings {
             self.store.redacted(),
             self.store_source
         ));
-        out.push_str(&format!("# readonly:    {}\n", self.readonly));
+        out.push_str(&format!(
+            "# readonly:    {}{}\n",
+            self.readonly,
+            self.readonly_source
+                .as_ref()
+                .map(|s| format!(" (from {s})"))
+                .unwrap_or_default()
+        ));
         out.push_str(&format!("# identity:    {}\n\n", self.identity));
         out.push_str(&toml::to_string_pretty(&file).unwrap_or_default());
         out
@@ -445,6 +529,64 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("prod"), "{err}");
+    }
+
+    #[test]
+    fn readonly_from_any_source_cannot_be_turned_off_by_another() {
+        let f = parse(
+            r#"
+            readonly = true
+            [profiles.rw]
+            store = "memory://"
+            readonly = false
+            [profiles.ro]
+            store = "memory://"
+            readonly = true
+            "#,
+            Path::new("x"),
+        )
+        .unwrap();
+        // The file's top level says true; a profile saying false loses.
+        let s = Settings::resolve(
+            None,
+            f.clone(),
+            &Overrides {
+                profile: Some("rw".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert!(s.readonly);
+        let refused = s.permit(StoreAccess::Write, "`run`").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "read-only mode (set by `readonly = true` in the config file): `run` writes to the store; nothing was done"
+        );
+        assert!(s.permit(StoreAccess::DryRun, "x").is_err());
+        assert!(s.permit(StoreAccess::Read, "x").is_ok());
+        let mut base_rw = f.clone();
+        base_rw.base.readonly = Some(false);
+        let s = Settings::resolve(
+            None,
+            base_rw.clone(),
+            &Overrides {
+                profile: Some("ro".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.readonly_source.as_deref(), Some("profile \"ro\""));
+        let s = Settings::resolve(
+            None,
+            base_rw,
+            &Overrides {
+                profile: Some("rw".into()),
+                readonly: true,
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.readonly_source.as_deref(), Some("--readonly"));
     }
 
     #[test]

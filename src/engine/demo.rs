@@ -47,7 +47,7 @@ pub fn materialize(dir: &Path) -> std::io::Result<()> {
             continue;
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            crate::files::create_private_dir_all(parent)?;
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, text)?;

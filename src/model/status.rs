@@ -61,6 +61,22 @@ impl SagaStatus {
         }
     }
 
+    /// A status a person typed in a filter: one sagaz defines, or an error
+    /// listing them (a typo would otherwise match nothing, silently).
+    pub fn parse_known(s: &str) -> Result<Self, String> {
+        match Self::parse(s.trim()) {
+            SagaStatus::Other(o) => Err(format!(
+                "unknown status {o:?}; known: {}",
+                Self::KNOWN
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            known => Ok(known),
+        }
+    }
+
     /// A failure outcome: failed, rolled back or partially committed.
     pub fn is_failure(&self) -> bool {
         matches!(

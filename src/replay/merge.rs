@@ -84,6 +84,14 @@ pub enum OverrideError {
     },
     #[error("cannot read override file {path}: {reason}")]
     Read { path: String, reason: String },
+    #[error("override key {key:?} is set to {first_value} by {first} and to {second_value} by {second}; give it once")]
+    Conflict {
+        key: String,
+        first: String,
+        first_value: String,
+        second: String,
+        second_value: String,
+    },
 }
 
 /// `key=value`: the value is JSON when it parses as JSON, else a string.
@@ -114,14 +122,38 @@ pub fn parse_object(text: &str, source_name: &str) -> Result<Map<String, Value>,
     }
 }
 
-/// Builds one override from a file, a JSON object and `key=value` pairs,
-/// applied in that order (later wins).
+/// Builds one override from a file, a JSON object and `key=value` pairs.
+/// A top-level key set by two of them (or twice) to different values is
+/// an error naming both: which one should win is not obvious, and a
+/// silently dropped value replays the wrong context.
 pub fn build_override(
     file: Option<&Path>,
     json: Option<&str>,
     pairs: &[String],
 ) -> Result<Map<String, Value>, OverrideError> {
     let mut out = Map::new();
+    let mut set_by: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut add = |out: &mut Map<String, Value>,
+                   key: String,
+                   value: Value,
+                   source: String|
+     -> Result<(), OverrideError> {
+        match out.get(&key) {
+            Some(old) if *old != value => Err(OverrideError::Conflict {
+                first: set_by.get(&key).cloned().unwrap_or_default(),
+                first_value: old.to_string(),
+                second: source,
+                second_value: value.to_string(),
+                key,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                set_by.insert(key.clone(), source);
+                out.insert(key, value);
+                Ok(())
+            }
+        }
+    };
     if let Some(p) = file {
         let text = if p == Path::new("-") {
             let mut s = String::new();
@@ -138,17 +170,19 @@ pub fn build_override(
                 reason: e.to_string(),
             })?
         };
-        out.extend(parse_object(
-            &text,
-            &format!("--override-file {}", p.display()),
-        )?);
+        let name = format!("--override-file {}", p.display());
+        for (k, v) in parse_object(&text, &name)? {
+            add(&mut out, k, v, name.clone())?;
+        }
     }
     if let Some(j) = json {
-        out.extend(parse_object(j, "--override-json")?);
+        for (k, v) in parse_object(j, "--override-json")? {
+            add(&mut out, k, v, "--override-json".into())?;
+        }
     }
     for p in pairs {
         let (k, v) = parse_key_value(p)?;
-        out.insert(k, v);
+        add(&mut out, k, v, format!("--override {p}"))?;
     }
     Ok(out)
 }
@@ -232,6 +266,23 @@ mod tests {
             ("s".into(), json!("a=b"))
         );
         assert!(parse_key_value("novalue").is_err());
+    }
+
+    #[test]
+    fn a_key_set_twice_to_different_values_is_an_error_naming_both_sources() {
+        let e = build_override(None, Some(r#"{"a": 2, "b": 1}"#), &["a=1".into()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"override key "a" is set to 2 by --override-json and to 1 by --override a=1; give it once"#
+        );
+        let e = build_override(None, None, &["x=1".into(), "x=true".into()]).unwrap_err();
+        assert!(matches!(e, OverrideError::Conflict { .. }), "{e}");
+        // The same value twice is no conflict.
+        let o = build_override(None, Some(r#"{"a": 1}"#), &["a=1".into(), "b=x".into()]).unwrap();
+        assert_eq!(
+            o,
+            serde_json::from_str::<Map<_, _>>(r#"{"a":1,"b":"x"}"#).unwrap()
+        );
     }
 
     #[test]

@@ -165,6 +165,12 @@ pub async fn replay_saga(
         checkpoint.as_ref(),
         &|n| defs.get(n),
     );
+    // A plan with errors (unknown step, no checkpoint, no definition) is
+    // bad input, not a replay: nothing is written, dry run or not, so a
+    // typo leaves the replay log as it was.
+    if !plan.is_ok() {
+        return Err(ReplayError::Plan(Box::new(plan)));
+    }
     if opts.dry_run {
         // A dry run predicts the real run, which refuses while an earlier
         // replay is unfinished. Without the lock a dry run cannot tell a
@@ -177,23 +183,14 @@ pub async fn replay_saga(
             ));
         }
         // Logged as sagaz logs a dry run: finished the moment it started.
-        let status = if plan.is_ok() {
-            ReplayStatus::Success
-        } else {
-            ReplayStatus::Failed
-        };
-        let mut log = new_log(&plan, spec, opts, status);
+        let mut log = new_log(&plan, spec, opts, ReplayStatus::Success);
         log.completed_at = Some(log.created_at);
-        log.error_message = plan.first_error().map(|e| e.message.clone());
         store.save_replay(&log).await?;
         return Ok(ReplayReport {
             plan,
             log,
             outcome: None,
         });
-    }
-    if !plan.is_ok() {
-        return Err(ReplayError::Plan(Box::new(plan)));
     }
     let def = match plan.saga_name.as_deref().and_then(|n| defs.get(n)) {
         Some(d) => d,

@@ -293,6 +293,7 @@ pub async fn changes(
         items: out,
         bad: listing.bad,
         next: None,
+        bad_at: listing.bad_at,
     })
 }
 

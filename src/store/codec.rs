@@ -399,6 +399,25 @@ impl serde_json::ser::Formatter for PythonFormatter {
     }
 }
 
+/// The string value of `"field": "…"` found by text search in a damaged
+/// JSON document (after decompression when it decompresses): how a store
+/// learns which saga a corrupt entry belonged to, to clean its indexes.
+pub(crate) fn salvage_string_field(codec: &Codec, raw: &[u8], field: &str) -> Option<String> {
+    let bytes = codec
+        .decompress(raw)
+        .map(|b| b.into_owned())
+        .unwrap_or_else(|_| raw.to_vec());
+    let text = String::from_utf8_lossy(&bytes);
+    let quoted = format!("\"{field}\"");
+    let rest = &text[text.find(&quoted)? + quoted.len()..];
+    let rest = rest
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,23 +505,4 @@ mod tests {
         ));
         assert_eq!(Codec::default().decode(b""), Err(CodecError::Empty));
     }
-}
-
-/// The string value of `"field": "…"` found by text search in a damaged
-/// JSON document (after decompression when it decompresses): how a store
-/// learns which saga a corrupt entry belonged to, to clean its indexes.
-pub(crate) fn salvage_string_field(codec: &Codec, raw: &[u8], field: &str) -> Option<String> {
-    let bytes = codec
-        .decompress(raw)
-        .map(|b| b.into_owned())
-        .unwrap_or_else(|_| raw.to_vec());
-    let text = String::from_utf8_lossy(&bytes);
-    let quoted = format!("\"{field}\"");
-    let rest = &text[text.find(&quoted)? + quoted.len()..];
-    let rest = rest
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('"')?;
-    Some(rest[..rest.find('"')?].to_string())
 }

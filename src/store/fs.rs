@@ -102,6 +102,15 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<ObjectStore
             })
         }
     };
+    if opts.must_exist && !opts.readonly && !path.exists() {
+        return Err(StoreError::Unreachable {
+            url: url.redacted(),
+            reason: format!(
+                "{} does not exist (a command that only reads does not create it; check the path)",
+                path.display()
+            ),
+        });
+    }
     open_path(path, compression, opts.readonly).await
 }
 

@@ -146,6 +146,11 @@ pub struct Listing<T> {
     /// Where the next page starts (snapshot listings cut by `limit`);
     /// `None` at the end and for listings that are not paged.
     pub next: Option<SnapshotCursor>,
+    /// For each entry of `bad` (in order), how many `items` come before it,
+    /// where the backend read them in order; entries of `bad` past the end
+    /// of this list come after every item. Lets a timeline show a broken
+    /// snapshot where it stands.
+    pub bad_at: Vec<usize>,
 }
 
 impl<T> Default for Listing<T> {
@@ -154,7 +159,36 @@ impl<T> Default for Listing<T> {
             items: Vec::new(),
             bad: Vec::new(),
             next: None,
+            bad_at: Vec::new(),
         }
+    }
+}
+
+impl<T> Listing<T> {
+    /// Names an unreadable entry that stands after the items so far.
+    pub fn push_bad(&mut self, b: BadEntry) {
+        // Positions are only meaningful while every bad entry has one.
+        if self.bad_at.len() == self.bad.len() {
+            self.bad_at.push(self.items.len());
+        }
+        self.bad.push(b);
+    }
+
+    /// Items and unreadable entries interleaved in listing order (as far
+    /// as the backend told; see `bad_at`).
+    pub fn in_order(&self) -> impl Iterator<Item = Result<&T, &BadEntry>> + '_ {
+        let mut out = Vec::with_capacity(self.items.len() + self.bad.len());
+        let mut bad = self.bad.iter().enumerate().peekable();
+        for (i, item) in self.items.iter().enumerate() {
+            while let Some((_, b)) =
+                bad.next_if(|(k, _)| self.bad_at.get(*k).is_some_and(|at| *at <= i))
+            {
+                out.push(Err(b));
+            }
+            out.push(Ok(item));
+        }
+        out.extend(bad.map(|(_, b)| Err(b)));
+        out.into_iter()
     }
 }
 
@@ -218,15 +252,17 @@ where
                     out.items.push(s);
                 }
                 Err(b) if out.items.len() == limit => pending.push(b),
-                Err(b) => out.bad.push(b),
+                Err(b) => out.push_bad(b),
             }
         }
         if n < rows {
-            out.bad.append(&mut pending);
+            for b in pending.drain(..) {
+                out.push_bad(b);
+            }
             return Ok(out);
         }
         offset += n;
-        rows = rows.max(64).min(MAX_ROWS);
+        rows = rows.clamp(64, MAX_ROWS);
     }
 }
 
@@ -633,6 +669,10 @@ pub struct OpenOptions {
     /// Compression for writes in key-value backends; `None` = backend default
     /// (sagaz's default for that backend).
     pub compression: Option<codec::Compression>,
+    /// Report a missing SQLite file or store folder instead of creating
+    /// it: a command that only reads should say a path is mistyped, not
+    /// show an empty store it just made.
+    pub must_exist: bool,
 }
 
 /// The embedded default store: a SQLite file under the user's data

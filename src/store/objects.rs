@@ -578,10 +578,12 @@ impl ObjectStore {
                 }
                 Ok(_) => {}
                 Err(b) if out.items.len() >= limit => pending.push(b),
-                Err(b) => out.bad.push(b),
+                Err(b) => out.push_bad(b),
             }
         }
-        out.bad.append(&mut pending);
+        for b in pending {
+            out.push_bad(b);
+        }
         out
     }
 

@@ -128,7 +128,34 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::backend(BACKEND, e)
+    match server_message(&e) {
+        // The server refused (GRANTs, row security): exit 4, not 3.
+        Some((code, message)) if code == "42501" => StoreError::PermissionDenied {
+            url: "the PostgreSQL server".into(),
+            reason: message,
+        },
+        Some((_, message)) => StoreError::backend(BACKEND, message),
+        None => StoreError::backend(BACKEND, e),
+    }
+}
+
+/// An error the server sent: its SQLSTATE and a one-line message that ends
+/// with the server's own words (sqlx's `Display` appends the line of the
+/// *server's C source* that raised it — "at line 334" — which tells the
+/// user nothing), with the server's detail and hint when it gave them.
+fn server_message(e: &sqlx::Error) -> Option<(String, String)> {
+    let sqlx::Error::Database(d) = e else {
+        return None;
+    };
+    let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+    let mut message = format!("server error {code}: {}", d.message());
+    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        for extra in [pg.detail(), pg.hint()].into_iter().flatten() {
+            message.push_str("; ");
+            message.push_str(extra);
+        }
+    }
+    Some((code, message.replace('\n', " ")))
 }
 
 fn sql(s: String) -> AssertSqlSafe<String> {
@@ -816,7 +843,7 @@ impl PostgresStore {
         for r in self.fetch_rows(q).await? {
             match r {
                 Ok(s) => out.items.push(s),
-                Err(b) => out.bad.push(b),
+                Err(b) => out.push_bad(b),
             }
         }
         Ok(out)
@@ -1018,8 +1045,9 @@ fn short_reason(e: &sqlx::Error) -> String {
         sqlx::Error::PoolTimedOut => {
             "timed out connecting (is the server running and the host/port right?)".into()
         }
-        other => other
-            .to_string()
+        other => server_message(other)
+            .map(|(_, m)| m)
+            .unwrap_or_else(|| other.to_string())
             .lines()
             .next()
             .unwrap_or_default()

@@ -287,6 +287,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the database a `sqlite://` URL names.
     pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Self> {
         let path = path_from_url(url)?;
+        if (opts.must_exist || opts.readonly) && !path.exists() {
+            return Err(StoreError::Unreachable {
+                url: url.redacted(),
+                reason: format!(
+                    "{} does not exist (a command that only reads does not create it; check the path)",
+                    path.display()
+                ),
+            });
+        }
         Self::open_path(path, opts.readonly).await
     }
 
@@ -298,8 +307,20 @@ impl SqliteStore {
         };
         if !readonly {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
+                crate::files::create_private_dir_all(dir)
                     .map_err(|e| unreachable(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            // Created here, owner-only, before SQLite opens it: SQLite makes
+            // the -wal and -shm files with the database file's mode.
+            match crate::files::create_new_private_file(&path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(unreachable(format!(
+                        "cannot create {}: {e}",
+                        path.display()
+                    )))
+                }
             }
         }
         let options = SqliteConnectOptions::from_str("sqlite://")
@@ -661,7 +682,7 @@ impl SqliteStore {
         for r in self.fetch_rows(query, binds).await? {
             match r {
                 Ok(s) => out.items.push(s),
-                Err(b) => out.bad.push(b),
+                Err(b) => out.push_bad(b),
             }
         }
         Ok(out)

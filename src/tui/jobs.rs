@@ -19,13 +19,16 @@ use crate::engine::{Definitions, Event};
 use crate::model::{HistoricalState, ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
 use crate::replay::{self, ReplayOptions, ReplayPlan, ReplayReport, ReplaySpec, SnapshotRef};
 use crate::store::{
-    Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor, SnapshotQuery,
-    SnapshotStore, StoreError,
+    BadEntry, Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor,
+    SnapshotQuery, SnapshotStore, StoreError,
 };
 
 /// Snapshots per timeline page. The store returns whole snapshots, so this
 /// bounds the transient memory of a page of 1 MB contexts; only metadata is kept.
 pub const TIMELINE_PAGE: usize = 64;
+
+/// The status shown for a timeline row whose snapshot could not be read.
+pub const UNREADABLE: &str = "unreadable";
 
 /// One snapshot as the timeline shows it (no context).
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +49,26 @@ impl Mark {
             status: s.status.clone(),
             created_at: s.created_at,
         }
+    }
+
+    /// A timeline row for an entry that could not be read, standing where
+    /// the store found it (its time is its predecessor's: its own may be
+    /// what is broken). The detail pane shows the store's error for it.
+    pub fn unreadable(b: &BadEntry, at: Timestamp) -> Mark {
+        let last = b.key.rsplit(['/', ':']).next().unwrap_or(&b.key);
+        let id = last.split('.').next().unwrap_or(last);
+        Mark {
+            snapshot_id: id.to_string(),
+            step_name: format!("unreadable: {}", b.error),
+            step_index: -1,
+            status: SagaStatus::Other(UNREADABLE.into()),
+            created_at: at,
+        }
+    }
+
+    /// Whether this row stands for an entry that could not be read.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(&self.status, SagaStatus::Other(s) if s == UNREADABLE)
     }
 
     pub fn cursor(&self) -> SnapshotCursor {
@@ -741,6 +764,7 @@ async fn timeline_page(
     saga_id: &str,
     after: Option<SnapshotCursor>,
 ) -> JobResult<(Vec<Mark>, Option<SnapshotCursor>)> {
+    let after_at = after.as_ref().map(|c| c.created_at);
     let listing = store
         .list_snapshots(
             saga_id,
@@ -752,8 +776,24 @@ async fn timeline_page(
             },
         )
         .await?;
-    // Contexts are dropped here: the timeline keeps metadata only.
-    let marks = listing.items.iter().map(Mark::of).collect();
+    // Contexts are dropped here: the timeline keeps metadata only. Broken
+    // entries stand where the store found them, so the numbering is the
+    // store's and nothing is hidden.
+    let mut marks: Vec<Mark> = Vec::with_capacity(listing.items.len() + listing.bad.len());
+    for e in listing.in_order() {
+        match e {
+            Ok(s) => marks.push(Mark::of(s)),
+            Err(b) => {
+                let at = marks
+                    .last()
+                    .map(|m| m.created_at)
+                    .or(after_at)
+                    .or_else(|| listing.items.first().map(|s| s.created_at))
+                    .unwrap_or_else(Timestamp::now);
+                marks.push(Mark::unreadable(b, at));
+            }
+        }
+    }
     Ok((marks, listing.next))
 }
 
@@ -907,9 +947,11 @@ async fn export(
     };
     let text = serde_json::to_string_pretty(&value).map_err(|e| JobError::msg(e.to_string()))?;
     let p = path.clone();
-    tokio::task::spawn_blocking(move || std::fs::write(&p, text + "\n"))
-        .await
-        .map_err(|e| JobError::msg(e.to_string()))?
-        .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
+    tokio::task::spawn_blocking(move || {
+        crate::files::write_private_file(&p, (text + "\n").as_bytes())
+    })
+    .await
+    .map_err(|e| JobError::msg(e.to_string()))?
+    .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
     Ok((path, count))
 }

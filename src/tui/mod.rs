@@ -163,15 +163,22 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
 /// Runs `$EDITOR` (else `vi`) on a temporary file holding `text` and
 /// reads it back.
 fn edit_externally(text: &str) -> Result<String, String> {
-    let path = std::env::temp_dir().join(format!(
-        "sagascope-override-{}-{}.json",
-        std::process::id(),
-        Timestamp::now().as_micros()
-    ));
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
+    edit_with(&editor, text)
+}
+
+/// Runs `editor` on a scratch file holding `text` (the full context may be
+/// in it: the file is `0600` in a fresh `0700` folder, both removed
+/// afterwards) and reads it back.
+pub(crate) fn edit_with(editor: &str, text: &str) -> Result<String, String> {
+    let dir = crate::files::PrivateTempDir::new("sagascope-edit")
+        .map_err(|e| format!("cannot create a private temp folder: {e}"))?;
+    let path = dir.path().join("override.json");
+    crate::files::create_new_private_file(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let mut words = editor.split_whitespace();
     let prog = words.next().unwrap_or("vi");
     let status = std::process::Command::new(prog)
@@ -186,7 +193,7 @@ fn edit_externally(text: &str) -> Result<String, String> {
         )),
         Err(e) => Err(format!("cannot run {editor:?}: {e} (set $EDITOR)")),
     };
-    let _ = std::fs::remove_file(&path);
+    drop(dir);
     out
 }
 
@@ -245,5 +252,36 @@ where
                 break;
             }
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The scratch file handed to `$EDITOR` holds the full context: other
+    /// accounts must not read it, and it must not outlive the edit.
+    #[test]
+    fn the_editor_scratch_file_is_owner_only_in_a_private_folder_and_removed() {
+        let work = tempfile::tempdir().unwrap();
+        let seen = work.path().join("seen");
+        let script = work.path().join("editor.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nstat -c '%a' \"$1\" \"$(dirname \"$1\")\" > {seen}\necho \"$1\" >> {seen}\nprintf '{{\"a\": 2}}' > \"$1\"\n",
+                seen = seen.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let back = super::edit_with(script.to_str().unwrap(), "{\"secret\": 1}").unwrap();
+        assert_eq!(back, "{\"a\": 2}");
+        let seen = std::fs::read_to_string(&seen).unwrap();
+        let lines: Vec<&str> = seen.lines().collect();
+        assert_eq!(lines[..2], ["600", "700"], "{seen}");
+        let file = std::path::Path::new(lines[2]);
+        assert!(!file.exists(), "{} left behind", file.display());
+        assert!(!file.parent().unwrap().exists());
     }
 }

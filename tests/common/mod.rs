@@ -101,3 +101,74 @@ pub async fn summary_count(store: &dyn sagascope::store::SnapshotStore, saga_id:
         .unwrap_or_else(|| panic!("no summary for saga {saga_id}"))
         .snapshot_count
 }
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A private, throw-away `redis-server` (no persistence) on a port of its
+/// own, for tests that stop and restart a server; killed on drop.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Starts one on a free port; `None` (after a SKIP line, or a panic
+    /// under CI) when `redis-server` is not installed.
+    pub fn start() -> Option<PrivateRedis> {
+        let mut r = PrivateRedis {
+            port: free_port(),
+            child: None,
+        };
+        if !r.restart() {
+            return None;
+        }
+        Some(r)
+    }
+
+    /// Starts (again) on the same port; `false` when it could not.
+    pub fn restart(&mut self) -> bool {
+        self.stop();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            return backend_available("redis-server (binary)", "$PATH", false);
+        };
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        for _ in 0..100 {
+            if tcp_open(&addr) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on {addr}");
+    }
+
+    /// Kills it and waits until it has exited.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self, prefix: &str) -> String {
+        format!("redis://127.0.0.1:{}/?prefix={prefix}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,361 @@
+//! Fault injection with real servers: a private Redis and a private
+//! PostgreSQL, each on a port of its own with its data in a temp folder,
+//! killed and started again while the built binary works against them.
+//! What is asserted is what a user would rely on: a command that loses its
+//! store fails loudly (no hang, no "success", no file that passes for
+//! complete), and running it again after the server is back gets
+//! everything, with nothing done twice.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sagascope::store::{self, OpenOptions, SagaFilter, StoreUrl};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
+
+/// A server the test owns: started, killed (as a crash would), started
+/// again on the same port with the same data.
+trait Server {
+    fn url(&self) -> String;
+    fn kill(&mut self);
+    fn start(&mut self);
+}
+
+/// `redis-server` with an append-only file synced on every write, so a
+/// kill loses nothing that was acknowledged.
+struct DurableRedis {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl DurableRedis {
+    fn new(dir: &Path) -> Option<DurableRedis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            common::backend_available("redis-server (binary)", "$PATH", false);
+            return None;
+        }
+        let mut r = DurableRedis {
+            port: common::free_port(),
+            dir: dir.join("redis"),
+            child: None,
+        };
+        std::fs::create_dir_all(&r.dir).unwrap();
+        r.start();
+        Some(r)
+    }
+}
+
+impl Server for DurableRedis {
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/?prefix=fault:", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn start(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        wait_port(self.port);
+    }
+}
+
+impl Drop for DurableRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A PostgreSQL cluster of its own (`initdb` in a temp folder, run as the
+/// `postgres` account when the tests run as root), stopped with
+/// `pg_ctl -m immediate`: no shutdown checkpoint, as a crash.
+struct PrivatePostgres {
+    port: u16,
+    data: PathBuf,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+impl PrivatePostgres {
+    fn new(dir: &Path) -> Option<PrivatePostgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path().join("bin"))
+                .find(|p| p.join("initdb").exists())
+        });
+        let Some(bin) = bin else {
+            common::backend_available("postgres (initdb)", "/usr/lib/postgresql/*/bin", false);
+            return None;
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        let data = dir.join("pg");
+        std::fs::create_dir_all(&data).unwrap();
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown the cluster folder to postgres");
+        }
+        let pg = PrivatePostgres {
+            port: common::free_port(),
+            data,
+            bin,
+            as_postgres,
+        };
+        let out = pg.run(
+            "initdb",
+            &[
+                "-D",
+                &pg.data.display().to_string(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = pg;
+        pg.start();
+        Some(pg)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(tool);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        c.args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run a PostgreSQL tool")
+    }
+}
+
+impl Server for PrivatePostgres {
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn kill(&mut self) {
+        let data = self.data.display().to_string();
+        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    fn start(&mut self) {
+        let data = self.data.display().to_string();
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port, data
+        );
+        let log = format!("{data}/server.log");
+        let out = self.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        wait_port(self.port);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait_port(port: u16) {
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !common::tcp_open(&addr) {
+        assert!(Instant::now() < deadline, "nothing answers at {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sagascope(dir: &Path, store: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--store")
+        .arg(store)
+        .args(args)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("HOME", dir)
+        .env("SAGASCOPE_IDENTITY", "fault-injection")
+        .env_remove("SAGASCOPE_STORE")
+        .env_remove("SAGASCOPE_CONFIG")
+        .env_remove("SAGASCOPE_PROFILE")
+        .env_remove("SAGASCOPE_READONLY")
+        .stdin(Stdio::null());
+    c
+}
+
+fn ok(dir: &Path, store: &str, args: &[&str]) -> String {
+    let out = sagascope(dir, store, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "sagascope {args:?}: exit {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits for a child with a deadline: a hang is a failure, not a stuck run.
+fn wait_with_deadline(mut child: Child, secs: u64) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {secs} s (a hang):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn count_sagas(url: &str) -> u64 {
+    let s = store::open(&StoreUrl::new(url.to_string()), &OpenOptions::default())
+        .await
+        .unwrap();
+    s.count_sagas(&SagaFilter::default()).await.unwrap()
+}
+
+/// 2,600 sagas of 8 snapshots; the server dies while `export` writes them.
+/// The export fails (exit 3, no hang) and what it wrote is refused by
+/// `import` as cut short; after a restart the same export gets every saga,
+/// and an import of it holds all 2,600.
+async fn export_across_a_restart(server: &mut dyn Server, dir: &Path) {
+    const SAGAS: u64 = 2600;
+    let url = server.url();
+    ok(
+        dir,
+        &url,
+        &[
+            "dev",
+            "seed",
+            "--sagas",
+            &SAGAS.to_string(),
+            "--snapshots",
+            "8",
+        ],
+    );
+    assert_eq!(count_sagas(&url).await, SAGAS);
+
+    let bundle = dir.join("cut.jsonl");
+    let child = sagascope(dir, &url, &["export", "--all", "-o"])
+        .arg(&bundle)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the server once the export has written part of the bundle.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&bundle).map_or(0, |m| m.len()) < 64 * 1024 {
+        assert!(Instant::now() < deadline, "the export wrote nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.kill();
+    let out = wait_with_deadline(child, 120);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an export that lost its store exits 3: {stderr}"
+    );
+    assert!(!stderr.contains("exported"), "no success line: {stderr}");
+
+    let target = format!("sqlite://{}/imported.db", dir.display());
+    let imp = sagascope(dir, &target, &["import"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_eq!(
+        imp.status.code(),
+        Some(2),
+        "a cut-short bundle is refused: {}",
+        String::from_utf8_lossy(&imp.stderr)
+    );
+
+    server.start();
+    let full = dir.join("full.jsonl");
+    let out = sagascope(dir, &url, &["export", "--all", "-o"])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(dir, &target, &["import", &full.display().to_string()]);
+    assert_eq!(count_sagas(&target).await, SAGAS, "every saga, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_export_fails_loudly_and_a_rerun_exports_every_saga() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut redis) = DurableRedis::new(dir.path()) else {
+        return;
+    };
+    export_across_a_restart(&mut redis, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_mid_export_fails_loudly_and_a_rerun_exports_every_saga() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut pg) = PrivatePostgres::new(dir.path()) else {
+        return;
+    };
+    export_across_a_restart(&mut pg, dir.path()).await;
+}
