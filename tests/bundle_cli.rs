@@ -83,7 +83,14 @@ impl World {
         self.ok_on(&self.store, args)
     }
 
+    /// How many sagas a store lists; 0 for a SQLite file that was never
+    /// created (a refused import does not even open the store).
     fn saga_count(&self, store: &str) -> u64 {
+        if let Some(p) = store.strip_prefix("sqlite://") {
+            if !Path::new(p).exists() {
+                return 0;
+            }
+        }
         let o = self.ok_on(
             store,
             &["sagas", "list", "--all", "--count", "--format", "json"],
