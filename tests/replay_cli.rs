@@ -666,9 +666,18 @@ fn recover_abandon_closes_a_killed_replay_and_never_touches_a_running_one() {
     let killed = w.kill_9_after_the_charge(&saga, &def);
     let new_id = killed["new_saga_id"].as_str().unwrap().to_string();
 
-    // Without a reason, abandoning is a usage error.
+    // Without a reason, abandoning is a usage error; read-only refuses.
     let o = w.run(&["replay", "recover", "--abandon"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = w.run(&[
+        "--readonly",
+        "replay",
+        "recover",
+        "--abandon",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let out = eventually("the killed replay's lock to expire", || {
         let out = w.ok(&[
             "replay",

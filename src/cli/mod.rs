@@ -244,6 +244,9 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
     match cmd {
         Command::Replay(ReplayCommand::Run(a)) if a.o.dry_run => (DryRun, "`replay run --dry-run`"),
         Command::Replay(ReplayCommand::Run(_)) => (Write, "`replay run`"),
+        // Even listing takes each candidate saga's replay lock (that is how
+        // an abandoned replay is told from a running one).
+        Command::Replay(ReplayCommand::Recover(_)) => (Write, "`replay recover`"),
         Command::Batch(a) if a.o.dry_run => (DryRun, "`batch --dry-run`"),
         Command::Batch(_) => (Write, "`batch`"),
         Command::Run(_) => (Write, "`run`"),
