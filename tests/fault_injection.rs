@@ -85,6 +85,22 @@ impl Server for DurableRedis {
             .expect("start redis-server");
         self.child = Some(child);
         wait_port(self.port);
+        // It answers LOADING while it replays its append-only file.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let pong = Command::new("redis-cli")
+                .args(["-p", &self.port.to_string(), "ping"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG");
+            if pong {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not finish loading"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -358,4 +374,143 @@ async fn postgres_killed_mid_export_fails_loudly_and_a_rerun_exports_every_saga(
         return;
     };
     export_across_a_restart(&mut pg, dir.path()).await;
+}
+
+/// The demo's failed orders replayed by one batch while Redis is killed
+/// under it. The batch fails loudly; after a restart, the same batch and
+/// `replay recover --resume` leave every failed order with exactly one
+/// successful replay: none skipped, none charged twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_batch_then_rerun_and_recover_replays_each_order_once() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut redis) = DurableRedis::new(dir.path()) else {
+        return;
+    };
+    let dir = dir.path();
+    let url = redis.url();
+    ok(
+        dir,
+        &url,
+        &["demo", "--no-tui", "--orders", "40", "--trips", "0"],
+    );
+    let store = store::open(&StoreUrl::new(url.clone()), &OpenOptions::default())
+        .await
+        .unwrap();
+    let failed_filter = SagaFilter {
+        statuses: vec![sagascope::model::SagaStatus::RolledBack],
+        name: Some("OrderSaga".into()),
+        ..SagaFilter::default()
+    };
+    let failed: Vec<String> = store
+        .list_sagas(
+            &failed_filter,
+            &sagascope::store::SagaPageRequest {
+                limit: 1000,
+                after: None,
+            },
+        )
+        .await
+        .unwrap()
+        .sagas
+        .into_iter()
+        .map(|s| s.saga_id)
+        .collect();
+    assert!(failed.len() >= 5, "the demo leaves failed orders");
+    let batch_args = [
+        "batch",
+        "--ids-from",
+        "{ids}",
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+        "--concurrency",
+        "1",
+        "--lock-ttl",
+        "2",
+        "--reason",
+        "fault injection",
+    ];
+    let ids_file = dir.join("ids.txt");
+    std::fs::write(&ids_file, failed.join("\n")).unwrap();
+    let args: Vec<String> = batch_args
+        .iter()
+        .map(|a| a.replace("{ids}", &ids_file.display().to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let mut child = sagascope(dir, &url, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the server as soon as the first saga has been replayed.
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first batch item").unwrap();
+    redis.kill();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = wait_with_deadline(child, 120);
+    assert!(
+        !out.status.success(),
+        "a batch that lost its store does not succeed; first item {first}, then {rest:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    redis.start();
+    // Past the lock TTL, so a replay the kill interrupted counts as abandoned.
+    std::thread::sleep(Duration::from_secs(3));
+    let again = sagascope(dir, &url, &args).output().unwrap();
+    assert!(
+        matches!(again.status.code(), Some(0 | 1 | 6)),
+        "the re-run: {:?}\n{}",
+        again.status.code(),
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let recover = sagascope(dir, &url, &["replay", "recover", "--resume"])
+        .output()
+        .unwrap();
+    assert!(
+        recover.status.success(),
+        "replay recover --resume: {}",
+        String::from_utf8_lossy(&recover.stderr)
+    );
+    // Once more: everything is done, so nothing runs.
+    let third = sagascope(dir, &url, &args).output().unwrap();
+    assert!(
+        third.status.success(),
+        "the third run: {}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+
+    let store = store::open(&StoreUrl::new(url.clone()), &OpenOptions::default())
+        .await
+        .unwrap();
+    for id in &failed {
+        let log = store.list_replays(id, None).await.unwrap().items;
+        let done: Vec<_> = log
+            .iter()
+            .filter(|r| {
+                r.replay_status == sagascope::model::ReplayStatus::Success && !r.is_dry_run()
+            })
+            .collect();
+        assert_eq!(
+            done.len(),
+            1,
+            "order {id}: exactly one successful replay, got {:?}",
+            log.iter()
+                .map(|r| (r.replay_status.as_str(), r.new_saga_id.as_str()))
+                .collect::<Vec<_>>()
+        );
+        let new = store
+            .saga_summary(&done[0].new_saga_id)
+            .await
+            .unwrap()
+            .expect("the replay's new saga");
+        assert_eq!(
+            new.latest_status,
+            sagascope::model::SagaStatus::Completed,
+            "order {id}'s replay completed"
+        );
+    }
 }
