@@ -382,13 +382,25 @@ async fn postgres_killed_mid_export_fails_loudly_and_a_rerun_exports_every_saga(
 /// successful replay: none skipped, none charged twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_mid_batch_then_rerun_and_recover_replays_each_order_once() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let Some(mut redis) = DurableRedis::new(dir.path()) else {
         return;
     };
-    let dir = dir.path();
-    let url = redis.url();
+    batch_across_a_restart(&mut redis, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_mid_batch_then_rerun_and_recover_replays_each_order_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut pg) = PrivatePostgres::new(dir.path()) else {
+        return;
+    };
+    batch_across_a_restart(&mut pg, dir.path()).await;
+}
+
+async fn batch_across_a_restart(server: &mut dyn Server, dir: &Path) {
+    use std::io::BufRead;
+    let url = server.url();
     ok(
         dir,
         &url,
@@ -448,7 +460,7 @@ async fn redis_killed_mid_batch_then_rerun_and_recover_replays_each_order_once()
     // Kill the server as soon as the first saga has been replayed.
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("a first batch item").unwrap();
-    redis.kill();
+    server.kill();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let out = wait_with_deadline(child, 120);
     assert!(
@@ -457,7 +469,7 @@ async fn redis_killed_mid_batch_then_rerun_and_recover_replays_each_order_once()
         String::from_utf8_lossy(&out.stderr)
     );
 
-    redis.start();
+    server.start();
     // Past the lock TTL, so a replay the kill interrupted counts as abandoned.
     std::thread::sleep(Duration::from_secs(3));
     let again = sagascope(dir, &url, &args).output().unwrap();
