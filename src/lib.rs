@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod limits;
 pub mod model;
 pub mod replay;
 pub mod seed;

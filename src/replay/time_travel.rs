@@ -101,6 +101,17 @@ pub async fn resolve_snapshot(
     saga_id: &str,
     reference: &SnapshotRef,
 ) -> Result<Snapshot, TimeTravelError> {
+    resolve_snapshot_noting(store, saga_id, reference, &mut Vec::new()).await
+}
+
+/// [`resolve_snapshot`], adding to `bad` the entries that could not be
+/// read on the way (an index counts only the snapshots that could).
+pub async fn resolve_snapshot_noting(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+    reference: &SnapshotRef,
+    bad: &mut Vec<BadEntry>,
+) -> Result<Snapshot, TimeTravelError> {
     let not_found = || TimeTravelError::NoSuchSnapshot {
         saga_id: saga_id.to_string(),
         reference: reference.to_string(),
@@ -118,7 +129,7 @@ pub async fn resolve_snapshot(
             } else {
                 (Order::Desc, (-(*i + 1)) as usize)
             };
-            nth_snapshot(store, saga_id, order, skip).await?
+            nth_snapshot(store, saga_id, order, skip, bad).await?
         }
     };
     found.ok_or_else(not_found)
@@ -131,6 +142,7 @@ async fn nth_snapshot(
     saga_id: &str,
     order: Order,
     skip: usize,
+    bad: &mut Vec<BadEntry>,
 ) -> Result<Option<Snapshot>, TimeTravelError> {
     const PAGE: usize = 500;
     let mut remaining = skip;
@@ -141,6 +153,11 @@ async fn nth_snapshot(
     };
     loop {
         let page = store.list_snapshots(saga_id, &query).await?;
+        for b in page.bad {
+            if !bad.contains(&b) {
+                bad.push(b);
+            }
+        }
         if remaining < page.items.len() {
             return Ok(page.items.into_iter().nth(remaining));
         }
