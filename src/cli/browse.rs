@@ -250,7 +250,10 @@ fn approx_bytes(v: &Value) -> usize {
 }
 
 fn map_bytes(m: &serde_json::Map<String, Value>) -> usize {
-    m.iter().map(|(k, v)| k.len() + 4 + approx_bytes(v)).sum::<usize>() + 2
+    m.iter()
+        .map(|(k, v)| k.len() + 4 + approx_bytes(v))
+        .sum::<usize>()
+        + 2
 }
 
 /// `snapshots`: pages through the saga and prints as it goes, holding one
