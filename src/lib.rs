@@ -9,6 +9,8 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod model;
 pub mod replay;
