@@ -74,9 +74,11 @@ impl Timestamp {
     }
 
     /// Whether Python's `datetime` (and so sagaz) can hold this instant:
-    /// years 1 to 9999. Only those format as ISO 8601 that reads back.
+    /// years 1 to 9999, and no leap second (`:60`, which chrono reads and
+    /// Python refuses). Only those format as ISO 8601 that reads back.
     pub fn is_in_python_range(&self) -> bool {
         (1..=9999).contains(&chrono::Datelike::year(&self.0))
+            && self.0.nanosecond() < 1_000_000_000
     }
 
     /// Python's `isoformat()` for an aware UTC datetime.
@@ -312,7 +314,14 @@ mod tests {
     fn only_times_that_format_and_read_back_are_accepted() {
         // UTC year 0 and 10000: Python cannot hold them, and their ISO
         // form would not read back.
-        for s in ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:00-00:01"] {
+        // A leap second (found by fuzzing) wrote `10:30:60.1000000`,
+        // seven fraction digits that neither Python nor sagascope read.
+        for s in [
+            "0001-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:00-00:01",
+            "2026-01-15T10:30:60",
+            "2016-12-31T23:59:60.5Z",
+        ] {
             assert!(Timestamp::parse(s).is_err(), "{s}");
         }
         for s in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
