@@ -235,13 +235,19 @@ pub fn store_url(data: &[u8]) {
             secrets.push(text[s + 3..at].to_string());
         }
     }
+    let normalized = ::url::Url::parse(&text)
+        .map(|u| u.to_string())
+        .unwrap_or_default();
     for secret in secrets
         .iter()
         .filter(|s| s.len() >= 4 && s.as_str() != "***")
     {
         // A secret that also appears where it is not secret (the host,
-        // the path) cannot be told apart; only test the others.
-        if text.matches(secret.as_str()).count() > 1 {
+        // the path; as typed or percent-encoded) cannot be told apart;
+        // only test the others.
+        if text.matches(secret.as_str()).count() > 1
+            || normalized.matches(secret.as_str()).count() > 1
+        {
             continue;
         }
         for out in [&redacted, &shown, &err] {
