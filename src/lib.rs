@@ -13,6 +13,9 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod limits;
 pub mod model;
 pub mod replay;
 pub mod seed;

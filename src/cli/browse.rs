@@ -239,10 +239,35 @@ pub struct SnapshotsArgs {
     pub format: Format,
 }
 
+/// Memory a page of `snapshots` may take, roughly: pages shrink for sagas
+/// with big contexts (sagaz contexts of 10 MB exist) and grow for small ones.
+const SNAPSHOT_PAGE_BUDGET: usize = 32 * 1024 * 1024;
+const SNAPSHOT_PAGE_MAX: usize = 500;
+
+/// Roughly how many bytes a JSON value holds, without serializing it.
+fn approx_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => a.iter().map(approx_bytes).sum::<usize>() + 2,
+        Value::Object(m) => map_bytes(m),
+        _ => 8,
+    }
+}
+
+fn map_bytes(m: &serde_json::Map<String, Value>) -> usize {
+    m.iter()
+        .map(|(k, v)| k.len() + 4 + approx_bytes(v))
+        .sum::<usize>()
+        + 2
+}
+
+/// `snapshots`: pages through the saga and prints as it goes, holding one
+/// page of snapshots (and the previous context, for the change column) at
+/// a time, never the whole saga.
 pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliError> {
-    let q = SnapshotQuery {
+    let mut q = SnapshotQuery {
         order: if a.desc { Order::Desc } else { Order::Asc },
-        limit: a.limit,
+        limit: None,
         since: a
             .since
             .as_deref()
@@ -257,69 +282,139 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
     };
     let store = ctx.store().await?;
     let saga = replay::find_saga(store.as_ref(), &a.saga).await?;
-    let listing = store.list_snapshots(&saga.saga_id, &q).await?;
-    match a.format {
-        Format::Json => emit_json(&json!({
-            "saga_id": saga.saga_id,
-            "saga_name": saga.saga_name,
-            "snapshots": listing.items,
-            "bad_entries": listing.bad,
-        })),
-        Format::Jsonl => {
-            for s in &listing.items {
-                emit_jsonl(s);
-            }
+    let mut remaining = a.limit.unwrap_or(usize::MAX);
+    // Small first: the page after it is sized by what this one held.
+    let mut page_size = 2usize;
+    let mut bad: Vec<crate::store::BadEntry> = Vec::new();
+    let mut seen_bad = std::collections::HashSet::new();
+    let mut shown = 0usize;
+    let mut emitted = 0usize;
+    let mut table = Table::new(vec![
+        "#",
+        "CREATED",
+        "STEP",
+        "IDX",
+        "STATUS",
+        "SNAPSHOT ID",
+        "CONTEXT",
+    ]);
+    let mut prev: Option<Value> = None;
+    if a.format == Format::Json {
+        emit(&format!(
+            "{{\n  \"saga_id\": {},\n  \"saga_name\": {},\n  \"snapshots\": [",
+            Value::String(saga.saga_id.clone()),
+            Value::String(saga.saga_name.clone())
+        ));
+    }
+    // Numbers are positions in the saga's timeline, unreadable entries
+    // included (shown in place, as the TUI shows them), so `#7` here is
+    // `7` for `diff` and `--step` too.
+    while remaining > 0 {
+        q.limit = Some(page_size.min(remaining));
+        let page = store.list_snapshots(&saga.saga_id, &q).await?;
+        let bytes: usize = page
+            .items
+            .iter()
+            .map(|s| map_bytes(&s.context).max(256))
+            .sum();
+        if !page.items.is_empty() {
+            let per = (bytes / page.items.len()).max(1);
+            page_size = (SNAPSHOT_PAGE_BUDGET / per).clamp(1, SNAPSHOT_PAGE_MAX);
         }
-        Format::Table | Format::Text => {
-            let mut t = Table::new(vec![
-                "#",
-                "CREATED",
-                "STEP",
-                "IDX",
-                "STATUS",
-                "SNAPSHOT ID",
-                "CONTEXT",
-            ]);
-            let mut prev: Option<&crate::model::Snapshot> = None;
-            for (i, s) in listing.items.iter().enumerate() {
-                let changed = match prev {
-                    None => format!("{} keys", s.context.len()),
-                    Some(p) => {
-                        let n = diff::structural_diff(
-                            &Value::Object(p.context.clone()),
-                            &Value::Object(s.context.clone()),
-                        )
-                        .len();
-                        if n == 0 {
-                            "unchanged".into()
-                        } else {
-                            format!("{n} change(s)")
+        for e in page.in_order() {
+            let s = match e {
+                Ok(s) => s,
+                Err(b) => {
+                    // A backend may report an index problem with every page.
+                    if seen_bad.insert((b.key.clone(), b.error.clone())) {
+                        bad.push(b.clone());
+                        if matches!(a.format, Format::Table | Format::Text) {
+                            table.row(vec![
+                                shown.to_string(),
+                                "?".into(),
+                                "(unreadable)".into(),
+                                String::new(),
+                                "unreadable".into(),
+                                b.key.clone(),
+                                b.error.clone(),
+                            ]);
                         }
+                        shown += 1;
                     }
-                };
-                t.row(vec![
-                    i.to_string(),
-                    output::time_cell(&s.created_at),
-                    s.step_name.clone(),
-                    s.step_index.to_string(),
-                    output::status_cell(&s.status),
-                    s.snapshot_id.clone(),
-                    changed,
-                ]);
-                prev = Some(s);
+                    continue;
+                }
+            };
+            if remaining == 0 {
+                break;
             }
-            note(&format!(
-                "{} {} ({}) — {} snapshot(s)",
-                saga.saga_name,
-                saga.saga_id,
-                saga.latest_status,
-                listing.items.len()
-            ));
-            emit(&t.render());
+            remaining -= 1;
+            match a.format {
+                Format::Json => {
+                    let text = serde_json::to_string_pretty(s).unwrap_or_default();
+                    let sep = if emitted == 0 { "" } else { "," };
+                    emit(&format!("{sep}\n    {}", text.replace('\n', "\n    ")));
+                }
+                Format::Jsonl => emit_jsonl(s),
+                Format::Table | Format::Text => {
+                    let keys = s.context.len();
+                    let context = Value::Object(s.context.clone());
+                    let changed = match &prev {
+                        None => format!("{keys} keys"),
+                        Some(p) => {
+                            let n = diff::structural_diff(p, &context).len();
+                            if n == 0 {
+                                "unchanged".into()
+                            } else {
+                                format!("{n} change(s)")
+                            }
+                        }
+                    };
+                    table.row(vec![
+                        shown.to_string(),
+                        output::time_cell(&s.created_at),
+                        s.step_name.clone(),
+                        s.step_index.to_string(),
+                        output::status_cell(&s.status),
+                        s.snapshot_id.clone(),
+                        changed,
+                    ]);
+                    prev = Some(context);
+                }
+            }
+            shown += 1;
+            emitted += 1;
+        }
+        match page.next {
+            Some(n) => q.after = Some(n),
+            None => break,
         }
     }
-    warn_bad(&listing.bad);
-    Ok(Exit::Ok)
+    match a.format {
+        Format::Json => {
+            let bad_json = serde_json::to_string_pretty(&bad).unwrap_or_default();
+            emit(&format!(
+                "{}],\n  \"bad_entries\": {}\n}}\n",
+                if emitted == 0 { "" } else { "\n  " },
+                bad_json.replace('\n', "\n  ")
+            ));
+        }
+        Format::Jsonl => {}
+        Format::Table | Format::Text => {
+            // Rows are a few dozen bytes each; the contexts behind them are
+            // gone by now. Columns line up only once every row is known.
+            note(&format!(
+                "{} {} ({}) — {shown} snapshot(s)",
+                saga.saga_name, saga.saga_id, saga.latest_status,
+            ));
+            emit(&table.render());
+        }
+    }
+    warn_bad(&bad);
+    Ok(if bad.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
 }
 
 #[derive(Debug, Args)]
@@ -356,8 +451,9 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
     };
     let ra: SnapshotRef = a.a.parse().unwrap_or(SnapshotRef::Index(0));
     let rb: SnapshotRef = a.b.parse().unwrap_or(SnapshotRef::Index(-1));
-    let sa = replay::resolve_snapshot(store.as_ref(), &saga.saga_id, &ra).await?;
-    let sb = replay::resolve_snapshot(store.as_ref(), &other.saga_id, &rb).await?;
+    let mut bad = Vec::new();
+    let sa = replay::resolve_snapshot_noting(store.as_ref(), &saga.saga_id, &ra, &mut bad).await?;
+    let sb = replay::resolve_snapshot_noting(store.as_ref(), &other.saga_id, &rb, &mut bad).await?;
     let (va, vb) = (
         Value::Object(sa.context.clone()),
         Value::Object(sb.context.clone()),
@@ -404,7 +500,14 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
             "changes": changes,
         })),
     }
-    Ok(Exit::Ok)
+    // Entries that could not be read shift what an index means: name them
+    // and say the diff may not be between the snapshots meant.
+    warn_bad(&bad);
+    Ok(if bad.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
 }
 
 #[derive(Debug, Args)]

@@ -157,15 +157,7 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
     let context = match (&a.context, &a.context_file) {
         (Some(j), _) => replay::merge::parse_object(j, "--context")?,
         (None, Some(f)) => {
-            let text = if f.as_os_str() == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-                s
-            } else {
-                std::fs::read_to_string(f).map_err(|e| {
-                    CliError::usage(format!("cannot read --context-file {}: {e}", f.display()))
-                })?
-            };
+            let text = replay::merge::read_json_input(f, "--context-file")?;
             replay::merge::parse_object(&text, &format!("--context-file {}", f.display()))?
         }
         (None, None) => serde_json::Map::new(),

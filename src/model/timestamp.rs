@@ -55,9 +55,29 @@ impl Timestamp {
         self.0
     }
 
-    /// Adds a signed number of microseconds.
+    /// Adds a signed number of microseconds, stopping at the ends of the
+    /// representable range (±262,000 years) instead of overflowing.
     pub fn plus_micros(&self, us: i64) -> Self {
-        Timestamp(self.0 + chrono::Duration::microseconds(us))
+        self.checked_plus_micros(us).unwrap_or(Timestamp(if us < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        }))
+    }
+
+    /// Adds a signed number of microseconds; `None` past the representable
+    /// range.
+    pub fn checked_plus_micros(&self, us: i64) -> Option<Self> {
+        self.0
+            .checked_add_signed(chrono::Duration::microseconds(us))
+            .map(Timestamp)
+    }
+
+    /// Whether Python's `datetime` (and so sagaz) can hold this instant:
+    /// years 1 to 9999, and no leap second (`:60`, which chrono reads and
+    /// Python refuses). Only those format as ISO 8601 that reads back.
+    pub fn is_in_python_range(&self) -> bool {
+        (1..=9999).contains(&chrono::Datelike::year(&self.0)) && self.0.nanosecond() < 1_000_000_000
     }
 
     /// Python's `isoformat()` for an aware UTC datetime.
@@ -78,6 +98,19 @@ impl Timestamp {
 
     /// Reads ISO 8601 / RFC 3339 in the forms sagaz and common tools write.
     pub fn parse(input: &str) -> Result<Self, TimestampError> {
+        Self::parse_any_year(input).and_then(|t| {
+            if t.is_in_python_range() {
+                Ok(t)
+            } else {
+                // An offset can move 0001-01-01 or 9999-12-31 out of range.
+                Err(TimestampError {
+                    input: input.to_string(),
+                })
+            }
+        })
+    }
+
+    fn parse_any_year(input: &str) -> Result<Self, TimestampError> {
         let s = input.trim();
         let err = || TimestampError {
             input: input.to_string(),
@@ -172,7 +205,9 @@ impl Timestamp {
         if !digits.is_empty() || !any {
             return Err(err());
         }
-        Ok(now.plus_micros(sign * total_us))
+        now.checked_plus_micros(sign * total_us)
+            .filter(Timestamp::is_in_python_range)
+            .ok_or_else(err)
     }
 }
 
@@ -259,6 +294,39 @@ mod tests {
         assert!(Timestamp::parse_relative("-2x", now).is_err());
         assert!(Timestamp::parse_relative("-", now).is_err());
         assert!(Timestamp::parse_relative("-5", now).is_err());
+    }
+
+    #[test]
+    fn an_offset_past_the_calendar_is_an_error_not_a_panic() {
+        let now = Timestamp::parse("2026-01-15T12:00:00Z").unwrap();
+        // Fits in i64 microseconds (~268,000 years) but not in a date.
+        for s in ["+14000000w", "-14000000w", "-5000000w", "+500000w"] {
+            assert!(Timestamp::parse_relative(s, now).is_err(), "{s}");
+        }
+        assert_eq!(
+            now.plus_micros(i64::MAX).as_datetime(),
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        );
+    }
+
+    #[test]
+    fn only_times_that_format_and_read_back_are_accepted() {
+        // UTC year 0 and 10000: Python cannot hold them, and their ISO
+        // form would not read back.
+        // A leap second (found by fuzzing) wrote `10:30:60.1000000`,
+        // seven fraction digits that neither Python nor sagascope read.
+        for s in [
+            "0001-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:00-00:01",
+            "2026-01-15T10:30:60",
+            "2016-12-31T23:59:60.5Z",
+        ] {
+            assert!(Timestamp::parse(s).is_err(), "{s}");
+        }
+        for s in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let t = Timestamp::parse(s).unwrap();
+            assert_eq!(Timestamp::parse(&t.to_isoformat()).unwrap(), t, "{s}");
+        }
     }
 
     #[test]

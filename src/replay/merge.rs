@@ -82,7 +82,7 @@ pub enum OverrideError {
         source_name: String,
         found: &'static str,
     },
-    #[error("cannot read override file {path}: {reason}")]
+    #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
     #[error("override key {key:?} is set to {first_value} by {first} and to {second_value} by {second}; give it once")]
     Conflict {
@@ -91,6 +91,12 @@ pub enum OverrideError {
         first_value: String,
         second: String,
         second_value: String,
+    },
+    #[error("{flag} {path}: larger than the {} cap", crate::limits::human_bytes(*cap))]
+    TooLarge {
+        path: String,
+        flag: String,
+        cap: usize,
     },
 }
 
@@ -120,6 +126,44 @@ pub fn parse_object(text: &str, source_name: &str) -> Result<Map<String, Value>,
             reason: e.to_string(),
         }),
     }
+}
+
+/// Reads a JSON input file a person named (`-` is stdin): a regular file,
+/// a pipe (`<(jq …)`) or a device, [`MAX_OVERRIDE_BYTES`] at most. A FIFO
+/// with no writer is empty, never a hang; `/dev/zero` stops at the cap.
+///
+/// [`MAX_OVERRIDE_BYTES`]: crate::limits::MAX_OVERRIDE_BYTES
+pub fn read_json_input(path: &Path, flag: &str) -> Result<String, OverrideError> {
+    use crate::limits::{self, FileReadError, MAX_OVERRIDE_BYTES};
+    let shown = path.display().to_string();
+    let read_err = |e: FileReadError| match e {
+        FileReadError::TooLarge { cap } => OverrideError::TooLarge {
+            path: shown.clone(),
+            flag: flag.to_string(),
+            cap,
+        },
+        other => OverrideError::Read {
+            path: shown.clone(),
+            reason: other.to_string(),
+        },
+    };
+    let bytes = if path == Path::new("-") {
+        limits::read_capped(std::io::stdin().lock(), MAX_OVERRIDE_BYTES, 0)
+    } else {
+        limits::read_input_file(path, MAX_OVERRIDE_BYTES)
+    }
+    .map_err(read_err)?;
+    if bytes.is_empty() {
+        // Also what a FIFO nobody writes to reads as.
+        return Err(OverrideError::Read {
+            path: shown,
+            reason: format!("{flag} is empty; give a JSON object"),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| OverrideError::Read {
+        path: shown.clone(),
+        reason: format!("not UTF-8 text ({e})"),
+    })
 }
 
 /// Builds one override from a file, a JSON object and `key=value` pairs.
@@ -155,21 +199,7 @@ pub fn build_override(
         }
     };
     if let Some(p) = file {
-        let text = if p == Path::new("-") {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
-                OverrideError::Read {
-                    path: "-".into(),
-                    reason: e.to_string(),
-                }
-            })?;
-            s
-        } else {
-            std::fs::read_to_string(p).map_err(|e| OverrideError::Read {
-                path: p.display().to_string(),
-                reason: e.to_string(),
-            })?
-        };
+        let text = read_json_input(p, "--override-file")?;
         let name = format!("--override-file {}", p.display());
         for (k, v) in parse_object(&text, &name)? {
             add(&mut out, k, v, name.clone())?;

@@ -21,7 +21,8 @@ pub use run::{replay, replay_saga, ReplayError, ReplayOptions, ReplayReport, Rep
 
 pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};
 pub use time_travel::{
-    changes, resolve_snapshot, state_at, state_at_step, value_at, SnapshotRef, TimeTravelError,
+    changes, resolve_snapshot, resolve_snapshot_noting, state_at, state_at_step, value_at,
+    SnapshotRef, TimeTravelError,
 };
 
 use crate::model::SagaSummary;

@@ -101,6 +101,18 @@ pub async fn resolve_snapshot(
     saga_id: &str,
     reference: &SnapshotRef,
 ) -> Result<Snapshot, TimeTravelError> {
+    resolve_snapshot_noting(store, saga_id, reference, &mut Vec::new()).await
+}
+
+/// [`resolve_snapshot`], adding to `bad` the entries that could not be
+/// read on the way (an index counts them too: it is a position in the
+/// timeline as `snapshots` and the TUI number it).
+pub async fn resolve_snapshot_noting(
+    store: &dyn SnapshotStore,
+    saga_id: &str,
+    reference: &SnapshotRef,
+    bad: &mut Vec<BadEntry>,
+) -> Result<Snapshot, TimeTravelError> {
     let not_found = || TimeTravelError::NoSuchSnapshot {
         saga_id: saga_id.to_string(),
         reference: reference.to_string(),
@@ -118,19 +130,22 @@ pub async fn resolve_snapshot(
             } else {
                 (Order::Desc, (-(*i + 1)) as usize)
             };
-            nth_snapshot(store, saga_id, order, skip).await?
+            nth_snapshot(store, saga_id, order, skip, bad).await?
         }
     };
     found.ok_or_else(not_found)
 }
 
 /// The `skip`-th snapshot (0-based) in `order`, paging so a long saga is
-/// never loaded whole.
+/// never loaded whole. Positions count unreadable entries too, as the
+/// timelines number them: asking for one of those is its error, not the
+/// next readable snapshot under its number.
 async fn nth_snapshot(
     store: &dyn SnapshotStore,
     saga_id: &str,
     order: Order,
     skip: usize,
+    bad: &mut Vec<BadEntry>,
 ) -> Result<Option<Snapshot>, TimeTravelError> {
     const PAGE: usize = 500;
     let mut remaining = skip;
@@ -141,13 +156,25 @@ async fn nth_snapshot(
     };
     loop {
         let page = store.list_snapshots(saga_id, &query).await?;
-        if remaining < page.items.len() {
-            return Ok(page.items.into_iter().nth(remaining));
+        // Every unreadable entry of the pages read is named, not only those
+        // before the answer: the caller says the saga has some.
+        for b in &page.bad {
+            if !bad.contains(b) {
+                bad.push(b.clone());
+            }
+        }
+        for e in page.in_order() {
+            if remaining == 0 {
+                return match e {
+                    Ok(s) => Ok(Some(s.clone())),
+                    Err(b) => Err(crate::store::StoreError::Corrupt { entry: b.clone() }.into()),
+                };
+            }
+            remaining -= 1;
         }
         let Some(next) = page.next else {
             return Ok(None);
         };
-        remaining -= page.items.len();
         query.after = Some(next);
     }
 }

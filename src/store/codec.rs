@@ -44,9 +44,11 @@ pub enum JsonStyle {
     Compact,
 }
 
-/// Bounds applied to every decoded entry.
+/// Bounds applied to every decoded entry (see [`crate::limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Largest entry as stored (compressed or not), in bytes.
+    pub max_stored_bytes: usize,
     /// Largest decompressed entry, in bytes.
     pub max_decoded_bytes: usize,
     /// Deepest nesting of arrays/objects.
@@ -56,7 +58,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_decoded_bytes: 64 * 1024 * 1024,
+            max_stored_bytes: crate::limits::MAX_STORED_ENTRY_BYTES,
+            max_decoded_bytes: crate::limits::MAX_DECODED_ENTRY_BYTES,
             max_depth: 128,
         }
     }
@@ -70,8 +73,10 @@ pub enum CodecError {
         format: &'static str,
         reason: String,
     },
-    #[error("entry is larger than the {limit}-byte limit once decompressed")]
+    #[error("entry is larger than the {} cap once decompressed", crate::limits::human_bytes(*limit))]
     TooLarge { limit: usize },
+    #[error("entry is {size} bytes, larger than the {} cap on a stored entry", crate::limits::human_bytes(*limit))]
+    StoredTooLarge { size: usize, limit: usize },
     #[error("JSON nests deeper than the limit of {limit} levels")]
     TooDeep { limit: usize },
     #[error("invalid JSON: {0}")]
@@ -110,6 +115,12 @@ impl Codec {
 
     /// Decompresses (if compressed) within the size limit.
     pub fn decompress<'a>(&self, raw: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, CodecError> {
+        if raw.len() > self.limits.max_stored_bytes {
+            return Err(CodecError::StoredTooLarge {
+                size: raw.len(),
+                limit: self.limits.max_stored_bytes,
+            });
+        }
         let limit = self.limits.max_decoded_bytes;
         match sniff(raw) {
             Compression::None => {

@@ -25,7 +25,7 @@
 //! `?compression=gzip|none` (default none, as sagaz's default).
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -194,22 +194,19 @@ fn etag_of(meta: &fs::Metadata) -> String {
 }
 
 fn read_obj(path: &Path) -> StoreResult<Option<Obj>> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path, e)),
-    };
-    let meta = f.metadata().map_err(|e| io_err(path, e))?;
-    if meta.is_dir() {
-        return Ok(None);
+    use crate::limits::{read_regular_file, FileReadError, MAX_STORED_ENTRY_BYTES};
+    match read_regular_file(path, MAX_STORED_ENTRY_BYTES) {
+        Ok((bytes, meta)) => Ok(Some(Obj {
+            bytes,
+            etag: etag_of(&meta),
+            meta: vec![],
+        })),
+        Err(FileReadError::NotFound) => Ok(None),
+        Err(FileReadError::Io(e)) => Err(io_err(path, e)),
+        // A FIFO, directory, broken link or oversized file where an entry
+        // should be: the caller names it as a bad entry and goes on.
+        Err(e) => Err(StoreError::corrupt(path.display().to_string(), None, e)),
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    f.read_to_end(&mut bytes).map_err(|e| io_err(path, e))?;
-    Ok(Some(Obj {
-        bytes,
-        etag: etag_of(&meta),
-        meta: vec![],
-    }))
 }
 
 fn current_etag(path: &Path) -> StoreResult<Option<String>> {
@@ -312,9 +309,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Listed>) -> StoreResult<()> {
         let path = ent.path();
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
-            // Deleted between listing and stat.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err(&path, e)),
+            Err(e) => match fs::symlink_metadata(&path) {
+                // A broken link (dangling, or a loop) is listed as what it
+                // is, so the read that follows names it as a bad entry.
+                Ok(link) => link,
+                // Deleted between listing and stat.
+                Err(_) if e.kind() == ErrorKind::NotFound => continue,
+                Err(_) => return Err(io_err(&path, e)),
+            },
         };
         if meta.is_dir() {
             walk(root, &path, out)?;

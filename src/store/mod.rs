@@ -16,6 +16,7 @@ pub mod objects;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod rows;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod sqlite;
@@ -33,7 +34,7 @@ use crate::model::{ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
 
 pub use self::error::{BadEntry, EntryError, StoreError, StoreResult};
 pub use self::layers::ReadOnlyStore;
-pub use self::url::{redact, StoreUrl};
+pub use self::url::{param_is_secret as url_param_is_secret, redact, StoreUrl};
 
 /// Maps entries on every core when there are enough of them to pay for the
 /// hand-off, keeping their order. Decoding 100 snapshots of 1 KB (zstd,
@@ -721,6 +722,23 @@ pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Arc<dyn Sna
     } else {
         store
     })
+}
+
+/// Checks a store URL with the backend's own parser, as opening it would,
+/// without connecting or touching a file. For tests and fuzzing.
+#[doc(hidden)]
+pub fn check_url(url: &StoreUrl) -> StoreResult<()> {
+    match url.scheme().as_str() {
+        "sqlite" => sqlite::path_from_url(url).map(drop),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => postgres::check_url(url),
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => redis::check_url(url),
+        #[cfg(feature = "s3")]
+        "s3" => s3::S3Settings::from_url(url).map(drop),
+        "file" => fs::parse_url(url).map(drop),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(feature = "postgres")]

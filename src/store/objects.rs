@@ -402,6 +402,16 @@ impl ObjectStore {
         }
     }
 
+    /// A failed read of `key` as that entry's error. A driver that
+    /// refused the entry itself (not a regular file, over the size cap)
+    /// says why in a `Corrupt` error; its reason is the entry's.
+    fn bad_read(&self, key: &str, saga_id: Option<&str>, e: StoreError) -> BadEntry {
+        match e {
+            StoreError::Corrupt { entry } => self.bad(key, saga_id, entry.error),
+            other => self.bad(key, saga_id, other),
+        }
+    }
+
     fn contention(&self, key: &str) -> StoreError {
         StoreError::backend(
             self.backend(),
@@ -423,7 +433,7 @@ impl ObjectStore {
                 .driver
                 .get(&key)
                 .await
-                .map_err(|e| self.bad(&key, Some(saga_id), e))?;
+                .map_err(|e| self.bad_read(&key, Some(saga_id), e))?;
             if let Some(obj) = obj {
                 return self
                     .decode_snapshot(&key, Some(saga_id), &obj.bytes)
@@ -459,8 +469,18 @@ impl ObjectStore {
 
     async fn read_sagaz_index(&self, saga_id: &str) -> StoreResult<SagazIndex> {
         let key = self.layout.index_key(saga_id);
-        let Some(obj) = self.driver.get(&key).await? else {
-            return Ok(SagazIndex::default());
+        let obj = match self.driver.get(&key).await {
+            Ok(Some(obj)) => obj,
+            Ok(None) => return Ok(SagazIndex::default()),
+            // Not a file, or over the cap: named, and the saga's markers
+            // still list.
+            Err(e @ StoreError::Corrupt { .. }) => {
+                return Ok(SagazIndex {
+                    bad: vec![self.bad_read(&key, Some(saga_id), e)],
+                    ..SagazIndex::default()
+                })
+            }
+            Err(e) => return Err(e),
         };
         let mut out = SagazIndex {
             etag: Some(obj.etag.clone()),
@@ -1096,7 +1116,7 @@ impl ObjectStore {
         summary_etag: Option<&str>,
     ) -> Result<(Option<SagaSummary>, bool), BadEntry> {
         let key = format!("{SUMMARIES}{saga_id}.json");
-        let to_bad = |e: StoreError| self.bad(&key, Some(saga_id), e);
+        let to_bad = |e: StoreError| self.bad_read(&key, Some(saga_id), e);
         if let Some(etag) = summary_etag {
             let cached = self
                 .cache()
@@ -1162,7 +1182,7 @@ impl ObjectStore {
             .driver
             .get(&key)
             .await
-            .map_err(|e| self.bad(&key, None, e))?;
+            .map_err(|e| self.bad_read(&key, None, e))?;
         let Some(obj) = obj else { return Ok(None) };
         // sagaz names compressed replay objects `.json` too: sniff.
         let v = self

@@ -313,6 +313,11 @@ struct ParsedUrl {
     connect_timeout: Duration,
 }
 
+/// The URL checked as [`open`](super::open) would, without connecting.
+pub(crate) fn check_url(url: &StoreUrl) -> StoreResult<()> {
+    parse_url(url).map(drop)
+}
+
 fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
     let invalid = |reason: String| StoreError::InvalidUrl {
         url: url.redacted(),
@@ -660,6 +665,7 @@ impl PostgresStore {
     }
 
     fn snapshot_from_row(row: &PgRow) -> Result<Snapshot, BadEntry> {
+        use super::rows::{snapshot_from_columns, SnapshotColumns, TimeColumn};
         let key = row
             .try_get::<Uuid, _>(0)
             .map(|u| u.to_string())
@@ -674,58 +680,28 @@ impl PostgresStore {
             row.try_get::<String, _>(i)
                 .map_err(|e| bad(format!("column `{name}`: {e}")))
         };
-        let json = |i: usize, name: &str| -> Result<Value, BadEntry> {
-            codec::Codec::default()
-                .parse_json(text(i, name)?.as_bytes())
+        let time = |i: usize, name: &str| -> Result<Option<TimeColumn>, BadEntry> {
+            row.try_get::<Option<DateTime<Utc>>, _>(i)
+                .map(|t| t.map(|t| TimeColumn::Time(Timestamp::from_datetime(t))))
                 .map_err(|e| bad(format!("column `{name}`: {e}")))
         };
-        let context = match json(6, "context")? {
-            Value::Object(m) => m,
-            other => {
-                return Err(bad(format!(
-                    "column `context`: expected a JSON object, found {}",
-                    crate::model::fields_type_name(&other)
-                )))
-            }
-        };
-        let completed_steps = match json(7, "completed_steps")? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    _ => Err(bad(
-                        "column `completed_steps`: expected an array of strings".into(),
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => return Err(bad("column `completed_steps`: expected a JSON array".into())),
-        };
-        let created_at: Option<DateTime<Utc>> = row
-            .try_get(8)
-            .map_err(|e| bad(format!("column `created_at`: {e}")))?;
-        let retention_until: Option<DateTime<Utc>> = row
-            .try_get(9)
-            .map_err(|e| bad(format!("column `retention_until`: {e}")))?;
         let step_index: i32 = row
             .try_get(4)
             .map_err(|e| bad(format!("column `step_index`: {e}")))?;
-        Ok(Snapshot {
-            snapshot_id: key.clone(),
-            saga_id: saga_id
-                .clone()
-                .ok_or_else(|| bad("column `saga_id` is unreadable".into()))?,
+        snapshot_from_columns(SnapshotColumns {
             saga_name: text(2, "saga_name")?,
             step_name: text(3, "step_name")?,
             step_index: step_index.into(),
-            status: SagaStatus::parse(&text(5, "status")?),
-            context,
-            completed_steps,
-            external_refs: Map::new(),
-            created_at: Timestamp::from_datetime(
-                created_at.ok_or_else(|| bad("column `created_at` is NULL".into()))?,
-            ),
-            retention_until: retention_until.map(Timestamp::from_datetime),
-            extra: Map::new(),
+            status: text(5, "status")?,
+            context: text(6, "context")?,
+            completed_steps: text(7, "completed_steps")?,
+            created_at: time(8, "created_at")?,
+            retention_until: time(9, "retention_until")?,
+            // sagaz's table has neither column.
+            external_refs: None,
+            extra: None,
+            snapshot_id: key.clone(),
+            saga_id: saga_id.clone(),
         })
     }
 

@@ -236,6 +236,11 @@ struct ParsedUrl {
     connect_timeout: Duration,
 }
 
+/// The URL checked as [`open`](super::open) would, without connecting.
+pub(crate) fn check_url(url: &StoreUrl) -> StoreResult<()> {
+    parse_url(url).map(drop)
+}
+
 fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
     let invalid = |reason: String| StoreError::InvalidUrl {
         url: url.redacted(),

@@ -423,6 +423,19 @@ impl Driver for S3Driver {
                             .collect()
                     })
                     .unwrap_or_default();
+                // Refused before the body is read: an object over the cap
+                // would otherwise be held whole.
+                let cap = crate::limits::MAX_STORED_ENTRY_BYTES;
+                if out
+                    .content_length()
+                    .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > cap))
+                {
+                    return Err(StoreError::corrupt(
+                        full,
+                        None,
+                        crate::limits::FileReadError::TooLarge { cap },
+                    ));
+                }
                 let bytes = out
                     .body
                     .collect()

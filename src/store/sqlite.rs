@@ -455,6 +455,7 @@ impl SqliteStore {
     }
 
     fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot, BadEntry> {
+        use super::rows::{snapshot_from_columns, SnapshotColumns, TimeColumn};
         let key: String = row
             .try_get(0)
             .unwrap_or_else(|_| "<unreadable snapshot_id>".into());
@@ -472,65 +473,23 @@ impl SqliteStore {
             row.try_get::<Option<String>, _>(i)
                 .map_err(|e| bad(format!("column `{name}`: {e}")))
         };
-        let json_col = |_i: usize, name: &str, text: &str| -> Result<Value, BadEntry> {
-            let v = codec::Codec::default()
-                .parse_json(text.as_bytes())
-                .map_err(|e| bad(format!("column `{name}`: {e}")))?;
-            Ok(v)
-        };
         let step_index: i64 = row
             .try_get(4)
             .map_err(|e| bad(format!("column `step_index`: {e}")))?;
-        let context = match json_col(6, "context", &col(6, "context")?)? {
-            Value::Object(m) => m,
-            other => {
-                return Err(bad(format!(
-                    "column `context`: expected a JSON object, found {}",
-                    crate::model::fields_type_name(&other)
-                )))
-            }
-        };
-        let completed_steps = match json_col(7, "completed_steps", &col(7, "completed_steps")?)? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    _ => Err(bad(
-                        "column `completed_steps`: expected an array of strings".into(),
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => return Err(bad("column `completed_steps`: expected a JSON array".into())),
-        };
-        let ts = |i: usize, name: &str| -> Result<Option<Timestamp>, BadEntry> {
-            opt_col(i, name)?
-                .map(|s| Timestamp::parse(&s).map_err(|e| bad(format!("column `{name}`: {e}"))))
-                .transpose()
-        };
-        let created_at =
-            ts(8, "created_at")?.ok_or_else(|| bad("column `created_at` is NULL".into()))?;
-        let obj_col = |i: usize, name: &str| -> Result<Map<String, Value>, BadEntry> {
-            match opt_col(i, name)? {
-                None => Ok(Map::new()),
-                Some(t) => match json_col(i, name, &t)? {
-                    Value::Object(m) => Ok(m),
-                    _ => Err(bad(format!("column `{name}`: expected a JSON object"))),
-                },
-            }
-        };
-        Ok(Snapshot {
-            snapshot_id: key.clone(),
-            saga_id: col(1, "saga_id")?,
+        let saga_id = Some(col(1, "saga_id")?);
+        snapshot_from_columns(SnapshotColumns {
             saga_name: col(2, "saga_name")?,
             step_name: col(3, "step_name")?,
             step_index,
-            status: SagaStatus::parse(&col(5, "status")?),
-            context,
-            completed_steps,
-            created_at,
-            retention_until: ts(9, "retention_until")?,
-            external_refs: obj_col(10, "external_refs")?,
-            extra: obj_col(11, "extra")?,
+            status: col(5, "status")?,
+            context: col(6, "context")?,
+            completed_steps: col(7, "completed_steps")?,
+            created_at: opt_col(8, "created_at")?.map(TimeColumn::Text),
+            retention_until: opt_col(9, "retention_until")?.map(TimeColumn::Text),
+            external_refs: opt_col(10, "external_refs")?,
+            extra: opt_col(11, "extra")?,
+            snapshot_id: key.clone(),
+            saga_id,
         })
     }
 

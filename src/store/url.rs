@@ -13,6 +13,11 @@ const SECRET_PARAMS: [&str; 6] = [
     "sslpassword",
 ];
 
+/// Whether a query parameter's value is a secret (redacted everywhere).
+pub fn param_is_secret(name: &str) -> bool {
+    SECRET_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s))
+}
+
 /// A store URL that prints redacted everywhere but [`StoreUrl::expose`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoreUrl(String);
@@ -65,7 +70,7 @@ pub fn redact(url: &str) -> String {
                 let pairs: Vec<(String, String)> = u
                     .query_pairs()
                     .map(|(k, v)| {
-                        let secret = SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s));
+                        let secret = param_is_secret(&k);
                         (
                             k.into_owned(),
                             if secret { "***".into() } else { v.into_owned() },

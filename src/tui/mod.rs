@@ -29,7 +29,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::cli::{CliError, Context, Exit, TuiArgs};
 use crate::model::Timestamp;
 
-pub use app::{Action, App, AppConfig};
+pub use app::{parse_filter, Action, App, AppConfig};
 pub use jobs::Jobs;
 pub use keymap::Keymap;
 pub use theme::Theme;
