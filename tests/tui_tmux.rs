@@ -203,6 +203,36 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
     );
 }
 
+/// A tmux server of the test's own with the TUI started in it (160 × 45),
+/// `env` set for the binary only.
+fn tui_in_tmux(bin: &str, env: &[(&str, String)], store: &str) -> Tmux {
+    let tmux = Tmux {
+        socket: format!("sagascope-e2e-{}", common::unique_tag()),
+    };
+    let out = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "sh",
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    tmux.send_text(&format!("env {envs} '{bin}' --store '{store}' tui"));
+    tmux.send(&["Enter"]);
+    tmux
+}
+
 fn run_ok(bin: &str, env: &[(&str, String)], args: &[&str]) -> String {
     let out = Command::new(bin)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -278,26 +308,7 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
         .to_string();
     let short = &failed[..8];
 
-    let tmux = Tmux {
-        socket: format!("sagascope-e2e-{}", common::unique_tag()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "160",
-        "-y",
-        "45",
-        "sh",
-    ]);
-    assert!(out.status.success());
-    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
-    tmux.send_text(&format!("env {envs} '{bin}' --store '{store}' tui"));
-    tmux.send(&["Enter"]);
+    let tmux = tui_in_tmux(bin, &env, &store);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 4"));
 
     tmux.send(&[":"]);
@@ -429,26 +440,7 @@ fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
     assert_eq!(n, 1);
     drop(conn);
 
-    let tmux = Tmux {
-        socket: format!("sagascope-e2e-{}", common::unique_tag()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "160",
-        "-y",
-        "45",
-        "sh",
-    ]);
-    assert!(out.status.success());
-    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
-    tmux.send_text(&format!("env {envs} '{bin}' --store '{store}' tui"));
-    tmux.send(&["Enter"]);
+    let tmux = tui_in_tmux(bin, &env, &store);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 1"));
     tmux.send(&["Enter"]);
     // The whole timeline loads: 200 rows, the broken one among them.

@@ -421,21 +421,7 @@ async fn resume(
                     events,
                 )
                 .await;
-            log.replay_status = if outcome.succeeded() {
-                ReplayStatus::Success
-            } else {
-                ReplayStatus::Failed
-            };
-            log.error_message = outcome.error.as_ref().map(|e| match &outcome.failed_step {
-                Some(s) => format!("{s}: {e}"),
-                None => e.clone(),
-            });
-            log.extra
-                .insert("outcome".into(), Value::from(outcome.status.as_str()));
-            if let Some(s) = &outcome.failed_step {
-                log.extra
-                    .insert("failed_step".into(), Value::from(s.clone()));
-            }
+            super::run::record_outcome(&mut log, &outcome);
             Some(outcome)
         }
     };

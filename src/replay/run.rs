@@ -141,6 +141,26 @@ pub(crate) fn new_log(
     }
 }
 
+/// Writes a finished run into its replay-log entry: status, error (with
+/// the failing step), outcome and failing step in the extra fields.
+pub(crate) fn record_outcome(log: &mut ReplayLog, outcome: &RunOutcome) {
+    log.replay_status = if outcome.succeeded() {
+        ReplayStatus::Success
+    } else {
+        ReplayStatus::Failed
+    };
+    log.error_message = outcome.error.as_ref().map(|e| match &outcome.failed_step {
+        Some(s) => format!("{s}: {e}"),
+        None => e.clone(),
+    });
+    log.extra
+        .insert("outcome".into(), Value::from(outcome.status.as_str()));
+    if let Some(s) = &outcome.failed_step {
+        log.extra
+            .insert("failed_step".into(), Value::from(s.clone()));
+    }
+}
+
 /// Replays a saga by its exact id. A dry run costs three store round trips
 /// (the checkpoint, unfinished replays, the log entry).
 pub async fn replay_saga(
@@ -241,21 +261,7 @@ pub async fn replay_saga(
             .await
     };
     log.completed_at = Some(Timestamp::now());
-    log.replay_status = if outcome.succeeded() {
-        ReplayStatus::Success
-    } else {
-        ReplayStatus::Failed
-    };
-    log.error_message = outcome.error.as_ref().map(|e| match &outcome.failed_step {
-        Some(s) => format!("{s}: {e}"),
-        None => e.clone(),
-    });
-    log.extra
-        .insert("outcome".into(), Value::from(outcome.status.as_str()));
-    if let Some(s) = &outcome.failed_step {
-        log.extra
-            .insert("failed_step".into(), Value::from(s.clone()));
-    }
+    record_outcome(&mut log, &outcome);
     if lock.was_lost() {
         log.extra.insert(
             "warning".into(),
