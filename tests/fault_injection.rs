@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::PrivatePostgres;
 use sagascope::store::{self, OpenOptions, SagaFilter, StoreUrl};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
@@ -84,7 +85,7 @@ impl Server for DurableRedis {
             .spawn()
             .expect("start redis-server");
         self.child = Some(child);
-        wait_port(self.port);
+        common::wait_port(self.port);
         // It answers LOADING while it replays its append-only file.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -110,126 +111,17 @@ impl Drop for DurableRedis {
     }
 }
 
-/// A PostgreSQL cluster of its own (`initdb` in a temp folder, run as the
-/// `postgres` account when the tests run as root), stopped with
-/// `pg_ctl -m immediate`: no shutdown checkpoint, as a crash.
-struct PrivatePostgres {
-    port: u16,
-    data: PathBuf,
-    bin: PathBuf,
-    as_postgres: bool,
-}
-
-impl PrivatePostgres {
-    fn new(dir: &Path) -> Option<PrivatePostgres> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
-            d.flatten()
-                .map(|e| e.path().join("bin"))
-                .find(|p| p.join("initdb").exists())
-        });
-        let Some(bin) = bin else {
-            common::backend_available("postgres (initdb)", "/usr/lib/postgresql/*/bin", false);
-            return None;
-        };
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        #[allow(unsafe_code)]
-        let as_postgres = unsafe { libc::geteuid() } == 0;
-        let data = dir.join("pg");
-        std::fs::create_dir_all(&data).unwrap();
-        if as_postgres {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "chown the cluster folder to postgres");
-        }
-        let pg = PrivatePostgres {
-            port: common::free_port(),
-            data,
-            bin,
-            as_postgres,
-        };
-        let out = pg.run(
-            "initdb",
-            &[
-                "-D",
-                &pg.data.display().to_string(),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut pg = pg;
-        pg.start();
-        Some(pg)
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) -> Output {
-        let exe = self.bin.join(tool);
-        let mut c = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        c.args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run a PostgreSQL tool")
-    }
-}
-
 impl Server for PrivatePostgres {
     fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        PrivatePostgres::url(self)
     }
 
     fn kill(&mut self) {
-        let data = self.data.display().to_string();
-        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        PrivatePostgres::kill(self)
     }
 
     fn start(&mut self) {
-        let data = self.data.display().to_string();
-        let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
-            self.port, data
-        );
-        let log = format!("{data}/server.log");
-        let out = self.run(
-            "pg_ctl",
-            &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        wait_port(self.port);
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn wait_port(port: u16) {
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !common::tcp_open(&addr) {
-        assert!(Instant::now() < deadline, "nothing answers at {addr}");
-        std::thread::sleep(Duration::from_millis(50));
+        PrivatePostgres::start(self)
     }
 }
 

@@ -571,6 +571,71 @@ async fn a_restarted_redis_is_retried_every_few_seconds_and_c_r_reconnects_at_on
     assert_eq!(h.app.list.sagas.len(), 1);
 }
 
+/// The same with PostgreSQL: a private cluster killed (as a crash) under a
+/// TUI session and started again: retries stay a few seconds apart, `C-r`
+/// reconnects, and the saga is still listed (nothing was lost).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_postgres_is_retried_every_few_seconds_and_c_r_reconnects_at_once() {
+    use sagascope::store::{OpenOptions, StoreUrl};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut pg) = common::PrivatePostgres::new(dir.path()) else {
+        return;
+    };
+    let url = pg.url();
+    let store = sagascope::store::open(&StoreUrl::new(&url), &OpenOptions::default())
+        .await
+        .unwrap();
+    store.save_snapshots(&hand_saga()).await.unwrap();
+    let mut h = Harness::new(
+        store.clone(),
+        test_config(&url, std::env::temp_dir()),
+        now(),
+        100,
+        30,
+    );
+    h.settle().await;
+    assert!(matches!(h.app.conn, Conn::Connected { .. }));
+    assert_eq!(h.app.list.sagas.len(), 1);
+
+    pg.kill();
+    let mut clock = now().plus_micros(60_000_000);
+    for round in 0..4 {
+        h.dispatch(Action::Tick(clock));
+        h.settle().await;
+        let Conn::Disconnected {
+            retry_at, attempt, ..
+        } = &h.app.conn
+        else {
+            panic!("round {round}: still {:?} with the server down", h.app.conn)
+        };
+        assert_eq!(*attempt, round);
+        let wait_s = (retry_at.as_micros() - clock.as_micros()) / 1_000_000;
+        assert!(
+            (1..=5).contains(&wait_s),
+            "round {round}: next retry in {wait_s} s"
+        );
+        clock = *retry_at;
+    }
+
+    pg.start();
+    for _ in 0..5 {
+        h.keys("C-r");
+        h.settle().await;
+        if matches!(h.app.conn, Conn::Connected { .. }) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        matches!(h.app.conn, Conn::Connected { .. }),
+        "C-r did not reconnect: {:?}",
+        h.app.conn
+    );
+    h.settle().await;
+    assert_eq!(h.app.list.sagas.len(), 1, "the saga survived the crash");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_and_resized_terminals_draw() {
     let mut h = harness(40, 10).await;

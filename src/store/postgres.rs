@@ -1605,9 +1605,15 @@ impl SnapshotStore for PostgresStore {
         sqlx::query("SELECT 1")
             .execute(&mut *self.conn().await?)
             .await
-            .map_err(|e| StoreError::Unreachable {
-                url: self.location.clone(),
-                reason: short_reason(&e),
+            .map_err(|e| {
+                // A restarted server leaves the kept connection dead: retire
+                // it, or every later check (the TUI's reconnect, C-r) would
+                // fail on it too.
+                self.pool.note(&e);
+                StoreError::Unreachable {
+                    url: self.location.clone(),
+                    reason: short_reason(&e),
+                }
             })?;
         let latency = start.elapsed();
         // Planner estimates: exact counts would scan the tables.

@@ -10,6 +10,8 @@ macro_rules! skip_line {
     }};
 }
 use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use sagascope::model::{SagaStatus, Snapshot, Timestamp};
@@ -170,5 +172,130 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Waits until something accepts connections on a loopback port.
+pub fn wait_port(port: u16) {
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !tcp_open(&addr) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing answers at {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A PostgreSQL cluster of its own (`initdb` in a temp folder, run as the
+/// `postgres` account when the tests run as root), stopped with
+/// `pg_ctl -m immediate`: no shutdown checkpoint, as a crash.
+pub struct PrivatePostgres {
+    pub port: u16,
+    data: PathBuf,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+impl PrivatePostgres {
+    pub fn new(dir: &Path) -> Option<PrivatePostgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path().join("bin"))
+                .find(|p| p.join("initdb").exists())
+        });
+        let Some(bin) = bin else {
+            backend_available("postgres (initdb)", "/usr/lib/postgresql/*/bin", false);
+            return None;
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        let data = dir.join("pg");
+        std::fs::create_dir_all(&data).unwrap();
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown the cluster folder to postgres");
+        }
+        let pg = PrivatePostgres {
+            port: free_port(),
+            data,
+            bin,
+            as_postgres,
+        };
+        let out = pg.run(
+            "initdb",
+            &[
+                "-D",
+                &pg.data.display().to_string(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = pg;
+        pg.start();
+        Some(pg)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(tool);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        c.args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run a PostgreSQL tool")
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        let data = self.data.display().to_string();
+        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    pub fn start(&mut self) {
+        let data = self.data.display().to_string();
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port, data
+        );
+        let log = format!("{data}/server.log");
+        let out = self.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        wait_port(self.port);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
