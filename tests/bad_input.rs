@@ -8,6 +8,9 @@
 //! gets a row here when it is fixed.
 
 mod common;
+#[cfg(feature = "s3")]
+#[path = "common/s3env.rs"]
+mod s3env;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -390,6 +393,22 @@ async fn bad_input_table_redis() {
     run_table(format!(
         "{base}/?prefix=bad_input:{}:",
         common::unique_tag()
+    ))
+    .await;
+}
+
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_table_s3() {
+    const BUCKET: &str = "sagascope-bad-input";
+    if s3env::client_with_bucket(BUCKET).await.is_none() {
+        return;
+    }
+    // The binary reads the same test credentials from its environment.
+    run_table(s3env::url(
+        BUCKET,
+        &format!("t{}/", common::unique_tag()),
+        "",
     ))
     .await;
 }
