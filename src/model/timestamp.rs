@@ -77,8 +77,7 @@ impl Timestamp {
     /// years 1 to 9999, and no leap second (`:60`, which chrono reads and
     /// Python refuses). Only those format as ISO 8601 that reads back.
     pub fn is_in_python_range(&self) -> bool {
-        (1..=9999).contains(&chrono::Datelike::year(&self.0))
-            && self.0.nanosecond() < 1_000_000_000
+        (1..=9999).contains(&chrono::Datelike::year(&self.0)) && self.0.nanosecond() < 1_000_000_000
     }
 
     /// Python's `isoformat()` for an aware UTC datetime.
