@@ -205,7 +205,7 @@ pub fn store_url(data: &[u8]) {
     let text = String::from_utf8_lossy(data).into_owned();
     let url = StoreUrl::new(text.clone());
     let redacted = url.redacted();
-    let shown = format!("{url} {url:?}");
+    let (display, debug) = (format!("{url}"), format!("{url:?}"));
     let _ = url.scheme();
     let checked = store::check_url(&url);
     let err = checked.err().map(|e| e.to_string()).unwrap_or_default();
@@ -232,32 +232,61 @@ pub fn store_url(data: &[u8]) {
         }
     } else if let (Some(s), Some(at)) = (text.find("://"), text.rfind('@')) {
         if at > s {
-            // Not a URL, but it looks like it has credentials.
-            secrets.push(text[s + 3..at].to_string());
+            // Not a URL, but it looks like it has credentials: all of
+            // them are hidden.
+            assert_eq!(
+                redacted,
+                format!("{}://***@{}", &text[..s], &text[at + 1..]),
+                "{text:?}"
+            );
         }
     }
-    let normalized = ::url::Url::parse(&text)
-        .map(|u| u.to_string())
-        .unwrap_or_default();
+    // Compared as people read them: percent-decoded, `+` as a space (the
+    // query is re-encoded when secrets are replaced).
+    let plain = |s: &str| percent_decode_lossy(s).replace('+', " ");
+    let input = plain(&text);
     for secret in secrets
         .iter()
-        .filter(|s| s.len() >= 4 && s.as_str() != "***")
+        .map(|s| plain(s))
+        // A password that itself contains the mask cannot be told from it.
+        .filter(|s| s.len() >= 4 && !s.contains("***"))
     {
-        // A secret that also appears where it is not secret (the host,
-        // the path; as typed or percent-encoded) cannot be told apart;
-        // only test the others.
-        if text.matches(secret.as_str()).count() > 1
-            || normalized.matches(secret.as_str()).count() > 1
-        {
+        // Only a secret whose text is unique in the input can be looked
+        // for: the same text elsewhere (host, path, a plain parameter,
+        // overlapping repeats) is not a leak.
+        if input.matches(secret.as_str()).count() != 1 {
             continue;
         }
-        for out in [&redacted, &shown, &err] {
+        for out in [&redacted, &display, &debug, &err] {
             assert!(
-                !out.contains(secret.as_str()),
+                !plain(out).contains(secret.as_str()),
                 "{secret:?} of {text:?} shows in {out:?}"
             );
         }
     }
+}
+
+/// `%XX` decoded wherever it is valid, everything else kept.
+fn percent_decode_lossy(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The saga list's filter syntax: every status word becomes one status
