@@ -300,7 +300,7 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
     ]);
     let mut prev: Option<Value> = None;
     if a.format == Format::Json {
-        emit(&format!(
+        output::emit_raw(&format!(
             "{{\n  \"saga_id\": {},\n  \"saga_name\": {},\n  \"snapshots\": [",
             Value::String(saga.saga_id.clone()),
             Value::String(saga.saga_name.clone())
@@ -352,7 +352,7 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
                 Format::Json => {
                     let text = serde_json::to_string_pretty(s).unwrap_or_default();
                     let sep = if emitted == 0 { "" } else { "," };
-                    emit(&format!("{sep}\n    {}", text.replace('\n', "\n    ")));
+                    output::emit_raw(&format!("{sep}\n    {}", text.replace('\n', "\n    ")));
                 }
                 Format::Jsonl => emit_jsonl(s),
                 Format::Table | Format::Text => {
@@ -392,7 +392,7 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
     match a.format {
         Format::Json => {
             let bad_json = serde_json::to_string_pretty(&bad).unwrap_or_default();
-            emit(&format!(
+            output::emit_raw(&format!(
                 "{}],\n  \"bad_entries\": {}\n}}\n",
                 if emitted == 0 { "" } else { "\n  " },
                 bad_json.replace('\n', "\n  ")

@@ -119,6 +119,13 @@ pub fn emit(text: &str) {
     write_stdout(&printable(text));
 }
 
+/// Writes machine output (JSON text built piece by piece) to stdout as it
+/// is: JSON escapes what must be escaped, and [`emit`]'s visible escapes
+/// (`\u{7f}`) would make it invalid.
+pub fn emit_raw(text: &str) {
+    write_stdout(text);
+}
+
 /// Writes machine output (JSON) to stdout as it is.
 fn write_stdout(text: &str) {
     let mut out = io::stdout().lock();
