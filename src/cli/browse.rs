@@ -244,23 +244,6 @@ pub struct SnapshotsArgs {
 const SNAPSHOT_PAGE_BUDGET: usize = 32 * 1024 * 1024;
 const SNAPSHOT_PAGE_MAX: usize = 500;
 
-/// Roughly how many bytes a JSON value holds, without serializing it.
-fn approx_bytes(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len() + 2,
-        Value::Array(a) => a.iter().map(approx_bytes).sum::<usize>() + 2,
-        Value::Object(m) => map_bytes(m),
-        _ => 8,
-    }
-}
-
-fn map_bytes(m: &serde_json::Map<String, Value>) -> usize {
-    m.iter()
-        .map(|(k, v)| k.len() + 4 + approx_bytes(v))
-        .sum::<usize>()
-        + 2
-}
-
 /// `snapshots`: pages through the saga and prints as it goes, holding one
 /// page of snapshots (and the previous context, for the change column) at
 /// a time, never the whole saga.
@@ -315,7 +298,7 @@ pub async fn snapshots(ctx: &mut Context, a: SnapshotsArgs) -> Result<Exit, CliE
         let bytes: usize = page
             .items
             .iter()
-            .map(|s| map_bytes(&s.context).max(256))
+            .map(|s| crate::model::context_bytes(&s.context).max(256))
             .sum();
         if !page.items.is_empty() {
             let per = (bytes / page.items.len()).max(1);

@@ -84,3 +84,21 @@ pub struct StateChange {
 pub fn fields_type_name(v: &Value) -> &'static str {
     fields::type_name(v)
 }
+
+/// Roughly how many bytes a context holds as JSON text, without
+/// serializing it: what paging by memory (a saga of 10 MB contexts) needs.
+pub fn context_bytes(m: &serde_json::Map<String, Value>) -> usize {
+    m.iter()
+        .map(|(k, v)| k.len() + 4 + value_bytes(v))
+        .sum::<usize>()
+        + 2
+}
+
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => a.iter().map(value_bytes).sum::<usize>() + 2,
+        Value::Object(m) => context_bytes(m),
+        _ => 8,
+    }
+}

@@ -759,42 +759,62 @@ async fn real_replay(
     })
 }
 
+/// Memory one read of the timeline may take in contexts (which it drops at
+/// once, keeping metadata): reads shrink for sagas of big contexts (sagaz
+/// contexts of 10 MB exist; 64 of them at once took the TUI past 800 MB)
+/// and stay at a whole page for ordinary ones.
+const TIMELINE_READ_BUDGET: usize = 16 * 1024 * 1024;
+
 async fn timeline_page(
     store: &dyn SnapshotStore,
     saga_id: &str,
     after: Option<SnapshotCursor>,
 ) -> JobResult<(Vec<Mark>, Option<SnapshotCursor>)> {
-    let after_at = after.as_ref().map(|c| c.created_at);
-    let listing = store
-        .list_snapshots(
-            saga_id,
-            &SnapshotQuery {
-                order: Order::Asc,
-                limit: Some(TIMELINE_PAGE),
-                after,
-                ..SnapshotQuery::default()
-            },
-        )
-        .await?;
-    // Contexts are dropped here: the timeline keeps metadata only. Broken
-    // entries stand where the store found them, so the numbering is the
-    // store's and nothing is hidden.
-    let mut marks: Vec<Mark> = Vec::with_capacity(listing.items.len() + listing.bad.len());
-    for e in listing.in_order() {
-        match e {
-            Ok(s) => marks.push(Mark::of(s)),
-            Err(b) => {
-                let at = marks
-                    .last()
-                    .map(|m| m.created_at)
-                    .or(after_at)
-                    .or_else(|| listing.items.first().map(|s| s.created_at))
-                    .unwrap_or_else(Timestamp::now);
-                marks.push(Mark::unreadable(b, at));
+    let mut after_at = after.as_ref().map(|c| c.created_at);
+    let mut query = SnapshotQuery {
+        order: Order::Asc,
+        // Small first: the next read is sized by what this one held.
+        limit: Some(4.min(TIMELINE_PAGE)),
+        after,
+        ..SnapshotQuery::default()
+    };
+    let mut marks: Vec<Mark> = Vec::new();
+    loop {
+        let listing = store.list_snapshots(saga_id, &query).await?;
+        let bytes: usize = listing
+            .items
+            .iter()
+            .map(|s| crate::model::context_bytes(&s.context).max(256))
+            .sum();
+        let per = bytes / listing.items.len().max(1);
+        // Contexts are dropped here: the timeline keeps metadata only.
+        // Broken entries stand where the store found them, so the
+        // numbering is the store's and nothing is hidden.
+        for e in listing.in_order() {
+            match e {
+                Ok(s) => marks.push(Mark::of(s)),
+                Err(b) => {
+                    let at = marks
+                        .last()
+                        .map(|m| m.created_at)
+                        .or(after_at)
+                        .or_else(|| listing.items.first().map(|s| s.created_at))
+                        .unwrap_or_else(Timestamp::now);
+                    marks.push(Mark::unreadable(b, at));
+                }
             }
         }
+        drop(listing.items);
+        match listing.next {
+            Some(next) if marks.len() < TIMELINE_PAGE => {
+                after_at = Some(next.created_at);
+                query.after = Some(next);
+                let room = TIMELINE_PAGE - marks.len();
+                query.limit = Some((TIMELINE_READ_BUDGET / per.max(1)).clamp(1, room));
+            }
+            next => return Ok((marks, next)),
+        }
     }
-    Ok((marks, listing.next))
 }
 
 async fn detail(
