@@ -522,24 +522,7 @@ async fn a_restarted_redis_is_retried_every_few_seconds_and_c_r_reconnects_at_on
 
     redis.stop();
     // The clock jumps to each retry; every retry fails while it is down.
-    let mut clock = now().plus_micros(60_000_000);
-    for round in 0..8 {
-        h.dispatch(Action::Tick(clock));
-        h.settle().await;
-        let Conn::Disconnected {
-            retry_at, attempt, ..
-        } = &h.app.conn
-        else {
-            panic!("round {round}: still {:?} with the server down", h.app.conn)
-        };
-        assert_eq!(*attempt, round);
-        let wait_s = (retry_at.as_micros() - clock.as_micros()) / 1_000_000;
-        assert!(
-            (1..=5).contains(&wait_s),
-            "round {round}: next retry in {wait_s} s"
-        );
-        clock = *retry_at;
-    }
+    assert_retries_stay_a_few_seconds_apart(&mut h, 8).await;
 
     assert!(redis.restart());
     // The restarted server is empty (no persistence): write the saga again
@@ -571,6 +554,29 @@ async fn a_restarted_redis_is_retried_every_few_seconds_and_c_r_reconnects_at_on
     assert_eq!(h.app.list.sagas.len(), 1);
 }
 
+/// With the store's server down: each tick past the retry time retries,
+/// fails, and sets the next retry 1–5 s later (`rounds` times).
+async fn assert_retries_stay_a_few_seconds_apart(h: &mut Harness, rounds: u32) {
+    let mut clock = now().plus_micros(60_000_000);
+    for round in 0..rounds {
+        h.dispatch(Action::Tick(clock));
+        h.settle().await;
+        let Conn::Disconnected {
+            retry_at, attempt, ..
+        } = &h.app.conn
+        else {
+            panic!("round {round}: still {:?} with the server down", h.app.conn)
+        };
+        assert_eq!(*attempt, round);
+        let wait_s = (retry_at.as_micros() - clock.as_micros()) / 1_000_000;
+        assert!(
+            (1..=5).contains(&wait_s),
+            "round {round}: next retry in {wait_s} s"
+        );
+        clock = *retry_at;
+    }
+}
+
 /// The same with PostgreSQL: a private cluster killed (as a crash) under a
 /// TUI session and started again: retries stay a few seconds apart, `C-r`
 /// reconnects, and the saga is still listed (nothing was lost).
@@ -599,24 +605,7 @@ async fn a_restarted_postgres_is_retried_every_few_seconds_and_c_r_reconnects_at
     assert_eq!(h.app.list.sagas.len(), 1);
 
     pg.kill();
-    let mut clock = now().plus_micros(60_000_000);
-    for round in 0..4 {
-        h.dispatch(Action::Tick(clock));
-        h.settle().await;
-        let Conn::Disconnected {
-            retry_at, attempt, ..
-        } = &h.app.conn
-        else {
-            panic!("round {round}: still {:?} with the server down", h.app.conn)
-        };
-        assert_eq!(*attempt, round);
-        let wait_s = (retry_at.as_micros() - clock.as_micros()) / 1_000_000;
-        assert!(
-            (1..=5).contains(&wait_s),
-            "round {round}: next retry in {wait_s} s"
-        );
-        clock = *retry_at;
-    }
+    assert_retries_stay_a_few_seconds_apart(&mut h, 4).await;
 
     pg.start();
     for _ in 0..5 {
