@@ -397,6 +397,20 @@ async fn bad_input_table_redis() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_table_redis_cluster() {
+    let base = std::env::var("SAGASCOPE_TEST_REDIS_CLUSTER")
+        .unwrap_or_else(|_| "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002".into());
+    if !common::backend_available("redis-cluster", &base, common::tcp_open("127.0.0.1:7000")) {
+        return;
+    }
+    run_table(format!(
+        "{base}/?prefix=bad_input:{}:",
+        common::unique_tag()
+    ))
+    .await;
+}
+
 #[cfg(feature = "s3")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_table_s3() {
