@@ -50,6 +50,7 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 
 /// CPU time this thread has used: the frame path's own cost, without the
 /// time the OS gave other processes (the machine may be shared).
+#[allow(unsafe_code)]
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,

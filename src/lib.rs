@@ -6,9 +6,11 @@
 //! and `store`. The
 //! command line (`cli`) and the terminal UI (`tui`) sit on top and hold no
 //! logic of their own. The library layers never import clap, ratatui or
-//! crossterm.
+//! crossterm: the features `cli` and `tui` (on by default) bring those in,
+//! and `default-features = false` builds the library alone.
 
 pub mod bundle;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -20,4 +22,5 @@ pub mod model;
 pub mod replay;
 pub mod seed;
 pub mod store;
+#[cfg(feature = "tui")]
 pub mod tui;

@@ -183,6 +183,7 @@ pub fn read_input_file(path: &Path, cap: usize) -> Result<Vec<u8>, FileReadError
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn set_blocking(f: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = f.as_raw_fd();
@@ -227,7 +228,9 @@ mod tests {
         std::os::unix::fs::symlink(p.join("loop.json"), p.join("loop.json")).unwrap();
         let fifo = std::ffi::CString::new(p.join("fifo.json").to_str().unwrap()).unwrap();
         // SAFETY: a NUL-terminated path that outlives the call.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        #[allow(unsafe_code)]
+        let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) };
+        assert_eq!(made, 0);
         assert_eq!(read_regular_file(&p.join("ok.json"), 10).unwrap().0, b"{}");
         for (name, what) in [
             ("dir.json", "a directory"),

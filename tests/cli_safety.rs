@@ -584,6 +584,86 @@ fn the_readmes_relative_times_are_accepted() {
     assert!(stderr(&o).contains("--since"), "{}", stderr(&o));
 }
 
+// ------------------------------------------------------ one saga filter
+
+/// `sagas list`, `batch` and `export` take the same filter flags and select
+/// the same sagas with them; a list of ids and a filter together is a usage
+/// error, not a filter silently dropped.
+#[test]
+fn sagas_list_batch_and_export_share_one_filter() {
+    let w = World::sqlite();
+    let (def, _) = w.side_effect_definition();
+    let def = def.to_str().unwrap();
+    for _ in 0..3 {
+        w.ok(&["run", "TouchSaga", "--definitions", def]);
+    }
+    let list: Value = serde_json::from_str(&w.ok(&["sagas", "list", "--format", "json"])).unwrap();
+    let first = list["sagas"][0]["saga_id"].as_str().unwrap().to_string();
+    let prefix = &first[..8];
+    let filter = [
+        "--status",
+        "completed",
+        "--name",
+        "TouchSaga",
+        "--since",
+        "-1d",
+        "--id-prefix",
+        prefix,
+    ];
+    let mut args = vec!["sagas", "list", "--format", "jsonl"];
+    args.extend(filter);
+    assert_eq!(w.ok(&args).lines().count(), 1);
+    // The same flags on export: one saga in the bundle.
+    let bundle = w.path("one.jsonl");
+    let mut args = vec!["export", "-o", bundle.to_str().unwrap()];
+    args.extend(filter);
+    w.ok(&args);
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let sagas: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["snapshot"]["saga_id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        sagas.into_iter().collect::<Vec<_>>(),
+        vec![first.clone()],
+        "{text}"
+    );
+    // And on batch (a dry run over the one saga).
+    let mut args = vec![
+        "batch",
+        "--from-step",
+        "touch",
+        "--definitions",
+        def,
+        "--dry-run",
+    ];
+    args.extend(filter);
+    let o = w.run(&args);
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&first[..8]), "{out}");
+    // Ids and a filter together: refused before anything runs.
+    let ids = w.path("ids.txt");
+    std::fs::write(&ids, &first).unwrap();
+    let o = w.run(&[
+        "batch",
+        "--ids-from",
+        ids.to_str().unwrap(),
+        "--status",
+        "failed",
+        "--from-step",
+        "touch",
+        "--definitions",
+        def,
+        "--dry-run",
+    ]);
+    assert_eq!(code(&o), Some(2), "{}", stderr(&o));
+    let o = w.run(&["export", &first, "--status", "failed"]);
+    assert_eq!(code(&o), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not both"), "{}", stderr(&o));
+}
+
 // ------------------------------------------------------------ overrides
 
 #[test]

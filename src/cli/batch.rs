@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::browse::saga_filter;
+use super::filter::FilterArgs;
 use super::output::{emit, emit_jsonl, note};
 use super::replay_run::OverrideArgs;
 use super::run::load_definitions;
@@ -21,24 +21,9 @@ use crate::replay::batch::{run_batch, select, BatchRequest, BatchSummary, ItemRe
 pub struct BatchArgs {
     #[command(flatten)]
     pub o: OverrideArgs,
-    /// Status of the saga's newest snapshot (comma-separated for any of;
-    /// default: failed, rolled_back).
-    #[arg(long, value_delimiter = ',')]
-    pub status: Vec<String>,
-    /// Exact saga name.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// The step the saga stopped at (its newest snapshot's step).
-    #[arg(long)]
-    pub step: Option<String>,
-    /// Newest activity at or after this time.
-    #[arg(long, allow_hyphen_values = true)]
-    pub since: Option<String>,
-    /// Newest activity at or before this time.
-    #[arg(long, allow_hyphen_values = true)]
-    pub until: Option<String>,
-    /// Saga ids, one per line, from a file (`-` for stdin); replaces the filter.
-    #[arg(long, value_name = "FILE")]
+    /// Saga ids, one per line, from a file (`-` for stdin), instead of the
+    /// filter flags. Without either: every failed or rolled_back saga.
+    #[arg(long, value_name = "FILE", conflicts_with = "FilterArgs")]
     pub ids_from: Option<PathBuf>,
     /// At most this many sagas.
     #[arg(long)]
@@ -49,6 +34,8 @@ pub struct BatchArgs {
     /// Write the summary and every saga's result as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 fn read_ids(path: &PathBuf) -> Result<Vec<String>, CliError> {
@@ -77,7 +64,7 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
     let selection = match &a.ids_from {
         Some(p) => Selection::Ids(read_ids(p)?),
         None => {
-            let mut filter = saga_filter(&a.status, &a.name, &a.step, &a.since, &a.until, &None)?;
+            let mut filter = a.filter.to_filter()?;
             if filter.statuses.is_empty() {
                 filter.statuses = vec![SagaStatus::Failed, SagaStatus::RolledBack];
             }

@@ -3,32 +3,15 @@
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::filter::FilterArgs;
 use super::output::{self, emit, emit_json, emit_jsonl, note, warn_bad, Format, Table};
 use super::{parse_time, CliError, Context, Exit};
-use crate::model::{short_id, SagaStatus, Timestamp};
+use crate::model::{short_id, Timestamp};
 use crate::replay::{self, diff, SnapshotRef};
-use crate::store::{Order, SagaCursor, SagaFilter, SagaPageRequest, SnapshotQuery};
+use crate::store::{Order, SagaCursor, SagaPageRequest, SnapshotQuery};
 
 #[derive(Debug, Args)]
 pub struct SagasListArgs {
-    /// Status of the saga's newest snapshot (repeat or comma-separate for any of).
-    #[arg(long, value_delimiter = ',')]
-    pub status: Vec<String>,
-    /// Exact saga name.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Step of the newest snapshot (where the saga stopped).
-    #[arg(long)]
-    pub step: Option<String>,
-    /// Newest activity at or after this time.
-    #[arg(long, allow_hyphen_values = true)]
-    pub since: Option<String>,
-    /// Newest activity at or before this time.
-    #[arg(long, allow_hyphen_values = true)]
-    pub until: Option<String>,
-    /// Saga id starts with this.
-    #[arg(long)]
-    pub id_prefix: Option<String>,
     /// At most this many sagas (one page).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
@@ -43,50 +26,8 @@ pub struct SagasListArgs {
     pub count: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-impl SagasListArgs {
-    pub fn filter(&self) -> Result<SagaFilter, CliError> {
-        saga_filter(
-            &self.status,
-            &self.name,
-            &self.step,
-            &self.since,
-            &self.until,
-            &self.id_prefix,
-        )
-    }
-}
-
-/// A saga filter from the flags `sagas list`, `batch` and friends share
-/// (statuses any-of; times absolute or relative).
-pub(crate) fn saga_filter(
-    status: &[String],
-    name: &Option<String>,
-    step: &Option<String>,
-    since: &Option<String>,
-    until: &Option<String>,
-    id_prefix: &Option<String>,
-) -> Result<SagaFilter, CliError> {
-    Ok(SagaFilter {
-        statuses: status
-            .iter()
-            .map(|s| {
-                SagaStatus::parse_known(s).map_err(|e| CliError::usage(format!("--status: {e}")))
-            })
-            .collect::<Result<_, _>>()?,
-        name: name.clone(),
-        latest_step: step.clone(),
-        since: since
-            .as_deref()
-            .map(|v| parse_time("--since", v))
-            .transpose()?,
-        until: until
-            .as_deref()
-            .map(|v| parse_time("--until", v))
-            .transpose()?,
-        id_prefix: id_prefix.clone(),
-    })
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 fn encode_cursor(c: &SagaCursor) -> String {
@@ -112,7 +53,7 @@ fn decode_cursor(s: &str) -> Result<SagaCursor, CliError> {
 }
 
 pub async fn sagas_list(ctx: &mut Context, a: SagasListArgs) -> Result<Exit, CliError> {
-    let filter = a.filter()?;
+    let filter = a.filter.to_filter()?;
     let store = ctx.store().await?;
     let mut page_req = SagaPageRequest {
         limit: if a.all { 1000 } else { a.limit.max(1) },

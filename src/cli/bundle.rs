@@ -9,11 +9,11 @@ use std::sync::Arc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::filter::FilterArgs;
 use super::output::{note, stderr_is_tty, warn_bad};
 use super::{open_url, CliError, Context, Exit};
 use crate::bundle::import::{apply_import, plan_import, ImportError, OnConflict};
 use crate::bundle::{self, all_snapshots, replays_oldest_first, BundleError, BundleWriter};
-use crate::model::SagaStatus;
 use crate::replay;
 use crate::store::{BadEntry, SagaFilter, SagaPageRequest, SnapshotStore};
 
@@ -24,15 +24,11 @@ pub struct ExportArgs {
     /// Every saga in the store.
     #[arg(long)]
     pub all: bool,
-    /// Every saga whose newest snapshot has this status.
-    #[arg(long, value_delimiter = ',')]
-    pub status: Vec<String>,
-    /// Every saga with this name.
-    #[arg(long)]
-    pub name: Option<String>,
     /// Write here instead of stdout.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -131,24 +127,17 @@ fn entries(n: u64) -> &'static str {
 
 pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> {
     let store = ctx.store().await?;
-    let filtered = !a.status.is_empty() || a.name.is_some();
-    let (ids, mut bad) = if a.all || filtered {
-        let filter = SagaFilter {
-            statuses: a
-                .status
-                .iter()
-                .map(|s| {
-                    SagaStatus::parse_known(s)
-                        .map_err(|e| CliError::usage(format!("--status: {e}")))
-                })
-                .collect::<Result<_, _>>()?,
-            name: a.name.clone(),
-            ..SagaFilter::default()
-        };
+    if !a.sagas.is_empty() && (a.all || a.filter.is_set()) {
+        return Err(CliError::usage(
+            "name sagas to export, or select them with --all or filter flags, not both",
+        ));
+    }
+    let (ids, mut bad) = if a.all || a.filter.is_set() {
+        let filter = a.filter.to_filter()?;
         saga_ids(store.as_ref(), &filter).await?
     } else if a.sagas.is_empty() {
         return Err(CliError::usage(
-            "name sagas to export, or pass --all, --status or --name",
+            "name sagas to export, or pass --all or a filter (--status, --name, --step, --since, --until, --id-prefix)",
         ));
     } else {
         let mut ids = Vec::new();

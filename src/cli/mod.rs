@@ -9,6 +9,7 @@ mod browse;
 mod bundle;
 mod demo;
 pub mod exit;
+pub mod filter;
 pub mod output;
 mod replay_run;
 pub(crate) mod run;
@@ -213,7 +214,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     let mut ctx = Context::new(settings);
     ctx.access = access;
     match command {
-        Command::Tui(a) => crate::tui::run(&mut ctx, a).await,
+        Command::Tui(_) => launch_tui(&mut ctx).await,
         Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,
         Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
         Command::Snapshots(a) => browse::snapshots(&mut ctx, a).await,
@@ -270,8 +271,17 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
 
 /// Opens the terminal UI on the context's store (`demo` uses it once it
 /// has seeded the store).
+#[cfg(feature = "tui")]
 pub async fn launch_tui(ctx: &mut Context) -> Result<Exit, CliError> {
     crate::tui::run(ctx, TuiArgs::default()).await
+}
+
+/// Without the `tui` feature there is no terminal UI to open.
+#[cfg(not(feature = "tui"))]
+pub async fn launch_tui(_ctx: &mut Context) -> Result<Exit, CliError> {
+    Err(CliError::usage(
+        "this sagascope was built without the terminal UI (cargo feature `tui`); use the headless commands (`sagascope --help`)",
+    ))
 }
 
 /// Parses a time flag (absolute or relative to now).

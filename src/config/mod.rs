@@ -280,6 +280,7 @@ pub fn os_user() -> String {
 /// The name of the effective user's account, or `uid:N` when the user has
 /// no entry in the user database (common in containers).
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn account_name() -> Option<String> {
     // SAFETY: geteuid cannot fail. getpwuid_r writes only into `pwd` and
     // `buf`, both owned here and sized as passed; `pw_name` points into
