@@ -134,7 +134,10 @@ impl Snapshot {
         Value::Object(m)
     }
 
-    /// The expired test `delete_expired` uses.
+    /// Whether the snapshot's retention has passed at `now` (`retention_until`
+    /// before it; never when `retention_until` is `None`): the test
+    /// [`SnapshotStore::delete_expired`](crate::store::SnapshotStore::delete_expired)
+    /// applies.
     pub fn is_expired_at(&self, now: Timestamp) -> bool {
         self.retention_until.is_some_and(|r| r < now)
     }
