@@ -39,7 +39,8 @@ pub struct VerifyReport {
     pub snapshots: u64,
     /// Replay-log entries checked, summed over the source's sagas.
     pub replays: u64,
-    /// What differs, one line each (the first [`LISTED`]).
+    /// What differs, one line each (the first 20; the rest are only
+    /// counted in [`difference_count`](Self::difference_count)).
     pub differences: Vec<String>,
     /// How many differences there were in all.
     pub difference_count: u64,

@@ -169,8 +169,10 @@ pub struct Settings {
     /// What set read-only mode (`--readonly`, `SAGASCOPE_READONLY`, a
     /// profile, the config file), for messages.
     pub readonly_source: Option<String>,
-    /// Compression for writes in key-value stores; `None` leaves the store
-    /// URL's setting or the backend's default (sagaz's).
+    /// Compression for writes in key-value stores (`SAGASCOPE_COMPRESSION`,
+    /// the profile's, the file's); `None` when none is configured, so the
+    /// store URL's `compression` parameter or the backend's default (sagaz's)
+    /// applies.
     pub compression: Option<Compression>,
     /// Who replays are attributed to (`initiated_by`): `SAGASCOPE_IDENTITY`, the
     /// profile's or the file's `identity`, else [`os_user`].

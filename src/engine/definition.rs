@@ -208,9 +208,13 @@ pub enum SnapshotStrategy {
     BeforeEachStep,
     /// `after_each_step`: a snapshot (status `executing`) after each step completes.
     AfterEachStep,
-    /// `on_failure`: a snapshot of the outcome when the saga fails.
+    /// `on_failure`: in sagaz, a snapshot when the saga fails. This engine
+    /// snapshots every outcome under any strategy but `manual` (see
+    /// [`SnapshotStrategies::final_snapshot`]), so it adds no other snapshot.
     OnFailure,
-    /// `on_completion`: a snapshot of the outcome when the saga completes.
+    /// `on_completion`: in sagaz, a snapshot when the saga completes. This
+    /// engine snapshots every outcome under any strategy but `manual` (see
+    /// [`SnapshotStrategies::final_snapshot`]), so it adds no other snapshot.
     OnCompletion,
     /// `manual`: no automatic snapshots; only steps with `snapshot_after` capture.
     Manual,
@@ -260,9 +264,11 @@ pub struct SnapshotStrategies {
     pub before_each_step: bool,
     /// Snapshot after each completed step ([`SnapshotStrategy::AfterEachStep`]).
     pub after_each_step: bool,
-    /// Snapshot the outcome of a failed saga ([`SnapshotStrategy::OnFailure`]).
+    /// [`SnapshotStrategy::OnFailure`] is in effect: the outcome is snapshotted
+    /// (whatever it is, see [`final_snapshot`](Self::final_snapshot)).
     pub on_failure: bool,
-    /// Snapshot the outcome of a completed saga ([`SnapshotStrategy::OnCompletion`]).
+    /// [`SnapshotStrategy::OnCompletion`] is in effect: the outcome is
+    /// snapshotted (whatever it is, see [`final_snapshot`](Self::final_snapshot)).
     pub on_completion: bool,
 }
 

@@ -65,8 +65,8 @@ pub struct HistoricalState {
 }
 
 impl HistoricalState {
-    /// The state `s` describes, answered for the time `as_of` (the caller has
-    /// checked that `s` is the newest snapshot taken at or before `as_of`).
+    /// The state snapshot `s` describes, answered for the time `as_of`. Meant
+    /// for the newest snapshot taken at or before `as_of`; nothing is checked.
     pub fn from_snapshot(s: Snapshot, as_of: Timestamp) -> Self {
         HistoricalState {
             saga_id: s.saga_id,

@@ -16,7 +16,8 @@ pub enum SagaStatus {
     Completed,
     /// `compensating`: a step failed and completed steps are being undone.
     Compensating,
-    /// `failed`: the saga failed (a failure outcome, see [`is_failure`](Self::is_failure)).
+    /// `failed`: a step failed and the saga could not be rolled back cleanly
+    /// (in sagascope's engine: a compensation failed too).
     Failed,
     /// `rolled_back`: a step failed and every completed step was compensated.
     RolledBack,
@@ -128,7 +129,8 @@ pub enum ReplayStatus {
     Pending,
     /// `running`: the replay is executing steps.
     Running,
-    /// `success`: the replay ran to the end (a dry run also ends so).
+    /// `success`: the replay ran to the end (a dry run that found no problem
+    /// is logged so too).
     Success,
     /// `failed`: a step failed; see [`ReplayLog::error_message`](crate::model::ReplayLog::error_message).
     Failed,

@@ -67,8 +67,9 @@ pub enum ItemResult {
 pub struct BatchItem {
     /// The saga's id.
     pub saga_id: String,
-    /// The saga's name, when the selection or the plan knew it (`None` for
-    /// an id with no checkpoint).
+    /// The saga's name when known, from the filter's listing or the
+    /// checkpoint; `None` otherwise (e.g. an id skipped, or without a
+    /// checkpoint).
     pub saga_name: Option<String>,
     /// What happened to it.
     pub result: ItemResult,

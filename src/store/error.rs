@@ -58,9 +58,10 @@ pub enum StoreError {
         backend: &'static str,
     },
 
-    /// The store could not be reached at all: connection refused, DNS,
-    /// TLS, timeout, a missing SQLite file or folder that must exist.
-    /// [`StoreError::is_unreachable`] tells it apart.
+    /// The store could not be reached at all (connection refused or dropped,
+    /// timeout, ...), or a SQLite file or store folder that a read-only
+    /// command needs does not exist. [`StoreError::is_unreachable`] tells it
+    /// apart.
     #[error("cannot reach {url}: {reason}")]
     Unreachable {
         /// The store's URL, password redacted.
