@@ -102,6 +102,7 @@ impl PrivateTempDir {
         ))
     }
 
+    /// The folder's path; it exists until `self` is dropped.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -43,10 +43,18 @@ pub enum FileReadError {
     /// Something other than a regular file: reading it could block forever
     /// (a FIFO), never end (a device) or mean nothing (a directory).
     #[error("not a regular file: {what}")]
-    NotRegular { what: &'static str },
+    NotRegular {
+        /// What it is instead, e.g. `"a directory"`, `"a FIFO"`,
+        /// `"a dangling symbolic link"`.
+        what: &'static str,
+    },
     /// Larger than the cap for its kind.
     #[error("larger than the {} cap", human_bytes(*cap))]
-    TooLarge { cap: usize },
+    TooLarge {
+        /// The cap, in bytes.
+        cap: usize,
+    },
+    /// Any other I/O error (permission denied, ...); see [`FileReadError::io_kind`].
     #[error("{0}")]
     Io(io::Error),
 }

@@ -10,6 +10,7 @@ use crate::store::{SnapshotStore, StoreResult};
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SeedSpec {
+    /// How many sagas to generate.
     pub sagas: usize,
     /// Snapshots per saga (at least 1). The last one is the outcome.
     pub snapshots_per_saga: usize,
@@ -45,8 +46,11 @@ impl Default for SeedSpec {
 /// What was generated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SeedReport {
+    /// Sagas written.
     pub sagas: usize,
+    /// Snapshots written, over all sagas.
     pub snapshots: usize,
+    /// Sagas that ended failed (about [`SeedSpec::failed_ratio`] of them).
     pub failed: usize,
     /// The first saga's id (handy for trying commands).
     pub first_saga_id: Option<String>,

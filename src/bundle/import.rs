@@ -29,7 +29,9 @@ pub enum OnConflict {
 pub struct Conflict {
     /// `snapshot` or `replay`.
     pub kind: &'static str,
+    /// The record's id: `snapshot_id` or `replay_id`.
     pub id: String,
+    /// The saga it belongs to (for a replay, the original saga).
     pub saga_id: String,
 }
 
@@ -42,10 +44,16 @@ impl std::fmt::Display for Conflict {
 /// What an import will do, worked out before anything is written.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportPlan {
+    /// Snapshots the store does not hold yet: they will be written.
     pub new_snapshots: u64,
+    /// Snapshots the store already holds with the same content: skipped.
     pub identical_snapshots: u64,
+    /// Replay-log entries the store does not hold yet.
     pub new_replays: u64,
+    /// Replay-log entries the store already holds identically.
     pub identical_replays: u64,
+    /// Records whose id the store holds with different content; the import
+    /// refuses them unless told to skip or replace.
     pub conflicts: Vec<Conflict>,
     #[serde(skip)]
     identical: HashSet<(&'static str, String)>,
@@ -56,10 +64,13 @@ pub struct ImportPlan {
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
+    /// Snapshots written (new ones plus replaced conflicts).
     pub snapshots_written: u64,
+    /// Replay-log entries written (new ones plus replaced conflicts).
     pub replays_written: u64,
     /// Already in the store, identical.
     pub snapshots_already_there: u64,
+    /// Replay-log entries already in the store, identical.
     pub replays_already_there: u64,
     /// Conflicts left as the store had them (`OnConflict::Skip`).
     pub conflicts_skipped: u64,
@@ -67,12 +78,18 @@ pub struct ImportReport {
     pub conflicts_replaced: u64,
 }
 
+/// Why an import stopped. For [`ImportError::Bundle`] and
+/// [`ImportError::Conflicts`] nothing has been written.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The bundle is invalid (see [`BundleError`]).
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// The store failed. When it failed while writing, the records before
+    /// the failure stay written (importing again skips them as identical).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Records conflict and the policy is [`OnConflict::Fail`]; lists every one.
     #[error("{} record(s) exist in the store with different content: {}{}; nothing was imported (--on-conflict skip keeps the store's, --on-conflict replace overwrites them)",
         .0.len(),
         .0.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join(", "),

@@ -42,18 +42,36 @@ pub const LEGACY_BUNDLE_VERSION: u64 = 1;
 /// comes back from [`validate`].
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    /// The bundle could not be read (file or stream error).
     #[error("reading the bundle: {0}")]
     Io(#[from] std::io::Error),
+    /// The first line is not a bundle header, or the input is empty; holds
+    /// the explanation.
     #[error("not a sagascope bundle: {0}")]
     NotABundle(String),
+    /// The header names a version above [`BUNDLE_VERSION`]; holds that version.
     #[error("bundle version {0} is newer than this sagascope reads ({BUNDLE_VERSION}); upgrade sagascope")]
     NewerVersion(u64),
+    /// A line after the header is not a valid record or trailer.
     #[error("line {line}: {reason}; nothing was imported")]
-    BadLine { line: usize, reason: String },
+    BadLine {
+        /// The line's number, from 1 (the header).
+        line: usize,
+        /// What is wrong with it: invalid JSON, an unknown key, a record
+        /// that does not read (naming the field), ...
+        reason: String,
+    },
+    /// A version 2 bundle ends without its trailer: cut short.
     #[error("the bundle is cut short: no end line after {lines} line(s) (an export that was killed or a partial copy); nothing was imported")]
-    Truncated { lines: usize },
+    Truncated {
+        /// Lines read, header included.
+        lines: usize,
+    },
+    /// The trailer's counts or digest differ from what the bundle holds (it
+    /// was edited or damaged); holds each difference, `; `-separated.
     #[error("the bundle does not match its end line: {0}; nothing was imported")]
     Mismatch(String),
+    /// A version 1 bundle (no trailer) read without `allow_unverified`.
     #[error("this is a version 1 bundle (no end line): whether it is complete cannot be checked; pass --allow-unverified to import it anyway")]
     Unverified,
 }
@@ -63,7 +81,9 @@ pub enum BundleError {
 pub struct Trailer {
     /// Distinct `saga_id`s among the snapshots.
     pub sagas: u64,
+    /// Snapshot lines in the bundle.
     pub snapshots: u64,
+    /// Replay-log lines in the bundle.
     pub replays: u64,
     /// SHA-256 (lowercase hex) of every byte before the end line.
     pub sha256: String,
@@ -72,9 +92,13 @@ pub struct Trailer {
 /// What a valid bundle holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BundleCheck {
+    /// The header's version: [`BUNDLE_VERSION`] or [`LEGACY_BUNDLE_VERSION`].
     pub version: u64,
+    /// Distinct `saga_id`s among the snapshots.
     pub sagas: u64,
+    /// Snapshot lines read.
     pub snapshots: u64,
+    /// Replay-log lines read.
     pub replays: u64,
     /// The end line was present and its counts and digest matched (false
     /// only for version 1 bundles read with `allow_unverified`).
@@ -84,7 +108,9 @@ pub struct BundleCheck {
 /// One record of a bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
+    /// A `{"snapshot": …}` line: one snapshot in sagaz's dict form.
     Snapshot(Box<Snapshot>),
+    /// A `{"replay": …}` line: one replay-log entry.
     Replay(Box<ReplayLog>),
 }
 
@@ -99,6 +125,8 @@ pub struct BundleWriter<W: Write> {
 }
 
 impl<W: Write> BundleWriter<W> {
+    /// Starts a bundle on `out` by writing the header line. Fails only when
+    /// `out` does.
     pub fn new(out: W) -> std::io::Result<Self> {
         let mut w = BundleWriter {
             out,
@@ -118,6 +146,8 @@ impl<W: Write> BundleWriter<W> {
         self.out.write_all(&bytes)
     }
 
+    /// Appends a snapshot line. Write each saga's snapshots oldest first, as
+    /// `export` does.
     pub fn write_snapshot(&mut self, s: &Snapshot) -> std::io::Result<()> {
         if !self.sagas.contains(&s.saga_id) {
             self.sagas.insert(s.saga_id.clone());
@@ -126,6 +156,7 @@ impl<W: Write> BundleWriter<W> {
         self.line(&json!({ "snapshot": s.to_json() }))
     }
 
+    /// Appends a replay-log line.
     pub fn write_replay(&mut self, r: &ReplayLog) -> std::io::Result<()> {
         self.replays += 1;
         self.line(&json!({ "replay": r.to_json() }))

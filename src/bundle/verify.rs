@@ -32,10 +32,15 @@ pub struct VerifyReport {
     pub source_sagas_counted: u64,
     /// Sagas the source's listing gave (enumerated by the verifier).
     pub source_sagas_listed: u64,
+    /// `count_sagas` on the destination (at least the source's when verified;
+    /// it may hold other sagas too).
     pub destination_sagas_counted: u64,
+    /// Snapshots checked, summed over the source's sagas (`count_snapshots`).
     pub snapshots: u64,
+    /// Replay-log entries checked, summed over the source's sagas.
     pub replays: u64,
-    /// What differs, one line each (the first [`LISTED`]).
+    /// What differs, one line each (the first 20; the rest are only
+    /// counted in [`difference_count`](Self::difference_count)).
     pub differences: Vec<String>,
     /// How many differences there were in all.
     pub difference_count: u64,

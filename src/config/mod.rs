@@ -17,24 +17,44 @@ use crate::store::{codec::Compression, default_store_url, redact, StoreUrl};
 /// What can go wrong loading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read (a file named explicitly must exist).
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The config file is not valid TOML, or has an unknown key or a value of
+    /// the wrong type.
     #[error("invalid config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message, store URLs in it redacted.
+        message: String,
+    },
+    /// The selected profile (`--profile`, `SAGASCOPE_PROFILE` or
+    /// `default_profile`) is not in the file.
     #[error("unknown profile {name:?}; profiles in {path}: {known}")]
     UnknownProfile {
+        /// The profile asked for.
         name: String,
+        /// The config file, or `(no config file)`.
         path: String,
+        /// The profiles the file defines, comma-separated (`none` when it has none).
         known: String,
     },
+    /// A setting has a value sagascope does not accept.
     #[error("invalid value {value:?} for {name}: {reason}")]
     InvalidValue {
+        /// The setting: a key (`compression`) or an environment variable
+        /// (`SAGASCOPE_READONLY`).
         name: String,
+        /// The value as given.
         value: String,
+        /// What is accepted, e.g. `expected none, zstd or gzip`.
         reason: String,
     },
 }
@@ -64,12 +84,16 @@ pub struct FileConfig {
     /// in a profile; a profile's values win).
     #[serde(flatten)]
     pub base: Profile,
+    /// Named profiles (`[profiles.NAME]` tables), selected with `--profile`.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// The `[tui]` table.
     #[serde(default)]
     pub tui: TuiConfig,
+    /// The `[engine]` table.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// The `[log]` table.
     #[serde(default)]
     pub log: LogConfig,
 }
@@ -115,9 +139,16 @@ pub struct LogConfig {
 /// What the command line asked for, before the file and environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--config`: the file to read instead of `SAGASCOPE_CONFIG` or the default
+    /// path; it must exist.
     pub config_file: Option<PathBuf>,
+    /// `--profile`: the profile to use, over `SAGASCOPE_PROFILE` and
+    /// `default_profile`.
     pub profile: Option<String>,
+    /// `--store`: a store URL that wins over every other source.
     pub store: Option<String>,
+    /// `--readonly`: refuse every write. `false` does not turn off read-only
+    /// mode set elsewhere.
     pub readonly: bool,
 }
 
@@ -126,16 +157,27 @@ pub struct Overrides {
 pub struct Settings {
     /// The file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// The profile in use; `None` when no profile was selected.
     pub profile: Option<String>,
+    /// The store URL in force (the embedded SQLite default when nothing set one).
     pub store: StoreUrl,
     /// Where the store URL came from (flag, env, profile, default).
     pub store_source: &'static str,
+    /// Whether writes are refused (see [`Settings::permit`]); set when any source
+    /// says so.
     pub readonly: bool,
     /// What set read-only mode (`--readonly`, `SAGASCOPE_READONLY`, a
     /// profile, the config file), for messages.
     pub readonly_source: Option<String>,
+    /// Compression for writes in key-value stores (`SAGASCOPE_COMPRESSION`,
+    /// the profile's, the file's); `None` when none is configured, so the
+    /// store URL's `compression` parameter or the backend's default (sagaz's)
+    /// applies.
     pub compression: Option<Compression>,
+    /// Who replays are attributed to (`initiated_by`): `SAGASCOPE_IDENTITY`, the
+    /// profile's or the file's `identity`, else [`os_user`].
     pub identity: String,
+    /// The config file as parsed (empty when none was read).
     pub file: FileConfig,
 }
 
@@ -169,6 +211,7 @@ impl StoreAccess {
 pub struct ReadOnlyRefusal {
     /// What was refused (`replay run`, `the dry run`…).
     pub action: String,
+    /// Whether it was a write or a dry run (reads are never refused).
     pub access: StoreAccess,
     /// What set read-only mode.
     pub set_by: String,

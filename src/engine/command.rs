@@ -30,12 +30,19 @@ pub enum CommandLine {
 /// relative script paths work from anywhere).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
+    /// What to start: a shell line or a program with its arguments.
     pub line: CommandLine,
+    /// The folder the command runs in; `None` runs it in the current folder.
+    /// Definition files set it to their own folder.
     pub cwd: Option<PathBuf>,
+    /// Environment variables set for the command, on top of the inherited ones
+    /// (and of the `SAGASCOPE_*` variables the engine adds).
     pub env: Vec<(String, String)>,
 }
 
 impl CommandSpec {
+    /// A command run through `sh -c`, in the current folder, with no extra
+    /// environment.
     pub fn shell(s: impl Into<String>) -> Self {
         CommandSpec {
             line: CommandLine::Shell(s.into()),
@@ -209,6 +216,10 @@ fn parse_object(text: &str) -> Result<Context, String> {
 /// A step action (or compensation) run as an external command.
 #[derive(Debug, Clone)]
 pub struct CommandAction {
+    /// The command to run. It gets the context as JSON on stdin and
+    /// `SAGASCOPE_SAGA_ID`, `SAGASCOPE_SAGA_NAME`, `SAGASCOPE_STEP` and
+    /// `SAGASCOPE_COMPENSATING` (`1` or `0`) in its environment; it prints the keys
+    /// to merge as a JSON object (or nothing) on stdout.
     pub spec: CommandSpec,
 }
 

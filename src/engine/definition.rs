@@ -21,12 +21,15 @@ use super::Context;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct StepError {
+    /// What went wrong, as shown to the user; for external commands, the tail
+    /// of their stderr (or why they could not start).
     pub message: String,
     /// The attempt ran out of time (retried like any other failure).
     pub timed_out: bool,
 }
 
 impl StepError {
+    /// A failure with this message (not a timeout).
     pub fn new(message: impl Into<String>) -> Self {
         StepError {
             message: message.into(),
@@ -50,9 +53,14 @@ impl From<&str> for StepError {
 /// What a step's action sees.
 #[derive(Debug, Clone, Copy)]
 pub struct StepCall<'a> {
+    /// The id of the saga being run (for a replay, the new saga's id).
     pub saga_id: &'a str,
+    /// The saga's name, as [`SagaDefinition::name`].
     pub saga_name: &'a str,
+    /// The name of the step this action belongs to.
     pub step: &'a str,
+    /// The saga's context as it is now: the starting context plus the output
+    /// of every step completed so far.
     pub context: &'a Context,
     /// True when this is the step's compensation.
     pub compensating: bool,
@@ -62,6 +70,9 @@ pub struct StepCall<'a> {
 /// context (an empty object for none).
 #[async_trait]
 pub trait StepAction: Send + Sync {
+    /// Runs the action once (the engine handles retries and timeouts). Returns
+    /// the keys to merge into the context; an `Err` fails this attempt.
+    /// A compensation's output is not merged.
     async fn run(&self, call: StepCall<'_>) -> Result<Context, StepError>;
 
     /// How to name this action in plans and messages.
@@ -125,9 +136,14 @@ impl RetryPolicy {
 /// One step of a saga.
 #[derive(Clone)]
 pub struct Step {
+    /// The step's name, unique within the saga; snapshots record it as `step_name`
+    /// and replays start from a step by it.
     pub name: String,
+    /// What the step does.
     pub action: Arc<dyn StepAction>,
+    /// What undoes the step when a later step fails; `None` leaves it as it is.
     pub compensation: Option<Arc<dyn StepAction>>,
+    /// How often a failing attempt is tried again (compensations use it too).
     pub retry: RetryPolicy,
     /// Per attempt; `None` waits for ever.
     pub timeout: Option<Duration>,
@@ -152,6 +168,8 @@ impl fmt::Debug for Step {
 }
 
 impl Step {
+    /// A step that runs `action` once, without compensation, timeout or forced
+    /// snapshot.
     pub fn new(name: impl Into<String>, action: Arc<dyn StepAction>) -> Self {
         Step {
             name: name.into(),
@@ -163,16 +181,20 @@ impl Step {
         }
     }
 
+    /// Sets the compensation run when a later step fails.
     pub fn compensate(mut self, c: Arc<dyn StepAction>) -> Self {
         self.compensation = Some(c);
         self
     }
 
+    /// Sets the retry policy.
     pub fn retry(mut self, r: RetryPolicy) -> Self {
         self.retry = r;
         self
     }
 
+    /// Limits each attempt to `t`; an attempt that runs longer fails with
+    /// [`StepError::timed_out`] set.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = Some(t);
         self
@@ -182,14 +204,24 @@ impl Step {
 /// sagaz's snapshot strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SnapshotStrategy {
+    /// `before_each_step`: a snapshot (status `executing`) before each step runs.
     BeforeEachStep,
+    /// `after_each_step`: a snapshot (status `executing`) after each step completes.
     AfterEachStep,
+    /// `on_failure`: in sagaz, a snapshot when the saga fails. This engine
+    /// snapshots every outcome under any strategy but `manual` (see
+    /// [`SnapshotStrategies::final_snapshot`]), so it adds no other snapshot.
     OnFailure,
+    /// `on_completion`: in sagaz, a snapshot when the saga completes. This
+    /// engine snapshots every outcome under any strategy but `manual` (see
+    /// [`SnapshotStrategies::final_snapshot`]), so it adds no other snapshot.
     OnCompletion,
+    /// `manual`: no automatic snapshots; only steps with `snapshot_after` capture.
     Manual,
 }
 
 impl SnapshotStrategy {
+    /// Every strategy, in the order sagaz lists them.
     pub const ALL: [SnapshotStrategy; 5] = [
         SnapshotStrategy::BeforeEachStep,
         SnapshotStrategy::AfterEachStep,
@@ -198,6 +230,7 @@ impl SnapshotStrategy {
         SnapshotStrategy::Manual,
     ];
 
+    /// The strategy as sagaz spells it, e.g. `"before_each_step"`.
     pub fn as_str(self) -> &'static str {
         match self {
             SnapshotStrategy::BeforeEachStep => "before_each_step",
@@ -227,9 +260,15 @@ impl FromStr for SnapshotStrategy {
 /// A combination of strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotStrategies {
+    /// Snapshot before each step ([`SnapshotStrategy::BeforeEachStep`]).
     pub before_each_step: bool,
+    /// Snapshot after each completed step ([`SnapshotStrategy::AfterEachStep`]).
     pub after_each_step: bool,
+    /// [`SnapshotStrategy::OnFailure`] is in effect: the outcome is snapshotted
+    /// (whatever it is, see [`final_snapshot`](Self::final_snapshot)).
     pub on_failure: bool,
+    /// [`SnapshotStrategy::OnCompletion`] is in effect: the outcome is
+    /// snapshotted (whatever it is, see [`final_snapshot`](Self::final_snapshot)).
     pub on_completion: bool,
 }
 
@@ -241,6 +280,8 @@ impl Default for SnapshotStrategies {
 }
 
 impl SnapshotStrategies {
+    /// The combination of the listed strategies; [`SnapshotStrategy::Manual`]
+    /// adds nothing, and an empty list means `manual`.
     pub fn of(list: &[SnapshotStrategy]) -> Self {
         let has = |k| list.contains(&k);
         SnapshotStrategies {
@@ -256,6 +297,8 @@ impl SnapshotStrategies {
         Self::of(&[])
     }
 
+    /// Parses strategy names as sagaz spells them (case and `-`/`_` are
+    /// forgiven). An unknown name is an error that lists the known ones.
     pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
         let list = names
             .iter()
@@ -272,6 +315,7 @@ impl SnapshotStrategies {
         self.before_each_step || self.after_each_step || self.on_failure || self.on_completion
     }
 
+    /// The strategies in effect, as sagaz spells them; `["manual"]` when none is.
     pub fn names(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         if self.before_each_step {
@@ -296,7 +340,13 @@ impl SnapshotStrategies {
 /// A command that performs a whole replay in the saga's own runtime.
 #[derive(Debug, Clone)]
 pub struct Delegate {
+    /// The command. It gets the replay request as JSON on stdin (checkpoint,
+    /// merged context, new saga and replay ids, ...) and `SAGASCOPE_SAGA_ID`,
+    /// `SAGASCOPE_SAGA_NAME` and `SAGASCOPE_REPLAY_ID` in its environment; its
+    /// stdout lines are progress, the last one may be a JSON object whose
+    /// `context` becomes the outcome's. A non-zero exit fails the replay.
     pub command: CommandSpec,
+    /// How long the whole replay may take; `None` waits for ever.
     pub timeout: Option<Duration>,
 }
 
@@ -304,15 +354,23 @@ pub struct Delegate {
 /// is snapshotted; or a delegate that replays it.
 #[derive(Debug, Clone)]
 pub struct SagaDefinition {
+    /// The saga's name as snapshots carry it in `saga_name`, e.g. `OrderSaga`;
+    /// how stored sagas are matched to this definition.
     pub name: String,
+    /// The steps, in execution order (may be empty when a delegate replays it).
     pub steps: Vec<Step>,
+    /// When snapshots are taken while it runs.
     pub strategies: SnapshotStrategies,
+    /// When set, replays hand the whole saga to this command instead of
+    /// running [`steps`](Self::steps).
     pub delegate: Option<Delegate>,
     /// The file it was read from, if any.
     pub source: Option<PathBuf>,
 }
 
 impl SagaDefinition {
+    /// A saga with no steps, sagaz's default strategy (`before_each_step`)
+    /// and no delegate.
     pub fn new(name: impl Into<String>) -> Self {
         SagaDefinition {
             name: name.into(),
@@ -323,11 +381,13 @@ impl SagaDefinition {
         }
     }
 
+    /// Appends a step (steps run in the order they are added).
     pub fn step(mut self, step: Step) -> Self {
         self.steps.push(step);
         self
     }
 
+    /// Sets the snapshot strategies.
     pub fn strategies(mut self, s: SnapshotStrategies) -> Self {
         self.strategies = s;
         self
@@ -338,6 +398,7 @@ impl SagaDefinition {
         self.steps.iter().position(|s| s.name == name)
     }
 
+    /// The step names in execution order.
     pub fn step_names(&self) -> Vec<String> {
         self.steps.iter().map(|s| s.name.clone()).collect()
     }

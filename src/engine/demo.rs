@@ -120,22 +120,32 @@ fn obj(v: Value) -> Context {
 /// One saga the demo ran.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSaga {
+    /// The id the demo gave the saga (a fresh UUID).
     pub saga_id: String,
+    /// The saga's definition name, e.g. `OrderSaga`.
     pub saga_name: String,
+    /// How it ended: `completed`, `rolled_back`, or `failed` (also when its
+    /// definition was missing).
     pub status: SagaStatus,
+    /// The step that failed; `None` when the saga completed.
     pub failed_step: Option<String>,
+    /// Why it failed; `None` when the saga completed.
     pub error: Option<String>,
 }
 
 /// What the demo wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DemoReport {
+    /// Every saga run, in the order they finished.
     pub sagas: Vec<DemoSaga>,
+    /// Snapshots written to the store, over all sagas.
     pub snapshots: usize,
+    /// Snapshots that could not be saved, over all sagas.
     pub snapshot_errors: usize,
 }
 
 impl DemoReport {
+    /// How many sagas ended with `status`.
     pub fn count(&self, status: &SagaStatus) -> usize {
         self.sagas.iter().filter(|s| &s.status == status).count()
     }

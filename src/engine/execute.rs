@@ -16,7 +16,11 @@ use crate::store::SnapshotStore;
 /// What to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunRequest {
+    /// The id the run's snapshots are written under (a fresh UUID for a new
+    /// saga; a replay's new saga id).
     pub saga_id: String,
+    /// The starting context (for a replay, the checkpoint's merged with the
+    /// override).
     pub context: Context,
     /// Steps already done (a replay's checkpoint): skipped, and compensated
     /// on failure as sagaz does after `execute_from_snapshot`.
@@ -32,37 +36,60 @@ pub struct RunRequest {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A step of the checkpoint's `completed_steps`: not run again.
     StepSkipped {
+        /// The step's name.
         step: String,
     },
+    /// An attempt of a step began.
     StepStarted {
+        /// The step's name.
         step: String,
+        /// 1 for the first attempt, 2 for the first retry, ...
         attempt: u32,
     },
+    /// A step succeeded; its output is merged into the context.
     StepCompleted {
+        /// The step's name.
         step: String,
     },
+    /// An attempt of a step failed (sent for each attempt, retries included).
     StepFailed {
+        /// The step's name.
         step: String,
+        /// Which attempt failed, from 1.
         attempt: u32,
+        /// The [`StepError`] message.
         error: String,
     },
+    /// A completed step's compensation began (compensations run in reverse
+    /// order after a failure).
     Compensating {
+        /// The compensated step's name.
         step: String,
     },
+    /// A compensation succeeded.
     Compensated {
+        /// The compensated step's name.
         step: String,
     },
+    /// A compensation failed on its last attempt; the saga ends `failed`.
     CompensationFailed {
+        /// The step whose compensation failed.
         step: String,
+        /// The [`StepError`] message.
         error: String,
     },
+    /// A snapshot could not be saved; the run goes on.
     SnapshotFailed {
+        /// The `step_name` the snapshot would have had.
         step: String,
+        /// The store's error.
         error: String,
     },
     /// A line a delegate printed.
     Progress {
+        /// The line, without its line break.
         line: String,
     },
 }
@@ -70,15 +97,28 @@ pub enum Event {
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunOutcome {
+    /// The id the run's snapshots were written under.
     pub saga_id: String,
+    /// The saga's definition name.
     pub saga_name: String,
+    /// `completed` when every step succeeded; `rolled_back` when a step failed
+    /// and every compensation succeeded; `failed` otherwise.
     pub status: SagaStatus,
+    /// The final context. After a failure it is the context as it was when the
+    /// step failed (compensation output is not merged).
     pub context: Context,
+    /// The steps completed, the checkpoint's included, in definition order.
     pub completed_steps: Vec<String>,
+    /// The step that failed; `None` when the saga completed.
     pub failed_step: Option<String>,
+    /// The failed step's error message; `None` when the saga completed.
     pub error: Option<String>,
+    /// Steps whose compensation succeeded, in the order they ran (reverse
+    /// execution order). Steps without a compensation are not listed.
     pub compensated_steps: Vec<String>,
+    /// `(step, error)` for each compensation that failed.
     pub compensation_errors: Vec<(String, String)>,
+    /// How many snapshots were saved (0 with capture off).
     pub snapshots_written: usize,
     /// Snapshots that could not be saved (the run goes on, as in sagaz, but
     /// the user is told).
@@ -86,6 +126,7 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// Whether the saga completed (status `completed`).
     pub fn succeeded(&self) -> bool {
         self.status == SagaStatus::Completed
     }
@@ -159,6 +200,7 @@ impl Capture<'_> {
 }
 
 impl Engine {
+    /// An engine that captures snapshots into `store`.
     pub fn new(store: Arc<dyn SnapshotStore>) -> Self {
         Engine {
             store,
@@ -173,6 +215,7 @@ impl Engine {
         self
     }
 
+    /// The store snapshots are written to.
     pub fn store(&self) -> &Arc<dyn SnapshotStore> {
         &self.store
     }

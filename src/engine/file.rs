@@ -32,18 +32,32 @@ use super::definition::{Delegate, RetryPolicy, SagaDefinition, SnapshotStrategie
 /// Why definitions could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DefinitionError {
+    /// A definition file or folder could not be read.
     #[error("cannot read saga definition {path}: {source}")]
     Read {
+        /// The file or folder.
         path: PathBuf,
+        /// The underlying I/O error (not found, permission denied, ...).
         #[source]
         source: std::io::Error,
     },
+    /// A definition is not valid TOML or breaks a rule (no steps nor
+    /// delegate, a step named twice, `attempts = 0`, an unknown strategy...).
     #[error("invalid saga definition {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The definition file.
+        path: PathBuf,
+        /// What is wrong, naming the key or step at fault.
+        message: String,
+    },
+    /// Two files define a saga of the same name.
     #[error("saga {name:?} is defined twice: in {first} and in {second}; keep one")]
     Duplicate {
+        /// The `name` both files declare.
         name: String,
+        /// The file read first, as displayed.
         first: String,
+        /// The file that defined it again, as displayed.
         second: String,
     },
 }

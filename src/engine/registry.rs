@@ -16,6 +16,7 @@ pub struct Definitions {
 }
 
 impl Definitions {
+    /// No definitions.
     pub fn new() -> Self {
         Self::default()
     }
@@ -25,14 +26,17 @@ impl Definitions {
         self.by_name.insert(def.name.clone(), Arc::new(def));
     }
 
+    /// The definition of the saga with this name, if known.
     pub fn get(&self, name: &str) -> Option<Arc<SagaDefinition>> {
         self.by_name.get(name).cloned()
     }
 
+    /// Known saga names, sorted.
     pub fn names(&self) -> Vec<String> {
         self.by_name.keys().cloned().collect()
     }
 
+    /// Whether no definition is known.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }

@@ -9,18 +9,37 @@ use super::Timestamp;
 /// What is wrong with a record read from a store.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RecordError {
+    /// The record is valid JSON but not an object (e.g. an array or a string).
     #[error("not a JSON object (found {found})")]
-    NotAnObject { found: &'static str },
+    NotAnObject {
+        /// The JSON type that was found (`"array"`, `"string"`, ...).
+        found: &'static str,
+    },
+    /// A field sagaz always writes is absent.
     #[error("missing field `{field}`")]
-    Missing { field: &'static str },
+    Missing {
+        /// The absent field's key in sagaz's dict form, e.g. `context`.
+        field: &'static str,
+    },
+    /// A field holds the wrong JSON type, e.g. `step_index` as a string.
     #[error("field `{field}`: expected {expected}, found {found}")]
     WrongType {
+        /// The field's key in sagaz's dict form.
         field: &'static str,
+        /// What sagaz writes there, e.g. `"integer"` or `"string or null"`.
         expected: &'static str,
+        /// The JSON type that was found (`"string"`, `"null"`, ...).
         found: String,
     },
+    /// A field has the right type but an unreadable value, e.g. a timestamp
+    /// that does not parse.
     #[error("field `{field}`: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid {
+        /// The field's key in sagaz's dict form.
+        field: &'static str,
+        /// What is wrong with the value, e.g. the timestamp parse error.
+        reason: String,
+    },
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {

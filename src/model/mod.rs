@@ -20,14 +20,21 @@ use serde_json::{Map, Value};
 /// A saga as the browser lists it, derived from its snapshots.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SagaSummary {
+    /// The saga's id as sagaz assigned it (usually a UUID string).
     pub saga_id: String,
+    /// The saga's name as its definition declares it, e.g. `OrderSaga` (taken from the newest snapshot).
     pub saga_name: String,
     /// Status of the newest snapshot.
     pub latest_status: SagaStatus,
+    /// `step_name` of the newest snapshot: the step about to run or just run, or [`COMPLETED_STEP`] once the saga finished.
     pub latest_step: String,
+    /// `step_index` of the newest snapshot (0-based; the number of steps for [`COMPLETED_STEP`]).
     pub latest_step_index: i64,
+    /// How many snapshots the store holds for this saga (at least 1: a saga without snapshots is not listed).
     pub snapshot_count: u64,
+    /// `created_at` of the oldest snapshot: roughly when the saga started.
     pub first_at: Timestamp,
+    /// `created_at` of the newest snapshot: when the saga last changed.
     pub last_at: Timestamp,
 }
 
@@ -35,20 +42,31 @@ pub struct SagaSummary {
 /// with sagaz's `to_dict` keys first, then the snapshot it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoricalState {
+    /// The saga's id.
     pub saga_id: String,
+    /// The saga's name as its definition declares it, e.g. `OrderSaga`.
     pub saga_name: String,
+    /// The time that was asked about (not when the snapshot was taken; see [`snapshot_created_at`](Self::snapshot_created_at)).
     pub timestamp: Timestamp,
+    /// The saga's status at that time, from the snapshot.
     pub status: SagaStatus,
+    /// The saga's context (its step inputs and outputs) at that time, keys in stored order.
     pub context: Map<String, Value>,
+    /// Names of the steps that had completed by then, in execution order.
     pub completed_steps: Vec<String>,
+    /// The snapshot's `step_name`: the step about to run or just run, or [`COMPLETED_STEP`].
     pub current_step: String,
+    /// The snapshot's 0-based `step_index` (the number of steps for [`COMPLETED_STEP`]).
     pub step_index: i64,
     /// The snapshot the answer comes from.
     pub snapshot_id: String,
+    /// When the snapshot the answer comes from was taken (at or before [`timestamp`](Self::timestamp)).
     pub snapshot_created_at: Timestamp,
 }
 
 impl HistoricalState {
+    /// The state snapshot `s` describes, answered for the time `as_of`. Meant
+    /// for the newest snapshot taken at or before `as_of`; nothing is checked.
     pub fn from_snapshot(s: Snapshot, as_of: Timestamp) -> Self {
         HistoricalState {
             saga_id: s.saga_id,
@@ -69,11 +87,17 @@ impl HistoricalState {
 /// `list_state_changes` entry).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StateChange {
+    /// The id of the snapshot this change is.
     pub snapshot_id: String,
+    /// The snapshot's step: about to run, just run, or [`COMPLETED_STEP`].
     pub step_name: String,
+    /// The snapshot's 0-based step position (the number of steps for [`COMPLETED_STEP`]).
     pub step_index: i64,
+    /// The saga's status when the snapshot was taken.
     pub status: SagaStatus,
+    /// When the snapshot was taken.
     pub created_at: Timestamp,
+    /// Names of the steps completed at that point, in execution order.
     pub completed_steps: Vec<String>,
     /// Context keys that differ from the previous snapshot in the range
     /// (all keys for the first one).

@@ -10,16 +10,26 @@ use super::{ReplayStatus, Timestamp};
 /// One replay (or dry run) started from a saga.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayLog {
+    /// This replay's own id (a fresh UUID).
     pub replay_id: String,
+    /// The saga the replay started from.
     pub original_saga_id: String,
+    /// The id of the saga the replay created (its snapshots are stored under it);
+    /// for a dry run, an id nothing was written under.
     pub new_saga_id: String,
+    /// The step the replay resumed from, by name.
     pub checkpoint_step: String,
+    /// How the replay ended (or [`ReplayStatus::Running`] while it runs).
     pub replay_status: ReplayStatus,
+    /// Who started the replay, the configured identity, else the OS user.
     pub initiated_by: String,
     /// sagaz always leaves this null; sagascope records the override.
     pub context_override: Option<Value>,
+    /// Why the replay failed or was cancelled; `None` when it succeeded or is still running.
     pub error_message: Option<String>,
+    /// When the replay started.
     pub created_at: Timestamp,
+    /// When the replay ended; `None` while it is running (or if it never finished).
     pub completed_at: Option<Timestamp>,
     /// Other keys: sagascope writes `reason`, `dry_run`, `merge`; a newer
     /// runtime may write more.

@@ -12,8 +12,11 @@ pub const COMPLETED_STEP: &str = "__completed__";
 /// One checkpoint of a saga's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// The snapshot's own id (a UUID string), unique across the store.
     pub snapshot_id: String,
+    /// The saga this snapshot belongs to; all of a saga's snapshots share it.
     pub saga_id: String,
+    /// The saga's name as its definition declares it, e.g. `OrderSaga`.
     pub saga_name: String,
     /// The step about to run (before-step capture), just run (after-step), or
     /// [`COMPLETED_STEP`].
@@ -22,10 +25,18 @@ pub struct Snapshot {
     pub step_index: i64,
     /// The saga's status when the snapshot was taken.
     pub status: SagaStatus,
+    /// The saga's context (step inputs and outputs) at capture time, keys in
+    /// the order they were written.
     pub context: Map<String, Value>,
+    /// Names of the steps completed at capture time, in execution order.
     pub completed_steps: Vec<String>,
+    /// sagaz's references to outside resources (payment ids and the like);
+    /// empty when the store did not keep them (PostgreSQL drops the column).
     pub external_refs: Map<String, Value>,
+    /// When the snapshot was taken; snapshots of a saga are ordered by it.
     pub created_at: Timestamp,
+    /// When the snapshot may be deleted as expired ([`Snapshot::is_expired_at`]);
+    /// `None` keeps it forever.
     pub retention_until: Option<Timestamp>,
     /// Fields written by a newer runtime, kept as they are.
     pub extra: Map<String, Value>,
@@ -123,7 +134,10 @@ impl Snapshot {
         Value::Object(m)
     }
 
-    /// The expired test `delete_expired` uses.
+    /// Whether the snapshot's retention has passed at `now` (`retention_until`
+    /// before it; never when `retention_until` is `None`): the test
+    /// [`SnapshotStore::delete_expired`](crate::store::SnapshotStore::delete_expired)
+    /// applies.
     pub fn is_expired_at(&self, now: Timestamp) -> bool {
         self.retention_until.is_some_and(|r| r < now)
     }

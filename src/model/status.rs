@@ -8,14 +8,25 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// they were written, so a newer runtime's data still reads and round-trips.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SagaStatus {
+    /// `pending`: created, no step has run yet.
     Pending,
+    /// `executing`: running its steps forward.
     Executing,
+    /// `completed`: every step ran; the saga succeeded.
     Completed,
+    /// `compensating`: a step failed and completed steps are being undone.
     Compensating,
+    /// `failed`: a step failed and the saga could not be rolled back cleanly
+    /// (in sagascope's engine: a compensation failed too).
     Failed,
+    /// `rolled_back`: a step failed and every completed step was compensated.
     RolledBack,
+    /// `partially_committed`: a step failed and some compensations failed too,
+    /// leaving part of the work done.
     PartiallyCommitted,
+    /// `forward_recovery`: retrying forward after a failure instead of compensating.
     ForwardRecovery,
+    /// A status this version does not know, kept exactly as written.
     Other(String),
 }
 
@@ -32,6 +43,8 @@ impl SagaStatus {
         SagaStatus::ForwardRecovery,
     ];
 
+    /// The status as sagaz spells it (`"rolled_back"`, ...); [`Other`](Self::Other)
+    /// returns its text unchanged.
     pub fn as_str(&self) -> &str {
         match self {
             SagaStatus::Pending => "pending",
@@ -112,15 +125,25 @@ impl<'de> Deserialize<'de> for SagaStatus {
 /// `ReplayStatus` from sagaz.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReplayStatus {
+    /// `pending`: recorded, not started.
     Pending,
+    /// `running`: the replay is executing steps.
     Running,
+    /// `success`: the replay ran to the end (a dry run that found no problem
+    /// is logged so too).
     Success,
+    /// `failed`: a step failed; see [`ReplayLog::error_message`](crate::model::ReplayLog::error_message).
     Failed,
+    /// `cancelled`: stopped before the end; sagascope closes an abandoned replay
+    /// with it (see [`crate::replay`]).
     Cancelled,
+    /// A status this version does not know, kept exactly as written.
     Other(String),
 }
 
 impl ReplayStatus {
+    /// The status as sagaz spells it (`"success"`, ...); [`Other`](Self::Other)
+    /// returns its text unchanged.
     pub fn as_str(&self) -> &str {
         match self {
             ReplayStatus::Pending => "pending",
@@ -132,6 +155,7 @@ impl ReplayStatus {
         }
     }
 
+    /// Reads a status; unknown text becomes [`ReplayStatus::Other`].
     pub fn parse(s: &str) -> Self {
         match s {
             "pending" => ReplayStatus::Pending,

@@ -19,6 +19,7 @@ use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
 /// Which sagas a batch takes.
 #[derive(Debug, Clone)]
 pub enum Selection {
+    /// Every saga the filter lists, in the store's list order.
     Filter(SagaFilter),
     /// Exact saga ids (from a file or stdin).
     Ids(Vec<String>),
@@ -27,8 +28,12 @@ pub enum Selection {
 /// A batch.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
+    /// Which sagas to replay.
     pub selection: Selection,
+    /// The checkpoint step and override applied to every saga.
     pub spec: ReplaySpec,
+    /// Who, why, dry run or not, and the replay lock settings; shared by every
+    /// replay of the batch.
     pub opts: ReplayOptions,
     /// Replays in flight at once (at least 1).
     pub concurrency: usize,
@@ -60,21 +65,35 @@ pub enum ItemResult {
 /// One saga's line in the batch output.
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchItem {
+    /// The saga's id.
     pub saga_id: String,
+    /// The saga's name when known, from the filter's listing or the
+    /// checkpoint; `None` otherwise (e.g. an id skipped, or without a
+    /// checkpoint).
     pub saga_name: Option<String>,
+    /// What happened to it.
     pub result: ItemResult,
     /// The step it failed at (or would fail at).
     pub step: Option<String>,
+    /// Why it failed, would fail, was locked or could not be replayed; `None`
+    /// for [`ItemResult::Ok`] and [`ItemResult::Skipped`].
     pub error: Option<String>,
+    /// The replay-log entry written for it (for [`ItemResult::Abandoned`], the
+    /// abandoned replay's); `None` when nothing was logged.
     pub replay_id: Option<String>,
+    /// The saga the replay created (for [`ItemResult::Skipped`], the one the
+    /// earlier successful replay created); `None` for dry runs.
     pub new_saga_id: Option<String>,
 }
 
 /// Failures that share a step and an error.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureGroup {
+    /// The step the sagas failed (or would fail) at; `-` when unknown.
     pub step: String,
+    /// The error message they share (empty when there was none).
     pub error: String,
+    /// How many sagas are in the group.
     pub count: usize,
     /// The first few sagas in the group.
     pub saga_ids: Vec<String>,
@@ -83,19 +102,32 @@ pub struct FailureGroup {
 /// The outcome of a batch.
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchSummary {
+    /// Whether the batch was a dry run (nothing executed).
     pub dry_run: bool,
+    /// The checkpoint step every saga was replayed from.
     pub from_step: String,
+    /// Sagas processed: the sum of the counts below.
     pub total: usize,
+    /// Sagas replayed successfully, or whose dry run found no problem ([`ItemResult::Ok`]).
     pub ok: usize,
+    /// Sagas whose dry run found a problem ([`ItemResult::WouldFail`]).
     pub would_fail: usize,
+    /// Sagas whose replay ran and failed ([`ItemResult::Failed`]).
     pub failed: usize,
+    /// Sagas already replayed successfully before ([`ItemResult::Skipped`]).
     pub skipped: usize,
+    /// Sagas another replay held the lock of ([`ItemResult::Locked`]).
     pub locked: usize,
     /// Sagas with an abandoned replay, left for `replay recover`.
     pub abandoned: usize,
+    /// Sagas that could not be replayed at all ([`ItemResult::Error`]).
     pub errors: usize,
+    /// Wall-clock time the batch took, in seconds.
     pub elapsed_secs: f64,
+    /// [`total`](Self::total) divided by [`elapsed_secs`](Self::elapsed_secs) (0 when no time passed).
     pub sagas_per_sec: f64,
+    /// Every saga not ok nor skipped, grouped by step and error, largest
+    /// group first.
     pub failure_groups: Vec<FailureGroup>,
 }
 

@@ -10,18 +10,26 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
+    /// The path exists only in the new value ([`PathChange::old`] is `None`).
     Added,
+    /// The path exists only in the old value ([`PathChange::new`] is `None`).
     Removed,
+    /// The path holds a different value in each.
     Changed,
 }
 
 /// One changed path, e.g. `$.customer.address.city` or `$.items[2].sku`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PathChange {
+    /// The JSON path from the root `$`: `.key` for plain keys, `["odd key"]`
+    /// for others, `[n]` for array items.
     pub path: String,
+    /// Whether the path was added, removed or changed.
     pub kind: ChangeKind,
+    /// The value before; `None` when the path was added.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old: Option<Value>,
+    /// The value after; `None` when the path was removed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new: Option<Value>,
 }

@@ -17,12 +17,17 @@ pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// Another owner holds the saga's lock and it has not expired.
     #[error("saga {saga_id} is being replayed by {owner} (lock held until {until}); wait for it to finish or for the lock to expire")]
     Held {
+        /// The saga whose lock is held.
         saga_id: String,
+        /// The holder, as [`lock_owner`] spells it (`identity@host pid N (tag)`).
         owner: String,
+        /// When the lock expires unless its holder renews it.
         until: Timestamp,
     },
+    /// The store failed while taking the lock.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -117,6 +122,7 @@ impl ReplayLock {
         self.lost.load(Ordering::SeqCst)
     }
 
+    /// The owner string this lock was taken with (see [`lock_owner`]).
     pub fn owner(&self) -> &str {
         &self.owner
     }

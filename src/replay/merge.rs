@@ -17,6 +17,8 @@ pub enum MergeMode {
 }
 
 impl MergeMode {
+    /// The mode's name as recorded in the replay log's `merge` key: `"shallow"`
+    /// or `"patch"`.
     pub fn as_str(self) -> &'static str {
         match self {
             MergeMode::Shallow => "shallow",
@@ -73,29 +75,56 @@ pub fn apply_override(
 /// Why an override could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OverrideError {
+    /// A `--override` pair has no `=` or an empty key; holds the pair as given.
     #[error("--override {0:?}: expected key=value")]
     NotKeyValue(String),
+    /// The text is not valid JSON.
     #[error("{source_name}: invalid JSON: {reason}")]
-    InvalidJson { source_name: String, reason: String },
+    InvalidJson {
+        /// Where the text came from, e.g. `--override-json` or
+        /// `--override-file o.json`.
+        source_name: String,
+        /// The JSON parser's message, with line and column.
+        reason: String,
+    },
+    /// The text is valid JSON but not an object.
     #[error("{source_name}: must be a JSON object, not {found}")]
     NotObject {
+        /// Where the text came from, e.g. `--override-json`.
         source_name: String,
+        /// The JSON type found instead (`"array"`, `"string"`, ...).
         found: &'static str,
     },
+    /// An input file could not be read, is empty, or is not UTF-8 text.
     #[error("cannot read {path}: {reason}")]
-    Read { path: String, reason: String },
+    Read {
+        /// The file as named (`-` for stdin).
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Two sources set one top-level key to different values.
     #[error("override key {key:?} is set to {first_value} by {first} and to {second_value} by {second}; give it once")]
     Conflict {
+        /// The top-level key.
         key: String,
+        /// The source that set it first, e.g. `--override-file o.json`.
         first: String,
+        /// The value the first source gives, as JSON text.
         first_value: String,
+        /// The source that set it again, e.g. `--override amount=10`.
         second: String,
+        /// The value the second source gives, as JSON text.
         second_value: String,
     },
+    /// An input file is larger than [`MAX_OVERRIDE_BYTES`](crate::limits::MAX_OVERRIDE_BYTES).
     #[error("{flag} {path}: larger than the {} cap", crate::limits::human_bytes(*cap))]
     TooLarge {
+        /// The file as named (`-` for stdin).
         path: String,
+        /// The option that named it, e.g. `--override-file`.
         flag: String,
+        /// The size limit, in bytes.
         cap: usize,
     },
 }

@@ -31,14 +31,21 @@ use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
 /// Why a saga could not be found from what a person typed.
 #[derive(Debug, thiserror::Error)]
 pub enum FindSagaError {
+    /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No saga has this id or id prefix (also for empty input); holds the input
+    /// as typed, trimmed.
     #[error("no saga with id or id prefix {0:?} (try `sagascope sagas list`)")]
     NotFound(String),
+    /// The prefix matches two or more sagas.
     #[error("{input:?} matches more than one saga ({first}, {second}, …); type more of the id")]
     Ambiguous {
+        /// The prefix as typed, trimmed.
         input: String,
+        /// The id of one saga it matches.
         first: String,
+        /// The id of another saga it matches.
         second: String,
     },
 }

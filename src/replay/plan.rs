@@ -26,46 +26,74 @@ pub enum PlanErrorKind {
 /// A problem that stops the replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanError {
+    /// Which problem it is.
     pub kind: PlanErrorKind,
+    /// A sentence for the user, naming the saga or step and what to do.
     pub message: String,
 }
 
 /// The checkpoint a replay starts from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Checkpoint {
+    /// The checkpoint snapshot's id.
     pub snapshot_id: String,
+    /// The snapshot's step (the step replayed from).
     pub step_name: String,
+    /// The snapshot's 0-based step position.
     pub step_index: i64,
+    /// The saga's status when the snapshot was taken.
     pub status: SagaStatus,
+    /// When the snapshot was taken.
     pub created_at: Timestamp,
+    /// The steps the snapshot lists as completed.
     pub completed_steps: Vec<String>,
 }
 
 /// What a replay would do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReplayPlan {
+    /// The saga replayed from.
     pub original_saga_id: String,
+    /// The saga's name, from the checkpoint or else from the input; `None`
+    /// when neither knew it (then no definition could be looked up).
     pub saga_name: Option<String>,
+    /// The step the replay starts from.
     pub from_step: String,
+    /// The snapshot the replay starts from: the newest one taken for
+    /// `from_step`. `None` when the saga has none (a [`PlanErrorKind::NoSnapshot`]
+    /// error).
     pub checkpoint: Option<Checkpoint>,
+    /// How the override is merged into the checkpoint's context.
     pub merge: MergeMode,
+    /// The override as given (top-level keys; empty for none).
     pub context_override: Map<String, Value>,
     /// The checkpoint's context with the override applied.
     pub merged_context: Map<String, Value>,
     /// How the merged context differs from the checkpoint's.
     pub diff: Vec<PathChange>,
+    /// Steps not run again: those before `from_step` and any the checkpoint
+    /// lists as completed, in definition order. Empty without a definition.
     pub steps_skipped: Vec<String>,
+    /// Steps the replay runs, in order. Empty without a definition, or when
+    /// every step is completed (then a warning says so).
     pub steps_to_run: Vec<String>,
     /// Compensations that would run, in order, if the last step failed.
     pub compensations: Vec<String>,
     /// Set when a delegate command performs the replay.
     pub delegate: Option<String>,
+    /// Whether the last step to run will be failed on purpose to exercise the
+    /// compensations.
     pub force_failure: bool,
+    /// Things worth knowing that do not stop the replay: new override keys,
+    /// type changes, an unfinished earlier replay, ...
     pub warnings: Vec<String>,
+    /// Problems that stop the replay; a real replay runs only a plan without
+    /// any ([`is_ok`](Self::is_ok)).
     pub errors: Vec<PlanError>,
 }
 
 impl ReplayPlan {
+    /// Whether the plan has no errors, so the replay can run.
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
     }
@@ -79,12 +107,17 @@ impl ReplayPlan {
 /// What the plan is for.
 #[derive(Debug, Clone, Copy)]
 pub struct PlanInput<'a> {
+    /// The saga's exact id.
     pub saga_id: &'a str,
     /// The saga's name when known without the checkpoint (from the list).
     pub saga_name: Option<&'a str>,
+    /// The step to replay from.
     pub from_step: &'a str,
+    /// Top-level keys to merge into the checkpoint's context.
     pub context_override: &'a Map<String, Value>,
+    /// How to merge them.
     pub merge: MergeMode,
+    /// Fail the last step to run on purpose, to exercise the compensations.
     pub force_failure: bool,
 }
 

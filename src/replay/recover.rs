@@ -29,6 +29,7 @@ use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
 /// A replay whose process is gone, and how far its new saga got.
 #[derive(Debug, Clone, Serialize)]
 pub struct AbandonedReplay {
+    /// Its replay-log entry, still `running`.
     pub log: ReplayLog,
     /// The newest snapshot of the new saga (none: it stopped before its
     /// first snapshot).
@@ -117,31 +118,44 @@ pub enum RecoverAction {
     /// Continue each from its new saga's newest snapshot.
     Resume,
     /// Close each: log status `cancelled`, new saga `failed`.
-    Abandon { reason: String },
+    Abandon {
+        /// Why, recorded in the log entry (`error_message` and
+        /// `recovery_reason`) and in the closing snapshot's `error`.
+        reason: String,
+    },
 }
 
 /// Who recovers, and how.
 #[derive(Debug, Clone)]
 pub struct RecoverOptions {
+    /// List, resume or abandon.
     pub action: RecoverAction,
     /// Recorded as `recovered_by`.
     pub by: String,
+    /// Owner of the replay locks taken while recovering (see
+    /// [`lock_owner`](super::lock_owner)).
     pub lock_owner: String,
+    /// Lifetime of those locks without renewal.
     pub lock_ttl: Duration,
 }
 
 /// A replay that still runs: its lock is held, so it is left alone.
 #[derive(Debug, Clone, Serialize)]
 pub struct StillRunning {
+    /// The saga being replayed.
     pub original_saga_id: String,
+    /// Its replay-log entries still `running`.
     pub replay_ids: Vec<String>,
+    /// Who holds the saga's replay lock.
     pub lock_owner: String,
+    /// When that lock expires unless renewed.
     pub lock_until: Timestamp,
 }
 
 /// One abandoned replay and what recovery did with it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Recovered {
+    /// The abandoned replay as found.
     pub replay: AbandonedReplay,
     /// The log entry as closed (none when only listed or when closing
     /// failed).
@@ -155,7 +169,9 @@ pub struct Recovered {
 /// What [`recover`] found and did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RecoverReport {
+    /// Each abandoned replay found, with what was done to it.
     pub abandoned: Vec<Recovered>,
+    /// Sagas whose unfinished replays are alive (their lock is held): left alone.
     pub still_running: Vec<StillRunning>,
 }
 

@@ -21,9 +21,15 @@ use crate::store::{SnapshotStore, StoreError};
 /// What to replay.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReplaySpec {
+    /// The step to replay from: the checkpoint is the newest snapshot taken
+    /// for it.
     pub from_step: String,
+    /// Top-level keys to merge into the checkpoint's context (empty for none);
+    /// recorded as the log's `context_override`.
     pub context_override: Map<String, Value>,
+    /// How the override is merged.
     pub merge: MergeMode,
+    /// Fail the last step to run on purpose, to test the compensation path.
     pub force_failure: bool,
 }
 
@@ -32,8 +38,12 @@ pub struct ReplaySpec {
 pub struct ReplayOptions {
     /// Recorded as `initiated_by`.
     pub initiated_by: String,
+    /// Why the replay is done (e.g. an incident number); recorded as `reason`.
     pub reason: Option<String>,
+    /// Only plan and log the replay; nothing is executed and no lock is taken.
     pub dry_run: bool,
+    /// Lifetime of the replay lock without renewal; the lock is renewed every
+    /// third of it while the replay runs (see [`DEFAULT_LOCK_TTL`](super::DEFAULT_LOCK_TTL)).
     pub lock_ttl: Duration,
     /// Lock owner (see [`super::lock::lock_owner`]).
     pub lock_owner: String,
@@ -42,13 +52,17 @@ pub struct ReplayOptions {
 /// What a replay did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
+    /// The plan the replay followed (the whole answer of a dry run).
     pub plan: ReplayPlan,
+    /// The replay-log entry as saved at the end.
     pub log: ReplayLog,
     /// The run, for real replays.
     pub outcome: Option<RunOutcome>,
 }
 
 impl ReplayReport {
+    /// Whether the replay's log status is `success` (always so for a dry run
+    /// that returned).
     pub fn succeeded(&self) -> bool {
         self.log.replay_status == ReplayStatus::Success
     }
@@ -57,13 +71,16 @@ impl ReplayReport {
 /// Why a replay did not happen (nothing was executed).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    /// The saga could not be found from the id or prefix given.
     #[error(transparent)]
     Find(#[from] FindSagaError),
+    /// The store failed before the replay started.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The plan has errors (unknown step, no snapshot, no definition).
     #[error("{}", .0.first_error().map(|e| e.message.as_str()).unwrap_or("the replay plan has errors"))]
     Plan(Box<ReplayPlan>),
+    /// Another replay of the saga holds its lock.
     #[error(transparent)]
     Locked(#[from] LockError),
     /// An earlier replay of the saga was killed part way: starting over

@@ -16,20 +16,38 @@ use crate::store::{BadEntry, Listing, Order, SnapshotQuery, SnapshotStore, Store
 /// What can go wrong answering a time-travel question.
 #[derive(Debug, thiserror::Error)]
 pub enum TimeTravelError {
+    /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The saga has no snapshots: the id is wrong, or all of its snapshots
+    /// expired.
     #[error(
         "saga {saga_id} has no snapshots (check the id with `sagascope sagas list --id-prefix`)"
     )]
-    UnknownSaga { saga_id: String },
+    UnknownSaga {
+        /// The id asked about.
+        saga_id: String,
+    },
+    /// The time asked about is before the saga's first snapshot.
     #[error("saga {saga_id} has no snapshot at or before {at} (its first is at {first})")]
     BeforeFirst {
+        /// The saga asked about.
         saga_id: String,
+        /// The time asked about.
         at: Timestamp,
+        /// When the saga's first snapshot was taken.
         first: Timestamp,
     },
+    /// No snapshot of the saga matches the reference (an unknown id, an id of
+    /// another saga's snapshot, an index out of range, a step never
+    /// snapshotted).
     #[error("saga {saga_id} has no snapshot matching {reference}")]
-    NoSuchSnapshot { saga_id: String, reference: String },
+    NoSuchSnapshot {
+        /// The saga asked about.
+        saga_id: String,
+        /// The [`SnapshotRef`] as displayed.
+        reference: String,
+    },
 }
 
 /// A way to name one snapshot of a saga.

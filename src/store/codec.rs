@@ -15,18 +15,27 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Compression used when writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
+    /// Plain JSON, uncompressed.
     #[default]
     None,
     /// One zstd frame, as sagaz's `ZstdCompressor(level=3)`.
-    Zstd { level: i32 },
+    Zstd {
+        /// zstd level (1–22; sagaz uses 3).
+        level: i32,
+    },
     /// One gzip member, as Python's `gzip.compress` (level 9).
-    Gzip { level: u32 },
+    Gzip {
+        /// gzip level (0–9; Python's default is 9).
+        level: u32,
+    },
 }
 
 impl Compression {
+    /// zstd at level 3, as sagaz's `ZstdCompressor` writes.
     pub fn zstd() -> Self {
         Compression::Zstd { level: 3 }
     }
+    /// gzip at level 9, as Python's `gzip.compress` writes.
     pub fn gzip() -> Self {
         Compression::Gzip { level: 9 }
     }
@@ -68,19 +77,41 @@ impl Default for Limits {
 /// Why an entry could not be decoded.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
+    /// The magic bytes say zstd or gzip, but the data does not decompress.
     #[error("corrupt {format} data: {reason}")]
     Decompress {
+        /// `"zstd"` or `"gzip"`.
         format: &'static str,
+        /// The decompressor's message.
         reason: String,
     },
+    /// The entry decompresses to more than [`Limits::max_decoded_bytes`]
+    /// (decompression stops at the cap).
     #[error("entry is larger than the {} cap once decompressed", crate::limits::human_bytes(*limit))]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// [`Limits::max_decoded_bytes`], in bytes.
+        limit: usize,
+    },
+    /// The entry as stored is larger than [`Limits::max_stored_bytes`].
     #[error("entry is {size} bytes, larger than the {} cap on a stored entry", crate::limits::human_bytes(*limit))]
-    StoredTooLarge { size: usize, limit: usize },
+    StoredTooLarge {
+        /// The entry's size as stored, in bytes.
+        size: usize,
+        /// [`Limits::max_stored_bytes`], in bytes.
+        limit: usize,
+    },
+    /// The JSON nests arrays and objects deeper than [`Limits::max_depth`]
+    /// (checked before parsing).
     #[error("JSON nests deeper than the limit of {limit} levels")]
-    TooDeep { limit: usize },
+    TooDeep {
+        /// [`Limits::max_depth`].
+        limit: usize,
+    },
+    /// The entry is not valid JSON (after decompression); holds the parser's
+    /// message.
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// The entry has no bytes at all.
     #[error("entry is empty")]
     Empty,
 }
@@ -88,8 +119,11 @@ pub enum CodecError {
 /// Encoder/decoder with one write configuration and read limits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Codec {
+    /// How entries are compressed when written (reads tell by magic bytes).
     pub compression: Compression,
+    /// How JSON text is laid out when written.
     pub style: JsonStyle,
+    /// Bounds checked on every entry read.
     pub limits: Limits,
 }
 
@@ -105,6 +139,8 @@ pub fn sniff(raw: &[u8]) -> Compression {
 }
 
 impl Codec {
+    /// A codec that writes with `compression` and `style` and reads within the
+    /// default [`Limits`].
     pub fn new(compression: Compression, style: JsonStyle) -> Self {
         Codec {
             compression,

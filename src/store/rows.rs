@@ -15,28 +15,39 @@ use crate::model::{SagaStatus, Snapshot, Timestamp};
 /// driver already typed (PostgreSQL `timestamptz`).
 #[derive(Debug, Clone)]
 pub enum TimeColumn {
+    /// ISO 8601 text as sagaz writes it.
     Text(String),
+    /// A value the driver already converted.
     Time(Timestamp),
 }
 
 /// One `saga_snapshots` row as read, before any check.
 #[derive(Debug, Clone)]
 pub struct SnapshotColumns {
+    /// The `snapshot_id` column (the row's key; names the row in errors).
     pub snapshot_id: String,
     /// `None` when the driver could not read it.
     pub saga_id: Option<String>,
+    /// The `saga_name` column.
     pub saga_name: String,
+    /// The `step_name` column.
     pub step_name: String,
+    /// The `step_index` column.
     pub step_index: i64,
+    /// The `status` column, as sagaz spells it (unknown values are kept).
     pub status: String,
     /// JSON text.
     pub context: String,
     /// JSON text.
     pub completed_steps: String,
+    /// The `created_at` column; `None` (NULL) makes the row a bad entry.
     pub created_at: Option<TimeColumn>,
+    /// The `retention_until` column; `None` (NULL) keeps the snapshot forever.
     pub retention_until: Option<TimeColumn>,
     /// JSON text; absent columns (PostgreSQL has neither) are `None`.
     pub external_refs: Option<String>,
+    /// sagascope's `extra` column: JSON text of fields a newer runtime wrote;
+    /// `None` when absent.
     pub extra: Option<String>,
 }
 
