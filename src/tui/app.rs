@@ -1107,7 +1107,7 @@ impl App {
     /// Parses the filter syntax into a store filter and reloads.
     pub fn set_filter(&mut self, text: &str) {
         self.list.filter_text = text.trim().to_string();
-        self.list.filter = parse_filter(text);
+        self.list.filter = SagaFilter::parse_query(text);
         self.reload_list();
     }
 
@@ -2287,29 +2287,4 @@ pub fn palette_candidates(text: &str) -> Vec<&'static str> {
         .collect();
     out.extend(names);
     out
-}
-
-/// The saga list's filter syntax: words separated by spaces, each
-/// `status:a,b`, `step:NAME`, `name:NAME`, `id:PREFIX`, a bare hex/dash
-/// word (an id prefix) or any other word (a saga name).
-pub fn parse_filter(text: &str) -> SagaFilter {
-    let mut f = SagaFilter::default();
-    for word in text.split_whitespace() {
-        if let Some(s) = word.strip_prefix("status:") {
-            for one in s.split(',') {
-                f.statuses.push(SagaStatus::parse(one));
-            }
-        } else if let Some(s) = word.strip_prefix("step:") {
-            f.latest_step = Some(s.to_string());
-        } else if let Some(s) = word.strip_prefix("name:") {
-            f.name = Some(s.to_string());
-        } else if let Some(s) = word.strip_prefix("id:") {
-            f.id_prefix = Some(s.to_string());
-        } else if word.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-            f.id_prefix = Some(word.to_ascii_lowercase());
-        } else {
-            f.name = Some(word.to_string());
-        }
-    }
-    f
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::app::Action;
 use super::content::{self, Rendered, Seg};
 use crate::engine::{Definitions, Event};
-use crate::model::{HistoricalState, ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
+use crate::model::{ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
 use crate::replay::{self, ReplayOptions, ReplayPlan, ReplayReport, ReplaySpec, SnapshotRef};
 use crate::store::{
     BadEntry, Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor,
@@ -95,12 +95,22 @@ impl JobError {
     }
 }
 
+impl JobError {
+    /// Opening the store failed: an outage of any kind (unreachable,
+    /// failing backend, I/O) counts as the store being gone.
+    pub fn opening(e: StoreError) -> Self {
+        JobError {
+            unreachable: e.is_outage(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
-        let unreachable = matches!(e, StoreError::Unreachable { .. });
         JobError {
+            unreachable: e.is_unreachable(),
             message: e.to_string(),
-            unreachable,
         }
     }
 }
@@ -865,9 +875,8 @@ async fn detail(
     Ok(rendered)
 }
 
-/// Walks from `from` (back or forward) comparing the value at `path`
-/// with its value at `from`; lands on the snapshot where it last became
-/// that value (back) or next differs (forward).
+/// The jump to where the value at `path` last changed (back) or next
+/// changes (forward), with the note shown after it.
 async fn where_changed(
     store: &dyn SnapshotStore,
     saga_id: &str,
@@ -876,58 +885,18 @@ async fn where_changed(
     forward: bool,
 ) -> JobResult<Jump> {
     let label = content::path_label(path);
-    let here = store
-        .get_snapshot(&from.snapshot_id)
-        .await?
-        .ok_or_else(|| JobError::msg("the current snapshot is gone from the store"))?;
-    let current = content::value_at_path(&here.context, path).cloned();
-    let mut after = Some(from.clone());
-    let mut newer_same = here.snapshot_id.clone();
-    const PAGE: usize = 50;
-    loop {
-        let listing = store
-            .list_snapshots(
-                saga_id,
-                &SnapshotQuery {
-                    order: if forward { Order::Asc } else { Order::Desc },
-                    limit: Some(PAGE),
-                    after: after.clone(),
-                    ..SnapshotQuery::default()
-                },
-            )
-            .await?;
-        for s in &listing.items {
-            let v = content::value_at_path(&s.context, path);
-            if v != current.as_ref() {
-                return Ok(if forward {
-                    Jump {
-                        snapshot_id: s.snapshot_id.clone(),
-                        note: format!("{label} changes next here"),
-                    }
-                } else {
-                    Jump {
-                        snapshot_id: newer_same,
-                        note: format!("{label} last changed here"),
-                    }
-                });
-            }
-            newer_same = s.snapshot_id.clone();
-        }
-        match listing.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    if forward {
-        Err(JobError::msg(format!(
-            "{label} does not change after this snapshot"
-        )))
-    } else {
-        Ok(Jump {
-            snapshot_id: newer_same,
-            note: format!("{label} has had this value since the first snapshot"),
-        })
-    }
+    let (snapshot_id, note) =
+        match replay::jump_to_change(store, saga_id, &from, path, forward).await {
+            Ok(replay::ChangeJump::ChangesNext(id)) => (id, format!("{label} changes next here")),
+            Ok(replay::ChangeJump::LastChanged(id)) => (id, format!("{label} last changed here")),
+            Ok(replay::ChangeJump::SinceFirst(id)) => (
+                id,
+                format!("{label} has had this value since the first snapshot"),
+            ),
+            Err(replay::WhereChangedError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(JobError::msg(e.to_string())),
+        };
+    Ok(Jump { snapshot_id, note })
 }
 
 async fn replays(store: &dyn SnapshotStore, saga_id: &str) -> JobResult<ReplaysView> {
@@ -944,34 +913,22 @@ async fn export(
     what: ExportWhat,
     path: PathBuf,
 ) -> JobResult<(PathBuf, usize)> {
-    let (value, count) = match what {
-        ExportWhat::State(snapshot_id) => {
-            let snap = store
-                .get_snapshot(&snapshot_id)
-                .await?
-                .ok_or_else(|| JobError::msg("the snapshot is gone from the store"))?;
-            let at = snap.created_at;
-            let state = HistoricalState::from_snapshot(snap, at);
-            (
-                serde_json::to_value(&state).map_err(|e| JobError::msg(e.to_string()))?,
-                1,
-            )
-        }
-        ExportWhat::Saga(saga_id) => {
-            let listing =
-                crate::store::all_snapshots(store, &saga_id, SnapshotQuery::all()).await?;
-            let all: Vec<serde_json::Value> = listing.items.iter().map(|s| s.to_json()).collect();
-            let n = all.len();
-            (serde_json::Value::Array(all), n)
-        }
+    use crate::bundle::json_export::{self, JsonExportError};
+    let msg = |e: JsonExportError| match e {
+        JsonExportError::Store(s) => JobError::from(s),
+        other => JobError::msg(other.to_string()),
     };
-    let text = serde_json::to_string_pretty(&value).map_err(|e| JobError::msg(e.to_string()))?;
-    let p = path.clone();
-    tokio::task::spawn_blocking(move || {
-        crate::files::write_private_file(&p, (text + "\n").as_bytes())
-    })
-    .await
-    .map_err(|e| JobError::msg(e.to_string()))?
-    .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
+    let (value, count) = match what {
+        ExportWhat::State(snapshot_id) => (
+            json_export::state_json(store, &snapshot_id)
+                .await
+                .map_err(msg)?,
+            1,
+        ),
+        ExportWhat::Saga(saga_id) => json_export::saga_json(store, &saga_id).await?,
+    };
+    json_export::write_json_file(&path, &value)
+        .await
+        .map_err(msg)?;
     Ok((path, count))
 }
