@@ -2,17 +2,25 @@
 //! contexts, travel in time.
 //!
 //! The Elm shape: [`app::App`] holds the state, every input becomes an
-//! [`app::Action`], `App::update` changes state, [`view::draw`] draws from
+//! [`Action`], `App::update` changes state, [`view::draw`] draws from
 //! state only. Store access runs in [`jobs`] (background tasks that report
 //! back as actions); one `tokio::select!` loop ([`run_loop`]) feeds input,
 //! data and ticks to the App and draws once per pass. The loop takes any
 //! stream of actions, so tests and benchmarks drive the real App.
+//!
+//! Modules depend downwards only: [`messages`] (what the App and the jobs
+//! say to each other) and [`layout`] (the screen's geometry) at the bottom
+//! with [`content`], [`keymap`], [`theme`] and [`editor`]; [`jobs`] and
+//! [`app`] above them, neither importing the other; [`view`] draws the
+//! App; this module runs them all.
 
 pub mod app;
 pub mod content;
 pub mod editor;
 pub mod jobs;
 pub mod keymap;
+pub mod layout;
+pub mod messages;
 #[doc(hidden)]
 pub mod testing;
 pub mod theme;
@@ -29,9 +37,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::config::Settings;
 use crate::model::Timestamp;
 
-pub use app::{Action, App, AppConfig};
+pub use app::{App, AppConfig};
 pub use jobs::Jobs;
 pub use keymap::Keymap;
+pub use messages::Action;
 pub use theme::Theme;
 
 /// How often the clock ticks (ages, retry countdown, health checks).

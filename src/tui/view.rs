@@ -8,97 +8,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, Conn, InputKind, Load, Mode, Pane, Tab, TimelinePane};
+use super::app::{App, Conn, InputKind, Load, Mode, Pane, Tab};
 use super::content::{DiffLine, RowKind};
 use super::keymap::{Scope, COMMANDS};
+pub use super::layout::{
+    detail_body_height, layout, list_body_height, list_body_top, strip_window,
+    timeline_body_height, timeline_body_top, Areas,
+};
 use super::theme::{status_glyph, Theme};
 use crate::model::{short_id, Timestamp};
-
-/// Where each part of the screen goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Areas {
-    pub header: Rect,
-    pub list: Option<Rect>,
-    pub timeline: Option<Rect>,
-    pub detail: Option<Rect>,
-    pub footer: Rect,
-}
-
-/// Three panes when wide, two when medium, the focused one when narrow.
-pub fn layout(area: Rect, focus: Pane) -> Areas {
-    let header = Rect::new(area.x, area.y, area.width, area.height.min(1));
-    let footer_y = area.y + area.height.saturating_sub(1);
-    let footer = Rect::new(
-        area.x,
-        footer_y,
-        area.width,
-        if area.height >= 2 { 1 } else { 0 },
-    );
-    let body = Rect::new(
-        area.x,
-        area.y + 1,
-        area.width,
-        area.height.saturating_sub(2),
-    );
-    let (mut list, mut timeline, mut detail) = (None, None, None);
-    if area.width >= 120 {
-        let c = Layout::horizontal([
-            Constraint::Percentage(28),
-            Constraint::Percentage(32),
-            Constraint::Min(10),
-        ])
-        .split(body);
-        list = Some(c[0]);
-        timeline = Some(c[1]);
-        detail = Some(c[2]);
-    } else if area.width >= 80 {
-        let c = Layout::horizontal([Constraint::Percentage(42), Constraint::Min(10)]).split(body);
-        match focus {
-            Pane::List => list = Some(c[0]),
-            _ => timeline = Some(c[0]),
-        }
-        detail = Some(c[1]);
-    } else {
-        match focus {
-            Pane::List => list = Some(body),
-            Pane::Timeline => timeline = Some(body),
-            Pane::Detail => detail = Some(body),
-        }
-    }
-    Areas {
-        header,
-        list,
-        timeline,
-        detail,
-        footer,
-    }
-}
-
-pub fn list_body_top(r: Rect) -> u16 {
-    r.y + 1
-}
-pub fn list_body_height(r: Rect) -> u16 {
-    r.height.saturating_sub(2)
-}
-pub fn timeline_body_top(r: Rect) -> u16 {
-    r.y + 2
-}
-pub fn timeline_body_height(r: Rect) -> u16 {
-    r.height.saturating_sub(3)
-}
-pub fn detail_body_height(r: Rect) -> u16 {
-    r.height.saturating_sub(4)
-}
-
-/// The first mark the strip shows and how many, centred on the cursor.
-pub fn strip_window(t: &TimelinePane, width: usize) -> (usize, usize) {
-    let n = t.marks.len();
-    if n <= width || width == 0 {
-        return (0, n.min(width));
-    }
-    let start = t.cursor.saturating_sub(width / 2).min(n - width);
-    (start, width)
-}
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
@@ -487,7 +405,7 @@ fn timeline(f: &mut Frame, app: &App, r: Rect) {
         return;
     }
     // The strip: one glyph per snapshot, the cursor reversed.
-    let (start, n) = strip_window(t, w);
+    let (start, n) = strip_window(t.cursor, t.marks.len(), w);
     let strip: Vec<Span> = t.marks[start..start + n]
         .iter()
         .enumerate()
@@ -837,7 +755,7 @@ fn footer(f: &mut Frame, app: &App, r: Rect) {
                 Span::styled("█", th.fg(th.accent)),
             ];
             if *kind == InputKind::Palette {
-                let c = super::app::palette_candidates(text);
+                let c = super::keymap::palette_candidates(text);
                 if !c.is_empty() && !text.contains(' ') {
                     spans.push(Span::styled(
                         format!(
