@@ -453,3 +453,68 @@ impl Tickets {
         self.newest.contains_key(&slot)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(id: u64) -> Response {
+        Response::Health {
+            id,
+            result: Ok(Duration::ZERO),
+        }
+    }
+
+    #[test]
+    fn only_the_newest_request_of_a_slot_is_answered() {
+        let mut t = Tickets::default();
+        let a = t.next_id();
+        t.issue(&Request::Health { id: a });
+        let b = t.next_id();
+        t.issue(&Request::Health { id: b });
+        assert!(!t.accept(&health(a)), "superseded");
+        assert!(!t.accept(&health(0)), "never asked");
+        assert!(t.accept(&health(b)));
+        // An answered slot stays answered by its newest request.
+        assert!(t.accept(&health(b)));
+        // Slots are independent.
+        let c = t.next_id();
+        t.issue(&Request::Replays {
+            id: c,
+            saga_id: "s".into(),
+        });
+        assert!(t.accept(&health(b)));
+        assert_eq!(t.newest(Slot::Replays), Some(c));
+    }
+
+    #[test]
+    fn a_replay_runs_until_its_final_answer() {
+        let mut t = Tickets::default();
+        let id = t.next_id();
+        t.issue(&Request::Batch {
+            id,
+            targets: Vec::new(),
+            spec: ReplaySpec {
+                from_step: "a".into(),
+                context_override: serde_json::Map::new(),
+                merge: replay::MergeMode::Shallow,
+                force_failure: false,
+            },
+            dry_run: true,
+        });
+        assert!(t.running(Slot::Replay));
+        let event = Response::ReplayEvent {
+            id,
+            event: Event::StepCompleted { step: "a".into() },
+        };
+        assert!(t.accept(&event));
+        assert!(t.running(Slot::Replay), "events are not the end");
+        let done = Response::Replayed {
+            id,
+            result: Err(JobError::msg("x")),
+        };
+        assert!(t.accept(&done));
+        assert!(!t.running(Slot::Replay));
+        assert!(!t.accept(&event), "nothing after the end");
+    }
+}
