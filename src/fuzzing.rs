@@ -298,7 +298,7 @@ fn percent_decode_lossy(s: &str) -> String {
 #[cfg(feature = "tui")]
 pub fn tui_filter(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let f = crate::tui::parse_filter(&text);
+    let f = crate::store::SagaFilter::parse_query(&text);
     let statuses: usize = text
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("status:"))

@@ -399,6 +399,101 @@ fn errors_are_one_line_with_documented_exit_codes() {
 }
 
 #[test]
+fn where_changed_lists_the_snapshots_where_a_value_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    // One saga of five snapshots that ends failed: `error` appears in the
+    // last snapshot only, `order_id` is there from the first.
+    ok(&sagascope(
+        &store,
+        &[
+            "dev",
+            "seed",
+            "--sagas",
+            "1",
+            "--snapshots",
+            "5",
+            "--failed-ratio",
+            "1",
+        ],
+    ));
+    let saga = first_saga(&store, &[]);
+    let id = saga["saga_id"].as_str().unwrap();
+    let snaps: Vec<Value> = ok(&sagascope(&store, &["snapshots", id, "--format", "jsonl"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(snaps.len(), 5);
+
+    let out: Value = serde_json::from_str(&ok(&sagascope(
+        &store,
+        &[
+            "where-changed",
+            &id[..8],
+            "error.message",
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(out["saga_id"], id);
+    assert_eq!(out["path"], "$.error.message");
+    let changes = out["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{out}");
+    assert_eq!(changes[0]["index"], 4);
+    assert_eq!(changes[0]["snapshot_id"], snaps[4]["snapshot_id"]);
+    assert_eq!(changes[0]["step_name"], snaps[4]["step_name"]);
+    assert_eq!(changes[0]["status"], "failed");
+    assert_eq!(changes[0]["old"], Value::Null);
+    assert_eq!(changes[0]["new"], "payment token expired");
+
+    // The first snapshot counts as a change from absent.
+    let text = ok(&sagascope(&store, &["where-changed", id, "$.order_id"]));
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].starts_with('#') && rows[0].contains("CHANGE"),
+        "{text}"
+    );
+    assert!(rows[1].starts_with("0 "), "{text}");
+    assert!(rows[1].contains("(absent) → ord-0000000"), "{text}");
+    assert!(
+        rows[1].contains(snaps[0]["step_name"].as_str().unwrap()),
+        "{text}"
+    );
+
+    // A value that never exists: no rows, and says so.
+    let none = sagascope(&store, &["where-changed", id, "no.such.key"]);
+    assert_eq!(ok(&none), "");
+    assert!(
+        stderr(&none).contains("$.no.such.key is absent"),
+        "{}",
+        stderr(&none)
+    );
+}
+
+#[test]
+fn where_changed_on_a_missing_saga_or_a_bad_path_fails_with_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    ok(&sagascope(&store, &["dev", "seed", "--sagas", "2"]));
+    let missing = sagascope(&store, &["where-changed", "ffffffff-nope", "order_id"]);
+    assert_eq!(missing.status.code(), Some(5), "{}", stderr(&missing));
+    assert_eq!(stderr(&missing).lines().count(), 1, "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("ffffffff-nope"),
+        "{}",
+        stderr(&missing)
+    );
+    let id = first_saga(&store, &[])["saga_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bad_path = sagascope(&store, &["where-changed", &id, "items[x]"]);
+    assert_eq!(bad_path.status.code(), Some(2), "{}", stderr(&bad_path));
+}
+
+#[test]
 fn secrets_in_store_urls_never_reach_output() {
     let out = sagascope(
         "postgres://app:hunter2@127.0.0.1:1/sagas",

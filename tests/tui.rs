@@ -14,7 +14,7 @@ use sagascope::seed::{self, SeedSpec};
 use sagascope::store::memory::MemoryStore;
 use sagascope::store::SnapshotStore;
 use sagascope::tui::app::{Action, Conn, Load, Pane, Tab};
-use sagascope::tui::jobs::{JobError, Response};
+use sagascope::tui::jobs::{JobError, Response, Slot};
 use sagascope::tui::keymap::Cmd;
 use sagascope::tui::testing::{test_config, Harness};
 
@@ -406,7 +406,7 @@ async fn states_loading_empty_error_disconnected() {
     insta::assert_snapshot!("loading", h.frame());
     h.settle().await;
     // A failed list page and a lost connection are states, not exits.
-    let id = h.app.list.req;
+    let id = h.app.newest_request(Slot::List).unwrap();
     h.app.update(Action::Data(Box::new(Response::SagaPage {
         id,
         append: false,
@@ -443,7 +443,7 @@ async fn backoff_is_capped() {
     let mut h = harness(80, 24).await;
     let mut t = now();
     for _ in 0..10 {
-        let id = h.app.list.req;
+        let id = h.app.newest_request(Slot::List);
         let _ = id;
         h.app.update(Action::Data(Box::new(Response::Health {
             id: 0,
@@ -1049,9 +1049,9 @@ mod demo_flow {
         h.keys("e C-x e");
         h.type_text("\"payment_token\": \"tok_valid\"");
         h.keys("Esc R");
-        assert!(h.app.replay_target.is_some());
+        assert!(h.app.replay.target().is_some());
         h.keys("Esc");
-        assert!(h.app.replay_target.is_none());
+        assert!(h.app.replay.target().is_none());
         assert!(h.app.take_requests().is_empty());
         let m = h.app.message.clone().unwrap();
         assert!(m.text.contains("nothing has run"), "{m:?}");
@@ -1059,10 +1059,10 @@ mod demo_flow {
         h.keys("e C-x e");
         h.type_text("\"payment_token\": \"tok_valid\"");
         h.keys("Esc R");
-        assert!(h.app.replay_target.is_some());
+        assert!(h.app.replay.target().is_some());
         h.type_text("deadbeef");
         h.keys("Enter");
-        assert!(h.app.replay_target.is_none());
+        assert!(h.app.replay.target().is_none());
         assert!(h.app.panel.is_none());
         assert!(h.app.take_requests().is_empty());
         let m = h.app.message.clone().unwrap();
@@ -1078,12 +1078,12 @@ mod demo_flow {
         open_at_charge(&mut h, &failed).await;
         h.app.cfg.readonly = true;
         h.keys("R");
-        assert!(h.app.replay_target.is_none());
+        assert!(h.app.replay.target().is_none());
         assert!(h.app.message.clone().unwrap().text.contains("read-only"));
         h.app.cfg.readonly = false;
         h.app.cfg.definitions.clear();
         h.keys("R");
-        assert!(h.app.replay_target.is_none());
+        assert!(h.app.replay.target().is_none());
         let m = h.app.message.clone().unwrap().text;
         assert!(
             m.contains("no definition for OrderSaga") && m.contains("engine.definitions"),

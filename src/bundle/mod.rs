@@ -22,6 +22,7 @@
 //! be fuzzed.
 
 pub mod import;
+pub mod json_export;
 pub mod verify;
 
 use std::collections::HashSet;

@@ -685,3 +685,69 @@ pub async fn history(ctx: &mut Context, a: HistoryArgs) -> Result<Exit, CliError
     warn_bad(&listing.bad);
     Ok(Exit::Ok)
 }
+
+#[derive(Debug, Args)]
+pub struct WhereChangedArgs {
+    /// Saga id or unique id prefix.
+    pub saga: String,
+    /// A path into the context: `customer.email`, `$.items[2].sku`,
+    /// `$["odd key"]` (as the TUI's detail pane shows it).
+    pub path: String,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `where-changed`: the snapshots where the value at a path changed,
+/// oldest first, with what it was before and after.
+pub async fn where_changed(ctx: &mut Context, a: WhereChangedArgs) -> Result<Exit, CliError> {
+    let path = replay::parse_path(&a.path).map_err(|e| CliError::usage(e.to_string()))?;
+    let label = replay::path_label(&path);
+    let store = ctx.store().await?;
+    let saga = replay::find_saga(store.as_ref(), &a.saga).await?;
+    let found = replay::changes_at_path(store.as_ref(), &saga.saga_id, &path).await?;
+    match a.format {
+        Format::Json => emit_json(&json!({
+            "saga_id": saga.saga_id,
+            "path": label,
+            "changes": found.changes,
+            "bad_entries": found.bad_entries,
+        })),
+        Format::Jsonl => {
+            for c in &found.changes {
+                emit_jsonl(c);
+            }
+        }
+        Format::Table | Format::Text => {
+            let shown = |v: &Option<Value>| match v {
+                None => "(absent)".to_string(),
+                Some(v) => display_value(v),
+            };
+            let mut t = Table::new(vec!["#", "CREATED", "STEP", "STATUS", "CHANGE"]);
+            for c in &found.changes {
+                t.row(vec![
+                    c.index.to_string(),
+                    output::time_cell(&c.created_at),
+                    c.step_name.clone(),
+                    output::status_cell(&c.status),
+                    format!("{} → {}", shown(&c.old), shown(&c.new)),
+                ]);
+            }
+            if t.is_empty() {
+                note(&format!(
+                    "{label} is absent in every snapshot of {}",
+                    saga.saga_id
+                ));
+            } else {
+                note(&format!(
+                    "{label} in {} {} — {} change(s)",
+                    saga.saga_name,
+                    saga.saga_id,
+                    found.changes.len()
+                ));
+                emit(&t.render());
+            }
+        }
+    }
+    warn_bad(&found.bad_entries);
+    Ok(Exit::Ok)
+}

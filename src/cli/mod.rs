@@ -20,7 +20,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Overrides, Settings, StoreAccess};
-use crate::store::{self, OpenOptions, SnapshotStore};
+use crate::store::SnapshotStore;
 
 pub use exit::{CliError, Exit};
 pub use output::Format;
@@ -71,6 +71,9 @@ pub enum Command {
     Snapshots(browse::SnapshotsArgs),
     /// Diff two snapshots' contexts (index, snapshot id, step name or time).
     Diff(browse::DiffArgs),
+    /// The snapshots where one value of a saga's context changed, oldest
+    /// first (PATH as `customer.email` or `$.items[2].sku`).
+    WhereChanged(browse::WhereChangedArgs),
     /// Time travel and replay (named like sagaz's `replay` commands).
     #[command(subcommand)]
     Replay(ReplayCommand),
@@ -159,12 +162,7 @@ impl Context {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let opts = OpenOptions {
-            readonly: self.settings.readonly,
-            compression: self.settings.compression,
-            must_exist: self.settings.store_must_exist(self.access),
-        };
-        let s = store::open(&self.settings.store, &opts).await?;
+        let s = self.settings.open_store(self.access).await?;
         self.store = Some(s.clone());
         Ok(s)
     }
@@ -176,12 +174,7 @@ pub async fn open_url(
     url: &str,
     readonly: bool,
 ) -> Result<Arc<dyn SnapshotStore>, CliError> {
-    let opts = OpenOptions {
-        readonly,
-        compression: settings.compression,
-        ..OpenOptions::default()
-    };
-    Ok(store::open(&store::StoreUrl::new(url), &opts).await?)
+    Ok(settings.open_store_url(url, readonly).await?)
 }
 
 /// Runs the command line; returns the process exit code.
@@ -219,6 +212,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
         Command::Snapshots(a) => browse::snapshots(&mut ctx, a).await,
         Command::Diff(a) => browse::diff(&mut ctx, a).await,
+        Command::WhereChanged(a) => browse::where_changed(&mut ctx, a).await,
         Command::Replay(ReplayCommand::TimeTravel(a)) => browse::time_travel(&mut ctx, a).await,
         Command::Replay(ReplayCommand::ListChanges(a)) => browse::list_changes(&mut ctx, a).await,
         Command::Replay(ReplayCommand::History(a)) => browse::history(&mut ctx, a).await,
@@ -262,6 +256,7 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         | Command::Sagas(_)
         | Command::Snapshots(_)
         | Command::Diff(_)
+        | Command::WhereChanged(_)
         | Command::Replay(_)
         | Command::Export(_)
         | Command::Health(_)
@@ -271,9 +266,14 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
 
 /// Opens the terminal UI on the context's store (`demo` uses it once it
 /// has seeded the store).
+/// Every way the terminal UI fails is a usage error (no terminal, bad
+/// `[tui]` config, a terminal that cannot be driven).
 #[cfg(feature = "tui")]
 pub async fn launch_tui(ctx: &mut Context) -> Result<Exit, CliError> {
-    crate::tui::run(ctx, TuiArgs::default()).await
+    crate::tui::run(&ctx.settings)
+        .await
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(Exit::Ok)
 }
 
 /// Without the `tui` feature there is no terminal UI to open.
@@ -326,6 +326,7 @@ fn one_thread_is_enough(cmd: Option<&Command>) -> bool {
             Command::Sagas(_)
                 | Command::Snapshots(_)
                 | Command::Diff(_)
+                | Command::WhereChanged(_)
                 | Command::Replay(
                     ReplayCommand::TimeTravel(_)
                         | ReplayCommand::ListChanges(_)

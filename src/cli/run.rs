@@ -12,32 +12,15 @@ use super::{CliError, Context, Exit};
 use crate::engine::{DefinitionError, Definitions, Engine, Event, RunRequest, SnapshotStrategies};
 use crate::replay::{self, OverrideError, PlanErrorKind, ReplayError};
 
-/// The folder `sagascope demo` writes its definitions to; found
-/// automatically afterwards (delete it to forget them).
+/// The folder `sagascope demo` writes its definitions to.
 pub fn demo_dir() -> PathBuf {
-    crate::config::data_dir().join("demo")
+    crate::config::demo_dir()
 }
 
-/// Definitions from the config (`engine.definitions`,
-/// `engine.definitions_dirs`), then `--definitions` (files or folders), then
-/// the demo's folder if `sagascope demo` has written it.
+/// Definitions from the config, then `--definitions` (files or folders),
+/// then the demo's folder ([`crate::config::Settings::load_definitions`]).
 pub fn load_definitions(ctx: &Context, extra: &[PathBuf]) -> Result<Definitions, CliError> {
-    let e = &ctx.settings.file.engine;
-    let mut files = e.definitions.clone();
-    let mut dirs = e.definitions_dirs.clone();
-    for p in extra {
-        if p.is_dir() {
-            dirs.push(p.clone());
-        } else {
-            files.push(p.clone());
-        }
-    }
-    let mut defs = Definitions::load(&files, &dirs).map_err(def_err)?;
-    let demo = demo_dir();
-    if demo.is_dir() {
-        defs.add_fallback_dir(&demo).map_err(def_err)?;
-    }
-    Ok(defs)
+    ctx.settings.load_definitions(extra).map_err(def_err)
 }
 
 pub fn def_err(e: DefinitionError) -> CliError {
@@ -46,19 +29,9 @@ pub fn def_err(e: DefinitionError) -> CliError {
 
 /// The lock TTL: the flag, else `engine.lock_ttl_secs`, else 30 s.
 pub fn lock_ttl(ctx: &Context, flag: Option<f64>) -> Result<Duration, CliError> {
-    match flag {
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(CliError::usage(format!(
-            "--lock-ttl must be a positive number of seconds, not {s}"
-        ))),
-        None => Ok(ctx
-            .settings
-            .file
-            .engine
-            .lock_ttl_secs
-            .map(Duration::from_secs)
-            .unwrap_or(replay::DEFAULT_LOCK_TTL)),
-    }
+    ctx.settings
+        .lock_ttl(flag)
+        .map_err(|e| CliError::usage(e.to_string()))
 }
 
 /// One progress line on stderr per engine event.

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{codec::Compression, default_store_url, redact, StoreUrl};
 
+mod runtime;
+
+pub use runtime::{demo_dir, InvalidLockTtl};
+
 /// What can go wrong loading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod recover;
 pub mod run;
 pub mod time_travel;
+pub mod where_changed;
 
 pub use lock::{lock_name, lock_owner, LockError, ReplayLock, DEFAULT_LOCK_TTL};
 pub use merge::{apply_override, build_override, merge_patch, MergeMode, OverrideError};
@@ -23,6 +24,10 @@ pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};
 pub use time_travel::{
     changes, resolve_snapshot, resolve_snapshot_noting, state_at, state_at_step, value_at,
     SnapshotRef, TimeTravelError,
+};
+pub use where_changed::{
+    changes_at_path, jump_to_change, parse_path, path_label, value_at_path, ChangeJump,
+    PathChanges, Seg, ValueChange, WhereChangedError,
 };
 
 use crate::model::SagaSummary;

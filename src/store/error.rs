@@ -156,9 +156,19 @@ impl StoreError {
         }
     }
 
-    /// The store could not be reached at all (exit code 3).
+    /// The store could not be reached at all.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, StoreError::Unreachable { .. })
+    }
+
+    /// The store could not be reached or failed (an outage rather than bad
+    /// input or a refusal): exit code 3, and the TUI's reconnect banner
+    /// when opening the store fails so.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable { .. } | StoreError::Backend { .. } | StoreError::Io { .. }
+        )
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod codec;
 mod error;
+mod filter;
 pub mod fs;
 mod layers;
 mod lend;

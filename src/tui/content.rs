@@ -14,48 +14,7 @@ use crate::replay::{structural_diff, unified_diff, ChangeKind};
 /// Longest line kept (in bytes); the rest is summarised.
 pub const MAX_LINE: usize = 2048;
 
-/// One step of a JSON path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// Displays `$.customer.tier`, `$.items[2]`, `$["odd key"]`.
-pub fn path_label(path: &[Seg]) -> String {
-    let mut s = String::from("$");
-    for seg in path {
-        match seg {
-            Seg::Key(k) if !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_') => {
-                s.push('.');
-                s.push_str(k);
-            }
-            Seg::Key(k) => s.push_str(&format!("[{}]", Value::String(k.clone()))),
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
-}
-
-/// The value at a path in a context (`None` when absent).
-pub fn value_at_path<'a>(
-    context: &'a serde_json::Map<String, Value>,
-    path: &[Seg],
-) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let mut cur = match first {
-        Seg::Key(k) => context.get(k)?,
-        Seg::Index(_) => return None,
-    };
-    for seg in rest {
-        cur = match (seg, cur) {
-            (Seg::Key(k), Value::Object(m)) => m.get(k)?,
-            (Seg::Index(i), Value::Array(a)) => a.get(*i)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
+pub use crate::replay::where_changed::{path_label, value_at_path, Seg};
 
 /// How a context row is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Background work: every store access and every heavy computation runs in
-//! a tokio task and reports back as an [`Action::Data`]. One slot per kind
-//! of request: a new request aborts the one in its slot, and the App drops
-//! any response whose id is not the newest it asked for.
+//! a tokio task and reports back as an [`Action::Data`]. One [`Slot`] per
+//! kind of request: a new request aborts the one in its slot, and the App
+//! drops any response that does not answer the newest request of its slot
+//! ([`super::messages::Tickets`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -13,315 +14,20 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
-use super::app::Action;
 use super::content::{self, Rendered, Seg};
-use crate::engine::{Definitions, Event};
-use crate::model::{HistoricalState, ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
-use crate::replay::{self, ReplayOptions, ReplayPlan, ReplayReport, ReplaySpec, SnapshotRef};
-use crate::store::{
-    BadEntry, Order, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, SnapshotCursor,
-    SnapshotQuery, SnapshotStore, StoreError,
+use super::messages::Action;
+pub use super::messages::{
+    DetailKey, ExportWhat, JobError, JobResult, Jump, Mark, ReplaysView, Request, Response, Slot,
+    UNREADABLE,
 };
+use crate::engine::{Definitions, Event};
+use crate::model::Timestamp;
+use crate::replay::{self, ReplayOptions, ReplayPlan, ReplayReport, ReplaySpec, SnapshotRef};
+use crate::store::{Order, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore};
 
 /// Snapshots per timeline page. The store returns whole snapshots, so this
 /// bounds the transient memory of a page of 1 MB contexts; only metadata is kept.
 pub const TIMELINE_PAGE: usize = 64;
-
-/// The status shown for a timeline row whose snapshot could not be read.
-pub const UNREADABLE: &str = "unreadable";
-
-/// One snapshot as the timeline shows it (no context).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mark {
-    pub snapshot_id: String,
-    pub step_name: String,
-    pub step_index: i64,
-    pub status: SagaStatus,
-    pub created_at: Timestamp,
-}
-
-impl Mark {
-    pub fn of(s: &Snapshot) -> Mark {
-        Mark {
-            snapshot_id: s.snapshot_id.clone(),
-            step_name: s.step_name.clone(),
-            step_index: s.step_index,
-            status: s.status.clone(),
-            created_at: s.created_at,
-        }
-    }
-
-    /// A timeline row for an entry that could not be read, standing where
-    /// the store found it (its time is its predecessor's: its own may be
-    /// what is broken). The detail pane shows the store's error for it.
-    pub fn unreadable(b: &BadEntry, at: Timestamp) -> Mark {
-        let last = b.key.rsplit(['/', ':']).next().unwrap_or(&b.key);
-        let id = last.split('.').next().unwrap_or(last);
-        Mark {
-            snapshot_id: id.to_string(),
-            step_name: format!("unreadable: {}", b.error),
-            step_index: -1,
-            status: SagaStatus::Other(UNREADABLE.into()),
-            created_at: at,
-        }
-    }
-
-    /// Whether this row stands for an entry that could not be read.
-    pub fn is_unreadable(&self) -> bool {
-        matches!(&self.status, SagaStatus::Other(s) if s == UNREADABLE)
-    }
-
-    pub fn cursor(&self) -> SnapshotCursor {
-        SnapshotCursor {
-            created_at: self.created_at,
-            snapshot_id: self.snapshot_id.clone(),
-        }
-    }
-}
-
-/// A failed job: the message to show, and whether the store looks gone.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobError {
-    pub message: String,
-    pub unreachable: bool,
-}
-
-impl JobError {
-    pub fn msg(m: impl Into<String>) -> Self {
-        JobError {
-            message: m.into(),
-            unreachable: false,
-        }
-    }
-}
-
-impl From<StoreError> for JobError {
-    fn from(e: StoreError) -> Self {
-        let unreachable = matches!(e, StoreError::Unreachable { .. });
-        JobError {
-            message: e.to_string(),
-            unreachable,
-        }
-    }
-}
-
-impl From<replay::TimeTravelError> for JobError {
-    fn from(e: replay::TimeTravelError) -> Self {
-        match e {
-            replay::TimeTravelError::Store(s) => s.into(),
-            other => JobError::msg(other.to_string()),
-        }
-    }
-}
-
-impl From<replay::FindSagaError> for JobError {
-    fn from(e: replay::FindSagaError) -> Self {
-        match e {
-            replay::FindSagaError::Store(s) => s.into(),
-            other => JobError::msg(other.to_string()),
-        }
-    }
-}
-
-pub type JobResult<T> = Result<T, JobError>;
-
-/// What the detail pane asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DetailKey {
-    pub snapshot_id: String,
-    /// Snapshot to diff against and its label.
-    pub against: Option<(String, String)>,
-}
-
-/// What to export.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExportWhat {
-    /// Every snapshot of a saga.
-    Saga(String),
-    /// The state at one snapshot.
-    State(String),
-}
-
-/// The replay log around a saga.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ReplaysView {
-    /// Replays started from this saga, newest first.
-    pub replays: Vec<ReplayLog>,
-    /// The replay that produced this saga, if it is one.
-    pub produced_by: Option<ReplayLog>,
-}
-
-/// Requests the App makes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Request {
-    Health {
-        id: u64,
-    },
-    SagaPage {
-        id: u64,
-        filter: SagaFilter,
-        after: Option<SagaCursor>,
-        limit: usize,
-    },
-    Timeline {
-        id: u64,
-        saga_id: String,
-        after: Option<SnapshotCursor>,
-    },
-    Detail {
-        id: u64,
-        key: DetailKey,
-    },
-    AtTime {
-        id: u64,
-        saga_id: String,
-        at: Timestamp,
-    },
-    WhereChanged {
-        id: u64,
-        saga_id: String,
-        from: SnapshotCursor,
-        path: Arc<[Seg]>,
-        forward: bool,
-    },
-    Replays {
-        id: u64,
-        saga_id: String,
-    },
-    OpenSaga {
-        id: u64,
-        input: String,
-    },
-    Export {
-        id: u64,
-        what: ExportWhat,
-        path: PathBuf,
-    },
-    /// A plan only: nothing runs and nothing is written.
-    DryRun {
-        id: u64,
-        saga_id: String,
-        saga_name: String,
-        spec: ReplaySpec,
-    },
-    /// Several sagas from one step with one override; each saga's result
-    /// comes back as a `BatchItem`.
-    Batch {
-        id: u64,
-        targets: Vec<(String, Option<String>)>,
-        spec: ReplaySpec,
-        dry_run: bool,
-    },
-    /// A real replay; engine events come back as `ReplayEvent`s.
-    Replay {
-        id: u64,
-        saga_id: String,
-        saga_name: String,
-        spec: ReplaySpec,
-        reason: Option<String>,
-    },
-}
-
-/// Where a snapshot jump came from, for the message shown after it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Jump {
-    pub snapshot_id: String,
-    pub note: String,
-}
-
-/// Results, sent back as `Action::Data` (boxed there, so variant sizes
-/// do not matter).
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)]
-pub enum Response {
-    Health {
-        id: u64,
-        result: JobResult<Duration>,
-    },
-    SagaPage {
-        id: u64,
-        append: bool,
-        result: JobResult<SagaPage>,
-    },
-    Timeline {
-        id: u64,
-        saga_id: String,
-        result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
-    },
-    Detail {
-        id: u64,
-        key: DetailKey,
-        result: JobResult<Arc<Rendered>>,
-    },
-    Jump {
-        id: u64,
-        result: JobResult<Jump>,
-    },
-    Replays {
-        id: u64,
-        saga_id: String,
-        result: JobResult<ReplaysView>,
-    },
-    OpenSaga {
-        id: u64,
-        result: JobResult<SagaSummary>,
-    },
-    Exported {
-        id: u64,
-        result: JobResult<(PathBuf, usize)>,
-    },
-    Plan {
-        id: u64,
-        result: JobResult<ReplayPlan>,
-    },
-    ReplayEvent {
-        id: u64,
-        event: Event,
-    },
-    Replayed {
-        id: u64,
-        result: JobResult<ReplayReport>,
-    },
-    BatchItem {
-        id: u64,
-        item: replay::batch::BatchItem,
-    },
-    BatchDone {
-        id: u64,
-        summary: replay::batch::BatchSummary,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Slot {
-    Health,
-    List,
-    Timeline,
-    Detail,
-    Jump,
-    Replays,
-    Open,
-    Export,
-    Plan,
-    Replay,
-}
-
-impl Request {
-    fn slot(&self) -> Slot {
-        match self {
-            Request::Health { .. } => Slot::Health,
-            Request::SagaPage { .. } => Slot::List,
-            Request::Timeline { .. } => Slot::Timeline,
-            Request::Detail { .. } => Slot::Detail,
-            Request::AtTime { .. } | Request::WhereChanged { .. } => Slot::Jump,
-            Request::Replays { .. } => Slot::Replays,
-            Request::OpenSaga { .. } => Slot::Open,
-            Request::Export { .. } => Slot::Export,
-            Request::DryRun { .. } => Slot::Plan,
-            Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
-        }
-    }
-}
 
 /// Opens the store (again, after a lost connection).
 pub type Opener =
@@ -865,9 +571,8 @@ async fn detail(
     Ok(rendered)
 }
 
-/// Walks from `from` (back or forward) comparing the value at `path`
-/// with its value at `from`; lands on the snapshot where it last became
-/// that value (back) or next differs (forward).
+/// The jump to where the value at `path` last changed (back) or next
+/// changes (forward), with the note shown after it.
 async fn where_changed(
     store: &dyn SnapshotStore,
     saga_id: &str,
@@ -876,58 +581,18 @@ async fn where_changed(
     forward: bool,
 ) -> JobResult<Jump> {
     let label = content::path_label(path);
-    let here = store
-        .get_snapshot(&from.snapshot_id)
-        .await?
-        .ok_or_else(|| JobError::msg("the current snapshot is gone from the store"))?;
-    let current = content::value_at_path(&here.context, path).cloned();
-    let mut after = Some(from.clone());
-    let mut newer_same = here.snapshot_id.clone();
-    const PAGE: usize = 50;
-    loop {
-        let listing = store
-            .list_snapshots(
-                saga_id,
-                &SnapshotQuery {
-                    order: if forward { Order::Asc } else { Order::Desc },
-                    limit: Some(PAGE),
-                    after: after.clone(),
-                    ..SnapshotQuery::default()
-                },
-            )
-            .await?;
-        for s in &listing.items {
-            let v = content::value_at_path(&s.context, path);
-            if v != current.as_ref() {
-                return Ok(if forward {
-                    Jump {
-                        snapshot_id: s.snapshot_id.clone(),
-                        note: format!("{label} changes next here"),
-                    }
-                } else {
-                    Jump {
-                        snapshot_id: newer_same,
-                        note: format!("{label} last changed here"),
-                    }
-                });
-            }
-            newer_same = s.snapshot_id.clone();
-        }
-        match listing.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    if forward {
-        Err(JobError::msg(format!(
-            "{label} does not change after this snapshot"
-        )))
-    } else {
-        Ok(Jump {
-            snapshot_id: newer_same,
-            note: format!("{label} has had this value since the first snapshot"),
-        })
-    }
+    let (snapshot_id, note) =
+        match replay::jump_to_change(store, saga_id, &from, path, forward).await {
+            Ok(replay::ChangeJump::ChangesNext(id)) => (id, format!("{label} changes next here")),
+            Ok(replay::ChangeJump::LastChanged(id)) => (id, format!("{label} last changed here")),
+            Ok(replay::ChangeJump::SinceFirst(id)) => (
+                id,
+                format!("{label} has had this value since the first snapshot"),
+            ),
+            Err(replay::WhereChangedError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(JobError::msg(e.to_string())),
+        };
+    Ok(Jump { snapshot_id, note })
 }
 
 async fn replays(store: &dyn SnapshotStore, saga_id: &str) -> JobResult<ReplaysView> {
@@ -944,34 +609,22 @@ async fn export(
     what: ExportWhat,
     path: PathBuf,
 ) -> JobResult<(PathBuf, usize)> {
-    let (value, count) = match what {
-        ExportWhat::State(snapshot_id) => {
-            let snap = store
-                .get_snapshot(&snapshot_id)
-                .await?
-                .ok_or_else(|| JobError::msg("the snapshot is gone from the store"))?;
-            let at = snap.created_at;
-            let state = HistoricalState::from_snapshot(snap, at);
-            (
-                serde_json::to_value(&state).map_err(|e| JobError::msg(e.to_string()))?,
-                1,
-            )
-        }
-        ExportWhat::Saga(saga_id) => {
-            let listing =
-                crate::store::all_snapshots(store, &saga_id, SnapshotQuery::all()).await?;
-            let all: Vec<serde_json::Value> = listing.items.iter().map(|s| s.to_json()).collect();
-            let n = all.len();
-            (serde_json::Value::Array(all), n)
-        }
+    use crate::bundle::json_export::{self, JsonExportError};
+    let msg = |e: JsonExportError| match e {
+        JsonExportError::Store(s) => JobError::from(s),
+        other => JobError::msg(other.to_string()),
     };
-    let text = serde_json::to_string_pretty(&value).map_err(|e| JobError::msg(e.to_string()))?;
-    let p = path.clone();
-    tokio::task::spawn_blocking(move || {
-        crate::files::write_private_file(&p, (text + "\n").as_bytes())
-    })
-    .await
-    .map_err(|e| JobError::msg(e.to_string()))?
-    .map_err(|e| JobError::msg(format!("cannot write {}: {e}", path.display())))?;
+    let (value, count) = match what {
+        ExportWhat::State(snapshot_id) => (
+            json_export::state_json(store, &snapshot_id)
+                .await
+                .map_err(msg)?,
+            1,
+        ),
+        ExportWhat::Saga(saga_id) => json_export::saga_json(store, &saga_id).await?,
+    };
+    json_export::write_json_file(&path, &value)
+        .await
+        .map_err(msg)?;
     Ok((path, count))
 }

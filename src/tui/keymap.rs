@@ -398,6 +398,24 @@ impl Keymap {
     }
 }
 
+/// Palette completions for what has been typed so far.
+pub fn palette_candidates(text: &str) -> Vec<&'static str> {
+    const VERBS: [&str; 6] = ["at", "saga", "sort", "filter", "export", "help"];
+    let head = text.split(' ').next().unwrap_or("");
+    let mut out: Vec<&'static str> = VERBS
+        .iter()
+        .copied()
+        .filter(|v| v.starts_with(head))
+        .collect();
+    let names: Vec<&'static str> = COMMANDS
+        .iter()
+        .map(|d| d.name)
+        .filter(|n| n.starts_with(head) && !out.contains(n))
+        .collect();
+    out.extend(names);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,17 +2,25 @@
 //! contexts, travel in time.
 //!
 //! The Elm shape: [`app::App`] holds the state, every input becomes an
-//! [`app::Action`], `App::update` changes state, [`view::draw`] draws from
+//! [`Action`], `App::update` changes state, [`view::draw`] draws from
 //! state only. Store access runs in [`jobs`] (background tasks that report
 //! back as actions); one `tokio::select!` loop ([`run_loop`]) feeds input,
 //! data and ticks to the App and draws once per pass. The loop takes any
 //! stream of actions, so tests and benchmarks drive the real App.
+//!
+//! Modules depend downwards only: [`messages`] (what the App and the jobs
+//! say to each other) and [`layout`] (the screen's geometry) at the bottom
+//! with [`content`], [`keymap`], [`theme`] and [`editor`]; [`jobs`] and
+//! [`app`] above them, neither importing the other; [`view`] draws the
+//! App; this module runs them all.
 
 pub mod app;
 pub mod content;
 pub mod editor;
 pub mod jobs;
 pub mod keymap;
+pub mod layout;
+pub mod messages;
 #[doc(hidden)]
 pub mod testing;
 pub mod theme;
@@ -26,23 +34,53 @@ use ratatui::backend::Backend;
 use ratatui::Terminal;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::cli::{CliError, Context, Exit, TuiArgs};
+use crate::config::Settings;
 use crate::model::Timestamp;
 
-pub use app::{parse_filter, Action, App, AppConfig};
+pub use app::{App, AppConfig};
 pub use jobs::Jobs;
 pub use keymap::Keymap;
+pub use messages::Action;
 pub use theme::Theme;
 
 /// How often the clock ticks (ages, retry countdown, health checks).
 const TICK: Duration = Duration::from_millis(500);
 
+/// Why the terminal UI could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    /// Standard output is not a terminal.
+    #[error(
+        "the terminal UI needs a terminal; use the headless commands (`sagascope --help`) in scripts"
+    )]
+    NoTerminal,
+    /// The `[tui]` configuration (keys, theme) is invalid.
+    #[error("config {section}: {message}")]
+    Config {
+        section: &'static str,
+        message: String,
+    },
+    #[error("cannot start the terminal UI: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("cannot restart the terminal UI: {0}")]
+    Restart(#[source] std::io::Error),
+    #[error("terminal error: {0}")]
+    Terminal(#[source] std::io::Error),
+}
+
 /// The App's settings from the configuration in force.
-pub fn app_config(settings: &crate::config::Settings) -> Result<AppConfig, CliError> {
-    let keymap = Keymap::load(&settings.file.tui.keys)
-        .map_err(|e| CliError::usage(format!("config [tui.keys]: {e}")))?;
-    let theme = Theme::load(settings.file.tui.theme.as_deref(), Theme::no_color_env())
-        .map_err(|e| CliError::usage(format!("config [tui] theme: {e}")))?;
+pub fn app_config(settings: &Settings) -> Result<AppConfig, TuiError> {
+    let keymap = Keymap::load(&settings.file.tui.keys).map_err(|e| TuiError::Config {
+        section: "[tui.keys]",
+        message: e.to_string(),
+    })?;
+    let theme =
+        Theme::load(settings.file.tui.theme.as_deref(), Theme::no_color_env()).map_err(|e| {
+            TuiError::Config {
+                section: "[tui] theme",
+                message: e.to_string(),
+            }
+        })?;
     Ok(AppConfig {
         store_label: settings.store.redacted(),
         profile: settings.profile.clone(),
@@ -55,51 +93,51 @@ pub fn app_config(settings: &crate::config::Settings) -> Result<AppConfig, CliEr
     })
 }
 
-/// `sagascope` / `sagascope tui`: runs the terminal UI until the user
-/// quits. The terminal is restored on quit, on error and on panic.
-pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
+/// Runs the terminal UI on the settings' store until the user quits. The
+/// terminal is restored on quit, on error and on panic.
+pub async fn run(settings: &Settings) -> Result<(), TuiError> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
-        return Err(CliError::usage(
-            "the terminal UI needs a terminal; use the headless commands (`sagascope --help`) in scripts",
-        ));
+        return Err(TuiError::NoTerminal);
     }
-    let settings = ctx.settings.clone();
+    let settings = settings.clone();
     let mut cfg = app_config(&settings)?;
     // Browsing never needs definitions: a broken definition folder only
     // disables replays (and says so when one is asked for).
-    let definitions = match crate::cli::run::load_definitions(ctx, &[]) {
+    let definitions = match settings.load_definitions(&[]) {
         Ok(d) => d,
         Err(e) => {
-            tracing::warn!("definitions not loaded, replays disabled: {}", e.message);
+            tracing::warn!("definitions not loaded, replays disabled: {e}");
             crate::engine::Definitions::new()
         }
     };
     cfg.definitions = definitions.names();
     let replay_env = jobs::ReplayEnv {
         definitions: Arc::new(definitions),
-        identity: ctx.settings.identity.clone(),
-        lock_ttl: crate::cli::run::lock_ttl(ctx, None).unwrap_or(crate::replay::DEFAULT_LOCK_TTL),
+        identity: settings.identity.clone(),
+        lock_ttl: settings
+            .lock_ttl(None)
+            .unwrap_or(crate::replay::DEFAULT_LOCK_TTL),
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let opener: jobs::Opener = Arc::new(move || {
+    let opener: jobs::Opener = {
         let settings = settings.clone();
-        Box::pin(async move {
-            let url = settings.store.expose().to_string();
-            crate::cli::open_url(&settings, &url, settings.readonly)
-                .await
-                .map_err(|e| jobs::JobError {
-                    unreachable: e.exit == Exit::Unreachable,
-                    message: e.message,
-                })
+        Arc::new(move || {
+            let settings = settings.clone();
+            Box::pin(async move {
+                let url = settings.store.expose().to_string();
+                settings
+                    .open_store_url(&url, settings.readonly)
+                    .await
+                    .map_err(jobs::JobError::opening)
+            })
         })
-    });
+    };
     let mut jobs = Jobs::new(opener, tx);
     jobs.set_replay_env(replay_env);
     // ratatui::init installs a panic hook that restores the terminal first;
     // ours also releases the mouse.
-    let mut terminal = ratatui::try_init()
-        .map_err(|e| CliError::new(Exit::Usage, format!("cannot start the terminal UI: {e}")))?;
+    let mut terminal = ratatui::try_init().map_err(TuiError::Start)?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
@@ -142,9 +180,7 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
                     crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
                 ratatui::restore();
                 let edited = edit_externally(&text);
-                terminal = ratatui::try_init().map_err(|e| {
-                    CliError::new(Exit::Usage, format!("cannot restart the terminal UI: {e}"))
-                })?;
+                terminal = ratatui::try_init().map_err(TuiError::Restart)?;
                 let _ =
                     crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
                 let _ = terminal.clear();
@@ -156,8 +192,7 @@ pub async fn run(ctx: &mut Context, _args: TuiArgs) -> Result<Exit, CliError> {
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     tracing::info!("terminal UI stopped");
-    result.map_err(|e| CliError::new(Exit::Usage, format!("terminal error: {e}")))?;
-    Ok(Exit::Ok)
+    result.map_err(TuiError::Terminal)
 }
 
 /// Runs `$EDITOR` (else `vi`) on a temporary file holding `text` and

@@ -1,0 +1,147 @@
+//! The saga list: pages from the store, sorting, the filter, moving the
+//! selection (the timeline follows it).
+
+use super::{App, Load, Sort, LIST_PAGE, LIST_PREFETCH};
+use crate::store::{SagaFilter, SagaPage};
+use crate::tui::layout::{self, Pane};
+use crate::tui::messages::{JobResult, Request};
+use ratatui::layout::Rect;
+
+impl App {
+    pub(super) fn reload_list(&mut self) {
+        self.list.load = Load::Loading;
+        let filter = self.list.filter.clone();
+        self.ask(|id| Request::SagaPage {
+            id,
+            filter,
+            after: None,
+            limit: LIST_PAGE,
+        });
+    }
+
+    fn more_list(&mut self) {
+        if self.list.load == Load::Loading {
+            return;
+        }
+        if let Some(after) = self.list.next.clone() {
+            self.list.load = Load::Loading;
+            let filter = self.list.filter.clone();
+            self.ask(|id| Request::SagaPage {
+                id,
+                filter,
+                after: Some(after),
+                limit: LIST_PAGE,
+            });
+        }
+    }
+
+    pub(super) fn apply_sort(&mut self, keep: Option<String>) {
+        match self.list.sort {
+            Sort::Time => self
+                .list
+                .sagas
+                .sort_by(|a, b| (&b.last_at, &b.saga_id).cmp(&(&a.last_at, &a.saga_id))),
+            Sort::Name => self
+                .list
+                .sagas
+                .sort_by(|a, b| (&a.saga_name, &b.last_at).cmp(&(&b.saga_name, &a.last_at))),
+            Sort::Status => self.list.sagas.sort_by(|a, b| {
+                (!a.latest_status.is_failure(), &a.latest_status, &b.last_at).cmp(&(
+                    !b.latest_status.is_failure(),
+                    &b.latest_status,
+                    &a.last_at,
+                ))
+            }),
+        }
+        if let Some(id) = keep {
+            if let Some(i) = self.list.sagas.iter().position(|s| s.saga_id == id) {
+                self.list.selected = i;
+            }
+        }
+        self.keep_visible();
+    }
+
+    /// Parses the filter syntax into a store filter and reloads.
+    pub fn set_filter(&mut self, text: &str) {
+        self.list.filter_text = text.trim().to_string();
+        self.list.filter = SagaFilter::parse_query(text);
+        self.reload_list();
+    }
+
+    pub(super) fn set_sort(&mut self, s: Sort) {
+        self.list.sort = s;
+        let keep = self
+            .list
+            .sagas
+            .get(self.list.selected)
+            .map(|s| s.saga_id.clone());
+        self.apply_sort(keep);
+        self.info(format!(
+            "sorted by {} (loaded sagas; the store pages newest first)",
+            s.label()
+        ));
+    }
+
+    pub(super) fn list_move(&mut self, by: i64) {
+        let n = self.list.sagas.len();
+        if n == 0 {
+            return;
+        }
+        let i = (self.list.selected as i64 + by).clamp(0, n as i64 - 1) as usize;
+        self.list.selected = i;
+        if i + LIST_PREFETCH >= n {
+            self.more_list();
+        }
+        self.keep_visible();
+        // The timeline follows the selection, like lazygit's panes.
+        if let Some(s) = self.list.sagas.get(i).cloned() {
+            if self.timeline.as_ref().map(|t| &t.saga.saga_id) != Some(&s.saga_id) {
+                self.open_saga(s);
+            }
+        }
+    }
+
+    /// Lines shown in a pane body (for paging and keeping the cursor in view).
+    pub(super) fn page(&self) -> usize {
+        let areas = layout::layout(Rect::new(0, 0, self.size.0, self.size.1), self.focus);
+        let h = match self.focus {
+            Pane::List => areas.list.map(|r| r.height),
+            Pane::Timeline => areas.timeline.map(|r| r.height),
+            Pane::Detail => areas.detail.map(|r| r.height),
+        };
+        (h.unwrap_or(10) as usize).saturating_sub(4).max(1)
+    }
+
+    /// A page of sagas: replaces the list (a reload) or extends it.
+    pub(super) fn on_saga_page(&mut self, append: bool, result: JobResult<SagaPage>) {
+        match result {
+            Ok(page) => {
+                let keep = self
+                    .list
+                    .sagas
+                    .get(self.list.selected)
+                    .map(|s| s.saga_id.clone());
+                if !append {
+                    self.list.sagas.clear();
+                    self.list.selected = 0;
+                    self.list.offset = 0;
+                    self.list.bad = 0;
+                }
+                self.list.bad += page.bad.len();
+                self.list.sagas.extend(page.sagas);
+                self.list.next = page.next;
+                self.list.load = Load::Idle;
+                if let Some(w) = page.index_warning {
+                    self.error(w);
+                }
+                self.apply_sort(keep.filter(|_| append));
+                if !append && self.timeline.is_none() {
+                    if let Some(first) = self.list.sagas.first().cloned() {
+                        self.open_saga(first);
+                    }
+                }
+            }
+            Err(e) => self.list.load = self.load_failed(e),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The timeline: opening a saga (its snapshots page in the background),
+//! scrubbing, jumps (time travel, where a value changed), opening a saga by
+//! id, refreshing, and exporting what is open.
+
+use std::path::PathBuf;
+
+use super::{App, Load, Pane, TimelinePane};
+use crate::model::{short_id, SagaStatus, SagaSummary, Timestamp};
+use crate::store::SnapshotCursor;
+use crate::tui::content;
+use crate::tui::messages::{ExportWhat, JobResult, Jump, Mark, Request, Slot};
+
+impl App {
+    pub(super) fn open_saga(&mut self, saga: SagaSummary) {
+        let saga_id = saga.saga_id.clone();
+        self.ask(|id| Request::Timeline {
+            id,
+            saga_id,
+            after: None,
+        });
+        self.timeline = Some(TimelinePane {
+            saga,
+            marks: Vec::new(),
+            complete: false,
+            load: Load::Loading,
+            cursor: 0,
+            offset: 0,
+        });
+        // What the detail pane was loading was for the saga shown before.
+        self.tickets.forget(Slot::Detail);
+        self.detail.key = None;
+        self.detail.rendered = None;
+        self.detail.load = Load::Idle;
+        self.detail.line = 0;
+        self.detail.offset = 0;
+        self.detail.replay_selected = 0;
+        // Always: the timeline marks where replays branched off.
+        self.request_replays();
+    }
+
+    pub(super) fn apply_pending_jump(&mut self) {
+        let Some(target) = self.pending_jump.clone() else {
+            return;
+        };
+        let Some(t) = self.timeline.as_mut() else {
+            return;
+        };
+        if let Some(i) = t.marks.iter().position(|m| m.snapshot_id == target) {
+            t.cursor = i;
+            self.pending_jump = None;
+            self.after_scrub();
+        } else if t.complete {
+            self.pending_jump = None;
+        }
+    }
+
+    /// Time travel: `-2h`, `now`, an ISO time.
+    pub fn travel(&mut self, input: &str) {
+        let Some(saga_id) = self.timeline.as_ref().map(|t| t.saga.saga_id.clone()) else {
+            self.error("open a saga first");
+            return;
+        };
+        match Timestamp::parse_relative(input, self.now) {
+            Ok(at) => {
+                self.ask(|id| Request::AtTime { id, saga_id, at });
+            }
+            Err(e) => self.error(format!("{e}; or an offset such as -2h")),
+        }
+    }
+
+    pub(super) fn export(&mut self, path: Option<PathBuf>) {
+        let Some(t) = &self.timeline else {
+            self.error("nothing to export: open a saga first");
+            return;
+        };
+        let stamp = self.now.as_datetime().format("%Y%m%dT%H%M%SZ");
+        let (what, name) = if self.focus == Pane::Detail {
+            match t.current() {
+                Some(m) => (
+                    ExportWhat::State(m.snapshot_id.clone()),
+                    format!(
+                        "sagascope-state-{}-{}-{stamp}.json",
+                        short_id(&t.saga.saga_id),
+                        t.cursor
+                    ),
+                ),
+                None => return,
+            }
+        } else {
+            (
+                ExportWhat::Saga(t.saga.saga_id.clone()),
+                format!("sagascope-saga-{}-{stamp}.json", short_id(&t.saga.saga_id)),
+            )
+        };
+        let path = path.unwrap_or_else(|| self.cfg.export_dir.join(name));
+        self.info(format!("exporting to {}…", path.display()));
+        self.ask(|id| Request::Export { id, what, path });
+    }
+
+    pub(super) fn refresh(&mut self) {
+        self.reload_list();
+        if let Some(t) = self.timeline.clone() {
+            let cursor = t.current().map(|m| m.snapshot_id.clone());
+            self.open_saga(t.saga);
+            self.pending_jump = cursor;
+        }
+    }
+
+    /// Opens a saga by id or unique prefix (the palette's `saga`, links).
+    pub(super) fn open_by_id(&mut self, input: String) {
+        self.ask(|id| Request::OpenSaga { id, input });
+    }
+
+    pub(super) fn scrub_by(&mut self, by: i64) {
+        let Some(t) = &self.timeline else { return };
+        let n = t.marks.len();
+        if n == 0 {
+            return;
+        }
+        let i = (t.cursor as i64 + by).clamp(0, n as i64 - 1) as usize;
+        self.scrub_to(i);
+    }
+
+    /// Moves the timeline cursor; the detail follows.
+    pub fn scrub_to(&mut self, i: usize) {
+        let Some(t) = self.timeline.as_mut() else {
+            return;
+        };
+        if t.marks.is_empty() {
+            return;
+        }
+        t.cursor = i.min(t.marks.len() - 1);
+        self.after_scrub();
+    }
+
+    pub(super) fn after_scrub(&mut self) {
+        self.keep_visible();
+        self.follow_cursor();
+    }
+
+    pub(super) fn scrub_event(&mut self, forward: bool) {
+        let Some(t) = &self.timeline else { return };
+        let is_event = |i: usize| -> bool {
+            let m = &t.marks[i];
+            m.status.is_failure()
+                || m.status == SagaStatus::Compensating
+                || i.checked_sub(1)
+                    .and_then(|p| t.marks.get(p))
+                    .is_some_and(|p| p.status != m.status)
+        };
+        let found = if forward {
+            (t.cursor + 1..t.marks.len()).find(|&i| is_event(i))
+        } else {
+            (0..t.cursor).rev().find(|&i| is_event(i))
+        };
+        match found {
+            Some(i) => self.scrub_to(i),
+            None => self.info(if forward {
+                "no later failure or status change"
+            } else {
+                "no earlier failure or status change"
+            }),
+        }
+    }
+
+    pub(super) fn where_changed(&mut self, forward: bool) {
+        let Some(t) = &self.timeline else { return };
+        let Some(m) = t.current() else { return };
+        let saga_id = t.saga.saga_id.clone();
+        let from: SnapshotCursor = m.cursor();
+        let path = match self.current_row() {
+            Some(r) if !r.path.is_empty() => r.path.clone(),
+            _ => {
+                self.error("put the cursor on a context value first (Context tab, j/k)");
+                return;
+            }
+        };
+        self.info(format!(
+            "looking for changes of {}…",
+            content::path_label(&path)
+        ));
+        self.ask(|id| Request::WhereChanged {
+            id,
+            saga_id,
+            from,
+            path,
+            forward,
+        });
+    }
+
+    /// A page of the open saga's timeline; the next is asked for at once
+    /// (the first page is already scrubbable).
+    pub(super) fn on_timeline(
+        &mut self,
+        saga_id: String,
+        result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
+    ) {
+        let Some(t) = self.timeline.as_mut() else {
+            return;
+        };
+        match result {
+            Ok((marks, next)) => {
+                let first_page = t.marks.is_empty();
+                t.marks.extend(marks);
+                match next {
+                    Some(after) => self.ask(|id| Request::Timeline {
+                        id,
+                        saga_id,
+                        after: Some(after),
+                    }),
+                    None => {
+                        t.complete = true;
+                        t.load = Load::Idle;
+                    }
+                }
+                if first_page {
+                    self.follow_cursor();
+                }
+                self.apply_pending_jump();
+            }
+            Err(e) => {
+                let load = self.load_failed(e);
+                if let Some(t) = self.timeline.as_mut() {
+                    t.load = load;
+                }
+            }
+        }
+    }
+
+    /// Where a time travel or a where-changed search landed.
+    pub(super) fn on_jump(&mut self, result: JobResult<Jump>) {
+        match result {
+            Ok(j) => {
+                self.info(j.note);
+                self.pending_jump = Some(j.snapshot_id);
+                self.apply_pending_jump();
+            }
+            Err(e) => self.error(e.message),
+        }
+    }
+
+    pub(super) fn on_open_saga(&mut self, result: JobResult<SagaSummary>) {
+        match result {
+            Ok(s) => {
+                self.info(format!("opened saga {}", s.saga_id));
+                self.open_saga(s);
+                self.focus = Pane::Timeline;
+            }
+            Err(e) => self.error(e.message),
+        }
+    }
+
+    pub(super) fn on_exported(&mut self, result: JobResult<(PathBuf, usize)>) {
+        match result {
+            Ok((path, n)) => self.info(format!("exported {n} record(s) to {}", path.display())),
+            Err(e) => self.error(format!("export failed: {}", e.message)),
+        }
+    }
+}

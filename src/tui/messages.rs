@@ -1,0 +1,520 @@
+//! What the App and the background jobs say to each other: the
+//! [`Action`]s the App applies, the [`Request`]s it makes, the
+//! [`Response`]s that come back, and the one place that decides whether a
+//! response is still wanted ([`Tickets`]). Both sides import this module;
+//! neither imports the other.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use super::content::{Rendered, Seg};
+use super::keymap::Cmd;
+use crate::engine::Event;
+use crate::model::{ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
+use crate::replay::{self, ReplayPlan, ReplayReport, ReplaySpec};
+use crate::store::{BadEntry, SagaCursor, SagaFilter, SagaPage, SnapshotCursor, StoreError};
+
+/// Everything that can happen.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// The clock moved (drives ages, retries and health checks).
+    Tick(Timestamp),
+    /// Run a named command (the palette, tests).
+    Run(Cmd),
+    /// A background job finished.
+    Data(Box<Response>),
+    /// `$EDITOR` returned: the new override text, or why it failed.
+    Edited(Result<String, String>),
+}
+
+/// The status shown for a timeline row whose snapshot could not be read.
+pub const UNREADABLE: &str = "unreadable";
+
+/// One snapshot as the timeline shows it (no context).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub snapshot_id: String,
+    pub step_name: String,
+    pub step_index: i64,
+    pub status: SagaStatus,
+    pub created_at: Timestamp,
+}
+
+impl Mark {
+    pub fn of(s: &Snapshot) -> Mark {
+        Mark {
+            snapshot_id: s.snapshot_id.clone(),
+            step_name: s.step_name.clone(),
+            step_index: s.step_index,
+            status: s.status.clone(),
+            created_at: s.created_at,
+        }
+    }
+
+    /// A timeline row for an entry that could not be read, standing where
+    /// the store found it (its time is its predecessor's: its own may be
+    /// what is broken). The detail pane shows the store's error for it.
+    pub fn unreadable(b: &BadEntry, at: Timestamp) -> Mark {
+        let last = b.key.rsplit(['/', ':']).next().unwrap_or(&b.key);
+        let id = last.split('.').next().unwrap_or(last);
+        Mark {
+            snapshot_id: id.to_string(),
+            step_name: format!("unreadable: {}", b.error),
+            step_index: -1,
+            status: SagaStatus::Other(UNREADABLE.into()),
+            created_at: at,
+        }
+    }
+
+    /// Whether this row stands for an entry that could not be read.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(&self.status, SagaStatus::Other(s) if s == UNREADABLE)
+    }
+
+    pub fn cursor(&self) -> SnapshotCursor {
+        SnapshotCursor {
+            created_at: self.created_at,
+            snapshot_id: self.snapshot_id.clone(),
+        }
+    }
+}
+
+/// A failed job: the message to show, and whether the store looks gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobError {
+    pub message: String,
+    pub unreachable: bool,
+}
+
+impl JobError {
+    pub fn msg(m: impl Into<String>) -> Self {
+        JobError {
+            message: m.into(),
+            unreachable: false,
+        }
+    }
+}
+
+impl JobError {
+    /// Opening the store failed: an outage of any kind (unreachable,
+    /// failing backend, I/O) counts as the store being gone.
+    pub fn opening(e: StoreError) -> Self {
+        JobError {
+            unreachable: e.is_outage(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        JobError {
+            unreachable: e.is_unreachable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<replay::TimeTravelError> for JobError {
+    fn from(e: replay::TimeTravelError) -> Self {
+        match e {
+            replay::TimeTravelError::Store(s) => s.into(),
+            other => JobError::msg(other.to_string()),
+        }
+    }
+}
+
+impl From<replay::FindSagaError> for JobError {
+    fn from(e: replay::FindSagaError) -> Self {
+        match e {
+            replay::FindSagaError::Store(s) => s.into(),
+            other => JobError::msg(other.to_string()),
+        }
+    }
+}
+
+pub type JobResult<T> = Result<T, JobError>;
+
+/// What the detail pane asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DetailKey {
+    pub snapshot_id: String,
+    /// Snapshot to diff against and its label.
+    pub against: Option<(String, String)>,
+}
+
+/// What to export.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportWhat {
+    /// Every snapshot of a saga.
+    Saga(String),
+    /// The state at one snapshot.
+    State(String),
+}
+
+/// The replay log around a saga.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplaysView {
+    /// Replays started from this saga, newest first.
+    pub replays: Vec<ReplayLog>,
+    /// The replay that produced this saga, if it is one.
+    pub produced_by: Option<ReplayLog>,
+}
+
+/// Requests the App makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Health {
+        id: u64,
+    },
+    SagaPage {
+        id: u64,
+        filter: SagaFilter,
+        after: Option<SagaCursor>,
+        limit: usize,
+    },
+    Timeline {
+        id: u64,
+        saga_id: String,
+        after: Option<SnapshotCursor>,
+    },
+    Detail {
+        id: u64,
+        key: DetailKey,
+    },
+    AtTime {
+        id: u64,
+        saga_id: String,
+        at: Timestamp,
+    },
+    WhereChanged {
+        id: u64,
+        saga_id: String,
+        from: SnapshotCursor,
+        path: Arc<[Seg]>,
+        forward: bool,
+    },
+    Replays {
+        id: u64,
+        saga_id: String,
+    },
+    OpenSaga {
+        id: u64,
+        input: String,
+    },
+    Export {
+        id: u64,
+        what: ExportWhat,
+        path: PathBuf,
+    },
+    /// A plan only: nothing runs and nothing is written.
+    DryRun {
+        id: u64,
+        saga_id: String,
+        saga_name: String,
+        spec: ReplaySpec,
+    },
+    /// Several sagas from one step with one override; each saga's result
+    /// comes back as a `BatchItem`.
+    Batch {
+        id: u64,
+        targets: Vec<(String, Option<String>)>,
+        spec: ReplaySpec,
+        dry_run: bool,
+    },
+    /// A real replay; engine events come back as `ReplayEvent`s.
+    Replay {
+        id: u64,
+        saga_id: String,
+        saga_name: String,
+        spec: ReplaySpec,
+        reason: Option<String>,
+    },
+}
+
+/// Where a snapshot jump came from, for the message shown after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jump {
+    pub snapshot_id: String,
+    pub note: String,
+}
+
+/// Results, sent back as [`Action::Data`] (boxed there, so variant sizes
+/// do not matter).
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Response {
+    Health {
+        id: u64,
+        result: JobResult<Duration>,
+    },
+    SagaPage {
+        id: u64,
+        append: bool,
+        result: JobResult<SagaPage>,
+    },
+    Timeline {
+        id: u64,
+        saga_id: String,
+        result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
+    },
+    Detail {
+        id: u64,
+        key: DetailKey,
+        result: JobResult<Arc<Rendered>>,
+    },
+    Jump {
+        id: u64,
+        result: JobResult<Jump>,
+    },
+    Replays {
+        id: u64,
+        saga_id: String,
+        result: JobResult<ReplaysView>,
+    },
+    OpenSaga {
+        id: u64,
+        result: JobResult<SagaSummary>,
+    },
+    Exported {
+        id: u64,
+        result: JobResult<(PathBuf, usize)>,
+    },
+    Plan {
+        id: u64,
+        result: JobResult<ReplayPlan>,
+    },
+    ReplayEvent {
+        id: u64,
+        event: Event,
+    },
+    Replayed {
+        id: u64,
+        result: JobResult<ReplayReport>,
+    },
+    BatchItem {
+        id: u64,
+        item: replay::batch::BatchItem,
+    },
+    BatchDone {
+        id: u64,
+        summary: replay::batch::BatchSummary,
+    },
+}
+
+/// The kinds of background work: one job runs per slot (a new request
+/// aborts the one before it), and only the newest request of a slot is
+/// answered into the App.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    Health,
+    List,
+    Timeline,
+    Detail,
+    Jump,
+    Replays,
+    Open,
+    Export,
+    Plan,
+    Replay,
+}
+
+impl Request {
+    /// The slot this request runs in.
+    pub fn slot(&self) -> Slot {
+        match self {
+            Request::Health { .. } => Slot::Health,
+            Request::SagaPage { .. } => Slot::List,
+            Request::Timeline { .. } => Slot::Timeline,
+            Request::Detail { .. } => Slot::Detail,
+            Request::AtTime { .. } | Request::WhereChanged { .. } => Slot::Jump,
+            Request::Replays { .. } => Slot::Replays,
+            Request::OpenSaga { .. } => Slot::Open,
+            Request::Export { .. } => Slot::Export,
+            Request::DryRun { .. } => Slot::Plan,
+            Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
+        }
+    }
+}
+
+impl Response {
+    /// The slot and request id this response answers.
+    pub fn ticket(&self) -> (Slot, u64) {
+        match self {
+            Response::Health { id, .. } => (Slot::Health, *id),
+            Response::SagaPage { id, .. } => (Slot::List, *id),
+            Response::Timeline { id, .. } => (Slot::Timeline, *id),
+            Response::Detail { id, .. } => (Slot::Detail, *id),
+            Response::Jump { id, .. } => (Slot::Jump, *id),
+            Response::Replays { id, .. } => (Slot::Replays, *id),
+            Response::OpenSaga { id, .. } => (Slot::Open, *id),
+            Response::Exported { id, .. } => (Slot::Export, *id),
+            Response::Plan { id, .. } => (Slot::Plan, *id),
+            Response::ReplayEvent { id, .. }
+            | Response::Replayed { id, .. }
+            | Response::BatchItem { id, .. }
+            | Response::BatchDone { id, .. } => (Slot::Replay, *id),
+        }
+    }
+
+    /// Whether this is the last response to its request (a replay's
+    /// events and a batch's items come before it).
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            Response::ReplayEvent { .. } | Response::BatchItem { .. }
+        )
+    }
+}
+
+impl Request {
+    /// The id the response will carry.
+    pub fn id(&self) -> u64 {
+        match self {
+            Request::Health { id }
+            | Request::SagaPage { id, .. }
+            | Request::Timeline { id, .. }
+            | Request::Detail { id, .. }
+            | Request::AtTime { id, .. }
+            | Request::WhereChanged { id, .. }
+            | Request::Replays { id, .. }
+            | Request::OpenSaga { id, .. }
+            | Request::Export { id, .. }
+            | Request::DryRun { id, .. }
+            | Request::Batch { id, .. }
+            | Request::Replay { id, .. } => *id,
+        }
+    }
+}
+
+impl Slot {
+    /// Slots whose request is "running" until its final response (a dry
+    /// run, a replay or batch); the others stay answered by their newest
+    /// request.
+    fn closes(self) -> bool {
+        matches!(self, Slot::Plan | Slot::Replay)
+    }
+}
+
+/// The newest request asked in each slot: the one stale check. A response
+/// is applied only if it answers the newest request of its slot; anything
+/// older was superseded (the job was aborted, or its answer raced the new
+/// request) and is dropped.
+#[derive(Debug, Default)]
+pub struct Tickets {
+    next_id: u64,
+    newest: HashMap<Slot, u64>,
+}
+
+impl Tickets {
+    /// A fresh request id (never 0).
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Records `req` as the newest of its slot.
+    pub fn issue(&mut self, req: &Request) {
+        self.newest.insert(req.slot(), req.id());
+    }
+
+    /// Whether `r` answers the newest request of its slot; a final answer
+    /// in a slot that closes ([`Slot::Plan`], [`Slot::Replay`]) closes it.
+    pub fn accept(&mut self, r: &Response) -> bool {
+        let (slot, id) = r.ticket();
+        if id == 0 || self.newest.get(&slot) != Some(&id) {
+            return false;
+        }
+        if slot.closes() && r.is_final() {
+            self.newest.remove(&slot);
+        }
+        true
+    }
+
+    /// Drops whatever `slot` still waits for (the pane it was for is gone).
+    pub fn forget(&mut self, slot: Slot) {
+        self.newest.remove(&slot);
+    }
+
+    /// The newest request id of `slot`, if one is outstanding or answered.
+    pub fn newest(&self, slot: Slot) -> Option<u64> {
+        self.newest.get(&slot).copied()
+    }
+
+    /// Whether a request of a closing slot is still running.
+    pub fn running(&self, slot: Slot) -> bool {
+        self.newest.contains_key(&slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(id: u64) -> Response {
+        Response::Health {
+            id,
+            result: Ok(Duration::ZERO),
+        }
+    }
+
+    #[test]
+    fn only_the_newest_request_of_a_slot_is_answered() {
+        let mut t = Tickets::default();
+        let a = t.next_id();
+        t.issue(&Request::Health { id: a });
+        let b = t.next_id();
+        t.issue(&Request::Health { id: b });
+        assert!(!t.accept(&health(a)), "superseded");
+        assert!(!t.accept(&health(0)), "never asked");
+        assert!(t.accept(&health(b)));
+        // An answered slot stays answered by its newest request.
+        assert!(t.accept(&health(b)));
+        // Slots are independent.
+        let c = t.next_id();
+        t.issue(&Request::Replays {
+            id: c,
+            saga_id: "s".into(),
+        });
+        assert!(t.accept(&health(b)));
+        assert_eq!(t.newest(Slot::Replays), Some(c));
+    }
+
+    #[test]
+    fn a_replay_runs_until_its_final_answer() {
+        let mut t = Tickets::default();
+        let id = t.next_id();
+        t.issue(&Request::Batch {
+            id,
+            targets: Vec::new(),
+            spec: ReplaySpec {
+                from_step: "a".into(),
+                context_override: serde_json::Map::new(),
+                merge: replay::MergeMode::Shallow,
+                force_failure: false,
+            },
+            dry_run: true,
+        });
+        assert!(t.running(Slot::Replay));
+        let event = Response::ReplayEvent {
+            id,
+            event: Event::StepCompleted { step: "a".into() },
+        };
+        assert!(t.accept(&event));
+        assert!(t.running(Slot::Replay), "events are not the end");
+        let done = Response::Replayed {
+            id,
+            result: Err(JobError::msg("x")),
+        };
+        assert!(t.accept(&done));
+        assert!(!t.running(Slot::Replay));
+        assert!(!t.accept(&event), "nothing after the end");
+    }
+}

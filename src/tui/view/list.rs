@@ -1,0 +1,80 @@
+//! The saga list panel.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{age, block, load_line, pad};
+use crate::model::short_id;
+use crate::tui::app::{App, Load, Pane};
+use crate::tui::theme::status_glyph;
+
+pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
+    let th = &app.cfg.theme;
+    let l = &app.list;
+    let more = if l.next.is_some() { "+" } else { "" };
+    let mut title = format!(" Sagas {}{more} · {} ", l.sagas.len(), l.sort.label());
+    if !l.filter_text.is_empty() {
+        title.push_str(&format!("· /{} ", l.filter_text));
+    }
+    let focused = app.focus == Pane::List;
+    let b = block(th, title, focused);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    let w = inner.width as usize;
+    let h = inner.height as usize;
+    let mut lines: Vec<Line> = Vec::with_capacity(h);
+    if l.sagas.is_empty() {
+        let empty = if l.filter_text.is_empty() {
+            "No sagas in this store. Try `sagascope dev seed`."
+        } else {
+            "No sagas match the filter (Esc clears it)."
+        };
+        lines.push(load_line(th, &l.load, empty));
+    }
+    let name_w = 14.min(w.saturating_sub(2));
+    for (i, s) in l.sagas.iter().enumerate().skip(l.offset).take(h) {
+        let selected = i == l.selected;
+        let fixed = 2 + name_w + 1 + 9;
+        let rest = w.saturating_sub(fixed);
+        let tail = format!("{:>4} {:>4}", age(app.now, s.last_at), s.snapshot_count);
+        let step_w = rest.saturating_sub(tail.len() + 1);
+        let mut spans = vec![
+            Span::styled(
+                format!(
+                    "{}{}",
+                    status_glyph(&s.latest_status),
+                    if app.marked.contains(&s.saga_id) {
+                        "*"
+                    } else {
+                        " "
+                    }
+                ),
+                th.status(&s.latest_status),
+            ),
+            Span::raw(pad(&s.saga_name, name_w)),
+            Span::raw(" "),
+            Span::styled(format!("{} ", short_id(&s.saga_id)), th.fg(th.dim)),
+        ];
+        if rest > tail.len() {
+            spans.push(Span::raw(pad(&s.latest_step, step_w)));
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(tail, th.fg(th.dim)));
+        }
+        let mut line = Line::from(spans);
+        if selected {
+            line = line.style(if focused {
+                th.selected()
+            } else {
+                Style::default().add_modifier(Modifier::REVERSED)
+            });
+        }
+        lines.push(line);
+    }
+    if l.load == Load::Loading && !l.sagas.is_empty() && lines.len() < h {
+        lines.push(Line::styled("loading more…", th.fg(th.dim)));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,187 @@
+//! What opens over the panes: the plan or replay panel, the override
+//! editor, help.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+use ratatui::Frame;
+
+use super::{block, fit};
+use crate::model::short_id;
+use crate::tui::app::App;
+use crate::tui::keymap::{Scope, COMMANDS};
+
+/// The dry-run plan or a replay's progress, over the panes.
+pub(super) fn panel(f: &mut Frame, app: &App, p: &crate::tui::app::Panel, area: Rect) {
+    use crate::tui::app::Tone;
+    let th = &app.cfg.theme;
+    if area.height < 5 || area.width < 10 {
+        return;
+    }
+    let w = area.width.saturating_sub(4).min(110);
+    let h = area.height.saturating_sub(4);
+    let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
+    f.render_widget(Clear, r);
+    let title = if p.running {
+        format!("{}· running ", p.title)
+    } else {
+        p.title.clone()
+    };
+    let b = block(th, title, true);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    let width = inner.width as usize;
+    let lines: Vec<Line> = p
+        .lines
+        .iter()
+        .skip(p.scroll)
+        .map(|(tone, text)| {
+            let style = match tone {
+                Tone::Text => th.fg(th.text),
+                Tone::Dim => th.fg(th.dim),
+                Tone::Ok => th.fg(th.ok),
+                Tone::Bad => th.fg(th.failed).add_modifier(Modifier::BOLD),
+                Tone::Warn => th.fg(th.compensating),
+                Tone::Run => th.fg(th.running),
+            };
+            Line::styled(fit(text, width), style)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The override editor over the panes: the text on the left, the merged
+/// diff on the right, the validation on the last line.
+pub(super) fn editor(f: &mut Frame, app: &App, e: &crate::tui::editor::Editor, area: Rect) {
+    use crate::replay::ChangeKind;
+    let th = &app.cfg.theme;
+    if area.height < 6 {
+        return;
+    }
+    let r = Rect::new(area.x, area.y + 1, area.width, area.height - 2);
+    f.render_widget(Clear, r);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(r);
+    let km = &app.cfg.keymap;
+    let title = format!(
+        " Override · {} {} · from {} · merge: {} ({}) ",
+        e.saga_name,
+        short_id(&e.saga_id),
+        e.step_name,
+        e.merge.as_str(),
+        km.label(crate::tui::keymap::Cmd::EditorMerge),
+    );
+    let b = block(th, title, true);
+    let inner = b.inner(left);
+    f.render_widget(b, left);
+    if inner.height < 2 {
+        return;
+    }
+    let text_area = Rect::new(inner.x, inner.y, inner.width, inner.height - 1);
+    f.render_widget(&e.area, text_area);
+    let status_area = Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
+    let status = match &e.parsed {
+        Ok(m) => Line::styled(
+            fit(
+                &format!("✓ valid override, {} key(s)", m.len()),
+                inner.width as usize,
+            ),
+            th.fg(th.ok),
+        ),
+        Err(i) => Line::styled(
+            fit(
+                &format!("✗ line {}, column {}: {}", i.line, i.column, i.message),
+                inner.width as usize,
+            ),
+            th.fg(th.failed).add_modifier(Modifier::BOLD),
+        ),
+    };
+    f.render_widget(Paragraph::new(status), status_area);
+    let b = block(
+        th,
+        format!(
+            " Context diff · Esc keeps draft · {} full context · {} discard ",
+            km.label(crate::tui::keymap::Cmd::EditorFull),
+            km.label(crate::tui::keymap::Cmd::EditorDiscard)
+        ),
+        false,
+    );
+    let inner = b.inner(right);
+    f.render_widget(b, right);
+    let w = inner.width as usize;
+    let lines: Vec<Line> = match &e.parsed {
+        Err(_) => vec![Line::styled(
+            "(no diff while the JSON is invalid)",
+            th.fg(th.dim),
+        )],
+        Ok(_) if e.diff.is_empty() => {
+            vec![Line::styled("(no change to the context)", th.fg(th.dim))]
+        }
+        Ok(_) => e
+            .diff
+            .iter()
+            .map(|(k, l)| {
+                let c = match k {
+                    ChangeKind::Added => th.added,
+                    ChangeKind::Removed => th.removed,
+                    _ => th.changed,
+                };
+                Line::styled(fit(l, w), th.fg(c))
+            })
+            .collect(),
+    };
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+pub(super) fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
+    let th = &app.cfg.theme;
+    let w = area.width.saturating_sub(4).min(100);
+    let h = area.height.saturating_sub(2);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    f.render_widget(Clear, r);
+    let b = block(
+        th,
+        " Help: commands and keys (j/k scroll, Esc closes) ".into(),
+        true,
+    );
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    let mut lines: Vec<Line> = Vec::new();
+    for (scope, title) in [
+        (Scope::Global, "Everywhere"),
+        (Scope::List, "Saga list"),
+        (Scope::Timeline, "Timeline (and the detail pane)"),
+        (Scope::Detail, "Detail"),
+    ] {
+        lines.push(Line::styled(
+            title,
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
+        for d in COMMANDS.iter().filter(|d| d.scope == scope) {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("  {:<14}", app.cfg.keymap.label(d.cmd)),
+                    th.fg(th.accent),
+                ),
+                Span::styled(format!("{:<22}", d.name), th.fg(th.dim)),
+                Span::raw(d.doc),
+            ]));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw("Palette (:): at <time|-2h>, saga <id>, sort time|name|status, filter <text>, export [file], or any command name."));
+    lines.push(Line::raw(
+        "Remap in the config file: [tui.keys] \"timeline.next\" = \"n\".",
+    ));
+    let skip = scroll.min(lines.len().saturating_sub(1));
+    f.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
+        inner,
+    );
+}

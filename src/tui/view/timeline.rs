@@ -1,0 +1,123 @@
+//! The timeline panel: the strip (one glyph per snapshot) and the rows.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{block, clock, gap, load_line, pad, strip_window};
+use crate::model::short_id;
+use crate::tui::app::{App, Pane};
+use crate::tui::theme::status_glyph;
+
+pub(super) fn timeline(f: &mut Frame, app: &App, r: Rect) {
+    let th = &app.cfg.theme;
+    let focused = app.focus == Pane::Timeline;
+    let Some(t) = &app.timeline else {
+        let b = block(th, " Timeline ".into(), focused);
+        let inner = b.inner(r);
+        f.render_widget(b, r);
+        f.render_widget(
+            Paragraph::new(Line::styled("Select a saga (Enter).", th.fg(th.dim))),
+            inner,
+        );
+        return;
+    };
+    let count = if t.complete {
+        format!("{}", t.marks.len())
+    } else {
+        format!("{}…", t.marks.len())
+    };
+    let title = format!(
+        " {} {} · {}/{} ",
+        t.saga.saga_name,
+        short_id(&t.saga.saga_id),
+        if t.marks.is_empty() { 0 } else { t.cursor + 1 },
+        count
+    );
+    let b = block(th, title, focused);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    if inner.height == 0 {
+        return;
+    }
+    let w = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if t.marks.is_empty() {
+        lines.push(load_line(th, &t.load, "This saga has no snapshots."));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    // The strip: one glyph per snapshot, the cursor reversed.
+    let (start, n) = strip_window(t.cursor, t.marks.len(), w);
+    let strip: Vec<Span> = t.marks[start..start + n]
+        .iter()
+        .enumerate()
+        .map(|(k, m)| {
+            let st = th.status(&m.status);
+            let glyph = status_glyph(&m.status);
+            if start + k == t.cursor {
+                Span::styled(glyph, st.add_modifier(Modifier::REVERSED | Modifier::BOLD))
+            } else {
+                Span::styled(glyph, st)
+            }
+        })
+        .collect();
+    lines.push(Line::from(strip));
+    let body_h = inner.height.saturating_sub(1) as usize;
+    let branches = app.branches();
+    for i in t.offset..(t.offset + body_h).min(t.marks.len()) {
+        let m = &t.marks[i];
+        let here = i == t.cursor;
+        let d = i
+            .checked_sub(1)
+            .map(|p| m.created_at.as_micros() - t.marks[p].created_at.as_micros())
+            .unwrap_or(0);
+        let gap_text = if i == 0 { "start".to_string() } else { gap(d) };
+        let big = d >= 60_000_000;
+        let st = th.status(&m.status);
+        let distinct = if m.status.is_failure() {
+            st.add_modifier(Modifier::BOLD)
+        } else if m.status == crate::model::SagaStatus::Compensating {
+            st.add_modifier(Modifier::ITALIC)
+        } else {
+            st
+        };
+        let status_text = m.status.to_string();
+        let fixed = 1 + 5 + 9 + 9 + 2;
+        let room = w.saturating_sub(fixed);
+        let step_w = m.step_name.chars().count().min(room).min(22);
+        let mut spans = vec![
+            Span::raw(if here { "▶" } else { " " }),
+            Span::styled(format!("{:>4} ", i), th.fg(th.dim)),
+            Span::raw(format!("{} ", clock(app, m.created_at, false))),
+            Span::styled(
+                format!("{:>8} ", gap_text),
+                if big {
+                    th.fg(th.warning).add_modifier(Modifier::BOLD)
+                } else {
+                    th.fg(th.dim)
+                },
+            ),
+            Span::styled(format!("{} ", status_glyph(&m.status)), distinct),
+            Span::raw(pad(&m.step_name, step_w.max(4))),
+        ];
+        if room >= step_w + 1 + status_text.len() {
+            spans.push(Span::styled(format!(" {status_text}"), distinct));
+        }
+        if let Some(n) = branches.get(&i) {
+            spans.push(Span::styled(format!(" ⑂{n}"), th.fg(th.accent)));
+        }
+        let mut line = Line::from(spans);
+        if here {
+            line = line.style(if focused {
+                th.selected()
+            } else {
+                Style::default().add_modifier(Modifier::REVERSED)
+            });
+        }
+        lines.push(line);
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
