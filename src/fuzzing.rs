@@ -295,7 +295,6 @@ fn percent_decode_lossy(s: &str) -> String {
 /// The saga list's filter syntax: every status word becomes one status
 /// per comma, and a saga that has exactly the values a filter names
 /// matches it.
-#[cfg(feature = "tui")]
 pub fn tui_filter(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let f = crate::store::SagaFilter::parse_query(&text);
