@@ -1,12 +1,10 @@
 //! Connections: the pool, errors as the store reports them, health, and
 //! `TCP_NODELAY` on sagascope's own sockets.
 
-use std::time::Instant;
-
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::super::lend::IDLE_BEFORE_PING;
-use super::super::sql::sql;
+use super::super::sql::{reachable, sql, SqlStore};
 use super::url::parse_url;
 use super::*;
 
@@ -123,21 +121,16 @@ impl PostgresStore {
     }
 
     pub(super) async fn health(&self) -> StoreResult<Health> {
-        let start = Instant::now();
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(|e| {
-                // A restarted server leaves the kept connection dead: retire
-                // it, or every later check (the TUI's reconnect, C-r) would
-                // fail on it too.
-                self.pool.note(&e);
-                StoreError::Unreachable {
-                    url: self.location.clone(),
-                    reason: short_reason(&e),
-                }
-            })?;
-        let latency = start.elapsed();
+        let latency = self.ping().await?.map_err(|e| {
+            // A restarted server leaves the kept connection dead: retire it,
+            // or every later check (the TUI's reconnect, C-r) would fail on
+            // it too.
+            self.pool.note(&e);
+            StoreError::Unreachable {
+                url: self.location.clone(),
+                reason: short_reason(&e),
+            }
+        })?;
         // Planner estimates: exact counts would scan the tables.
         let estimate = |table: &'static str| async move {
             sqlx::query_scalar::<_, f32>(sql(format!(
@@ -161,15 +154,11 @@ impl PostgresStore {
             notes.push(format!("schema {s}"));
         }
         Ok(Health {
-            backend: BACKEND,
-            url: self.location.clone(),
-            reachable: true,
-            latency,
-            sagas: None,
             snapshots: estimate("saga_snapshots").await,
             replays: estimate("saga_replay_log").await,
             size_bytes: size.map(|n| n.max(0) as u64),
             notes,
+            ..reachable(BACKEND, self.location.clone(), latency)
         })
     }
 }
@@ -197,16 +186,19 @@ impl PostgresStore {
 pub(super) mod nodelay {
     use std::net::{IpAddr, SocketAddr};
 
+    /// Client address and port, server address and port, as the server
+    /// sees them (all NULL over a Unix socket).
+    type Ends = (Option<String>, Option<i32>, Option<String>, Option<i32>);
+
     /// Sets `TCP_NODELAY` on the socket of `conn`, a connection just made.
     /// Best effort: any failure leaves the socket as it is.
     pub async fn set_on_connection(conn: &mut sqlx::PgConnection) {
-        let ends: Result<(Option<String>, Option<i32>, Option<String>, Option<i32>), _> =
-            sqlx::query_as(
-                "SELECT host(inet_client_addr()), inet_client_port(), \
+        let ends: Result<Ends, _> = sqlx::query_as(
+            "SELECT host(inet_client_addr()), inet_client_port(), \
                  host(inet_server_addr()), inet_server_port()",
-            )
-            .fetch_one(conn)
-            .await;
+        )
+        .fetch_one(conn)
+        .await;
         let Ok((Some(ca), Some(cp), Some(sa), Some(sp))) = ends else {
             return;
         };

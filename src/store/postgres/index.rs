@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::super::sql::{one_summary, sql_int, summary_from_row};
+use super::super::sql::{one_summary, sql_int, summary_from_row, Bind};
 use super::conn::db_err;
-use super::read::{Bind, Params};
+use super::read::Params;
 use super::schema::uuid_for_read;
 use super::*;
 
@@ -100,7 +100,7 @@ pub fn saga_list_sql(
     after: Option<&SagaCursor>,
     limit: i64,
 ) -> Option<(String, usize)> {
-    let mut p = Params::default();
+    let mut p = PostgresStore::params();
     let cond = newest_per_saga_where(filter, after, &mut p)?;
     let lim = p.push(Bind::Int(limit));
     let n = p.len();
@@ -127,7 +127,7 @@ impl PostgresStore {
         filter: &SagaFilter,
         limit: usize,
     ) -> StoreResult<String> {
-        let mut p = Params::default();
+        let mut p = PostgresStore::params();
         let Some(cond) = newest_per_saga_where(filter, None, &mut p) else {
             return Ok(String::new());
         };
@@ -152,7 +152,7 @@ impl PostgresStore {
         filter: &SagaFilter,
         page: &SagaPageRequest,
     ) -> StoreResult<SagaPage> {
-        let mut p = Params::default();
+        let mut p = PostgresStore::params();
         let Some(cond) = newest_per_saga_where(filter, page.after.as_ref(), &mut p) else {
             return Ok(SagaPage::default());
         };
@@ -194,7 +194,7 @@ impl PostgresStore {
         let Some(id) = uuid_for_read(saga_id) else {
             return Ok(None);
         };
-        let mut p = Params::default();
+        let mut p = PostgresStore::params();
         let Some(cond) = newest_per_saga_where(&SagaFilter::default(), None, &mut p) else {
             return Ok(None);
         };
@@ -209,7 +209,7 @@ impl PostgresStore {
     }
 
     pub(super) async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
-        let mut p = Params::default();
+        let mut p = PostgresStore::params();
         let Some(cond) = newest_per_saga_where(filter, None, &mut p) else {
             return Ok(0);
         };

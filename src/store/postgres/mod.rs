@@ -34,9 +34,10 @@
 
 //! The code is in one file a concern: `url` (the URL and its parameters),
 //! `conn` (pool, errors, health, `TCP_NODELAY`), `schema` (tables and what
-//! their columns hold), `read` (snapshots and the replay log), `write`
-//! (saves, deletes, locks) and `index` (the saga list). The SQL that SQLite
-//! shares is in `store::sql`.
+//! their columns hold), `read` (how rows read and values bind), `write`
+//! (saves) and `index` (the saga list). Reads by id, a saga's snapshots,
+//! deletes, the replay log's reads and locks are shared with SQLite, in
+//! `store::sql`.
 
 mod conn;
 mod index;
@@ -80,15 +81,7 @@ impl std::fmt::Debug for PostgresStore {
 // names (see `sql::impl_sql_store`).
 impl_sql_store!(PostgresStore, {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            backend: BACKEND,
-            preserves_key_order: false,
-            preserves_extra_fields: false,
-            stores_external_refs: false,
-            stores_nul_in_strings: false,
-            indexed_saga_list: true,
-            distributed_locks: true,
-        }
+        sql::capabilities(BACKEND, false, false, false, true)
     }
 
     fn location(&self) -> String {

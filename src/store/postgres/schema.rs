@@ -222,11 +222,7 @@ impl PostgresStore {
                     .await
                     .map_err(db_err)?;
             }
-            sqlx::raw_sql(SAGAZ_SCHEMA)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::raw_sql(SAGASCOPE_SCHEMA)
+            sqlx::raw_sql(sql(format!("{SAGAZ_SCHEMA}{SAGASCOPE_SCHEMA}")))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

@@ -1,12 +1,9 @@
-//! Saves, deletes and expiry of snapshots, the replay log, and locks.
-
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
+//! Saves: snapshots, one at a time and batched, and the replay log, each
+//! checked against what sagaz's columns hold first.
 
 use super::super::sql::{replay_upsert, sql};
 use super::conn::db_err;
-use super::schema::{check_text, uuid_for_read, uuid_for_write, SnapshotRow};
+use super::schema::{uuid_for_write, SnapshotRow};
 use super::*;
 
 /// Rows per statement in batched writes: big enough to amortise the round
@@ -167,42 +164,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(super) async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool> {
-        let Some(id) = uuid_for_read(snapshot_id) else {
-            return Ok(false);
-        };
-        let r = sqlx::query("DELETE FROM saga_snapshots WHERE snapshot_id = $1")
-            .bind(id)
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(|e| self.lost(e))?;
-        Ok(r.rows_affected() > 0)
-    }
-
-    pub(super) async fn delete_saga(&self, saga_id: &str) -> StoreResult<u64> {
-        let Some(id) = uuid_for_read(saga_id) else {
-            return Ok(0);
-        };
-        let r = sqlx::query("DELETE FROM saga_snapshots WHERE saga_id = $1")
-            .bind(id)
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(|e| self.lost(e))?;
-        Ok(r.rows_affected())
-    }
-
-    pub(super) async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        // sagaz's own delete_expired_snapshots statement.
-        let r = sqlx::query(
-            "DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < $1",
-        )
-        .bind(now.as_datetime())
-        .execute(&mut *self.conn().await?)
-        .await
-        .map_err(|e| self.lost(e))?;
-        Ok(r.rows_affected())
-    }
-
     pub(super) async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
         let (replay_id, original, new_saga) = self.check_replay(log)?;
         let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
@@ -344,59 +305,5 @@ impl PostgresStore {
             }
         }
         tx.commit().await.map_err(db_err)
-    }
-
-    pub(super) async fn try_lock(
-        &self,
-        name: &str,
-        owner: &str,
-        ttl: Duration,
-    ) -> StoreResult<LockOutcome> {
-        check_text("lock name", name, None)?;
-        check_text("lock owner", owner, None)?;
-        let ttl_us = ttl.as_micros().min(i64::MAX as u128) as i64;
-        // The server's clock decides expiry, so machines with skewed clocks agree.
-        let taken = sqlx::query(
-            "INSERT INTO sagascope_locks (name, owner, expires_at) \
-             VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond') \
-             ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
-             WHERE sagascope_locks.expires_at < clock_timestamp() OR sagascope_locks.owner = EXCLUDED.owner",
-        )
-        .bind(name.to_string())
-        .bind(owner.to_string())
-        .bind(ttl_us)
-        .execute(&mut *self.conn().await?)
-        .await
-        .map_err(|e| self.lost(e))?;
-        if taken.rows_affected() > 0 {
-            return Ok(LockOutcome::Acquired);
-        }
-        let row: Option<(String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT owner, expires_at FROM sagascope_locks WHERE name = $1")
-                .bind(name.to_string())
-                .fetch_optional(&mut *self.conn().await?)
-                .await
-                .map_err(|e| self.lost(e))?;
-        match row {
-            Some((owner, until)) => Ok(LockOutcome::Held {
-                owner,
-                until: Timestamp::from_datetime(until),
-            }),
-            // Released between the two statements: try once more.
-            None => Box::pin(self.try_lock(name, owner, ttl)).await,
-        }
-    }
-
-    pub(super) async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()> {
-        if name.contains('\0') || owner.contains('\0') {
-            return Ok(());
-        }
-        sqlx::query("DELETE FROM sagascope_locks WHERE name = $1 AND owner = $2")
-            .bind(name.to_string())
-            .bind(owner.to_string())
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(|e| self.lost(e))?;
-        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use std::sync::OnceLock;
 
 use super::super::lend::{Lender, Lent};
-use super::super::sql::{driver_err, sql};
+use super::super::sql::{driver_err, reachable, sql, SqlStore};
 use super::url::path_from_url;
 use super::*;
 
@@ -85,6 +85,7 @@ impl SqliteStore {
             has_external_refs: false,
             has_snapshot_extra: false,
             has_replay_extra: false,
+            replay_from: String::new(),
             insert_sql: String::new(),
             readonly,
             direct: OnceLock::new(),
@@ -116,6 +117,11 @@ impl SqliteStore {
         self.pool.conn().await.map_err(db_err)
     }
 
+    /// `db_err`: a local file's connection has no server that can go away.
+    pub(super) fn lost(&self, e: sqlx::Error) -> StoreError {
+        db_err(e)
+    }
+
     /// The database file.
     pub fn path(&self) -> &std::path::Path {
         &self.path
@@ -127,12 +133,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn health(&self) -> StoreResult<Health> {
-        let start = Instant::now();
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
-        let latency = start.elapsed();
+        let latency = self.ping().await?.map_err(db_err)?;
         let count = |table: &'static str| async move {
             sqlx::query_scalar::<_, i64>(sql(format!("SELECT count(*) FROM {table}")))
                 .fetch_one(&mut *self.pool.conn().await.ok()?)
@@ -147,15 +148,11 @@ impl SqliteStore {
         .await
         .ok();
         Ok(Health {
-            backend: BACKEND,
-            url: self.location(),
-            reachable: true,
-            latency,
             sagas: count("sagascope_sagas").await,
             snapshots: count("saga_snapshots").await,
             replays: count("saga_replay_log").await,
             size_bytes: pages.map(|n| n.max(0) as u64),
-            notes: vec![],
+            ..reachable(BACKEND, self.location(), latency)
         })
     }
 }

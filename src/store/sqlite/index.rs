@@ -3,9 +3,9 @@
 
 use sqlx::Row;
 
-use super::super::sql::{one_summary, sql, summary_from_row};
+use super::super::sql::{one_summary, sql, summary_from_row, Bind};
 use super::conn::db_err;
-use super::read::Bind;
+use super::read::bind_all;
 use super::*;
 
 /// How a bad saga-list row is named: `sagascope_sagas/{saga_id}`.
@@ -208,7 +208,7 @@ impl SqliteStore {
         // limit is clamped so a huge "no limit" value cannot wrap negative.
         let limit = page.limit.min(i64::MAX as usize - 1);
         binds.push(Bind::Int(limit as i64 + 1));
-        let rows = Bind::bind_all(
+        let rows = bind_all(
             format!(
                 "SELECT {SUMMARY_COLS} FROM sagascope_sagas {clause} ORDER BY last_at DESC, saga_id DESC LIMIT ?"
             ),
@@ -268,7 +268,7 @@ impl SqliteStore {
 
     pub(super) async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
         let (clause, binds) = Self::saga_where(filter, None);
-        let row = Bind::bind_all(
+        let row = bind_all(
             format!("SELECT count(*) FROM sagascope_sagas {clause}"),
             binds,
         )

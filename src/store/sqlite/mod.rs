@@ -25,9 +25,10 @@
 //!
 //! The code is in one file a concern: `url` (the file a URL names), `conn`
 //! (pool, the direct connection, errors, health), `schema` (tables and
-//! their columns), `read` (snapshots and the replay log), `write` (saves,
-//! deletes, locks) and `index` (the saga index and the saga list). The SQL
-//! that PostgreSQL shares is in `store::sql`.
+//! their columns), `read` (how rows read and values bind), `write` (saves)
+//! and `index` (the saga index and the saga list). Reads by id, a saga's
+//! snapshots, deletes, the replay log's reads and locks are shared with
+//! PostgreSQL, in `store::sql`.
 
 mod conn;
 mod index;
@@ -59,6 +60,9 @@ pub struct SqliteStore {
     has_external_refs: bool,
     has_snapshot_extra: bool,
     has_replay_extra: bool,
+    /// The replay-log `SELECT` list and `FROM`, for the columns this table
+    /// has.
+    replay_from: String,
     /// The snapshot upsert, for the columns this table has.
     insert_sql: String,
     readonly: bool,
@@ -79,15 +83,8 @@ impl std::fmt::Debug for SqliteStore {
 // names (see `sql::impl_sql_store`).
 impl_sql_store!(SqliteStore, {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            backend: BACKEND,
-            preserves_key_order: true,
-            preserves_extra_fields: self.has_snapshot_extra,
-            stores_external_refs: self.has_external_refs,
-            stores_nul_in_strings: true,
-            indexed_saga_list: true,
-            distributed_locks: false,
-        }
+        let (extra, refs) = (self.has_snapshot_extra, self.has_external_refs);
+        sql::capabilities(BACKEND, true, extra, refs, false)
     }
 
     fn location(&self) -> String {

@@ -5,9 +5,10 @@
 use sqlx::Row;
 
 use super::super::sql::sql;
+use super::super::sql::Bind;
 use super::conn::db_err;
 use super::index::{triggers_sql, SUMMARY_REBUILD, SUMMARY_TABLE};
-use super::read::{json_text, Bind};
+use super::read::json_text;
 use super::*;
 
 const SCHEMA: &str = r#"
@@ -83,15 +84,8 @@ impl SqliteStore {
         .map_err(db_err)?;
         if !readonly {
             let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
-            sqlx::raw_sql(SCHEMA)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::raw_sql(SUMMARY_TABLE)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::raw_sql(sql(triggers_sql()))
+            let script = format!("{SCHEMA}{SUMMARY_TABLE}{}", triggers_sql());
+            sqlx::raw_sql(sql(script))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -130,15 +124,13 @@ impl SqliteStore {
             if self.has_external_refs { "external_refs" } else { "NULL" },
             if self.has_snapshot_extra { "extra" } else { "NULL" },
         );
+        self.replay_from = format!(
+            "r.replay_id, r.original_saga_id, r.new_saga_id, r.checkpoint_step, r.context_override, r.initiated_by, \
+             r.replay_status, r.error_message, r.created_at, r.completed_at, {} FROM saga_replay_log r",
+            if self.has_replay_extra { "r.extra" } else { "NULL" }
+        );
         self.insert_sql = self.insert_snapshot_sql();
         Ok(())
-    }
-
-    pub(super) fn replay_cols(&self) -> String {
-        format!(
-            "replay_id, original_saga_id, new_saga_id, checkpoint_step, context_override, initiated_by, replay_status, error_message, created_at, completed_at, {}",
-            if self.has_replay_extra { "extra" } else { "NULL" }
-        )
     }
 
     fn insert_snapshot_sql(&self) -> String {

@@ -1,13 +1,9 @@
-//! Saves (on the caller's thread when the direct connection is free, see
-//! `conn`), deletes and expiry of snapshots, the replay log, and locks.
+//! Saves: snapshots (on the caller's thread when the direct connection is
+//! free, see `conn::direct`) and the replay log.
 
-use std::time::Duration;
-
-use sqlx::Row;
-
-use super::super::sql::{replay_upsert, sql};
+use super::super::sql::{replay_upsert, sql, Bind};
 use super::conn::{db_err, direct};
-use super::read::{json_text, Bind};
+use super::read::{bind_all, json_text};
 use super::*;
 
 impl SqliteStore {
@@ -23,7 +19,7 @@ impl SqliteStore {
     where
         E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
     {
-        Bind::bind_all(insert.to_string(), binds)
+        bind_all(insert.to_string(), binds)
             .execute(exec)
             .await
             .map_err(db_err)?;
@@ -59,35 +55,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM saga_snapshots WHERE snapshot_id = ?")
-            .bind(snapshot_id)
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() > 0)
-    }
-
-    pub(super) async fn delete_saga(&self, saga_id: &str) -> StoreResult<u64> {
-        let r = sqlx::query("DELETE FROM saga_snapshots WHERE saga_id = ?")
-            .bind(saga_id)
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected())
-    }
-
-    pub(super) async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        let r = sqlx::query(
-            "DELETE FROM saga_snapshots WHERE retention_until IS NOT NULL AND retention_until < ?",
-        )
-        .bind(now.to_isoformat())
-        .execute(&mut *self.conn().await?)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected())
-    }
-
     pub(super) async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
         let stmt = if self.has_replay_extra {
             replay_upsert(
@@ -117,54 +84,6 @@ impl SqliteStore {
             });
         }
         q.execute(&mut *self.conn().await?).await.map_err(db_err)?;
-        Ok(())
-    }
-
-    pub(super) async fn try_lock(
-        &self,
-        name: &str,
-        owner: &str,
-        ttl: Duration,
-    ) -> StoreResult<LockOutcome> {
-        let now = Timestamp::now();
-        let until = now.plus_micros(ttl.as_micros().min(i64::MAX as u128) as i64);
-        let r = sqlx::query(
-            "INSERT INTO sagascope_locks (name, owner, expires_us) VALUES (?, ?, ?) \
-             ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us \
-             WHERE sagascope_locks.expires_us < ? OR sagascope_locks.owner = excluded.owner",
-        )
-        .bind(name)
-        .bind(owner)
-        .bind(until.as_micros())
-        .bind(now.as_micros())
-        .execute(&mut *self.conn().await?)
-        .await
-        .map_err(db_err)?;
-        if r.rows_affected() > 0 {
-            return Ok(LockOutcome::Acquired);
-        }
-        let row = sqlx::query("SELECT owner, expires_us FROM sagascope_locks WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
-        match row {
-            Some(r) => Ok(LockOutcome::Held {
-                owner: r.try_get(0).map_err(db_err)?,
-                until: Timestamp::from_micros(r.try_get(1).map_err(db_err)?).unwrap_or(now),
-            }),
-            // Released between the two statements: try once more.
-            None => Box::pin(self.try_lock(name, owner, ttl)).await,
-        }
-    }
-
-    pub(super) async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sagascope_locks WHERE name = ? AND owner = ?")
-            .bind(name)
-            .bind(owner)
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
         Ok(())
     }
 }
