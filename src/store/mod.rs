@@ -20,6 +20,7 @@ pub mod redis;
 pub mod rows;
 #[cfg(feature = "s3")]
 pub mod s3;
+mod sql;
 pub mod sqlite;
 mod url;
 
