@@ -1,12 +1,13 @@
-//! What the key-value stores (Redis, and the object layout of S3 and the
-//! folder) share about their entries: which ids may become part of a key,
-//! and how a stored value is decoded into a snapshot or replay-log entry,
-//! or named as unreadable.
+//! What the stores that are not SQL (Redis, the object layout of S3 and
+//! the folder, memory) share about their entries: which ids may become
+//! part of a key, how a stored value is decoded into a snapshot or
+//! replay-log entry or named as unreadable, and how entries in hand are
+//! put in listing order.
 
-use crate::model::{ReplayLog, Snapshot};
+use crate::model::{ReplayLog, SagaSummary, Snapshot};
 
 use super::codec::Codec;
-use super::{BadEntry, StoreError, StoreResult};
+use super::{BadEntry, SagaCursor, SagaFilter, SagaPage, SagaPageRequest, StoreError, StoreResult};
 
 /// An unreadable entry, named by where it lives.
 pub(crate) fn bad(key: &str, saga_id: Option<&str>, error: impl std::fmt::Display) -> BadEntry {
@@ -39,11 +40,43 @@ pub(crate) fn decode_replay(
     ReplayLog::from_json(v).map_err(|e| bad(key, saga_id, e))
 }
 
+/// Replay-log entries in listing order (newest first, ties by id), at
+/// most `limit` of them.
+pub(crate) fn newest_replays_first(items: &mut Vec<ReplayLog>, limit: Option<usize>) {
+    items.sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
+    items.truncate(limit.unwrap_or(usize::MAX));
+}
+
+/// One page of the saga list from every saga's summary: those `filter`
+/// keeps after the page's cursor, newest activity first, `next` set when
+/// more follow.
+pub(crate) fn saga_page(
+    mut all: Vec<SagaSummary>,
+    filter: &SagaFilter,
+    page: &SagaPageRequest,
+) -> SagaPage {
+    all.retain(|s| filter.matches(s) && page.after.as_ref().is_none_or(|c| c.precedes(s)));
+    all.sort_by(|a, b| (&b.last_at, &b.saga_id).cmp(&(&a.last_at, &a.saga_id)));
+    let more = all.len() > page.limit;
+    all.truncate(page.limit);
+    let next = if more {
+        all.last().map(SagaCursor::of)
+    } else {
+        None
+    };
+    SagaPage {
+        sagas: all,
+        next,
+        ..SagaPage::default()
+    }
+}
+
 /// How ids become part of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IdRule {
     /// Appended to a key prefix (Redis): must not be empty nor start like
     /// sagaz's or sagascope's own keys under the same prefix.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     KeySuffix,
     /// One segment of an object key or one file name: must not be able to
     /// climb out of its folder or split into two segments.

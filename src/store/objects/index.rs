@@ -7,6 +7,7 @@ use futures::StreamExt;
 
 use crate::model::{SagaSummary, Snapshot};
 
+use super::super::entry;
 use super::super::*;
 use super::schema::{compact, id_ok, parse_small, Entry, StoredSummary, SUMMARIES};
 use super::{ObjectStore, PutMeta, PARALLEL};
@@ -225,19 +226,8 @@ pub(super) async fn list_sagas(
     filter: &SagaFilter,
     page: &SagaPageRequest,
 ) -> StoreResult<SagaPage> {
-    let (mut all, bad, recomputed) = this.all_summaries().await?;
-    all.retain(|s| filter.matches(s) && page.after.as_ref().is_none_or(|c| c.precedes(s)));
-    all.sort_by(|a, b| (&b.last_at, &b.saga_id).cmp(&(&a.last_at, &a.saga_id)));
-    let more = all.len() > page.limit;
-    all.truncate(page.limit);
-    let next = if more {
-        all.last().map(SagaCursor::of)
-    } else {
-        None
-    };
+    let (all, bad, recomputed) = this.all_summaries().await?;
     Ok(SagaPage {
-        sagas: all,
-        next,
         bad,
         index_warning: (this.readonly && recomputed > 0).then(|| {
             format!(
@@ -246,6 +236,7 @@ pub(super) async fn list_sagas(
                  --readonly to index them"
             )
         }),
+        ..entry::saga_page(all, filter, page)
     })
 }
 

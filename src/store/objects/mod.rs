@@ -1,5 +1,5 @@
-//! The engine behind the two object-layout stores, S3 (`s3.rs`) and folder
-//! (`fs.rs`): sagaz's layout of one object per snapshot, per-saga index
+//! The engine behind the two object-layout stores, S3 (`conn/s3.rs`) and
+//! folder (`conn/fs.rs`): sagaz's layout of one object per snapshot, per-saga index
 //! objects and replay objects, plus the index objects sagascope keeps
 //! beside it so that no write ever has to rewrite a shared object to keep
 //! its entry.

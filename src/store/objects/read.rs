@@ -454,9 +454,7 @@ pub(super) async fn list_replays(
             Err(b) => out.bad.push(b),
         }
     }
-    out.items
-        .sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
-    out.items.truncate(limit.unwrap_or(usize::MAX));
+    entry::newest_replays_first(&mut out.items, limit);
     Ok(out)
 }
 

@@ -7,10 +7,10 @@ use super::super::codec::Compression;
 use super::super::redact;
 use super::super::{StoreError, StoreResult, StoreUrl};
 
-#[cfg(feature = "s3")]
 /// Where and how to reach a bucket. Built from a URL ([`S3Settings::from_url`])
 /// or by a config file; `None` fields fall back to the AWS chain or sagaz's
 /// defaults.
+#[cfg(feature = "s3")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Settings {
     pub bucket: String,
@@ -197,7 +197,6 @@ mod tests {
         assert!(parse_url(&StoreUrl::new("file://")).is_err());
     }
 
-    #[cfg(feature = "s3")]
     #[cfg(feature = "s3")]
     #[test]
     fn reads_every_url_parameter() {

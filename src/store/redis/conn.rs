@@ -151,10 +151,15 @@ impl RedisStore {
             .await
             .map_err(|e| map_err(&self.location, e))
     }
+
+    /// The value under one key, `None` when there is none.
+    pub(super) async fn get<T: FromRedisValue>(&self, key: &str) -> StoreResult<Option<T>> {
+        self.cmd(::redis::cmd("GET").arg(key).clone()).await
+    }
+
     /// Runs independent commands in as few round trips as the topology
     /// allows: pipelines on one server, concurrent requests on a Cluster
     /// (each routed to its slot's node over the multiplexed connections).
-
     pub(super) async fn many(&self, cmds: Vec<Cmd>) -> StoreResult<Vec<RValue>> {
         let mut out = Vec::with_capacity(cmds.len());
         match &self.conn {
@@ -186,9 +191,9 @@ impl RedisStore {
         }
         Ok(out)
     }
+
     /// Values of many keys, `None` where missing. MGET per batch; the
     /// Cluster client splits it by slot.
-
     pub(super) async fn mget(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH) {
@@ -201,8 +206,8 @@ impl RedisStore {
         }
         Ok(out)
     }
-    /// The addresses of every master (one entry for a single server).
 
+    /// The addresses of every master (one entry for a single server).
     pub(super) async fn masters(&self) -> StoreResult<Vec<(String, u16)>> {
         let Conn::Cluster(_) = &self.conn else {
             return Ok(Vec::new());
@@ -227,10 +232,10 @@ impl RedisStore {
         }
         Ok(masters)
     }
+
     /// All keys matching a pattern, on every master. Used only by
     /// `reindex` and the one-time check of a new prefix, never by browsing.
     /// With `stop_at_first`, returns as soon as one key is found.
-
     pub(super) async fn scan_keys(
         &self,
         pattern: &str,
@@ -278,8 +283,8 @@ impl RedisStore {
         }
         Ok(found)
     }
-    /// A script's hash for `EVALSHA`, loading it on first use.
 
+    /// A script's hash for `EVALSHA`, loading it on first use.
     pub(super) async fn script_sha<'a>(
         &self,
         cell: &'a tokio::sync::OnceCell<String>,
@@ -291,10 +296,10 @@ impl RedisStore {
         })
         .await
     }
+
     /// Runs `EVALSHA` calls of one script as one pipeline (one server),
     /// loading the script again if the server lost it (restart, SCRIPT
     /// FLUSH): then every call failed the same way and nothing ran.
-
     pub(super) async fn eval_sha_many(
         &self,
         cmds: &[Cmd],
@@ -320,8 +325,8 @@ impl RedisStore {
         }
         .map_err(|e| map_err(&self.location, e))
     }
-    /// One `EVALSHA` (see `eval_sha_many`).
 
+    /// One `EVALSHA` (see `eval_sha_many`).
     pub(super) async fn eval_sha<T: FromRedisValue>(&self, c: Cmd, script: &str) -> StoreResult<T> {
         let reply = self.eval_sha_many(std::slice::from_ref(&c), script).await?;
         parse_value(reply.into_iter().next().unwrap_or(RValue::Nil))

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use crate::model::{ReplayLog, Snapshot, Timestamp};
 
+use super::super::entry;
 use super::super::*;
 use super::conn::{parse_value, Conn};
 use super::schema::check_id;
@@ -207,7 +208,7 @@ pub(super) async fn get_snapshot(
         return Ok(None);
     }
     let key = this.snapshot_key(snapshot_id);
-    let raw: Option<Vec<u8>> = this.cmd(::redis::cmd("GET").arg(&key).clone()).await?;
+    let raw: Option<Vec<u8>> = this.get(&key).await?;
     raw.map(|r| {
         this.decode_snapshot(&key, None, &r)
             .map_err(|entry| StoreError::Corrupt { entry })
@@ -372,7 +373,7 @@ pub(super) async fn get_replay(
     replay_id: &str,
 ) -> StoreResult<Option<ReplayLog>> {
     let key = this.replay_key(replay_id);
-    let raw: Option<Vec<u8>> = this.cmd(::redis::cmd("GET").arg(&key).clone()).await?;
+    let raw: Option<Vec<u8>> = this.get(&key).await?;
     raw.map(|r| {
         this.decode_replay(&key, None, &r)
             .map_err(|entry| StoreError::Corrupt { entry })
@@ -411,9 +412,7 @@ pub(super) async fn list_replays(
             }
         }
     }
-    out.items
-        .sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
-    out.items.truncate(want);
+    entry::newest_replays_first(&mut out.items, limit);
     Ok(out)
 }
 
@@ -421,13 +420,7 @@ pub(super) async fn replay_producing(
     this: &RedisStore,
     new_saga_id: &str,
 ) -> StoreResult<Option<ReplayLog>> {
-    let id: Option<String> = this
-        .cmd(
-            ::redis::cmd("GET")
-                .arg(this.replay_of_key(new_saga_id))
-                .clone(),
-        )
-        .await?;
+    let id: Option<String> = this.get(&this.replay_of_key(new_saga_id)).await?;
     match id {
         Some(id) => Ok(this
             .get_replay(&id)

@@ -292,7 +292,7 @@ pub(super) async fn delete_snapshot(this: &RedisStore, snapshot_id: &str) -> Sto
         return Ok(false);
     }
     let key = this.snapshot_key(snapshot_id);
-    let raw: Option<Vec<u8>> = this.cmd(::redis::cmd("GET").arg(&key).clone()).await?;
+    let raw: Option<Vec<u8>> = this.get(&key).await?;
     let Some(raw) = raw else {
         return Ok(false);
     };
@@ -386,7 +386,7 @@ pub(super) async fn delete_expired(this: &RedisStore, now: Timestamp) -> StoreRe
 pub(super) async fn save_replay(this: &RedisStore, log: &ReplayLog) -> StoreResult<()> {
     check_id("replay_id", &log.replay_id)?;
     let key = this.replay_key(&log.replay_id);
-    let old: Option<Vec<u8>> = this.cmd(::redis::cmd("GET").arg(&key).clone()).await?;
+    let old: Option<Vec<u8>> = this.get(&key).await?;
     let mut cmds = Vec::new();
     if let Some(prev) = old.and_then(|r| this.decode_replay(&key, None, &r).ok()) {
         if prev.original_saga_id != log.original_saga_id {
