@@ -18,9 +18,14 @@ use sagascope::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot, Timestamp}
 use sagascope::store::postgres::PostgresStore;
 use sagascope::store::redis::RedisStore;
 use sagascope::store::{
-    codec, open, reindex, LockOutcome, OpenOptions, SagaFilter, SagaPageRequest, SnapshotCursor,
-    SnapshotQuery, SnapshotStore, StoreError, StoreUrl,
+    codec, open, LockOutcome, OpenOptions, ReindexReport, SagaFilter, SagaPageRequest,
+    SnapshotCursor, SnapshotQuery, SnapshotStore, StoreError, StoreResult, StoreUrl,
 };
+
+/// What `sagascope reindex` does: open the store by URL, then rebuild its index.
+async fn reindex(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Option<ReindexReport>> {
+    open(url, opts).await?.reindex().await
+}
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 const REDIS: &str = "redis://127.0.0.1:6379";

@@ -97,17 +97,12 @@ pub struct ReindexArgs {
 }
 
 pub async fn reindex(ctx: &mut Context, a: ReindexArgs) -> Result<Exit, CliError> {
-    let opts = crate::store::OpenOptions {
-        readonly: ctx.settings.readonly,
-        compression: ctx.settings.compression,
-        ..crate::store::OpenOptions::default()
-    };
-    let url = ctx.settings.store.clone();
-    match crate::store::reindex(&url, &opts).await? {
+    let store = ctx.store().await?;
+    match store.reindex().await? {
         None => {
             note(&format!(
                 "{} keeps its saga index itself; nothing to rebuild",
-                url.redacted()
+                ctx.settings.store.redacted()
             ));
             Ok(Exit::Ok)
         }

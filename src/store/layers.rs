@@ -121,4 +121,10 @@ impl SnapshotStore for ReadOnlyStore {
     async fn unlock(&self, _n: &str, _o: &str) -> StoreResult<()> {
         self.refuse()
     }
+    async fn reindex(&self) -> StoreResult<Option<ReindexReport>> {
+        Err(StoreError::PermissionDenied {
+            url: self.inner.location(),
+            reason: "reindex writes sagascope's index; run it without --readonly".into(),
+        })
+    }
 }

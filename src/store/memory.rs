@@ -229,8 +229,7 @@ impl SnapshotStore for MemoryStore {
             .filter(|r| r.original_saga_id == original_saga_id)
             .cloned()
             .collect();
-        items.sort_by(|a, b| (b.created_at, &b.replay_id).cmp(&(a.created_at, &a.replay_id)));
-        items.truncate(limit.unwrap_or(usize::MAX));
+        super::entry::newest_replays_first(&mut items, limit);
         Ok(Listing {
             items,
             ..Listing::default()
@@ -252,26 +251,8 @@ impl SnapshotStore for MemoryStore {
         page: &SagaPageRequest,
     ) -> StoreResult<SagaPage> {
         let g = self.lock();
-        let mut all: Vec<SagaSummary> = g
-            .by_saga
-            .keys()
-            .filter_map(|id| g.summary(id))
-            .filter(|s| filter.matches(s))
-            .filter(|s| page.after.as_ref().is_none_or(|c| c.precedes(s)))
-            .collect();
-        all.sort_by(|a, b| (&b.last_at, &b.saga_id).cmp(&(&a.last_at, &a.saga_id)));
-        let more = all.len() > page.limit;
-        all.truncate(page.limit);
-        let next = if more {
-            all.last().map(SagaCursor::of)
-        } else {
-            None
-        };
-        Ok(SagaPage {
-            sagas: all,
-            next,
-            ..SagaPage::default()
-        })
+        let all: Vec<SagaSummary> = g.by_saga.keys().filter_map(|id| g.summary(id)).collect();
+        Ok(super::entry::saga_page(all, filter, page))
     }
 
     async fn saga_summary(&self, saga_id: &str) -> StoreResult<Option<SagaSummary>> {

@@ -6,9 +6,10 @@
 //! the suite checks each claim.
 
 pub mod codec;
+mod entry;
 mod error;
 mod filter;
-pub mod fs;
+pub use self::objects::conn::fs;
 mod layers;
 mod lend;
 pub mod memory;
@@ -19,7 +20,7 @@ pub mod postgres;
 pub mod redis;
 pub mod rows;
 #[cfg(feature = "s3")]
-pub mod s3;
+pub use self::objects::conn::s3;
 mod sql;
 pub mod sqlite;
 mod url;
@@ -579,6 +580,16 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
 
     /// Releases a lock if `owner` holds it.
     async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()>;
+
+    /// Rebuilds sagascope's own saga index from the data other programs
+    /// (sagaz) wrote there: what `sagascope reindex` runs.
+    ///
+    /// `Ok(None)` when the backend needs no rebuild (SQLite keeps its index
+    /// with triggers; PostgreSQL and memory list from the data itself; the
+    /// object stores re-summarise a saga when they meet it).
+    async fn reindex(&self) -> StoreResult<Option<ReindexReport>> {
+        Ok(None)
+    }
 }
 
 /// A saga's summary computed from its readable snapshots (slower than the
@@ -621,7 +632,8 @@ pub async fn summary_from_snapshots(
     }))
 }
 
-/// What a rebuild of sagascope's own saga index did ([`reindex`]).
+/// What a rebuild of sagascope's own saga index did
+/// ([`SnapshotStore::reindex`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReindexReport {
     /// Sagas found under the prefix and now in the index.
@@ -636,32 +648,6 @@ pub struct ReindexReport {
     pub bad: Vec<BadEntry>,
     #[serde(with = "duration_ms")]
     pub elapsed: Duration,
-}
-
-/// Rebuilds sagascope's own saga index for the store a URL names, from the
-/// data other programs (sagaz) wrote there: what `sagascope reindex` runs.
-///
-/// `Ok(None)` when the backend needs no rebuild (SQLite keeps its index
-/// with triggers; PostgreSQL and memory list from the data itself).
-pub async fn reindex(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<Option<ReindexReport>> {
-    if opts.readonly {
-        return Err(StoreError::PermissionDenied {
-            url: url.redacted(),
-            reason: "reindex writes sagascope's index; run it without --readonly".into(),
-        });
-    }
-    match url.scheme().as_str() {
-        #[cfg(feature = "redis")]
-        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
-            let store = redis::RedisStore::open(url, opts).await?;
-            Ok(Some(store.reindex().await?))
-        }
-        _ => {
-            // Opening checks the URL and reachability all the same.
-            open(url, opts).await?;
-            Ok(None)
-        }
-    }
 }
 
 /// How to open a store, beyond its URL.

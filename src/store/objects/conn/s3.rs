@@ -42,131 +42,13 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use aws_sdk_s3::Client;
 
-use super::codec::Compression;
-use super::objects::{Driver, Layout, Listed, Obj, ObjectStore, PutMeta};
-use super::*;
+use crate::store::codec::Compression;
+use crate::store::objects::{Driver, Layout, Listed, Obj, ObjectStore, PutMeta};
+use crate::store::*;
+
+pub use crate::store::objects::url::S3Settings;
 
 const BACKEND: &str = "s3";
-
-/// Where and how to reach a bucket. Built from a URL ([`S3Settings::from_url`])
-/// or by a config file; `None` fields fall back to the AWS chain or sagaz's
-/// defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Settings {
-    pub bucket: String,
-    /// Key prefix, empty or ending in `/` (sagaz's default `snapshots/`).
-    pub prefix: String,
-    /// A custom endpoint (MinIO, Ceph, moto): `http://127.0.0.1:9000`.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    /// Path-style addressing (`endpoint/bucket/key`); defaults to on with a
-    /// custom endpoint.
-    pub path_style: Option<bool>,
-    /// `AES256` (sagaz's default), `aws:kms`, or `None` for no header.
-    pub sse: Option<String>,
-    /// `STANDARD` (sagaz's) unless set.
-    pub storage_class: Option<String>,
-    /// Snapshot and replay compression; `None` = zstd, sagaz's default.
-    pub compression: Option<Compression>,
-    /// An AWS profile name.
-    pub profile: Option<String>,
-}
-
-impl S3Settings {
-    /// A bucket with sagaz's defaults.
-    pub fn new(bucket: impl Into<String>) -> Self {
-        S3Settings {
-            bucket: bucket.into(),
-            prefix: "snapshots/".into(),
-            endpoint: None,
-            region: None,
-            path_style: None,
-            sse: Some("AES256".into()),
-            storage_class: Some("STANDARD".into()),
-            compression: None,
-            profile: None,
-        }
-    }
-
-    /// Reads `s3://bucket/prefix?param=...` (see the module docs).
-    pub fn from_url(url: &StoreUrl) -> StoreResult<Self> {
-        let invalid = |reason: String| StoreError::InvalidUrl {
-            url: url.redacted(),
-            reason,
-        };
-        let parsed = ::url::Url::parse(url.expose()).map_err(|e| invalid(e.to_string()))?;
-        let bucket = parsed
-            .host_str()
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| invalid("no bucket; use s3://bucket/prefix".into()))?;
-        let mut s = S3Settings::new(bucket);
-        let raw_path = parsed.path();
-        if !raw_path.is_empty() {
-            let decoded = super::fs::percent_decode(raw_path)
-                .ok_or_else(|| invalid("the prefix is not valid percent-encoded UTF-8".into()))?;
-            s.prefix = normalize_prefix(&decoded);
-        }
-        for (k, v) in parsed.query_pairs() {
-            let flag = |v: &str| match v {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                other => Err(invalid(format!("{k}={other:?}: expected true or false"))),
-            };
-            match k.as_ref() {
-                "endpoint" | "endpoint_url" => s.endpoint = Some(v.into_owned()),
-                "region" => s.region = Some(v.into_owned()),
-                "path_style" | "force_path_style" => s.path_style = Some(flag(&v)?),
-                "sse" => s.sse = (!v.eq_ignore_ascii_case("none") && !v.is_empty()).then(|| v.into_owned()),
-                "storage_class" => s.storage_class = Some(v.into_owned()),
-                "profile" => s.profile = Some(v.into_owned()),
-                "prefix" => s.prefix = normalize_prefix(&v),
-                "compression" => {
-                    s.compression = Some(match v.as_ref() {
-                        "zstd" => Compression::zstd(),
-                        "none" => Compression::None,
-                        other => return Err(invalid(format!("compression={other:?}: sagaz's S3 store uses zstd or none"))),
-                    })
-                }
-                "access_key_id" | "secret_access_key" | "aws_secret_access_key" | "session_token" => {
-                    return Err(invalid(
-                        "credentials are not taken from the URL; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or an instance role".into(),
-                    ))
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "unknown parameter {other:?}; known: endpoint, region, path_style, sse, storage_class, compression, profile, prefix"
-                    )))
-                }
-            }
-        }
-        Ok(s)
-    }
-
-    fn location(&self) -> String {
-        let mut q = vec![];
-        if let Some(e) = &self.endpoint {
-            q.push(format!("endpoint={e}"));
-        }
-        if let Some(r) = &self.region {
-            q.push(format!("region={r}"));
-        }
-        let q = if q.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", q.join("&"))
-        };
-        redact(&format!("s3://{}/{}{q}", self.bucket, self.prefix))
-    }
-}
-
-fn normalize_prefix(p: &str) -> String {
-    let p = p.trim_start_matches('/');
-    if p.is_empty() || p.ends_with('/') {
-        p.to_string()
-    } else {
-        format!("{p}/")
-    }
-}
 
 /// Opens the bucket an `s3://` URL names.
 pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<ObjectStore> {
@@ -539,49 +421,5 @@ impl Driver for S3Driver {
 
     async fn ping(&self) -> StoreResult<()> {
         self.check_bucket().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_every_url_parameter() {
-        let s = S3Settings::from_url(&StoreUrl::new(
-            "s3://sagas/prod/snaps?endpoint=http://127.0.0.1:9000&path_style=true&region=eu-west-1&sse=none&storage_class=STANDARD_IA&compression=none",
-        ))
-        .unwrap();
-        assert_eq!(s.bucket, "sagas");
-        assert_eq!(s.prefix, "prod/snaps/");
-        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
-        assert_eq!(s.path_style, Some(true));
-        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(s.sse, None);
-        assert_eq!(s.storage_class.as_deref(), Some("STANDARD_IA"));
-        assert_eq!(s.compression, Some(Compression::None));
-    }
-
-    #[test]
-    fn defaults_are_sagaz_defaults() {
-        let s = S3Settings::from_url(&StoreUrl::new("s3://sagas")).unwrap();
-        assert_eq!(s.prefix, "snapshots/");
-        assert_eq!(s.sse.as_deref(), Some("AES256"));
-        assert_eq!(s.compression, None);
-        assert_eq!(
-            S3Settings::from_url(&StoreUrl::new("s3://sagas/"))
-                .unwrap()
-                .prefix,
-            ""
-        );
-    }
-
-    #[test]
-    fn refuses_credentials_and_unknown_parameters() {
-        let e =
-            S3Settings::from_url(&StoreUrl::new("s3://b/p?secret_access_key=hunter2")).unwrap_err();
-        assert!(!e.to_string().contains("hunter2"), "{e}");
-        assert!(S3Settings::from_url(&StoreUrl::new("s3://b/p?colour=blue")).is_err());
-        assert!(S3Settings::from_url(&StoreUrl::new("s3://b/p?compression=gzip")).is_err());
     }
 }

@@ -31,62 +31,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::codec::Compression;
-use super::objects::{Driver, Layout, Listed, Obj, ObjectStore, PutMeta};
-use super::*;
+use crate::store::codec::Compression;
+use crate::store::objects::{Driver, Layout, Listed, Obj, ObjectStore, PutMeta};
+use crate::store::*;
+
+pub use crate::store::objects::url::parse_url;
 
 const BACKEND: &str = "file";
-
-/// The folder under a `file://` URL and the compression it asks for.
-pub fn parse_url(url: &StoreUrl) -> StoreResult<(PathBuf, Option<Compression>)> {
-    let raw = url.expose();
-    let invalid = |reason: String| StoreError::InvalidUrl {
-        url: url.redacted(),
-        reason,
-    };
-    let rest = raw.split_once("://").map(|(_, r)| r).unwrap_or(raw);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() {
-        return Err(invalid(
-            "no folder; use file:///absolute/dir or file://relative/dir".into(),
-        ));
-    }
-    let path = percent_decode(path)
-        .ok_or_else(|| invalid("the path is not valid percent-encoded UTF-8".into()))?;
-    let mut compression = None;
-    let query_url =
-        ::url::Url::parse(&format!("file:///?{query}")).map_err(|e| invalid(e.to_string()))?;
-    for (k, v) in query_url.query_pairs() {
-        match (k.as_ref(), v.as_ref()) {
-            ("compression", "gzip") => compression = Some(Compression::gzip()),
-            ("compression", "none") => compression = Some(Compression::None),
-            ("compression", other) => {
-                return Err(invalid(format!(
-                    "compression={other:?} is not supported by the folder store; use gzip or none (as sagaz's enable_compression)"
-                )))
-            }
-            (other, _) => return Err(invalid(format!("unknown parameter {other:?}; the folder store takes compression=gzip|none"))),
-        }
-    }
-    Ok((PathBuf::from(path), compression))
-}
-
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// Opens the folder a `file://` URL names (creating it unless read-only).
 pub async fn open(url: &StoreUrl, opts: &OpenOptions) -> StoreResult<ObjectStore> {
@@ -445,22 +396,5 @@ impl Driver for FolderDriver {
                 })
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_folder_urls() {
-        let (p, c) = parse_url(&StoreUrl::new("file:///var/lib/sagas?compression=gzip")).unwrap();
-        assert_eq!(p, PathBuf::from("/var/lib/sagas"));
-        assert_eq!(c, Some(Compression::gzip()));
-        let (p, c) = parse_url(&StoreUrl::new("file://rel/dir%20x")).unwrap();
-        assert_eq!(p, PathBuf::from("rel/dir x"));
-        assert_eq!(c, None);
-        assert!(parse_url(&StoreUrl::new("file:///x?compression=zstd")).is_err());
-        assert!(parse_url(&StoreUrl::new("file://")).is_err());
     }
 }
