@@ -77,6 +77,7 @@ impl<DB: Database> Lender<DB> {
 
     /// Notes an error: one that means the connection broke (the server
     /// restarted or dropped it) retires the kept connection.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub fn note(&self, e: &sqlx::Error) {
         let broken = matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
             || e.as_database_error()

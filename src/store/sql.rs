@@ -362,6 +362,8 @@ pub(super) fn replay_upsert(extra_col: &str, values: &str, extra_set: &str) -> S
 /// time or array type: there a UUID binds as its text, a time as sagaz's
 /// ISO text and a list as its JSON array text.
 #[derive(Clone, Debug)]
+// Without PostgreSQL only the SQLite variants are built.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(super) enum Bind {
     Text(String),
     Int(i64),
@@ -405,6 +407,7 @@ impl Args {
     }
 
     /// How many values so far.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(super) fn len(&self) -> usize {
         self.values.len()
     }
