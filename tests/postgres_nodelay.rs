@@ -16,6 +16,7 @@ const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 const PG_PORT: u16 = 5432;
 
 /// The descriptors of this process's TCP sockets connected to `port`.
+#[allow(unsafe_code)]
 fn sockets_to(port: u16) -> Vec<RawFd> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
@@ -48,6 +49,7 @@ fn sockets_to(port: u16) -> Vec<RawFd> {
 }
 
 /// Whether `TCP_NODELAY` is set on a socket.
+#[allow(unsafe_code)]
 fn nodelay(fd: RawFd) -> bool {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

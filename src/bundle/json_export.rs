@@ -12,15 +12,22 @@ use crate::store::{SnapshotQuery, SnapshotStore, StoreError};
 /// Why a JSON export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonExportError {
+    /// The store failed while reading the saga.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The snapshot to export was deleted (gc, another operator) since it
+    /// was listed.
     #[error("the snapshot is gone from the store")]
     Gone,
+    /// The snapshots could not be turned into JSON.
     #[error("{0}")]
     Encode(String),
+    /// The export file could not be created or written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file being written.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },

@@ -12,7 +12,9 @@ use crate::store::{BadEntry, Order, SnapshotCursor, SnapshotQuery, SnapshotStore
 /// One step of a path into a context: an object key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
+    /// A member of an object, by key (any string, dots included).
     Key(String),
+    /// An element of an array, from 0.
     Index(usize),
 }
 
@@ -56,7 +58,9 @@ pub fn value_at_path<'a>(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid path {path:?}: {reason}")]
 pub struct PathError {
+    /// The path as given.
     pub path: String,
+    /// What is wrong with it, and where.
     pub reason: String,
 }
 
@@ -140,8 +144,10 @@ pub enum ChangeJump {
 /// Why a jump found nowhere to land.
 #[derive(Debug, thiserror::Error)]
 pub enum WhereChangedError {
+    /// The store failed while reading the timeline.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The snapshot the jump starts from was deleted since it was shown.
     #[error("the current snapshot is gone from the store")]
     Gone,
     /// Forward: the value stays as it is to the end of the timeline.
@@ -209,10 +215,15 @@ pub struct ValueChange {
     /// Position in the saga's timeline, unreadable entries included (as
     /// `snapshots` numbers them).
     pub index: usize,
+    /// The snapshot's id.
     pub snapshot_id: String,
+    /// When the snapshot was taken.
     pub created_at: Timestamp,
+    /// The step the snapshot was taken at.
     pub step_name: String,
+    /// That step's position in the saga's definition (from 0).
     pub step_index: i64,
+    /// The saga's status in this snapshot.
     pub status: SagaStatus,
     /// The value before (`None`: absent).
     pub old: Option<Value>,
@@ -225,7 +236,9 @@ pub struct ValueChange {
 /// from the last readable snapshot).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PathChanges {
+    /// The changes, oldest first; empty when the value never appears.
     pub changes: Vec<ValueChange>,
+    /// Snapshots in the timeline that could not be read, named.
     pub bad_entries: Vec<BadEntry>,
 }
 

@@ -16,6 +16,8 @@ pub struct ReadOnlyStore {
 }
 
 impl ReadOnlyStore {
+    /// Wraps `inner`: reads pass through, every write (and taking a lock)
+    /// fails with [`StoreError::PermissionDenied`].
     pub fn new(inner: Arc<dyn SnapshotStore>) -> Self {
         ReadOnlyStore { inner }
     }

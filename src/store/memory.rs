@@ -71,6 +71,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store; everything in it is gone when it is dropped.
     pub fn new() -> Self {
         Self::default()
     }

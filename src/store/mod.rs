@@ -70,11 +70,15 @@ pub enum Order {
 /// A position in a saga's snapshot order, for keyset paging.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SnapshotCursor {
+    /// The snapshot's `created_at`: the first key of the order.
     pub created_at: Timestamp,
+    /// The snapshot's id: breaks ties between snapshots taken in the same
+    /// microsecond.
     pub snapshot_id: String,
 }
 
 impl SnapshotCursor {
+    /// The cursor standing at `s` (a page starting here begins just past it).
     pub fn of(s: &Snapshot) -> Self {
         SnapshotCursor {
             created_at: s.created_at,
@@ -86,6 +90,7 @@ impl SnapshotCursor {
 /// Which of a saga's snapshots to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SnapshotQuery {
+    /// Oldest first (the default) or newest first.
     pub order: Order,
     /// At most this many (all when `None`).
     pub limit: Option<usize>,
@@ -144,6 +149,7 @@ impl SnapshotQuery {
 /// corrupt row end a timeline early on the SQL stores.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing<T> {
+    /// The readable entries, in the query's order; at most `limit` of them.
     pub items: Vec<T>,
     /// Entries in range that could not be decoded, named.
     pub bad: Vec<BadEntry>,
@@ -332,6 +338,9 @@ pub struct SagaFilter {
 }
 
 impl SagaFilter {
+    /// Whether a saga passes every condition set (an empty filter passes
+    /// every saga). Backends that filter in their query must agree with
+    /// this; the conformance suite checks that they do.
     pub fn matches(&self, s: &SagaSummary) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&s.latest_status))
             && self.name.as_ref().is_none_or(|n| &s.saga_name == n)
@@ -351,11 +360,14 @@ impl SagaFilter {
 /// A position in the saga list (newest activity first), for keyset paging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SagaCursor {
+    /// The saga's newest activity (`SagaSummary::last_at`): the first key.
     pub last_at: Timestamp,
+    /// The saga's id: breaks ties between sagas last active at once.
     pub saga_id: String,
 }
 
 impl SagaCursor {
+    /// The cursor standing at `s` (the next page starts just past it).
     pub fn of(s: &SagaSummary) -> Self {
         SagaCursor {
             last_at: s.last_at,
@@ -373,7 +385,10 @@ impl SagaCursor {
 /// One page of the saga list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SagaPageRequest {
+    /// At most this many sagas (50 by default); a page may hold fewer and
+    /// still not be the last: look at [`SagaPage::next`].
     pub limit: usize,
+    /// Start just past this saga; `None` starts at the newest.
     pub after: Option<SagaCursor>,
 }
 
@@ -389,6 +404,7 @@ impl Default for SagaPageRequest {
 /// A page of sagas, newest activity first.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SagaPage {
+    /// The sagas on this page, newest activity first.
     pub sagas: Vec<SagaSummary>,
     /// Where the next page starts; `None` at the end.
     pub next: Option<SagaCursor>,
@@ -401,6 +417,7 @@ pub struct SagaPage {
 /// What a backend can keep and do. The conformance suite checks each claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
+    /// The backend's name as URLs spell it (`sqlite`, `postgres`, `redis`, …).
     pub backend: &'static str,
     /// Context key order survives a round trip (JSONB reorders keys).
     pub preserves_key_order: bool,
@@ -420,17 +437,25 @@ pub struct Capabilities {
 /// What is cheap to know about a store.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Health {
+    /// The backend's name as URLs spell it.
     pub backend: &'static str,
-    /// Redacted.
+    /// The store's URL with passwords and secret parameters redacted.
     pub url: String,
+    /// Whether the store answered; the counts below are `None` when not.
     pub reachable: bool,
     /// One round trip.
     #[serde(with = "duration_ms")]
     pub latency: Duration,
+    /// Sagas in the store, where the backend can count them cheaply.
     pub sagas: Option<u64>,
+    /// Snapshots in the store, where cheap to count.
     pub snapshots: Option<u64>,
+    /// Replay-log entries, where cheap to count.
     pub replays: Option<u64>,
+    /// Bytes the store takes (file, database or keys), where known.
     pub size_bytes: Option<u64>,
+    /// Anything worth a person's attention: a stale index, a server version,
+    /// a fallback taken.
     pub notes: Vec<String>,
 }
 
@@ -444,10 +469,14 @@ mod duration_ms {
 /// Result of trying to take a named lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockOutcome {
+    /// The caller holds the lock now, until its TTL runs out or it is
+    /// released.
     Acquired,
     /// Someone else holds it until the given time.
     Held {
+        /// Who took it, as they named themselves when taking it.
         owner: String,
+        /// When it lapses unless its holder renews it.
         until: Timestamp,
     },
 }
@@ -646,6 +675,7 @@ pub struct ReindexReport {
     pub replays_indexed: u64,
     /// Entries that could not be read.
     pub bad: Vec<BadEntry>,
+    /// How long the rebuild took.
     #[serde(with = "duration_ms")]
     pub elapsed: Duration,
 }

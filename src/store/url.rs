@@ -23,6 +23,7 @@ pub fn param_is_secret(name: &str) -> bool {
 pub struct StoreUrl(String);
 
 impl StoreUrl {
+    /// Wraps a URL as given; nothing is parsed or checked until it is opened.
     pub fn new(url: impl Into<String>) -> Self {
         StoreUrl(url.into())
     }

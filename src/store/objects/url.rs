@@ -13,11 +13,14 @@ use super::super::{StoreError, StoreResult, StoreUrl};
 #[cfg(feature = "s3")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Settings {
+    /// The bucket's name (the URL's host part: `s3://bucket/prefix`).
     pub bucket: String,
     /// Key prefix, empty or ending in `/` (sagaz's default `snapshots/`).
     pub prefix: String,
     /// A custom endpoint (MinIO, Ceph, moto): `http://127.0.0.1:9000`.
     pub endpoint: Option<String>,
+    /// The AWS region; `None` takes it from the environment or profile
+    /// (and `us-east-1` with a custom endpoint).
     pub region: Option<String>,
     /// Path-style addressing (`endpoint/bucket/key`); defaults to on with a
     /// custom endpoint.

@@ -217,6 +217,7 @@ pub(super) mod nodelay {
     /// Finds this process's TCP socket from `local` to `remote` and sets
     /// `TCP_NODELAY` on it.
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     fn set_on_socket_between(local: SocketAddr, remote: SocketAddr) {
         use std::mem::size_of;
         let dir = std::fs::read_dir("/proc/self/fd").or_else(|_| std::fs::read_dir("/dev/fd"));
@@ -256,6 +257,7 @@ pub(super) mod nodelay {
     /// The IP address `get` (`getsockname` or `getpeername`) gives for `fd`;
     /// `None` for a descriptor that is not an IP socket (or was closed).
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     fn address(
         fd: libc::c_int,
         get: unsafe extern "C" fn(
