@@ -350,6 +350,7 @@ pub async fn corrupt_newest_entry_keeps_the_saga_findable(f: CorruptFixture) {
 /// A value that is not a snapshot of this saga where one should be: named
 /// as bad, listing goes on around it.
 pub async fn misplaced_entries_are_named_not_skipped(f: CorruptFixture) {
+    let mut checked = 0;
     for kind in [Corruption::OtherSagasSnapshot, Corruption::NotAValue] {
         let store = f.store.clone();
         let id = saga_id();
@@ -376,6 +377,10 @@ pub async fn misplaced_entries_are_named_not_skipped(f: CorruptFixture) {
             "{kind:?}: not named: {:?}",
             listed.bad
         );
+        checked += 1;
+    }
+    if checked == 0 {
+        skip_line!("not applicable: this backend keys entries so that none can be misplaced");
     }
 }
 
