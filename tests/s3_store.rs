@@ -4,12 +4,12 @@
 #![cfg(feature = "s3")]
 
 mod common;
+#[path = "common/replays.rs"]
+mod replays;
 #[path = "common/s3env.rs"]
 mod s3env;
 #[path = "common/sagaz_text.rs"]
 mod sagaz_text;
-#[path = "common/tour.rs"]
-mod tour;
 
 use std::sync::Arc;
 
@@ -92,15 +92,6 @@ fn unzstd(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_operation_zstd_and_plain() {
-    let Some((_, prefix)) = setup().await else {
-        return;
-    };
-    tour::every_operation(open(&prefix, "").await).await;
-    tour::every_operation(open(&format!("{prefix}plain/"), "&compression=none").await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_sagaz_objects_exactly() {
     let Some((client, prefix)) = setup().await else {
         return;
@@ -178,7 +169,7 @@ async fn writes_sagaz_objects_exactly() {
         .unwrap();
     assert_eq!(head.content_type(), Some("application/json"));
 
-    let r = tour::replay(&saga, 5);
+    let r = replays::replay(&saga, 5);
     store.save_replay(&r).await.unwrap();
     let raw = get(&client, &format!("{prefix}replay/{}.json", r.replay_id)).await;
     assert_eq!(

@@ -13,12 +13,14 @@
 //! `store()` returns a store to test, or `None` when its server is not
 //! answering (decide with `common::backend_available(name, url, reachable)`:
 //! in CI that panics, elsewhere it prints a SKIP line). It is called once per
-//! test, and tests run in parallel, possibly alongside other processes using
-//! the same server: the store may be shared and non-empty. The cases cope —
-//! fresh UUID saga/snapshot/replay ids, a unique saga name or id prefix per
-//! case, counts as lower bounds where other data may be counted — so a
-//! backend only has to keep its own key prefix / schema / bucket prefix /
-//! directory per run (or per test) to avoid other helpers' leftovers.
+//! test and must give an empty store of the test's own: a fresh key prefix /
+//! schema / bucket / directory per call, so other tests and leftovers of
+//! earlier runs stay out of it. The `whole_store` cases (unfiltered saga
+//! lists, exact counts) rely on that and fail saying so otherwise. Tests run
+//! in parallel, possibly alongside other processes using the same server,
+//! and every other case copes even with a shared, non-empty store — fresh
+//! UUID saga/snapshot/replay ids, a unique saga name or id prefix per case,
+//! counts as lower bounds where other data may be counted.
 //!
 //! `conformance_cases!()` expands to one `#[tokio::test]` per case, named
 //! `<backend>::<case>` (`cargo test --test conformance <backend>::`).
@@ -68,6 +70,8 @@ mod redis;
 mod redis_cluster;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "s3")]
+mod s3_plain;
 mod sqlite;
 
 /// `gzip.compress`, for backends whose files sagaz gzips.

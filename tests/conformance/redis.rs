@@ -34,38 +34,54 @@ async fn open_with_prefix() -> Option<(Arc<dyn SnapshotStore>, String)> {
     ))
 }
 
+/// A raw connection to the server (or cluster) behind a store, for writing
+/// behind its back.
+#[derive(Clone)]
+pub enum Raw {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Raw {
+    async fn q<T: redis::FromRedisValue>(&self, c: &redis::Cmd) -> T {
+        match self.clone() {
+            Raw::Single(mut x) => c.query_async(&mut x).await.unwrap(),
+            Raw::Cluster(mut x) => c.query_async(&mut x).await.unwrap(),
+        }
+    }
+}
+
 /// Saves the snapshot through the store (so every index holds it), then
 /// overwrites its value behind the store's back, as another program or a
 /// bad restore might.
-pub async fn corrupt_fixture() -> Option<CorruptFixture> {
-    let (store, prefix) = open_with_prefix().await?;
-    let client = redis::Client::open(base_url()).expect("redis client");
+pub fn fixture(store: Arc<dyn SnapshotStore>, raw: Raw, prefix: String) -> CorruptFixture {
     let writer = store.clone();
-    Some(CorruptFixture::new(store, move |s, kind| {
-        let (client, prefix, writer) = (client.clone(), prefix.clone(), writer.clone());
+    CorruptFixture::new(store, move |s, kind| {
+        let (raw, prefix, writer) = (raw.clone(), prefix.clone(), writer.clone());
         async move {
             writer.save_snapshot(&s).await.unwrap();
             let key = format!("{prefix}{}", s.snapshot_id);
-            let mut con = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("redis connection");
-            let mut del = redis::cmd("DEL");
-            del.arg(&key);
-            let _: i64 = del.query_async(&mut con).await.unwrap();
+            raw.q::<i64>(redis::cmd("DEL").arg(&key)).await;
             if kind == Corruption::NotAValue {
-                let mut h = redis::cmd("HSET");
-                h.arg(&key).arg("not").arg("a snapshot");
-                let _: i64 = h.query_async(&mut con).await.unwrap();
+                raw.q::<i64>(redis::cmd("HSET").arg(&key).arg("not").arg("a snapshot"))
+                    .await;
                 return true;
             }
             let (body, _) = crate::fs::broken_json(&s, kind, JsonStyle::Python);
-            let mut set = redis::cmd("SET");
-            set.arg(&key).arg(body);
-            let _: () = set.query_async(&mut con).await.unwrap();
+            raw.q::<()>(redis::cmd("SET").arg(&key).arg(body)).await;
             true
         }
-    }))
+    })
+}
+
+pub async fn corrupt_fixture() -> Option<CorruptFixture> {
+    let (store, prefix) = open_with_prefix().await?;
+    let client = redis::Client::open(base_url()).expect("redis client");
+    let con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    Some(fixture(store, Raw::Single(con), prefix))
 }
 
 conformance_cases!(corrupt = corrupt_fixture);
