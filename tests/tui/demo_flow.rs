@@ -1,0 +1,266 @@
+//! The demo's failed order fixed from the TUI: dry run, replay, batch,
+//! and what read-only mode and a missing definition refuse.
+
+use super::*;
+use sagascope::engine::demo;
+use sagascope::engine::{Definitions, Engine};
+use sagascope::tui::jobs::ReplayEnv;
+
+/// A memory store seeded by the demo's engine run, the App wired with
+/// the demo's definitions, and one order that failed at charge_payment.
+async fn demo_harness() -> (Harness, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    demo::materialize(dir.path()).unwrap();
+    let defs: Definitions = demo::demo_definitions(dir.path()).unwrap();
+    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
+    let engine = Engine::new(store.clone());
+    let report = demo::seed_demo(&engine, &defs, demo::demo_sagas(4, 0), 2, &|_| {}).await;
+    let failed = report
+        .sagas
+        .iter()
+        .find(|s| s.failed_step.as_deref() == Some("charge_payment"))
+        .expect("the demo leaves an order failed at charge_payment")
+        .saga_id
+        .clone();
+    let mut cfg = test_config("memory://", dir.path().to_path_buf());
+    cfg.definitions = defs.names();
+    let mut h = Harness::new(store, cfg, now(), 160, 45);
+    h.jobs.set_replay_env(ReplayEnv {
+        definitions: Arc::new(defs),
+        identity: "tui-test".into(),
+        lock_ttl: sagascope::replay::DEFAULT_LOCK_TTL,
+    });
+    h.settle().await;
+    (h, failed, dir)
+}
+
+/// Opens the saga and puts the cursor on its charge_payment snapshot.
+async fn open_at_charge(h: &mut Harness, saga_id: &str) {
+    h.keys(":");
+    h.type_text(&format!("saga {saga_id}"));
+    h.keys("Enter");
+    h.settle().await;
+    let t = h.app.timeline.as_ref().unwrap();
+    assert_eq!(t.saga.saga_id, saga_id);
+    let i = t
+        .marks
+        .iter()
+        .position(|m| m.step_name == "charge_payment")
+        .expect("a charge_payment snapshot");
+    h.keys("g");
+    for _ in 0..i {
+        h.keys("l");
+    }
+    h.settle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
+    let (mut h, failed, _dir) = demo_harness().await;
+    open_at_charge(&mut h, &failed).await;
+    h.keys("e");
+    h.type_text("\"payment_token\": \"tok_valid\"");
+    assert!(h
+        .frame()
+        .contains("~ $.payment_token: \"expired\" → \"tok_valid\""));
+    h.keys("Esc");
+    // Dry run: the plan, nothing runs.
+    h.keys("d");
+    h.settle().await;
+    let f = h.frame();
+    let p = h.app.panel.as_ref().expect("the plan is shown");
+    let text: Vec<&str> = p.lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert!(text.contains(&"  run     charge_payment"), "{f}");
+    assert!(text.contains(&"  run     ship_order"), "{f}");
+    assert!(text.contains(&"  skip    reserve_inventory"), "{f}");
+    assert!(f.contains("plan OK: nothing has run"), "{f}");
+    assert!(
+        f.contains("~ $.payment_token: \"expired\" → \"tok_valid\""),
+        "{f}"
+    );
+    h.keys("Esc");
+    assert!(h.app.panel.is_none());
+    // Real replay: confirm with the short id, give a reason.
+    h.keys("R");
+    h.type_text(sagascope::model::short_id(&failed));
+    h.keys("Enter");
+    h.type_text("new card token");
+    h.keys("Enter");
+    assert!(h.app.panel.as_ref().unwrap().running);
+    // While it runs, frames are drawn and the timeline still scrubs.
+    let mut frames_while_running = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.app.panel.as_ref().unwrap().running {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay did not finish"
+        );
+        h.flush();
+        if let Ok(Some(a)) =
+            tokio::time::timeout(std::time::Duration::from_millis(50), h.rx.recv()).await
+        {
+            h.dispatch(a);
+        }
+        if h.app.panel.as_ref().unwrap().running {
+            let before = cursor(&h);
+            h.keys("h");
+            assert_eq!(cursor(&h), before.saturating_sub(1));
+            h.keys("l");
+            let f = h.frame();
+            assert!(f.contains("· running"), "{f}");
+            frames_while_running += 1;
+        }
+    }
+    assert!(frames_while_running > 0);
+    let f = h.frame();
+    assert!(f.contains("ok           charge_payment"), "{f}");
+    assert!(f.contains("ok           ship_order"), "{f}");
+    let new_saga = h.app.panel.as_ref().unwrap().new_saga.clone().unwrap();
+    assert!(
+        f.contains(&format!("new saga {new_saga} is completed")),
+        "{f}"
+    );
+    h.keys("Enter");
+    h.settle().await;
+    let t = h.app.timeline.as_ref().unwrap();
+    assert_eq!(t.saga.saga_id, new_saga);
+    assert_eq!(t.saga.latest_status, SagaStatus::Completed);
+    assert!(
+        !h.app.drafts.contains_key(&failed),
+        "applied: the draft is gone"
+    );
+    // Back on the original: the timeline marks the branch, and the
+    // replay history lists the new run.
+    h.keys("o");
+    h.settle().await;
+    assert_eq!(h.app.timeline.as_ref().unwrap().saga.saga_id, failed);
+    let t = h.app.timeline.as_ref().unwrap();
+    let charge = t
+        .marks
+        .iter()
+        .rposition(|m| m.step_name == "charge_payment")
+        .unwrap();
+    assert_eq!(h.app.branches().get(&charge), Some(&1));
+    assert!(h.frame().contains("charge_payment ⑂1"));
+    h.keys("4");
+    h.settle().await;
+    let f = h.frame();
+    assert!(f.contains(sagascope::model::short_id(&new_saga)), "{f}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_json_never_reaches_a_replay_and_a_wrong_id_does_nothing() {
+    let (mut h, failed, _dir) = demo_harness().await;
+    open_at_charge(&mut h, &failed).await;
+    h.keys("e");
+    h.type_text("\"payment_token\": ");
+    h.keys("Esc");
+    for k in ["d", "R"] {
+        h.keys(k);
+        assert!(h.app.take_requests().is_empty());
+        assert_eq!(
+            h.app.mode,
+            sagascope::tui::app::Mode::Normal,
+            "{k}: no prompt"
+        );
+        assert!(h.app.panel.is_none());
+        let m = h.app.message.clone().unwrap();
+        assert!(m.error && m.text.contains("line 3, column 1"), "{m:?}");
+    }
+    // Esc at the prompt cancels and says nothing ran.
+    h.keys("e C-x e");
+    h.type_text("\"payment_token\": \"tok_valid\"");
+    h.keys("Esc R");
+    assert!(h.app.replay.target().is_some());
+    h.keys("Esc");
+    assert!(h.app.replay.target().is_none());
+    assert!(h.app.take_requests().is_empty());
+    let m = h.app.message.clone().unwrap();
+    assert!(m.text.contains("nothing has run"), "{m:?}");
+    // A valid override, then a wrong id: nothing is replayed.
+    h.keys("e C-x e");
+    h.type_text("\"payment_token\": \"tok_valid\"");
+    h.keys("Esc R");
+    assert!(h.app.replay.target().is_some());
+    h.type_text("deadbeef");
+    h.keys("Enter");
+    assert!(h.app.replay.target().is_none());
+    assert!(h.app.panel.is_none());
+    assert!(h.app.take_requests().is_empty());
+    let m = h.app.message.clone().unwrap();
+    assert!(m.text.contains("nothing was replayed"), "{m:?}");
+    h.settle().await;
+    let sagas = h.app.list.sagas.len();
+    assert_eq!(sagas, 4, "no new saga");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_is_not_offered_read_only_or_without_a_definition() {
+    let (mut h, failed, _dir) = demo_harness().await;
+    open_at_charge(&mut h, &failed).await;
+    h.app.cfg.readonly = true;
+    h.keys("R");
+    assert!(h.app.replay.target().is_none());
+    assert!(h.app.message.clone().unwrap().text.contains("read-only"));
+    h.app.cfg.readonly = false;
+    h.app.cfg.definitions.clear();
+    h.keys("R");
+    assert!(h.app.replay.target().is_none());
+    let m = h.app.message.clone().unwrap().text;
+    assert!(
+        m.contains("no definition for OrderSaga") && m.contains("engine.definitions"),
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
+    let (mut h, failed, _dir) = demo_harness().await;
+    open_at_charge(&mut h, &failed).await;
+    h.keys("e");
+    h.type_text("\"payment_token\": \"tok_valid\"");
+    h.keys("Esc Backspace");
+    assert_eq!(h.app.focus, Pane::List);
+    h.keys("b");
+    assert!(h
+        .app
+        .message
+        .clone()
+        .unwrap()
+        .text
+        .contains("mark sagas first"));
+    h.keys("Space");
+    assert_eq!(h.app.marked.len(), 1);
+    h.keys("M");
+    assert_eq!(h.app.marked.len(), 4);
+    assert!(h.frame().contains("*OrderSaga"));
+    h.keys("b");
+    h.settle().await;
+    let f = h.frame();
+    assert!(
+        f.contains("Batch dry run · 4 saga(s) from charge_payment"),
+        "{f}"
+    );
+    assert!(f.contains("4 saga(s): ok 4"), "{f}");
+    assert!(f.contains("dry run: nothing was executed"), "{f}");
+    h.keys("Esc");
+    // A wrong count does nothing; the right one replays them all.
+    h.keys("B");
+    h.type_text("3");
+    h.keys("Enter");
+    assert!(h.app.panel.is_none());
+    assert!(h.app.take_requests().is_empty());
+    h.keys("B");
+    h.type_text("4");
+    h.keys("Enter");
+    h.settle().await;
+    let p = h.app.panel.as_ref().unwrap();
+    assert!(!p.running);
+    let text: Vec<String> = p.lines.iter().map(|(_, l)| l.clone()).collect();
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("4 saga(s): ok 4 · would fail 0 · failed 0")),
+        "{text:?}"
+    );
+    assert_eq!(h.app.list.sagas.len(), 8, "four new sagas");
+}
