@@ -216,3 +216,53 @@ fn the_check_sees_every_spelling() {
         ["jobs"]
     );
 }
+
+/// Every backend is a folder with the same files (the layout a new backend
+/// copies): `store/<backend>/{mod,url,conn,schema,read,write,index}.rs`.
+#[test]
+fn backend_folders_have_the_same_files() {
+    let store = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let expected: Vec<&str> = vec![
+        "conn.rs",
+        "index.rs",
+        "mod.rs",
+        "read.rs",
+        "schema.rs",
+        "url.rs",
+        "write.rs",
+    ];
+    for backend in ["sqlite", "postgres", "redis", "objects"] {
+        let mut names: Vec<String> = std::fs::read_dir(store.join(backend))
+            .unwrap_or_else(|e| panic!("src/store/{backend}: {e}"))
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "src/store/{backend}/ has other files");
+    }
+}
+
+/// No source file grows past ~1,000 lines unless it says at its top that it
+/// is one cohesive thing.
+#[test]
+fn source_files_stay_small() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "benches", "examples"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut too_long = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines = text.lines().count();
+        let head: String = text.lines().take(15).collect::<Vec<_>>().join("\n");
+        if lines > 1050 && !head.contains("one cohesive") {
+            too_long.push(format!("{} ({lines} lines)", f.display()));
+        }
+    }
+    assert!(
+        too_long.is_empty(),
+        "split these, or say at the top why each is one cohesive thing: {too_long:#?}"
+    );
+}
