@@ -9,6 +9,7 @@ pub mod codec;
 mod entry;
 mod error;
 mod filter;
+mod forward;
 pub use self::objects::conn::fs;
 mod layers;
 mod lend;

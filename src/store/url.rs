@@ -90,6 +90,18 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A URL parameter that is a positive, finite number of seconds
+/// (`connect_timeout=2.5`); the error names the parameter and the value.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn seconds_param(name: &str, value: &str) -> Result<std::time::Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|n| *n > 0.0 && n.is_finite())
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{name} {value:?}: expected seconds"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,11 +62,8 @@ mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use async_trait::async_trait;
-
-use crate::model::{ReplayLog, SagaSummary, Snapshot, Timestamp};
+use crate::model::Snapshot;
 
 use super::*;
 
@@ -134,8 +131,7 @@ impl ObjectStore {
     }
 }
 
-#[async_trait]
-impl SnapshotStore for ObjectStore {
+super::forward::impl_store_from_files!(ObjectStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             backend: self.backend(),
@@ -162,91 +158,4 @@ impl SnapshotStore for ObjectStore {
         }
         Ok(())
     }
-    async fn get_snapshot(&self, snapshot_id: &str) -> StoreResult<Option<Snapshot>> {
-        read::get_snapshot(self, snapshot_id).await
-    }
-
-    async fn latest_snapshot(
-        &self,
-        saga_id: &str,
-        step: Option<&str>,
-    ) -> StoreResult<Option<Snapshot>> {
-        read::latest_snapshot(self, saga_id, step).await
-    }
-
-    async fn snapshot_at(&self, saga_id: &str, at: Timestamp) -> StoreResult<Option<Snapshot>> {
-        read::snapshot_at(self, saga_id, at).await
-    }
-
-    async fn list_snapshots(
-        &self,
-        saga_id: &str,
-        q: &SnapshotQuery,
-    ) -> StoreResult<Listing<Snapshot>> {
-        read::list_snapshots(self, saga_id, q).await
-    }
-
-    async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
-        read::count_snapshots(self, saga_id).await
-    }
-
-    async fn delete_snapshot(&self, snapshot_id: &str) -> StoreResult<bool> {
-        write::delete_snapshot(self, snapshot_id).await
-    }
-
-    async fn delete_saga(&self, saga_id: &str) -> StoreResult<u64> {
-        write::delete_saga(self, saga_id).await
-    }
-
-    async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        write::delete_expired(self, now).await
-    }
-
-    async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
-        write::save_replay(self, log).await
-    }
-
-    async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>> {
-        read::get_replay(self, replay_id).await
-    }
-
-    async fn list_replays(
-        &self,
-        original_saga_id: &str,
-        limit: Option<usize>,
-    ) -> StoreResult<Listing<ReplayLog>> {
-        read::list_replays(self, original_saga_id, limit).await
-    }
-
-    async fn replay_producing(&self, new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {
-        read::replay_producing(self, new_saga_id).await
-    }
-
-    async fn list_sagas(
-        &self,
-        filter: &SagaFilter,
-        page: &SagaPageRequest,
-    ) -> StoreResult<SagaPage> {
-        index::list_sagas(self, filter, page).await
-    }
-
-    async fn saga_summary(&self, saga_id: &str) -> StoreResult<Option<SagaSummary>> {
-        index::saga_summary(self, saga_id).await
-    }
-
-    async fn count_sagas(&self, filter: &SagaFilter) -> StoreResult<u64> {
-        index::count_sagas(self, filter).await
-    }
-
-    async fn health(&self) -> StoreResult<Health> {
-        conn::health(self).await
-    }
-
-    async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> StoreResult<LockOutcome> {
-        write::try_lock(self, name, owner, ttl).await
-    }
-
-    async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()> {
-        write::unlock(self, name, owner).await
-    }
-}
+});

@@ -75,12 +75,8 @@ pub(super) fn parse_url(url: &StoreUrl) -> StoreResult<ParsedUrl> {
             }
             "cluster" => cluster = matches!(v.as_ref(), "true" | "1" | "yes"),
             "connect_timeout" => {
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|n: &f64| *n > 0.0 && n.is_finite())
-                    .ok_or_else(|| invalid(format!("connect_timeout {v:?}: expected seconds")))?;
-                connect_timeout = Duration::from_secs_f64(secs);
+                connect_timeout =
+                    super::super::url::seconds_param("connect_timeout", &v).map_err(invalid)?
             }
             _ => driver_params.push((k.into_owned(), v.into_owned())),
         }
