@@ -502,25 +502,11 @@ async fn backoff_is_capped() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_redis_is_retried_every_few_seconds_and_c_r_reconnects_at_once() {
-    use sagascope::store::{OpenOptions, StoreUrl};
     let Some(mut redis) = common::PrivateRedis::start() else {
         return;
     };
     let url = redis.url(&format!("t:{}:", common::unique_tag()));
-    let store = sagascope::store::open(&StoreUrl::new(&url), &OpenOptions::default())
-        .await
-        .unwrap();
-    store.save_snapshots(&hand_saga()).await.unwrap();
-    let mut h = Harness::new(
-        store.clone(),
-        test_config(&url, std::env::temp_dir()),
-        now(),
-        100,
-        30,
-    );
-    h.settle().await;
-    assert!(matches!(h.app.conn, Conn::Connected { .. }));
-    assert_eq!(h.app.list.sagas.len(), 1);
+    let (store, mut h) = connected_on(&url).await;
 
     redis.stop();
     // The clock jumps to each retry; every retry fails while it is down.
@@ -540,12 +526,43 @@ async fn a_restarted_redis_is_retried_every_few_seconds_and_c_r_reconnects_at_on
     assert!(saved, "could not write to the restarted Redis");
     // Without the clock moving, C-r retries now; the first command after a
     // restart may still meet the old connection, so allow a second press.
-    for _ in 0..3 {
+    c_r_reconnects(&mut h, 3).await;
+    assert_eq!(h.app.list.sagas.len(), 1);
+}
+
+/// A store at `url` holding the hand saga, and a TUI connected to it
+/// listing that one saga.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn connected_on(url: &str) -> (Arc<dyn SnapshotStore>, Harness) {
+    use sagascope::store::{OpenOptions, StoreUrl};
+    let store = sagascope::store::open(&StoreUrl::new(url), &OpenOptions::default())
+        .await
+        .unwrap();
+    store.save_snapshots(&hand_saga()).await.unwrap();
+    let mut h = Harness::new(
+        store.clone(),
+        test_config(url, std::env::temp_dir()),
+        now(),
+        100,
+        30,
+    );
+    h.settle().await;
+    assert!(matches!(h.app.conn, Conn::Connected { .. }));
+    assert_eq!(h.app.list.sagas.len(), 1);
+    (store, h)
+}
+
+/// Presses `C-r` (at most `tries` times, 200 ms apart) until the TUI is
+/// connected again; fails if it never is.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn c_r_reconnects(h: &mut Harness, tries: u32) {
+    for _ in 0..tries {
         h.keys("C-r");
         h.settle().await;
         if matches!(h.app.conn, Conn::Connected { .. }) {
             break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(
         matches!(h.app.conn, Conn::Connected { .. }),
@@ -553,7 +570,6 @@ async fn a_restarted_redis_is_retried_every_few_seconds_and_c_r_reconnects_at_on
         h.app.conn
     );
     h.settle().await;
-    assert_eq!(h.app.list.sagas.len(), 1);
 }
 
 /// With the store's server down: each tick past the retry time retries,
@@ -585,45 +601,17 @@ async fn assert_retries_stay_a_few_seconds_apart(h: &mut Harness, rounds: u32) {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_postgres_is_retried_every_few_seconds_and_c_r_reconnects_at_once() {
-    use sagascope::store::{OpenOptions, StoreUrl};
     let dir = tempfile::tempdir().unwrap();
     let Some(mut pg) = common::PrivatePostgres::new(dir.path()) else {
         return;
     };
-    let url = pg.url();
-    let store = sagascope::store::open(&StoreUrl::new(&url), &OpenOptions::default())
-        .await
-        .unwrap();
-    store.save_snapshots(&hand_saga()).await.unwrap();
-    let mut h = Harness::new(
-        store.clone(),
-        test_config(&url, std::env::temp_dir()),
-        now(),
-        100,
-        30,
-    );
-    h.settle().await;
-    assert!(matches!(h.app.conn, Conn::Connected { .. }));
-    assert_eq!(h.app.list.sagas.len(), 1);
+    let (_store, mut h) = connected_on(&pg.url()).await;
 
     pg.kill();
     assert_retries_stay_a_few_seconds_apart(&mut h, 4).await;
 
     pg.start();
-    for _ in 0..5 {
-        h.keys("C-r");
-        h.settle().await;
-        if matches!(h.app.conn, Conn::Connected { .. }) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(
-        matches!(h.app.conn, Conn::Connected { .. }),
-        "C-r did not reconnect: {:?}",
-        h.app.conn
-    );
-    h.settle().await;
+    c_r_reconnects(&mut h, 5).await;
     assert_eq!(h.app.list.sagas.len(), 1, "the saga survived the crash");
 }
 
