@@ -239,17 +239,8 @@ fn sagascope(
     stdin: Option<&[u8]>,
 ) -> std::process::Output {
     let mut c = Command::new(BIN);
-    c.arg("--store")
-        .arg(store)
-        .args(args)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("HOME", dir)
-        .env("SAGASCOPE_IDENTITY", "bad-input-table")
-        .env_remove("SAGASCOPE_STORE")
-        .env_remove("SAGASCOPE_CONFIG")
-        .env_remove("SAGASCOPE_PROFILE")
-        .env_remove("SAGASCOPE_READONLY")
+    c.arg("--store").arg(store).args(args).env("HOME", dir);
+    common::isolate(&mut c, dir, "bad-input-table")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(if stdin.is_some() {

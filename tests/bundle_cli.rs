@@ -48,14 +48,7 @@ impl World {
     fn cmd_on(&self, store: &str, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--store").arg(store).args(args);
-        c.env("XDG_DATA_HOME", self.path("data"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("SAGASCOPE_IDENTITY", "test-oncall")
-            .env("SAGASCOPE_LOG", "off")
-            .env_remove("SAGASCOPE_STORE")
-            .env_remove("SAGASCOPE_CONFIG")
-            .env_remove("SAGASCOPE_PROFILE")
-            .stdin(Stdio::null());
+        common::isolate(&mut c, self.dir.path(), "test-oncall").env("SAGASCOPE_LOG", "off");
         c
     }
 

@@ -9,7 +9,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{json, Map, Value};
 
@@ -55,15 +55,8 @@ impl World {
         if let Some(s) = &self.store {
             c.arg("--store").arg(s);
         }
-        c.args(args)
-            .env("XDG_DATA_HOME", self.path("data"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("SAGASCOPE_IDENTITY", "test-auditor")
-            .env_remove("SAGASCOPE_STORE")
-            .env_remove("SAGASCOPE_CONFIG")
-            .env_remove("SAGASCOPE_PROFILE")
-            .env_remove("SAGASCOPE_READONLY")
-            .stdin(Stdio::null());
+        c.args(args);
+        common::isolate(&mut c, self.dir.path(), "test-auditor");
         c
     }
 

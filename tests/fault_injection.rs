@@ -127,18 +127,8 @@ impl Server for PrivatePostgres {
 
 fn sagascope(dir: &Path, store: &str, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.arg("--store")
-        .arg(store)
-        .args(args)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("HOME", dir)
-        .env("SAGASCOPE_IDENTITY", "fault-injection")
-        .env_remove("SAGASCOPE_STORE")
-        .env_remove("SAGASCOPE_CONFIG")
-        .env_remove("SAGASCOPE_PROFILE")
-        .env_remove("SAGASCOPE_READONLY")
-        .stdin(Stdio::null());
+    c.arg("--store").arg(store).args(args).env("HOME", dir);
+    common::isolate(&mut c, dir, "fault-injection");
     c
 }
 

@@ -45,13 +45,7 @@ impl World {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--store").arg(&self.store).args(args);
-        c.env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("SAGASCOPE_IDENTITY", "test-oncall")
-            .env_remove("SAGASCOPE_STORE")
-            .env_remove("SAGASCOPE_CONFIG")
-            .env_remove("SAGASCOPE_PROFILE")
-            .stdin(Stdio::null());
+        common::isolate(&mut c, self.dir.path(), "test-oncall");
         c
     }
 

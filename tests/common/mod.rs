@@ -299,3 +299,18 @@ impl Drop for PrivatePostgres {
         self.kill();
     }
 }
+
+/// Makes `cmd` (a sagascope process) independent of the shell that runs the
+/// tests: its config and data folders are under `home`, no `SAGASCOPE_*`
+/// store, config, profile or read-only setting leaks in, it acts as
+/// `identity` and reads nothing from stdin (callers may set it again).
+pub fn isolate<'a>(cmd: &'a mut Command, home: &Path, identity: &str) -> &'a mut Command {
+    cmd.env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("SAGASCOPE_IDENTITY", identity)
+        .env_remove("SAGASCOPE_STORE")
+        .env_remove("SAGASCOPE_CONFIG")
+        .env_remove("SAGASCOPE_PROFILE")
+        .env_remove("SAGASCOPE_READONLY")
+        .stdin(Stdio::null())
+}
