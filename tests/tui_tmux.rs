@@ -121,33 +121,7 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
     ];
     seed(bin, &db, &env);
 
-    let tmux = Tmux {
-        socket: format!("sagascope-e2e-{}", common::unique_tag()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "160",
-        "-y",
-        "45",
-        "sh",
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
-    tmux.send_text(&format!(
-        "env {envs} '{bin}' --store 'sqlite://{}' tui",
-        db.display()
-    ));
-    tmux.send(&["Enter"]);
+    let tmux = tui_in_tmux(bin, &env, &format!("sqlite://{}", db.display()));
 
     // The list shows, and the newest saga's first snapshot is in the detail pane.
     let screen = tmux.wait_for("the saga list and the first snapshot", |s| {
