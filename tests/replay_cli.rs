@@ -205,11 +205,17 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         "json",
     ]);
     let p = &plan["plan"];
+    // The original run released the reservation: the replay reserves
+    // again, from the snapshot taken before the charge (not the
+    // rolled-back one after it).
     assert_eq!(
         p["steps_to_run"],
-        serde_json::json!(["charge_payment", "ship_order"])
+        serde_json::json!(["reserve_inventory", "charge_payment", "ship_order"])
     );
-    assert_eq!(p["steps_skipped"], serde_json::json!(["reserve_inventory"]));
+    assert_eq!(p["steps_skipped"], serde_json::json!([]));
+    assert_eq!(p["steps"][0]["action"], "rerun");
+    assert_eq!(p["checkpoint"]["status"], "executing");
+    assert_eq!(p["checkpoint"]["step_name"], "charge_payment");
     assert_eq!(p["merged_context"]["payment_token"], "tok_valid");
     assert_eq!(p["diff"][0]["path"], "$.payment_token");
     let table = w.ok(&[
@@ -222,7 +228,14 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         "payment_token=tok_valid",
         "--dry-run",
     ]);
-    assert!(table.contains("charge_payment → ship_order"), "{table}");
+    for needle in [
+        "re-run reserve_inventory (compensated in the original run)",
+        "run    charge_payment",
+        "run    ship_order",
+        "snapshot #1 of 3",
+    ] {
+        assert!(table.contains(needle), "{needle:?} not in:\n{table}");
+    }
     assert_eq!(
         w.sagas(&[]).len(),
         sagas_before,
@@ -264,17 +277,27 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         .iter()
         .map(|s| s["step_name"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["charge_payment", "ship_order", "__completed__"]);
+    assert_eq!(
+        steps,
+        [
+            "reserve_inventory",
+            "charge_payment",
+            "ship_order",
+            "__completed__"
+        ]
+    );
     let last = snaps.last().unwrap();
     assert_eq!(last["status"], "completed");
     assert_eq!(last["context"]["payment_token"], "tok_valid");
     assert!(last["context"]["tracking_number"].is_string());
+    // A reservation of its own, not the one the original run released.
+    let released = before_snaps.last().unwrap()["context"]["reservation_id"].clone();
+    assert!(released.is_string(), "{before_snaps:?}");
+    assert!(last["context"]["reservation_id"].is_string());
+    assert_ne!(last["context"]["reservation_id"], released);
+    assert_eq!(snaps[0]["completed_steps"], serde_json::json!([]));
     assert_eq!(
-        snaps[0]["completed_steps"],
-        serde_json::json!(["reserve_inventory"])
-    );
-    assert_eq!(
-        snaps[0]["step_index"], 1,
+        snaps[1]["step_index"], 1,
         "replays keep the original step indexes"
     );
 
@@ -297,6 +320,27 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         before_snaps,
         "the original saga is untouched"
     );
+
+    // A second replay would charge a second time: refused (exit 10),
+    // naming the first, unless asked for with --again.
+    let second = [
+        "replay",
+        "run",
+        original.as_str(),
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+    ];
+    let o = w.run(&second);
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&new_id) && err.contains("--again"), "{err}");
+    assert_eq!(w.sagas(&[]).len(), sagas_before + 1, "nothing ran");
+    let mut again = second.to_vec();
+    again.push("--again");
+    w.ok(&again);
+    assert_eq!(w.sagas(&[]).len(), sagas_before + 2);
 }
 
 #[test]
@@ -442,8 +486,9 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
         v["saga_id"].as_str().unwrap().to_string()
     }
 
-    /// Starts a replay of `saga` from `reserve` (its checkpoint is the
-    /// snapshot after it) that charges, then
+    /// Starts a replay of `saga` from `charge_payment` (its checkpoint is
+    /// the snapshot before the charge; `reserve`, undone by the original
+    /// run, is reserved again first) that charges, then
     /// blocks at `wait`; kills it (SIGKILL) once its snapshot before `wait`
     /// is saved. Returns the killed replay's log entry.
     fn kill_9_after_the_charge(&self, saga: &str, def: &Path) -> Value {
@@ -453,7 +498,7 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
                 "run",
                 saga,
                 "--from-step",
-                "reserve",
+                "charge_payment",
                 "--override",
                 "mode=gate",
                 "--definitions",
@@ -536,7 +581,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
                 "run",
                 &saga,
                 "--from-step",
-                "reserve",
+                "charge_payment",
                 "--override",
                 "mode=ok",
                 "--definitions",
@@ -561,7 +606,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             "--ids-from",
             ids.to_str().unwrap(),
             "--from-step",
-            "reserve",
+            "charge_payment",
             "--override",
             "mode=ok",
             "--definitions",
@@ -579,7 +624,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             "run",
             &saga,
             "--from-step",
-            "reserve",
+            "charge_payment",
             "--dry-run",
             "--definitions",
             defs,
@@ -628,11 +673,14 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             .iter()
             .map(|s| s["step_name"].as_str().unwrap())
             .collect();
-        // Before and after charge_payment, before wait (killed), then the
-        // resumed run: wait again, finish, completed.
+        // reserve again (the original run released it), before and after
+        // charge_payment, before wait (killed), then the resumed run: wait
+        // again, finish, completed.
         assert_eq!(
             steps,
             [
+                "reserve",
+                "reserve",
                 "charge_payment",
                 "charge_payment",
                 "wait",
@@ -702,7 +750,7 @@ fn recover_abandon_closes_a_killed_replay_and_never_touches_a_running_one() {
             "run",
             &saga,
             "--from-step",
-            "reserve",
+            "charge_payment",
             "--override",
             "mode=gate",
             "--definitions",

@@ -15,7 +15,9 @@ use super::replay_run::OverrideArgs;
 use super::run::load_definitions;
 use super::{CliError, Context, Exit};
 use crate::model::SagaStatus;
-use crate::replay::batch::{run_batch, select, BatchRequest, BatchSummary, ItemResult, Selection};
+use crate::replay::batch::{
+    dry_run_plan_set, run_batch, select, BatchRequest, BatchSummary, ItemResult, Selection,
+};
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
@@ -59,6 +61,11 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
     if a.concurrency == 0 {
         return Err(CliError::usage("--concurrency must be at least 1"));
     }
+    if a.o.from_snapshot.is_some() {
+        return Err(CliError::usage(
+            "batch replays every saga from a step: use --from-step (--from-snapshot picks one saga's snapshot; use `replay run`)",
+        ));
+    }
     let spec = a.o.spec()?;
     let opts = a.o.options(ctx)?;
     let selection = match &a.ids_from {
@@ -94,7 +101,7 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
     } else {
         ProgressBar::hidden()
     };
-    let (summary, items) = run_batch(&store, &defs, &req, targets, &|item| {
+    let on_item = |item: &crate::replay::batch::BatchItem| {
         if tty {
             pb.inc(1);
             if item.result != ItemResult::Ok {
@@ -106,8 +113,17 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
         } else {
             emit_jsonl(item);
         }
-    })
-    .await;
+    };
+    let (summary, items) = match &a.o.plan_out {
+        Some(path) => {
+            let (summary, items, set) =
+                dry_run_plan_set(&store, &defs, &req, targets, &on_item).await;
+            pb.finish_and_clear();
+            super::replay_run::write_plan_file(path, &set)?;
+            (summary, items)
+        }
+        None => run_batch(&store, &defs, &req, targets, &on_item).await,
+    };
     pb.finish_and_clear();
     if let Some(path) = &a.report {
         let doc = serde_json::json!({"summary": summary, "items": items});
@@ -133,7 +149,7 @@ pub async fn batch(ctx: &mut Context, a: BatchArgs) -> Result<Exit, CliError> {
 /// The summary for people.
 pub fn render_summary(s: &BatchSummary) -> String {
     let mut out = format!(
-        "{} {} saga{} from {} in {:.2}s ({:.0}/s): {} ok, {} {}, {} skipped (already replayed), {} locked, {}{} errors\n",
+        "{} {} saga{} from {} in {:.2}s ({:.0}/s): {} ok, {} failed, {} skipped{}, {} locked, {}{} errors\n",
         if s.dry_run { "Dry-ran" } else { "Replayed" },
         s.total,
         if s.total == 1 { "" } else { "s" },
@@ -141,9 +157,13 @@ pub fn render_summary(s: &BatchSummary) -> String {
         s.elapsed_secs,
         s.sagas_per_sec,
         s.ok,
-        if s.dry_run { s.would_fail } else { s.failed },
-        if s.dry_run { "would fail" } else { "failed" },
+        s.failed,
         s.skipped,
+        if s.skipped > 0 {
+            " (completed, already replayed or maybe running: --allow-completed, --again, --force)"
+        } else {
+            ""
+        },
         s.locked,
         if s.abandoned > 0 {
             format!(

@@ -134,6 +134,9 @@ pub enum ReplayCommand {
     History(browse::HistoryArgs),
     /// Replay a saga from a checkpoint with an edited context (or --dry-run).
     Run(replay_run::ReplayRunArgs),
+    /// Run a plan written by `--dry-run --plan-out FILE` (one saga's, or a
+    /// batch's plan set) exactly; refused (exit 13) if the saga changed since.
+    Apply(replay_run::ApplyArgs),
     /// List replays killed part way (lock expired, still `running`) and
     /// resume (--resume) or close them (--abandon --reason TEXT).
     Recover(replay_run::RecoverArgs),
@@ -227,6 +230,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Run(a)) => replay_run::replay_run(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Recover(a)) => replay_run::replay_recover(&mut ctx, a).await,
+        Command::Replay(ReplayCommand::Apply(a)) => replay_run::replay_apply(&mut ctx, a).await,
         Command::Run(a) => run::run(&mut ctx, a).await,
         Command::Batch(a) => batch::batch(&mut ctx, a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
@@ -239,6 +243,7 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
     match cmd {
         Command::Replay(ReplayCommand::Run(a)) if a.o.dry_run => (DryRun, "`replay run --dry-run`"),
         Command::Replay(ReplayCommand::Run(_)) => (Write, "`replay run`"),
+        Command::Replay(ReplayCommand::Apply(_)) => (Write, "`replay apply`"),
         // Even listing takes each candidate saga's replay lock (that is how
         // an abandoned replay is told from a running one).
         Command::Replay(ReplayCommand::Recover(_)) => (Write, "`replay recover`"),

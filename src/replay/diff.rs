@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// How a path changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// The path exists only in the new value ([`PathChange::old`] is `None`).
@@ -19,7 +19,7 @@ pub enum ChangeKind {
 }
 
 /// One changed path, e.g. `$.customer.address.city` or `$.items[2].sku`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PathChange {
     /// The JSON path from the root `$`: `.key` for plain keys, `["odd key"]`
     /// for others, `[n]` for array items.
@@ -27,10 +27,10 @@ pub struct PathChange {
     /// Whether the path was added, removed or changed.
     pub kind: ChangeKind,
     /// The value before; `None` when the path was added.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old: Option<Value>,
     /// The value after; `None` when the path was removed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new: Option<Value>,
 }
 

@@ -386,7 +386,6 @@ fn failed_batch(
         from_step: spec.from_step.clone(),
         total,
         ok: 0,
-        would_fail: 0,
         failed: 0,
         skipped: 0,
         locked: 0,
@@ -410,19 +409,16 @@ async fn dry_run(
     spec: &ReplaySpec,
     env: &ReplayEnv,
 ) -> JobResult<ReplayPlan> {
-    let cp = replay::plan::load_checkpoint(store, saga_id, &spec.from_step).await?;
-    Ok(replay::build_plan(
-        replay::plan::PlanInput {
-            saga_id,
-            saga_name: Some(saga_name),
-            from_step: &spec.from_step,
-            context_override: &spec.context_override,
-            merge: spec.merge,
-            force_failure: spec.force_failure,
-        },
-        cp.as_ref(),
-        &|n| env.definitions.get(n),
-    ))
+    let (plan, _) = replay::plan_replay(
+        store,
+        &env.definitions,
+        saga_id,
+        Some(saga_name),
+        spec,
+        env.lock_ttl,
+    )
+    .await?;
+    Ok(plan)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -496,9 +496,7 @@ mod tests {
             targets: Vec::new(),
             spec: ReplaySpec {
                 from_step: "a".into(),
-                context_override: serde_json::Map::new(),
-                merge: replay::MergeMode::Shallow,
-                force_failure: false,
+                ..ReplaySpec::default()
             },
             dry_run: true,
         });

@@ -70,9 +70,19 @@ async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
     let f = h.frame();
     let p = h.app.panel.as_ref().expect("the plan is shown");
     let text: Vec<&str> = p.lines.iter().map(|(_, l)| l.as_str()).collect();
+    // The checkpoint is the snapshot under the cursor (#1, before the
+    // charge); the reservation the original run released is made again.
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("checkpoint: snapshot #1 of 3")),
+        "{f}"
+    );
+    assert!(
+        text.contains(&"  re-run  reserve_inventory (compensated in the original run)"),
+        "{f}"
+    );
     assert!(text.contains(&"  run     charge_payment"), "{f}");
     assert!(text.contains(&"  run     ship_order"), "{f}");
-    assert!(text.contains(&"  skip    reserve_inventory"), "{f}");
     assert!(f.contains("plan OK: nothing has run"), "{f}");
     assert!(
         f.contains("~ $.payment_token: \"expired\" → \"tok_valid\""),
@@ -135,11 +145,14 @@ async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
     h.settle().await;
     assert_eq!(h.app.timeline.as_ref().unwrap().saga.saga_id, failed);
     let t = h.app.timeline.as_ref().unwrap();
+    // The branch starts at the checkpoint: the snapshot before the charge,
+    // where the cursor was, not the rolled-back one after it.
     let charge = t
         .marks
         .iter()
-        .rposition(|m| m.step_name == "charge_payment")
+        .position(|m| m.step_name == "charge_payment")
         .unwrap();
+    assert_eq!(t.marks[charge].status, SagaStatus::Executing);
     assert_eq!(h.app.branches().get(&charge), Some(&1));
     assert!(h.frame().contains("charge_payment ⑂1"));
     h.keys("4");
@@ -241,7 +254,10 @@ async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
         f.contains("Batch dry run · 4 saga(s) from charge_payment"),
         "{f}"
     );
-    assert!(f.contains("4 saga(s): ok 4"), "{f}");
+    // Three of the four completed: the dry run skips them, saying why, as
+    // the real run will.
+    assert!(f.contains("4 saga(s): ok 1 · failed 0 · skipped 3"), "{f}");
+    assert!(f.contains("completed (its newest snapshot"), "{f}");
     assert!(f.contains("dry run: nothing was executed"), "{f}");
     h.keys("Esc");
     // A wrong count does nothing; the right one replays them all.
@@ -259,8 +275,12 @@ async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
     let text: Vec<String> = p.lines.iter().map(|(_, l)| l.clone()).collect();
     assert!(
         text.iter()
-            .any(|l| l.starts_with("4 saga(s): ok 4 · would fail 0 · failed 0")),
+            .any(|l| l.starts_with("4 saga(s): ok 1 · failed 0 · skipped 3")),
         "{text:?}"
     );
-    assert_eq!(h.app.list.sagas.len(), 8, "four new sagas");
+    assert_eq!(
+        h.app.list.sagas.len(),
+        5,
+        "one new saga: the completed ones were not replayed"
+    );
 }

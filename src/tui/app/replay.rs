@@ -146,10 +146,12 @@ impl App {
             self.error("the saga has no snapshot to replay from");
             return None;
         };
-        let (saga_id, saga_name, step) = (
+        // The snapshot under the cursor is the checkpoint, exactly.
+        let (saga_id, saga_name, step, snapshot_id) = (
             t.saga.saga_id.clone(),
             t.saga.saga_name.clone(),
             m.step_name.clone(),
+            m.snapshot_id.clone(),
         );
         let draft = match &self.editor {
             Some(e) if e.saga_id == saga_id => Some(e.draft()),
@@ -173,9 +175,10 @@ impl App {
             saga_name,
             spec: crate::replay::ReplaySpec {
                 from_step: step,
+                from_snapshot: Some(snapshot_id),
                 context_override: over,
                 merge,
-                force_failure: false,
+                ..crate::replay::ReplaySpec::default()
             },
         })
     }
@@ -306,7 +309,7 @@ impl App {
                         from_step: step,
                         context_override: over,
                         merge: draft.merge,
-                        force_failure: false,
+                        ..ReplaySpec::default()
                     },
                     Err(i) => {
                         self.error(format!(
@@ -492,7 +495,7 @@ impl App {
         let tone = match item.result {
             ItemResult::Ok => Tone::Ok,
             ItemResult::Skipped => Tone::Dim,
-            ItemResult::WouldFail | ItemResult::Locked | ItemResult::Abandoned => Tone::Warn,
+            ItemResult::Locked | ItemResult::Abandoned => Tone::Warn,
             ItemResult::Failed | ItemResult::Error => Tone::Bad,
         };
         let mut text = format!(
@@ -513,10 +516,19 @@ impl App {
         let mut lines = vec![
             (Tone::Text, String::new()),
             (
-                if summary.has_problems() { Tone::Bad } else { Tone::Ok },
+                if summary.has_problems() {
+                    Tone::Bad
+                } else {
+                    Tone::Ok
+                },
                 format!(
-                    "{} saga(s): ok {} · would fail {} · failed {} · skipped {} · locked {} · errors {}",
-                    summary.total, summary.ok, summary.would_fail, summary.failed, summary.skipped, summary.locked, summary.errors
+                    "{} saga(s): ok {} · failed {} · skipped {} · locked {} · errors {}",
+                    summary.total,
+                    summary.ok,
+                    summary.failed,
+                    summary.skipped,
+                    summary.locked,
+                    summary.errors
                 ),
             ),
         ];
@@ -569,24 +581,30 @@ pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
         ),
     ));
     if let Some(cp) = &plan.checkpoint {
-        lines.push((
-            Tone::Dim,
-            format!(
-                "checkpoint: #{} {} ({}) {}",
-                cp.step_index,
-                cp.step_name,
-                cp.status.as_str(),
-                short_id(&cp.snapshot_id)
-            ),
-        ));
+        lines.push((Tone::Dim, format!("checkpoint: {}", cp.describe())));
     }
     lines.push((Tone::Text, String::new()));
     lines.push((Tone::Text, "steps:".into()));
-    for s in &plan.steps_skipped {
-        lines.push((Tone::Dim, format!("  skip    {s}")));
+    if plan.steps.is_empty() {
+        for s in &plan.steps_skipped {
+            lines.push((Tone::Dim, format!("  skip    {s}")));
+        }
+        for s in &plan.steps_to_run {
+            lines.push((Tone::Run, format!("  run     {s}")));
+        }
     }
-    for s in &plan.steps_to_run {
-        lines.push((Tone::Run, format!("  run     {s}")));
+    for s in &plan.steps {
+        let why = if s.why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", s.why)
+        };
+        let tone = match s.action {
+            crate::replay::StepAction::Skip => Tone::Dim,
+            crate::replay::StepAction::SkipCompensated => Tone::Warn,
+            crate::replay::StepAction::Rerun | crate::replay::StepAction::Run => Tone::Run,
+        };
+        lines.push((tone, format!("  {:<8}{}{why}", s.action.label(), s.step)));
     }
     if !plan.compensations.is_empty() {
         lines.push((Tone::Text, "compensations that could fire:".into()));
