@@ -10,6 +10,7 @@ mod bundle;
 mod demo;
 pub mod exit;
 pub mod filter;
+mod junit;
 pub mod output;
 mod replay_run;
 pub(crate) mod run;
@@ -101,7 +102,7 @@ pub enum Command {
     /// Run a saga from its definition (TOML or registered), capturing snapshots.
     Run(run::RunArgs),
     /// Replay (or dry-run) many sagas from one step with one override.
-    Batch(batch::BatchArgs),
+    Batch(Box<batch::BatchArgs>),
     /// Seed the store by running realistic demo sagas, then open the UI.
     Demo(demo::DemoArgs),
 }
@@ -232,7 +233,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Replay(ReplayCommand::Recover(a)) => replay_run::replay_recover(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Apply(a)) => replay_run::replay_apply(&mut ctx, a).await,
         Command::Run(a) => run::run(&mut ctx, a).await,
-        Command::Batch(a) => batch::batch(&mut ctx, a).await,
+        Command::Batch(a) => batch::batch(&mut ctx, *a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
     }
 }

@@ -1,7 +1,8 @@
 //! Batch replays: select sagas (by filter or by id), apply one checkpoint
 //! step and override to each, dry run or real, with bounded concurrency,
-//! and summarize the failures grouped by step and error. Sagas already
-//! replayed successfully are skipped, so a batch can be re-run.
+//! and summarize the failures grouped by step and kind of error (see
+//! [`failure_groups`]). Sagas already replayed successfully are skipped, so
+//! a batch can be re-run.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::artifact::{LeftOut, PlanFile, PlanSet, PLAN_SET_FORMAT};
+use super::failures::error_group_key;
 use super::plan::ReplayPlan;
 use super::run::{new_log, plan_replay, replay_saga, ReplayError, ReplayOptions, ReplaySpec};
 use crate::engine::Definitions;
@@ -86,18 +88,33 @@ pub struct BatchItem {
     /// The saga the replay created (for [`ItemResult::Skipped`], the one the
     /// earlier successful replay created); `None` for dry runs.
     pub new_saga_id: Option<String>,
+    /// Seconds spent on this saga: its replay (or the checks that skipped
+    /// it), start to end; in a dry run, its share of the batched round trips
+    /// of the sagas planned with it.
+    #[serde(default)]
+    pub elapsed_secs: f64,
 }
 
-/// Failures that share a step and an error.
+/// Failures that share a step and a kind of error: error texts that differ
+/// only in ids, numbers, uuids and timestamps ("card token for order
+/// ord-1012 expired", "… ord-1013 expired") are one group.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureGroup {
     /// The step the sagas failed (or would fail) at; `-` when unknown.
     pub step: String,
-    /// The error message they share (empty when there was none).
+    /// The error the group shares, as its grouping key: the error text with
+    /// ids, numbers, uuids and timestamps replaced by placeholders (`<id>`,
+    /// `<n>`, `<uuid>`, `<time>`; see
+    /// [`error_group_key`](crate::replay::failures::error_group_key)); empty
+    /// when there was no error text. An error without such parts is its own
+    /// key, as before grouping normalised them.
     pub error: String,
+    /// One real error of the group, as the replay reported it: the error of
+    /// the first saga in [`saga_ids`](Self::saga_ids).
+    pub example: String,
     /// How many sagas are in the group.
     pub count: usize,
-    /// The first few sagas in the group.
+    /// The first few sagas in the group (at most 10).
     pub saga_ids: Vec<String>,
 }
 
@@ -126,8 +143,8 @@ pub struct BatchSummary {
     pub elapsed_secs: f64,
     /// [`total`](Self::total) divided by [`elapsed_secs`](Self::elapsed_secs) (0 when no time passed).
     pub sagas_per_sec: f64,
-    /// Every saga not ok nor skipped, grouped by step and error, largest
-    /// group first.
+    /// Every saga not ok nor skipped, grouped by step and kind of error
+    /// (see [`failure_groups`]), largest group first.
     pub failure_groups: Vec<FailureGroup>,
 }
 
@@ -185,6 +202,7 @@ async fn one(
         error: None,
         replay_id: None,
         new_saga_id: None,
+        elapsed_secs: 0.0,
     };
     let r = replay_saga(
         store,
@@ -276,6 +294,7 @@ async fn dry_run_one(
         error: None,
         replay_id: None,
         new_saga_id: None,
+        elapsed_secs: 0.0,
     };
     let (plan, history) = match plan_replay(
         store.as_ref(),
@@ -405,9 +424,12 @@ pub async fn apply_plan_set(
                 error: None,
                 replay_id: None,
                 new_saga_id: None,
+                elapsed_secs: 0.0,
             };
+            let t = Instant::now();
             let r = super::run::apply_plan(store, defs, file, opts, &|_| {}).await;
             replay_result(&mut item, r, false, &file.plan.from_step);
+            item.elapsed_secs = t.elapsed().as_secs_f64();
             item
         })
         .buffer_unordered(concurrency.max(1))
@@ -428,7 +450,13 @@ async fn batch_inner(
     let mut plans = Vec::new();
     let items: Vec<BatchItem> = if req.opts.dry_run {
         let done: Vec<(BatchItem, Option<PlanFile>)> = futures::stream::iter(targets)
-            .map(|(id, name)| dry_run_one(store, defs, req, id, name, keep_plans))
+            .map(|(id, name)| async move {
+                let t = Instant::now();
+                let (mut item, log, plan) =
+                    dry_run_one(store, defs, req, id, name, keep_plans).await;
+                item.elapsed_secs = t.elapsed().as_secs_f64();
+                (item, log, plan)
+            })
             .buffer_unordered(req.concurrency.max(1))
             .chunks(DRY_RUN_CHUNK)
             .then(|c| save_dry_runs(store, c))
@@ -444,7 +472,12 @@ async fn batch_inner(
             .collect()
     } else {
         futures::stream::iter(targets)
-            .map(|(id, name)| one(store, defs, req, id, name))
+            .map(|(id, name)| async move {
+                let t = Instant::now();
+                let mut item = one(store, defs, req, id, name).await;
+                item.elapsed_secs = t.elapsed().as_secs_f64();
+                item
+            })
             .buffer_unordered(req.concurrency.max(1))
             .inspect(|i| on_item(i))
             .collect()
@@ -467,28 +500,7 @@ pub fn summarize(
     elapsed: f64,
 ) -> BatchSummary {
     let count = |r: ItemResult| items.iter().filter(|i| i.result == r).count();
-    let mut groups: BTreeMap<(String, String), FailureGroup> = BTreeMap::new();
-    for i in items {
-        if matches!(i.result, ItemResult::Ok | ItemResult::Skipped) {
-            continue;
-        }
-        let step = i.step.clone().unwrap_or_else(|| "-".into());
-        let error = i.error.clone().unwrap_or_default();
-        let g = groups
-            .entry((step.clone(), error.clone()))
-            .or_insert(FailureGroup {
-                step,
-                error,
-                count: 0,
-                saga_ids: Vec::new(),
-            });
-        g.count += 1;
-        if g.saga_ids.len() < 10 {
-            g.saga_ids.push(i.saga_id.clone());
-        }
-    }
-    let mut failure_groups: Vec<FailureGroup> = groups.into_values().collect();
-    failure_groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.step.cmp(&b.step)));
+    let failure_groups = failure_groups(items);
     BatchSummary {
         dry_run,
         from_step: from_step.to_string(),
@@ -506,5 +518,133 @@ pub fn summarize(
             0.0
         },
         failure_groups,
+    }
+}
+
+/// Every item neither ok nor skipped, grouped by the step it failed at and
+/// the [grouping key](error_group_key) of its error, largest group first
+/// (then by step and error, so equal counts keep a stable order). Each group
+/// keeps the first item's error as its [`example`](FailureGroup::example).
+pub fn failure_groups(items: &[BatchItem]) -> Vec<FailureGroup> {
+    let mut groups: BTreeMap<(String, String), FailureGroup> = BTreeMap::new();
+    for i in items {
+        if matches!(i.result, ItemResult::Ok | ItemResult::Skipped) {
+            continue;
+        }
+        let step = i.step.clone().unwrap_or_else(|| "-".into());
+        let example = i.error.clone().unwrap_or_default();
+        let error = error_group_key(&example);
+        let g = groups
+            .entry((step.clone(), error.clone()))
+            .or_insert(FailureGroup {
+                step,
+                error,
+                example,
+                count: 0,
+                saga_ids: Vec::new(),
+            });
+        g.count += 1;
+        if g.saga_ids.len() < 10 {
+            g.saga_ids.push(i.saga_id.clone());
+        }
+    }
+    let mut groups: Vec<FailureGroup> = groups.into_values().collect();
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.step.cmp(&b.step))
+            .then_with(|| a.error.cmp(&b.error))
+    });
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(saga_id: &str, result: ItemResult, step: &str, error: &str) -> BatchItem {
+        BatchItem {
+            saga_id: saga_id.into(),
+            saga_name: Some("OrderSaga".into()),
+            result,
+            step: Some(step.into()),
+            error: Some(error.into()),
+            replay_id: None,
+            new_saga_id: None,
+            elapsed_secs: 0.0,
+        }
+    }
+
+    #[test]
+    fn errors_differing_only_in_order_ids_are_one_group_with_a_real_example() {
+        let items: Vec<BatchItem> = (0..4)
+            .map(|n| {
+                item(
+                    &format!("saga-{n}"),
+                    ItemResult::Failed,
+                    "charge_payment",
+                    &format!("card token for order ord-101{n} expired"),
+                )
+            })
+            .chain([
+                item(
+                    "saga-9",
+                    ItemResult::Failed,
+                    "charge_payment",
+                    "card declined",
+                ),
+                item(
+                    "saga-ok",
+                    ItemResult::Ok,
+                    "charge_payment",
+                    "card token for order ord-1 expired",
+                ),
+                item("saga-skip", ItemResult::Skipped, "charge_payment", "x"),
+            ])
+            .collect();
+        let groups = failure_groups(&items);
+        assert_eq!(groups.len(), 2, "{groups:?}");
+        let g = &groups[0];
+        assert_eq!(g.count, 4);
+        assert_eq!(g.step, "charge_payment");
+        assert_eq!(
+            g.error,
+            error_group_key("card token for order ord-1010 expired")
+        );
+        assert_ne!(
+            g.error, g.example,
+            "the key has placeholders, the example does not"
+        );
+        assert_eq!(g.saga_ids[0], "saga-0");
+        assert_eq!(g.example, "card token for order ord-1010 expired");
+        assert_eq!(g.saga_ids, ["saga-0", "saga-1", "saga-2", "saga-3"]);
+        assert_eq!(
+            (groups[1].count, groups[1].error.as_str()),
+            (1, "card declined")
+        );
+        assert_eq!(groups[1].example, "card declined");
+    }
+
+    #[test]
+    fn the_same_error_at_different_steps_stays_apart_and_ties_keep_a_stable_order() {
+        let items = [
+            item(
+                "b",
+                ItemResult::Failed,
+                "ship_order",
+                "timeout after 3 tries",
+            ),
+            item(
+                "a",
+                ItemResult::Error,
+                "charge_payment",
+                "timeout after 5 tries",
+            ),
+        ];
+        let groups = failure_groups(&items);
+        let steps: Vec<&str> = groups.iter().map(|g| g.step.as_str()).collect();
+        assert_eq!(steps, ["charge_payment", "ship_order"]);
+        assert_eq!(groups[0].error, groups[1].error);
+        assert_eq!(groups[0].example, "timeout after 5 tries");
     }
 }

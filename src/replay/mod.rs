@@ -6,6 +6,7 @@ pub mod artifact;
 pub mod batch;
 pub mod diff;
 pub mod effects;
+pub mod failures;
 pub mod lock;
 pub mod merge;
 pub mod plan;

@@ -395,7 +395,8 @@ fn failed_batch(
         sagas_per_sec: 0.0,
         failure_groups: vec![replay::batch::FailureGroup {
             step: spec.from_step.clone(),
-            error: error.to_string(),
+            error: replay::failures::error_group_key(error),
+            example: error.to_string(),
             count: total,
             saga_ids: Vec::new(),
         }],
