@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod diff;
+pub mod failures;
 pub mod lock;
 pub mod merge;
 pub mod plan;
