@@ -141,7 +141,13 @@ async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
         .rposition(|m| m.step_name == "charge_payment")
         .unwrap();
     assert_eq!(h.app.branches().get(&charge), Some(&1));
-    assert!(h.frame().contains("charge_payment ⑂1"));
+    // The branch marker ends the failing row, after its error.
+    let f = h.frame();
+    assert!(
+        f.lines()
+            .any(|l| l.contains("⟲ charge_payment: payment declined") && l.contains("⑂1")),
+        "{f}"
+    );
     h.keys("4");
     h.settle().await;
     let f = h.frame();

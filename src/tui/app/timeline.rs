@@ -296,7 +296,18 @@ impl App {
 
     pub(super) fn on_exported(&mut self, result: JobResult<(PathBuf, usize)>) {
         match result {
-            Ok((path, n)) => self.info(format!("exported {n} record(s) to {}", path.display())),
+            Ok((path, n)) => {
+                // The home folder as `~`, so the path fits the footer.
+                let shown = std::env::var_os("HOME")
+                    .filter(|h| !h.is_empty())
+                    .and_then(|h| {
+                        path.strip_prefix(h)
+                            .ok()
+                            .map(|p| format!("~/{}", p.display()))
+                    })
+                    .unwrap_or_else(|| path.display().to_string());
+                self.info(format!("exported {n} record(s) to {shown}"))
+            }
             Err(e) => self.error(format!("export failed: {}", e.message)),
         }
     }

@@ -114,14 +114,16 @@ pub(super) fn detail(f: &mut Frame, app: &App, r: Rect) {
         (None, _) => lines.push(Line::raw("")),
     }
     // Why the saga failed, whichever snapshot is shown: the failing step
-    // and its error, up to two lines (all of it wraps in Raw and Diff).
+    // and its error, up to three lines (all of it wraps in Raw and Diff).
     let mut body_h = body_h;
     if let Some(text) = app.timeline.as_ref().and_then(failure_summary) {
         let style = th.fg(th.failed).add_modifier(Modifier::BOLD);
         let mut wrapped = wrap(&text, w);
-        if wrapped.len() > 2 {
+        if wrapped.len() > 3 {
+            // The rest on the third line, cut with an ellipsis.
+            let rest: String = wrapped[2..].iter().map(|l| l.trim_start()).collect();
             wrapped.truncate(2);
-            wrapped[1] = fit(&format!("{}  ", wrapped[1]), w.saturating_sub(1)) + "…";
+            wrapped.push(fit(&format!("  {rest}"), w));
         }
         body_h = body_h.saturating_sub(wrapped.len());
         for l in wrapped {

@@ -17,7 +17,11 @@ pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
     let more = if l.next.is_some() { "+" } else { "" };
     let mut title = format!(" Sagas {}{more} · {} ", l.sagas.len(), l.sort.label());
     if let Some(g) = &l.group {
-        title = format!(" Sagas {} · {g} ", l.sagas.len());
+        let room = (r.width as usize).saturating_sub(4);
+        title = format!(
+            "{} ",
+            super::fit(&format!(" Sagas {} · {g}", l.sagas.len()), room)
+        );
     } else if !l.filter_text.is_empty() {
         title.push_str(&format!("· /{} ", l.filter_text));
     }

@@ -99,17 +99,28 @@ pub(super) fn timeline(f: &mut Frame, app: &App, r: Rect) {
         let mut spans = vec![
             Span::raw(if here { "▶" } else { " " }),
             Span::styled(format!("{:>4} ", i), th.fg(th.dim)),
-            Span::raw(format!("{} ", clock(app, m.created_at, false))),
-            Span::styled(
+        ];
+        // A row with an error gives its clock and gap columns to the
+        // error (the detail header has its time): why it failed is what
+        // the row is for.
+        let room = if m.error.is_some() {
+            room + 18
+        } else {
+            spans.push(Span::raw(format!("{} ", clock(app, m.created_at, false))));
+            spans.push(Span::styled(
                 format!("{:>8} ", gap_text),
                 if big {
                     th.fg(th.warning).add_modifier(Modifier::BOLD)
                 } else {
                     th.fg(th.dim)
                 },
-            ),
-            Span::styled(format!("{} ", status_glyph(&m.status)), distinct),
-        ];
+            ));
+            room
+        };
+        spans.push(Span::styled(
+            format!("{} ", status_glyph(&m.status)),
+            distinct,
+        ));
         let was_compensated = m.error.is_none() && compensated.contains(&m.step_name.as_str());
         let step_style = if failed_step == Some(m.step_name.as_str()) {
             th.fg(th.failed).add_modifier(Modifier::BOLD)
