@@ -267,7 +267,7 @@ pub async fn overview(
         groups[slot].sagas.push(s);
     }
     // Largest first; ties keep the newest first (the scan's order).
-    groups.sort_by(|a, b| b.sagas.len().cmp(&a.sagas.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.sagas.len()));
     Ok(Overview {
         at: now,
         total,

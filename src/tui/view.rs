@@ -73,40 +73,6 @@ pub(super) fn fit(s: &str, w: usize) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{wrap, wrapped_window};
-
-    #[test]
-    fn long_lines_wrap_at_spaces_and_keep_their_indent() {
-        let line = "  \"error\": \"payment declined: card token for order ord-1002 has expired\"";
-        let got = wrap(line, 30);
-        assert!(got.iter().all(|l| l.chars().count() <= 30), "{got:?}");
-        assert_eq!(got[0], "  \"error\": \"payment declined: ");
-        assert!(got[1].starts_with("    "), "{got:?}");
-        let joined: String = got
-            .iter()
-            .enumerate()
-            .map(|(i, l)| if i == 0 { l.as_str() } else { &l[4..] })
-            .collect();
-        assert_eq!(joined, line);
-        assert_eq!(wrap("short", 30), vec!["short"]);
-        assert_eq!(wrap(&"x".repeat(25), 10).len(), 3);
-    }
-
-    #[test]
-    fn the_window_moves_down_until_the_selected_line_is_whole() {
-        let long = "y".repeat(50);
-        let texts = ["a", long.as_str(), "b", "c"];
-        // 10 columns: "a" 1 row, the long line 6 rows, then b, c.
-        let w = wrapped_window(&texts, 0, 2, 10, 4);
-        assert_eq!(w, vec![(2, "b".to_string()), (3, "c".to_string())]);
-        let w = wrapped_window(&texts, 0, 0, 10, 4);
-        assert_eq!(w.len(), 4);
-        assert_eq!(w[0], (0, "a".to_string()));
-    }
-}
-
 /// Wraps text to `w` columns (by chars), breaking after a space when one
 /// is in the second half of the line; continuation lines are indented two
 /// past the line's own indent, so wrapped JSON still reads as JSON.
@@ -243,5 +209,39 @@ pub(super) fn load_line<'a>(th: &Theme, load: &Load, empty: &str) -> Line<'a> {
         Load::Loading => Line::styled("Loading…", th.fg(th.dim)),
         Load::Failed(e) => Line::styled(format!("Error: {e}"), th.fg(th.failed)),
         Load::Idle => Line::styled(empty.to_string(), th.fg(th.dim)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{wrap, wrapped_window};
+
+    #[test]
+    fn long_lines_wrap_at_spaces_and_keep_their_indent() {
+        let line = "  \"error\": \"payment declined: card token for order ord-1002 has expired\"";
+        let got = wrap(line, 30);
+        assert!(got.iter().all(|l| l.chars().count() <= 30), "{got:?}");
+        assert_eq!(got[0], "  \"error\": \"payment declined: ");
+        assert!(got[1].starts_with("    "), "{got:?}");
+        let joined: String = got
+            .iter()
+            .enumerate()
+            .map(|(i, l)| if i == 0 { l.as_str() } else { &l[4..] })
+            .collect();
+        assert_eq!(joined, line);
+        assert_eq!(wrap("short", 30), vec!["short"]);
+        assert_eq!(wrap(&"x".repeat(25), 10).len(), 3);
+    }
+
+    #[test]
+    fn the_window_moves_down_until_the_selected_line_is_whole() {
+        let long = "y".repeat(50);
+        let texts = ["a", long.as_str(), "b", "c"];
+        // 10 columns: "a" 1 row, the long line 6 rows, then b, c.
+        let w = wrapped_window(&texts, 0, 2, 10, 4);
+        assert_eq!(w, vec![(2, "b".to_string()), (3, "c".to_string())]);
+        let w = wrapped_window(&texts, 0, 0, 10, 4);
+        assert_eq!(w.len(), 4);
+        assert_eq!(w[0], (0, "a".to_string()));
     }
 }
