@@ -285,6 +285,16 @@ async fn the_overview_counts_groups_failures_and_lists_a_group() {
         "{f}"
     );
     insta::assert_snapshot!("overview", f);
+    // A click lands on the page, not on the list hidden under it.
+    let selected = h.app.list.selected;
+    h.dispatch(Action::Mouse(crossterm::event::MouseEvent {
+        kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+        column: 5,
+        row: 6,
+        modifiers: crossterm::event::KeyModifiers::NONE,
+    }));
+    assert_eq!(h.app.list.selected, selected);
+    assert!(h.app.overview.is_some());
     // Enter lists the group's sagas; Esc shows every saga again.
     h.keys("Enter");
     h.settle().await;
