@@ -439,3 +439,196 @@ fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
         String::from_utf8_lossy(&alt.stdout).trim() == "0"
     });
 }
+
+/// The demo's store (8 orders, 3 trips; some fail and are compensated) in
+/// a temp dir, with the environment that keeps the user's config and data
+/// dir out of it.
+fn demo_store(bin: &str, dir: &Path) -> (Vec<(&'static str, String)>, String) {
+    let store = format!("sqlite://{}", dir.join("demo.db").display());
+    let env = vec![
+        ("HOME", dir.display().to_string()),
+        ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
+        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
+    ];
+    run_ok(
+        bin,
+        &env,
+        &[
+            "--store", &store, "demo", "--no-tui", "--orders", "8", "--trips", "3",
+        ],
+    );
+    (env, store)
+}
+
+/// `sagas list --format json` with `args`, parsed.
+fn list_json(bin: &str, env: &[(&str, String)], store: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--store", store, "sagas", "list", "--format", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&run_ok(bin, env, &all)).unwrap()
+}
+
+/// Opens a saga by id in the TUI and goes to its last snapshot.
+fn open_last(tmux: &Tmux, saga_id: &str) {
+    tmux.send(&[":"]);
+    tmux.send_text(&format!("saga {saga_id}"));
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the saga opened", |s| s.contains("opened saga"));
+    tmux.send(&["G"]);
+}
+
+#[test]
+fn tui_in_tmux_says_why_a_saga_failed_on_its_row_in_the_header_diff_and_raw() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let (env, store) = demo_store(bin, dir.path());
+    let failed = list_json(
+        bin,
+        &env,
+        &store,
+        &["--status", "rolled_back", "--name", "OrderSaga"],
+    )["sagas"][0]["saga_id"]
+        .as_str()
+        .expect("the demo leaves a rolled-back order")
+        .to_string();
+    let tmux = tui_in_tmux(bin, &env, &store);
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
+    open_last(&tmux, &failed);
+    // The failing row names its step and error; the header says it whole.
+    let screen = tmux.wait_for("the error on the row and in the header", |s| {
+        s.contains("▶   2 ⟲ charge_payment: payment declined: card t")
+            && s.contains("✖ failed at #2 charge_payment: payment declined: card token")
+    });
+    assert!(
+        screen.contains("has expired (ask for a new token)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("compensated: reserve_inventory"),
+        "{screen}"
+    );
+    // The diff against the executing snapshot is the outcome, not "no change".
+    tmux.send(&["2"]);
+    let screen = tmux.wait_for("the outcome in the Diff tab", |s| {
+        s.contains("~ status: \"executing\" → \"rolled_back\"")
+            && s.contains("+ compensated_steps: [\"reserve_inventory\"]")
+    });
+    assert!(!screen.contains("No change"), "{screen}");
+    assert!(
+        screen.contains("+ error: \"payment declined: card token"),
+        "{screen}"
+    );
+    // Raw: the error's long line wraps; its end is on screen.
+    tmux.send(&["3", "Tab", "G"]);
+    let screen = tmux.wait_for("the wrapped error in the Raw tab", |s| {
+        s.contains("\"error\": \"payment declined:") && s.contains("new token)\",")
+    });
+    assert!(screen.contains("\"compensated_steps\": ["), "{screen}");
+    tmux.send(&["q"]);
+}
+
+#[test]
+fn tui_in_tmux_x_on_the_diff_tab_writes_the_diff_under_the_data_dir_and_says_where() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let (env, store) = demo_store(bin, dir.path());
+    let failed = list_json(
+        bin,
+        &env,
+        &store,
+        &["--status", "rolled_back", "--name", "OrderSaga"],
+    )["sagas"][0]["saga_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tmux = tui_in_tmux(bin, &env, &store);
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
+    open_last(&tmux, &failed);
+    tmux.wait_for("the last snapshot", |s| s.contains("· 3/3"));
+    tmux.send(&["Tab", "2"]);
+    tmux.wait_for("the Diff tab", |s| s.contains("~ status: "));
+    tmux.send(&["x"]);
+    let screen = tmux.wait_for("the footer naming the file", |s| {
+        s.contains("exported 1 record(s) to ")
+    });
+    // HOME is the temp dir, so the footer writes it as ~.
+    let shown = screen
+        .split("exported 1 record(s) to ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let expected_dir = "~/data/sagascope/exports/sagascope-diff-";
+    assert!(shown.starts_with(expected_dir), "{shown}");
+    let path = dir.path().join(shown.trim_start_matches("~/"));
+    let diff: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(diff["b"]["saga_id"], failed.as_str());
+    assert_eq!(diff["fields"][0]["new"], "rolled_back");
+    assert_eq!(diff["fields"][2]["new"][0], "reserve_inventory");
+    tmux.send(&["q"]);
+}
+
+#[test]
+fn tui_in_tmux_overview_counts_groups_failures_and_enter_lists_a_group() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let (env, store) = demo_store(bin, dir.path());
+    let total = |args: &[&str]| {
+        let mut a = vec!["--count"];
+        a.extend_from_slice(args);
+        list_json(bin, &env, &store, &a)["total"].as_u64().unwrap()
+    };
+    let rolled_back = total(&["--status", "rolled_back"]);
+    let failures = total(&["--status", "failed,rolled_back,partially_committed"]);
+    let completed = total(&["--status", "completed"]);
+    let orders = total(&[
+        "--status",
+        "rolled_back",
+        "--name",
+        "OrderSaga",
+        "--step",
+        "charge_payment",
+    ]);
+    assert!(orders >= 2, "the demo fails two orders of 8");
+    let tmux = tui_in_tmux(bin, &env, &store);
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
+    tmux.send(&["O"]);
+    let screen = tmux.wait_for("the overview's counts and groups", |s| {
+        s.contains("Overview · 11 saga(s)") && s.contains("Failures by step and error")
+    });
+    assert!(
+        screen.contains(&format!("⟲ rolled_back {rolled_back:>19}")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("✔ completed {completed:>21}")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!(
+            "▶ {orders:>6}  charge_payment        payment declined: card token for order ord-"
+        )),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("Failures per hour, last 24 h: {failures} in all")),
+        "{screen}"
+    );
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("the list showing the group", |s| {
+        s.contains(&format!("Sagas {orders} · failed at charge_payment"))
+    });
+    assert!(!screen.contains("TripBookingSa"), "{screen}");
+    tmux.send(&["Escape"]);
+    tmux.wait_for("every saga again", |s| s.contains("Sagas 11 · time"));
+    tmux.send(&["q"]);
+}

@@ -29,7 +29,7 @@ pub use run::{
     ReplayReport, ReplaySpec,
 };
 
-pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};
+pub use diff::{snapshot_field_changes, structural_diff, unified_diff, ChangeKind, PathChange};
 pub use time_travel::{
     changes, resolve_snapshot, resolve_snapshot_noting, state_at, state_at_step, value_at,
     SnapshotRef, TimeTravelError,

@@ -12,6 +12,7 @@ mod detail;
 mod keys;
 mod list;
 mod mouse;
+mod overview;
 mod replay;
 mod timeline;
 
@@ -30,6 +31,7 @@ use super::messages::{DetailKey, Mark, ReplaysView, Request, Response, Slot, Tic
 use super::theme::Theme;
 use crate::model::{SagaSummary, Timestamp};
 use crate::store::{SagaCursor, SagaFilter};
+pub use overview::OverviewPage;
 pub use replay::{event_line, plan_panel, ReplayFlow};
 
 /// Sagas per list page.
@@ -176,6 +178,9 @@ pub struct ListPane {
     pub filter: SagaFilter,
     pub sort: Sort,
     pub bad: usize,
+    /// Set while the list shows a failure group from the overview (what
+    /// the title says instead of the filter); any reload clears it.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +283,8 @@ pub struct App {
     pub batch_from: Option<(String, String)>,
     /// Sagas marked for a batch (saga ids).
     pub marked: HashSet<String>,
+    /// The overview page, when open (it takes the keys).
+    pub overview: Option<OverviewPage>,
 }
 
 impl App {
@@ -300,6 +307,7 @@ impl App {
                 filter: SagaFilter::default(),
                 sort: Sort::Time,
                 bad: 0,
+                group: None,
             },
             timeline: None,
             detail: DetailPane {
@@ -330,6 +338,7 @@ impl App {
             replay: ReplayFlow::Idle,
             marked: HashSet::new(),
             batch_from: None,
+            overview: None,
         };
         app.check_health();
         app.reload_list();
@@ -365,6 +374,10 @@ impl App {
             || self.pending_jump.is_some() && self.timeline.as_ref().is_some_and(|t| !t.complete)
             || self.tickets.running(Slot::Plan)
             || self.panel.as_ref().is_some_and(|p| p.running)
+            || self
+                .overview
+                .as_ref()
+                .is_some_and(|p| p.load == Load::Loading)
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -426,6 +439,7 @@ impl App {
             Response::Replayed { result, .. } => self.on_replayed(result),
             Response::BatchItem { item, .. } => self.on_batch_item(&item),
             Response::BatchDone { summary, .. } => self.on_batch_done(&summary),
+            Response::Overview { result, .. } => self.on_overview(result),
         }
     }
 

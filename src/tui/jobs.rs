@@ -371,8 +371,22 @@ async fn run(
                 Ok(s) => export(s.as_ref(), what, path).await,
             },
         },
+        Request::Overview { id, now } => Response::Overview {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => replay::failures::overview(s.as_ref(), now, OVERVIEW_GROUPED)
+                    .await
+                    .map(Arc::new)
+                    .map_err(JobError::from),
+            },
+        },
     }
 }
+
+/// Failures the overview reads for their errors (the newest): about a
+/// second of single-snapshot reads on a remote store, in the background.
+const OVERVIEW_GROUPED: usize = 1000;
 
 /// The summary of a batch that could not start (the store is gone).
 fn failed_batch(
@@ -601,6 +615,14 @@ async fn replays(store: &dyn SnapshotStore, saga_id: &str) -> JobResult<ReplaysV
     })
 }
 
+/// A snapshot by id, or an error saying it is gone.
+async fn get(store: &dyn SnapshotStore, snapshot_id: &str) -> JobResult<crate::model::Snapshot> {
+    store
+        .get_snapshot(snapshot_id)
+        .await?
+        .ok_or_else(|| JobError::msg(format!("snapshot {snapshot_id} is no longer in the store")))
+}
+
 async fn export(
     store: &dyn SnapshotStore,
     what: ExportWhat,
@@ -619,7 +641,17 @@ async fn export(
             1,
         ),
         ExportWhat::Saga(saga_id) => json_export::saga_json(store, &saga_id).await?,
+        ExportWhat::Snapshot(snapshot_id) => (get(store, &snapshot_id).await?.to_json(), 1),
+        ExportWhat::Diff { old, new } => {
+            let (a, b) = (get(store, &old).await?, get(store, &new).await?);
+            (replay::diff::diff_json(&a, &b), 1)
+        }
+        ExportWhat::Records(value, n) => (value, n),
     };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::files::create_private_dir_all(dir)
+            .map_err(|e| JobError::msg(format!("cannot create {}: {e}", dir.display())))?;
+    }
     json_export::write_json_file(&path, &value)
         .await
         .map_err(msg)?;

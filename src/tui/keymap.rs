@@ -25,6 +25,7 @@ pub enum Cmd {
     Unpin,
     LinkedSaga,
     Export,
+    Overview,
     Refresh,
     ListDown,
     ListUp,
@@ -115,7 +116,8 @@ commands! {
     Pin, "pin", Global, true, "Pin this snapshot: diffs compare against it, across sagas too";
     Unpin, "unpin", Global, false, "Unpin: diffs compare against the previous snapshot again";
     LinkedSaga, "linked_saga", Global, false, "Jump between a replayed saga and its original";
-    Export, "export", Global, false, "Export what is on screen as JSON to a file";
+    Export, "export", Global, false, "Export what the focused pane shows (the diff on Diff, the snapshot on Raw) as JSON under the data dir";
+    Overview, "overview", Global, false, "Overview: sagas by status, failures by step and error, failures per hour (Enter lists a group)";
     Refresh, "refresh", Global, false, "Reload the list, timeline and detail from the store";
     ListDown, "list.down", List, false, "Select the next saga";
     ListUp, "list.up", List, false, "Select the previous saga";

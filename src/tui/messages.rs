@@ -45,6 +45,11 @@ pub struct Mark {
     pub step_index: i64,
     pub status: SagaStatus,
     pub created_at: Timestamp,
+    /// The error the runtime recorded with this snapshot (the failed
+    /// step's, on a saga's final failed or rolled-back snapshot).
+    pub error: Option<String>,
+    /// The steps whose compensation ran by this snapshot, as recorded.
+    pub compensated: Vec<String>,
 }
 
 impl Mark {
@@ -55,6 +60,8 @@ impl Mark {
             step_index: s.step_index,
             status: s.status.clone(),
             created_at: s.created_at,
+            error: s.error_message(),
+            compensated: s.compensated_steps(),
         }
     }
 
@@ -70,6 +77,8 @@ impl Mark {
             step_index: -1,
             status: SagaStatus::Other(UNREADABLE.into()),
             created_at: at,
+            error: None,
+            compensated: Vec::new(),
         }
     }
 
@@ -155,8 +164,14 @@ pub struct DetailKey {
 pub enum ExportWhat {
     /// Every snapshot of a saga.
     Saga(String),
-    /// The state at one snapshot.
+    /// The state at one snapshot (the Context tab).
     State(String),
+    /// One snapshot record as stored (the Raw tab).
+    Snapshot(String),
+    /// The diff between two snapshots, `old` then `new` (the Diff tab).
+    Diff { old: String, new: String },
+    /// Records the App already holds (the Replays tab), and how many.
+    Records(serde_json::Value, usize),
 }
 
 /// The replay log around a saga.
@@ -237,6 +252,11 @@ pub enum Request {
         spec: ReplaySpec,
         reason: Option<String>,
     },
+    /// The overview page's counts and failure groups, as of `now`.
+    Overview {
+        id: u64,
+        now: Timestamp,
+    },
 }
 
 /// Where a snapshot jump came from, for the message shown after it.
@@ -307,6 +327,10 @@ pub enum Response {
         id: u64,
         summary: replay::batch::BatchSummary,
     },
+    Overview {
+        id: u64,
+        result: JobResult<Arc<replay::failures::Overview>>,
+    },
 }
 
 /// The kinds of background work: one job runs per slot (a new request
@@ -324,6 +348,7 @@ pub enum Slot {
     Export,
     Plan,
     Replay,
+    Overview,
 }
 
 impl Request {
@@ -340,6 +365,7 @@ impl Request {
             Request::Export { .. } => Slot::Export,
             Request::DryRun { .. } => Slot::Plan,
             Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
+            Request::Overview { .. } => Slot::Overview,
         }
     }
 }
@@ -361,6 +387,7 @@ impl Response {
             | Response::Replayed { id, .. }
             | Response::BatchItem { id, .. }
             | Response::BatchDone { id, .. } => (Slot::Replay, *id),
+            Response::Overview { id, .. } => (Slot::Overview, *id),
         }
     }
 
@@ -389,7 +416,8 @@ impl Request {
             | Request::Export { id, .. }
             | Request::DryRun { id, .. }
             | Request::Batch { id, .. }
-            | Request::Replay { id, .. } => *id,
+            | Request::Replay { id, .. }
+            | Request::Overview { id, .. } => *id,
         }
     }
 }

@@ -154,7 +154,9 @@ async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
         .unwrap();
     assert_eq!(t.marks[charge].status, SagaStatus::Executing);
     assert_eq!(h.app.branches().get(&charge), Some(&1));
-    assert!(h.frame().contains("charge_payment ⑂1"));
+    // The branch marker is on the checkpoint's row.
+    let f = h.frame();
+    assert!(f.lines().any(|l| l.contains("● charge_payment ⑂1")), "{f}");
     h.keys("4");
     h.settle().await;
     let f = h.frame();

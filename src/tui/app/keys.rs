@@ -35,6 +35,10 @@ impl App {
             self.on_editor_key(k);
             return;
         }
+        if self.overview.is_some() && self.mode == Mode::Normal {
+            self.on_overview_key(k);
+            return;
+        }
         match self.mode.clone() {
             Mode::Input {
                 kind,
@@ -260,6 +264,10 @@ impl App {
                 self.info("open the override editor first (e)")
             }
             Cmd::Export => self.export(None),
+            Cmd::Overview => match self.overview {
+                Some(_) => self.overview = None,
+                None => self.open_overview(),
+            },
             // Disconnected: retry now; reconnecting reloads everything.
             Cmd::Refresh if matches!(self.conn, Conn::Disconnected { .. }) => {
                 self.info("retrying the connection…");

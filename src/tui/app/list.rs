@@ -9,6 +9,7 @@ use ratatui::layout::Rect;
 
 impl App {
     pub(super) fn reload_list(&mut self) {
+        self.list.group = None;
         self.list.load = Load::Loading;
         let filter = self.list.filter.clone();
         self.ask(|id| Request::SagaPage {

@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::tui::app::{App, Conn, InputKind, Mode, Pane};
-use crate::tui::keymap::{Scope, COMMANDS};
+use crate::tui::keymap::{Cmd, Scope, COMMANDS};
 
 pub(super) fn header(f: &mut Frame, app: &App, r: Rect) {
     let th = &app.cfg.theme;
@@ -112,6 +112,25 @@ pub(super) fn footer(f: &mut Frame, app: &App, r: Rect) {
 /// Key hints for the focused pane, from the keymap.
 pub(super) fn hints(app: &App) -> Line<'static> {
     let th = &app.cfg.theme;
+    if app.overview.is_some() {
+        // The page's own keys: the list's, read by the page.
+        let km = &app.cfg.keymap;
+        let mut spans = vec![Span::raw(" ")];
+        for (cmd, what) in [
+            (Cmd::ListDown, "next group"),
+            (Cmd::ListUp, "previous group"),
+            (Cmd::ListOpen, "list the group's sagas"),
+            (Cmd::Refresh, "recount"),
+            (Cmd::Back, "close"),
+        ] {
+            spans.push(Span::styled(
+                km.label(cmd),
+                th.fg(th.accent).add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        return Line::from(spans);
+    }
     let scope = match app.focus {
         Pane::List => Scope::List,
         Pane::Timeline => Scope::Timeline,

@@ -16,7 +16,13 @@ pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
     let l = &app.list;
     let more = if l.next.is_some() { "+" } else { "" };
     let mut title = format!(" Sagas {}{more} · {} ", l.sagas.len(), l.sort.label());
-    if !l.filter_text.is_empty() {
+    if let Some(g) = &l.group {
+        let room = (r.width as usize).saturating_sub(4);
+        title = format!(
+            "{} ",
+            super::fit(&format!(" Sagas {} · {g}", l.sagas.len()), room)
+        );
+    } else if !l.filter_text.is_empty() {
         title.push_str(&format!("· /{} ", l.filter_text));
     }
     let focused = app.focus == Pane::List;
