@@ -194,6 +194,20 @@ async fn a_saga_opened_by_id_is_the_one_the_list_highlights_or_names() {
     let f = h.frame();
     assert!(f.contains("open: HandSaga 00000000 · not listed"), "{f}");
     insta::assert_snapshot!("open_saga_not_listed", f);
+    // Space marks a highlighted saga only: here there is none.
+    h.keys("Space");
+    assert!(h.app.marked.is_empty());
+    assert!(h
+        .app
+        .message
+        .clone()
+        .unwrap()
+        .text
+        .contains("no saga highlighted"));
+    // j picks a row again: highlight, preview and target agree.
+    h.keys("j");
+    h.settle().await;
+    assert_eq!(h.app.open_row(), Some(h.app.list.selected));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

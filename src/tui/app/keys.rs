@@ -267,6 +267,11 @@ impl App {
             Cmd::Edit => self.open_editor(),
             Cmd::DryRun => self.dry_run(),
             Cmd::Replay => self.ask_replay(),
+            // No row is highlighted while the open saga is not listed:
+            // marking would hit a saga the screen does not point at.
+            Cmd::ListMark if self.timeline.is_some() && self.open_row().is_none() => self.error(
+                "no saga highlighted: the open saga is not in this list (j/k picks one to mark)",
+            ),
             Cmd::ListMark => {
                 if let Some(s) = self.list.sagas.get(self.list.selected) {
                     let id = s.saga_id.clone();
