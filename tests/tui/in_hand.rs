@@ -356,3 +356,50 @@ fn the_readme_key_tables_are_the_command_table() {
         assert!(current.contains(&format!("`{}`", d.name)), "{}", d.name);
     }
 }
+
+/// Typing costs one store query at a time: letters typed while a page
+/// loads ask nothing; when that page arrives (it is for an older filter
+/// and is not shown), the newest text is asked for, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_while_a_page_loads_asks_the_store_once_for_the_newest_text() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use sagascope::tui::jobs::Request;
+    let mut app = sagascope::tui::app::App::new(
+        test_config("memory://", std::env::temp_dir()),
+        now(),
+        (160, 45),
+    );
+    let pages = |reqs: &[Request]| -> Vec<sagascope::store::SagaFilter> {
+        reqs.iter()
+            .filter_map(|r| match r {
+                Request::SagaPage { filter, .. } => Some(filter.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(pages(&app.take_requests()).len(), 1, "the first page");
+    let first = app.newest_request(Slot::List).unwrap();
+    for c in "/hand".chars() {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    assert!(
+        pages(&app.take_requests()).is_empty(),
+        "nothing asked while a page loads"
+    );
+    app.update(Action::Data(Box::new(Response::SagaPage {
+        id: first,
+        append: false,
+        result: Ok(sagascope::store::SagaPage {
+            sagas: vec![],
+            next: None,
+            bad: vec![],
+            index_warning: None,
+        }),
+    })));
+    let asked = pages(&app.take_requests());
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].name_contains.as_deref(), Some("hand"));
+}
