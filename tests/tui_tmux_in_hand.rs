@@ -164,7 +164,8 @@ fn tmux_filter_applies_as_typed_says_why_not_edits_like_readline_and_counts() {
     tmux.send(&["/"]);
     tmux.send(&["C-u"]);
     tmux.wait_for("every saga back", |s| s.contains("Sagas 100 of 151"));
-    tmux.send(&["Escape"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the filter line closed", |s| !footer(s).starts_with('/'));
 
     // `:sa` Tab completes the command and a space.
     tmux.send(&[":"]);
@@ -172,6 +173,8 @@ fn tmux_filter_applies_as_typed_says_why_not_edits_like_readline_and_counts() {
     tmux.send(&["Tab"]);
     tmux.wait_for(":saga and a space", |s| footer(s).starts_with(":saga █"));
     tmux.send(&["Escape"]);
+    // (Esc and the next key apart, or the terminal reads them as Alt-q.)
+    tmux.wait_for("the palette closed", |s| !footer(s).starts_with(':'));
     tmux.quit();
 }
 
@@ -226,6 +229,21 @@ fn tmux_the_saga_in_hand_is_named_and_dry_runs_are_logged_and_offer_r() {
     );
     tmux.send(&["Escape"]);
     tmux.wait_for("the cancel message", |s| s.contains("nothing has run"));
+
+    // An override that is not JSON yet: the position is given once.
+    tmux.send(&["e"]);
+    tmux.wait_for("the editor", |s| s.contains("Override ·"));
+    tmux.send_text("\"payment_token\": ");
+    let screen = tmux.wait_for("the editor's error", |s| s.contains("✗ line"));
+    let status = screen.lines().find(|l| l.contains("✗ line")).unwrap();
+    assert!(status.contains("✗ line 3, column 1: "), "{screen}");
+    assert!(!status.contains("at line"), "{screen}");
+    tmux.send(&["Escape"]);
+    // (Esc and the next key apart, or the terminal reads them as Alt-d.)
+    tmux.wait_for("the editor closed", |s| !s.contains("Override ·"));
+    tmux.send(&["d"]);
+    let screen = tmux.wait_for("the refusal", |s| footer(s).contains("not valid"));
+    assert_eq!(footer(&screen).matches("line 3").count(), 1, "{screen}");
     tmux.quit();
 
     // The dry run is in the replay log, as the CLI's are.
@@ -262,9 +280,12 @@ fn tmux_read_only_offers_no_writing_key_and_refuses_each_alike() {
     tmux.send_text(&format!("saga {failed}"));
     tmux.send(&["Enter"]);
     tmux.wait_for("the failed order opened", |s| s.contains("opened saga"));
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the list focused", |s| footer(s).contains("Enter/l open"));
     for key in ["e", "d", "R"] {
-        tmux.send(&["Escape"]);
-        tmux.wait_for("a clean footer", |s| !footer(s).contains("read-only mode"));
+        // Another message in between, so each refusal is seen afresh.
+        tmux.send(&["s"]);
+        tmux.wait_for("the sort message", |s| footer(s).contains("sorted by"));
         tmux.send(&[key]);
         let screen = tmux.wait_for("the refusal", |s| footer(s).contains("read-only mode"));
         assert!(
