@@ -317,12 +317,14 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
     tmux.wait_for("the plan closed", |s| !s.contains("plan OK"));
 
     tmux.send(&["R"]);
-    tmux.wait_for("the confirmation prompt", |s| {
-        s.contains("type the saga's short id")
+    tmux.wait_for("the confirmation prompt naming the id", |s| {
+        s.contains(&format!("type {short} to confirm"))
     });
     tmux.send_text(short);
     tmux.send(&["Enter"]);
-    tmux.wait_for("the reason prompt", |s| s.contains("reason (optional)"));
+    tmux.wait_for("the reason prompt", |s| {
+        s.contains(&format!("reason for replaying {short} (optional"))
+    });
     tmux.send_text("tmux e2e");
     tmux.send(&["Enter"]);
     let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));

@@ -10,6 +10,7 @@
 
 mod detail;
 mod keys;
+mod line;
 mod list;
 mod mouse;
 mod overview;
@@ -132,6 +133,9 @@ pub struct Panel {
     /// The saga a finished replay made (Enter opens it).
     pub new_saga: Option<String>,
     pub scroll: usize,
+    /// A dry run's plan that a real replay could follow: `R` in the panel
+    /// asks for it.
+    pub replay_offer: bool,
 }
 
 /// A saga in a batch: its id and, when the list knows it, its name.
@@ -151,6 +155,8 @@ pub enum Mode {
     Input {
         kind: InputKind,
         text: String,
+        /// Where typing goes, a byte offset on a char boundary of `text`.
+        cursor: usize,
         completion: usize,
     },
     Help {
@@ -176,6 +182,15 @@ pub struct ListPane {
     pub offset: usize,
     pub filter_text: String,
     pub filter: SagaFilter,
+    /// Why the filter being typed is not applied (the last good one is).
+    pub filter_error: Option<String>,
+    /// The filter text before `/` opened, for Esc to go back to.
+    pub filter_before: Option<String>,
+    /// A filter typed while a page was loading: it is asked for when that
+    /// page arrives, so a burst of typing costs one store query at a time.
+    pub filter_queued: bool,
+    /// How many sagas match the filter, once the store has counted them.
+    pub total: Option<u64>,
     pub sort: Sort,
     pub bad: usize,
     /// Set while the list shows a failure group from the overview (what
@@ -305,6 +320,10 @@ impl App {
                 offset: 0,
                 filter_text: String::new(),
                 filter: SagaFilter::default(),
+                filter_error: None,
+                filter_before: None,
+                filter_queued: false,
+                total: None,
                 sort: Sort::Time,
                 bad: 0,
                 group: None,
@@ -426,6 +445,7 @@ impl App {
         match r {
             Response::Health { result, .. } => self.on_health(result),
             Response::SagaPage { append, result, .. } => self.on_saga_page(append, result),
+            Response::SagaCount { result, .. } => self.list.total = result.ok(),
             Response::Timeline {
                 saga_id, result, ..
             } => self.on_timeline(saga_id, result),

@@ -203,7 +203,7 @@ async fn run(
             id,
             result: match store {
                 Err(e) => Err(e),
-                Ok(s) => dry_run(s.as_ref(), &saga_id, &saga_name, &spec, env).await,
+                Ok(s) => dry_run(&s, &saga_id, &saga_name, &spec, env).await,
             },
         },
         Request::Batch {
@@ -294,6 +294,13 @@ async fn run(
             };
             Response::SagaPage { id, append, result }
         }
+        Request::CountSagas { id, filter } => Response::SagaCount {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => s.count_sagas(&filter).await.map_err(JobError::from),
+            },
+        },
         Request::Timeline { id, saga_id, after } => {
             let result = match store {
                 Err(e) => Err(e),
@@ -417,23 +424,39 @@ fn failed_batch(
     }
 }
 
+/// A dry run as the CLI's `replay run --dry-run` does it (the same
+/// library call), so it is written to the replay log the same way; a plan
+/// with errors comes back as the plan (nothing is logged, as in the CLI).
 async fn dry_run(
-    store: &dyn SnapshotStore,
+    store: &Arc<dyn SnapshotStore>,
     saga_id: &str,
     saga_name: &str,
     spec: &ReplaySpec,
     env: &ReplayEnv,
 ) -> JobResult<ReplayPlan> {
-    let (plan, _) = replay::plan_replay(
+    let opts = ReplayOptions {
+        initiated_by: env.identity.clone(),
+        reason: None,
+        dry_run: true,
+        lock_ttl: env.lock_ttl,
+        lock_owner: replay::lock_owner(&env.identity),
+    };
+    match replay::replay_saga(
         store,
         &env.definitions,
         saga_id,
         Some(saga_name),
         spec,
-        env.lock_ttl,
+        &opts,
+        &|_| {},
     )
-    .await?;
-    Ok(plan)
+    .await
+    {
+        Ok(report) => Ok(report.plan),
+        Err(replay::ReplayError::Plan(plan)) => Ok(*plan),
+        Err(replay::ReplayError::Store(e)) => Err(JobError::from(e)),
+        Err(other) => Err(JobError::msg(other.to_string())),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

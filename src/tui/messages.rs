@@ -195,6 +195,11 @@ pub enum Request {
         after: Option<SagaCursor>,
         limit: usize,
     },
+    /// How many sagas match the list's filter (the list title's total).
+    CountSagas {
+        id: u64,
+        filter: SagaFilter,
+    },
     Timeline {
         id: u64,
         saga_id: String,
@@ -280,6 +285,10 @@ pub enum Response {
         append: bool,
         result: JobResult<SagaPage>,
     },
+    SagaCount {
+        id: u64,
+        result: JobResult<u64>,
+    },
     Timeline {
         id: u64,
         saga_id: String,
@@ -340,6 +349,7 @@ pub enum Response {
 pub enum Slot {
     Health,
     List,
+    Count,
     Timeline,
     Detail,
     Jump,
@@ -357,6 +367,7 @@ impl Request {
         match self {
             Request::Health { .. } => Slot::Health,
             Request::SagaPage { .. } => Slot::List,
+            Request::CountSagas { .. } => Slot::Count,
             Request::Timeline { .. } => Slot::Timeline,
             Request::Detail { .. } => Slot::Detail,
             Request::AtTime { .. } | Request::WhereChanged { .. } => Slot::Jump,
@@ -376,6 +387,7 @@ impl Response {
         match self {
             Response::Health { id, .. } => (Slot::Health, *id),
             Response::SagaPage { id, .. } => (Slot::List, *id),
+            Response::SagaCount { id, .. } => (Slot::Count, *id),
             Response::Timeline { id, .. } => (Slot::Timeline, *id),
             Response::Detail { id, .. } => (Slot::Detail, *id),
             Response::Jump { id, .. } => (Slot::Jump, *id),
@@ -407,6 +419,7 @@ impl Request {
         match self {
             Request::Health { id }
             | Request::SagaPage { id, .. }
+            | Request::CountSagas { id, .. }
             | Request::Timeline { id, .. }
             | Request::Detail { id, .. }
             | Request::AtTime { id, .. }

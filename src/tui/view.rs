@@ -146,15 +146,9 @@ pub(super) fn pad(s: &str, w: usize) -> String {
     format!("{s}{}", " ".repeat(w.saturating_sub(n)))
 }
 
-/// "3s", "5m", "2h", "4d".
+/// "3s", "5m", "2h", "4d"; "in 5m" for a time ahead of the clock.
 pub fn age(now: Timestamp, then: Timestamp) -> String {
-    let s = (now.as_micros() - then.as_micros()).max(0) / 1_000_000;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86_399 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
-    }
+    then.age_at(now)
 }
 
 /// "+250ms", "+1.2s", "+3m05s", "+2h10m".

@@ -8,7 +8,14 @@ use sagascope::tui::jobs::ReplayEnv;
 
 /// A memory store seeded by the demo's engine run, the App wired with
 /// the demo's definitions, and one order that failed at charge_payment.
-async fn demo_harness() -> (Harness, String, tempfile::TempDir) {
+pub(super) async fn demo_harness() -> (Harness, String, tempfile::TempDir) {
+    let (h, failed, dir, _) = demo_harness_and_store().await;
+    (h, failed, dir)
+}
+
+/// [`demo_harness`], and the store it reads.
+pub(super) async fn demo_harness_and_store(
+) -> (Harness, String, tempfile::TempDir, Arc<dyn SnapshotStore>) {
     let dir = tempfile::tempdir().unwrap();
     demo::materialize(dir.path()).unwrap();
     let defs: Definitions = demo::demo_definitions(dir.path()).unwrap();
@@ -24,18 +31,18 @@ async fn demo_harness() -> (Harness, String, tempfile::TempDir) {
         .clone();
     let mut cfg = test_config("memory://", dir.path().to_path_buf());
     cfg.definitions = defs.names();
-    let mut h = Harness::new(store, cfg, now(), 160, 45);
+    let mut h = Harness::new(store.clone(), cfg, now(), 160, 45);
     h.jobs.set_replay_env(ReplayEnv {
         definitions: Arc::new(defs),
         identity: "tui-test".into(),
         lock_ttl: sagascope::replay::DEFAULT_LOCK_TTL,
     });
     h.settle().await;
-    (h, failed, dir)
+    (h, failed, dir, store)
 }
 
 /// Opens the saga and puts the cursor on its charge_payment snapshot.
-async fn open_at_charge(h: &mut Harness, saga_id: &str) {
+pub(super) async fn open_at_charge(h: &mut Harness, saga_id: &str) {
     h.keys(":");
     h.type_text(&format!("saga {saga_id}"));
     h.keys("Enter");

@@ -119,7 +119,9 @@ impl App {
         let statuses: Vec<&str> = failing.iter().map(|s| s.as_str()).collect();
         let statuses = statuses.join(",");
         self.list.filter_text = format!("status:{statuses} step:{}", g.step);
-        self.list.filter = crate::store::SagaFilter::parse_query(&self.list.filter_text);
+        self.list.filter = crate::store::SagaFilter::parse_query(&self.list.filter_text, self.now)
+            .unwrap_or_default();
+        self.list.filter_error = None;
         self.list.group = Some(format!(
             "failed at {}: {}",
             g.step,

@@ -10,7 +10,7 @@ use crate::model::short_id;
 use crate::replay::batch::{BatchItem, BatchSummary};
 use crate::replay::{ReplayPlan, ReplayReport, ReplaySpec};
 use crate::tui::editor::{self, Draft, Editor};
-use crate::tui::keymap::{Cmd, Key, Scope};
+use crate::tui::keymap::{Cmd, Key, Scope, READONLY_REFUSAL};
 use crate::tui::messages::{JobResult, Request};
 
 /// Where a replay is. One at a time: a second is refused while one is
@@ -184,8 +184,17 @@ impl App {
     }
 
     pub(super) fn dry_run(&mut self) {
+        if self.cfg.readonly {
+            self.error(READONLY_REFUSAL);
+            return;
+        }
         let Some(t) = self.replay_spec() else { return };
-        self.info(format!("planning a replay from {}…", t.spec.from_step));
+        self.info(format!(
+            "planning a replay of {} {} from {}…",
+            t.saga_name,
+            short_id(&t.saga_id),
+            t.spec.from_step
+        ));
         self.ask(|id| Request::DryRun {
             id,
             saga_id: t.saga_id,
@@ -196,9 +205,7 @@ impl App {
 
     pub(super) fn ask_replay(&mut self) {
         if self.cfg.readonly {
-            self.error(
-                "read-only mode: replays are not offered (start without --readonly to replay)",
-            );
+            self.error(READONLY_REFUSAL);
             return;
         }
         if self.replay.running() {
@@ -244,6 +251,8 @@ impl App {
             return;
         };
         self.replay = ReplayFlow::Running;
+        // The prompts' messages are answered: the panel says what happens.
+        self.message = None;
         self.drafts.remove(&t.saga_id);
         self.editor = None;
         self.panel = Some(Panel {
@@ -263,6 +272,7 @@ impl App {
             running: true,
             new_saga: None,
             scroll: 0,
+            replay_offer: false,
         });
         let reason = reason.trim();
         let reason = (!reason.is_empty()).then(|| reason.to_string());
@@ -291,10 +301,8 @@ impl App {
             self.error("mark sagas first (Space, or M for all that match the filter)");
             return;
         }
-        if !dry_run && self.cfg.readonly {
-            self.error(
-                "read-only mode: replays are not offered (start without --readonly to replay)",
-            );
+        if self.cfg.readonly {
+            self.error(READONLY_REFUSAL);
             return;
         }
         if self.replay.running() {
@@ -375,6 +383,7 @@ impl App {
             running: true,
             new_saga: None,
             scroll: 0,
+            replay_offer: false,
         });
         self.ask(|id| Request::Batch {
             id,
@@ -410,6 +419,11 @@ impl App {
                     self.panel = None;
                 }
             }
+            (Some(Cmd::Replay), _) if p.replay_offer => {
+                // The plan's own offer: the same saga and step, for real.
+                self.panel = None;
+                self.run(Cmd::Replay);
+            }
             (_, KeyCode::Enter) => {
                 if let Some(id) = p.new_saga.clone() {
                     self.panel = None;
@@ -430,7 +444,11 @@ impl App {
 
     pub(super) fn on_plan(&mut self, result: JobResult<ReplayPlan>) {
         match result {
-            Ok(plan) => self.panel = Some(plan_panel(&plan)),
+            Ok(plan) => {
+                // "planning a replay…" is answered by the panel.
+                self.message = None;
+                self.panel = Some(plan_panel(&plan));
+            }
             Err(e) => self.error(format!("dry run failed: {}", e.message)),
         }
     }
@@ -631,7 +649,16 @@ pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
     for e in &plan.errors {
         lines.push((Tone::Bad, format!("error: {}", e.message)));
     }
-    lines.push((Tone::Dim, "Esc closes · R replays for real".into()));
+    let replay_offer = plan.is_ok();
+    lines.push((
+        Tone::Dim,
+        if replay_offer {
+            "Esc closes · R replays for real"
+        } else {
+            "Esc closes"
+        }
+        .into(),
+    ));
     Panel {
         title: format!(
             " Dry run · {} from {} ",
@@ -642,6 +669,7 @@ pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
         running: false,
         new_saga: None,
         scroll: 0,
+        replay_offer,
     }
 }
 

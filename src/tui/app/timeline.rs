@@ -38,6 +38,21 @@ impl App {
         self.request_replays();
     }
 
+    /// No saga in hand (the filter matches none): the timeline and the
+    /// detail pane empty, and nothing of the last saga's still arrives.
+    pub(super) fn close_saga(&mut self) {
+        self.timeline = None;
+        self.pending_jump = None;
+        self.tickets.forget(Slot::Timeline);
+        self.tickets.forget(Slot::Detail);
+        self.tickets.forget(Slot::Jump);
+        self.detail.key = None;
+        self.detail.rendered = None;
+        self.detail.load = Load::Idle;
+        self.detail.line = 0;
+        self.detail.offset = 0;
+    }
+
     pub(super) fn apply_pending_jump(&mut self) {
         let Some(target) = self.pending_jump.clone() else {
             return;
@@ -289,6 +304,9 @@ impl App {
                 self.info(format!("opened saga {}", s.saga_id));
                 self.open_saga(s);
                 self.focus = Pane::Timeline;
+                // The list highlights the saga in hand (or, when it is not
+                // listed, says which one is open).
+                self.select_open_saga();
             }
             Err(e) => self.error(e.message),
         }
