@@ -8,12 +8,15 @@
 //! list, the timeline, the detail pane, the replay flow (with its panel and
 //! the override editor), keys and input lines, and the mouse.
 
+mod batch_form;
 mod detail;
+mod guards;
 mod keys;
 mod line;
 mod list;
 mod mouse;
 mod overview;
+mod panels;
 mod replay;
 mod timeline;
 
@@ -32,8 +35,11 @@ use super::messages::{DetailKey, Mark, ReplaysView, Request, Response, Slot, Tic
 use super::theme::Theme;
 use crate::model::{SagaSummary, Timestamp};
 use crate::store::{SagaCursor, SagaFilter};
+pub use batch_form::{BatchForm, BatchRun, FormField};
+pub use guards::overridden_flags;
 pub use overview::OverviewPage;
-pub use replay::{event_line, plan_panel, ReplayFlow};
+pub use panels::{event_line, plan_panel, plan_panel_with_keys};
+pub use replay::ReplayFlow;
 
 /// Sagas per list page.
 pub const LIST_PAGE: usize = 100;
@@ -300,6 +306,8 @@ pub struct App {
     pub marked: HashSet<String>,
     /// The overview page, when open (it takes the keys).
     pub overview: Option<OverviewPage>,
+    /// The batch form `b` / `B` open (it takes the keys).
+    pub batch_form: Option<BatchForm>,
 }
 
 impl App {
@@ -358,6 +366,7 @@ impl App {
             marked: HashSet::new(),
             batch_from: None,
             overview: None,
+            batch_form: None,
         };
         app.check_health();
         app.reload_list();

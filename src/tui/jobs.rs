@@ -199,11 +199,23 @@ async fn run(
             saga_id,
             saga_name,
             spec,
+            log,
         } => Response::Plan {
             id,
             result: match store {
                 Err(e) => Err(e),
-                Ok(s) => dry_run(&s, &saga_id, &saga_name, &spec, env).await,
+                Ok(s) if log => dry_run(&s, &saga_id, &saga_name, &spec, env).await,
+                Ok(s) => replay::plan_replay(
+                    s.as_ref(),
+                    &env.definitions,
+                    &saga_id,
+                    Some(&saga_name),
+                    &spec,
+                    env.lock_ttl,
+                )
+                .await
+                .map(|(plan, _)| plan)
+                .map_err(JobError::from),
             },
         },
         Request::Batch {
@@ -211,6 +223,7 @@ async fn run(
             targets,
             spec,
             dry_run,
+            reason,
         } => match store {
             Err(e) => Response::BatchDone {
                 id,
@@ -224,7 +237,7 @@ async fn run(
                     spec,
                     opts: ReplayOptions {
                         initiated_by: env.identity.clone(),
-                        reason: None,
+                        reason,
                         dry_run,
                         lock_ttl: env.lock_ttl,
                         lock_owner: replay::lock_owner(&env.identity),

@@ -70,6 +70,9 @@ pub enum Cmd {
     ListMarkAll,
     ListBatchDryRun,
     ListBatchReplay,
+    GuardAllowCompleted,
+    GuardAgain,
+    GuardForce,
 }
 
 /// Where a command applies.
@@ -159,9 +162,12 @@ commands! {
     DryRun, "dry_run", Global, true, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
     ListMark, "list.mark", List, false, "Mark or unmark the selected saga for a batch";
     ListMarkAll, "list.mark_all", List, false, "Mark every loaded saga that matches the filter (again: unmark all)";
-    ListBatchDryRun, "list.batch_dry_run", List, false, "Dry-run the marked sagas from the step and with the override last edited (e)";
-    ListBatchReplay, "list.batch_replay", List, false, "Replay the marked sagas for real (confirm by typing their number)";
+    ListBatchDryRun, "list.batch_dry_run", List, false, "Batch dry run of the marked sagas: a form (from-step, override, compensated steps, reason), then the plan summary";
+    ListBatchReplay, "list.batch_replay", List, false, "Batch replay of the marked sagas: the same form (a reason is required), the dry run's summary, then confirm by typing their number";
     Replay, "replay", Global, true, "Replay for real from this step (confirm by typing the saga's short id)";
+    GuardAllowCompleted, "guard.allow_completed", Global, false, "Plan popup: replay although the saga completed (--allow-completed), and plan again";
+    GuardAgain, "guard.again", Global, false, "Plan popup: replay although a replay already succeeded (--again), and plan again";
+    GuardForce, "guard.force", Global, false, "Plan popup: replay although the saga may still be running (--force), and plan again";
 }
 
 impl Cmd {

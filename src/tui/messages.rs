@@ -240,6 +240,10 @@ pub enum Request {
         saga_id: String,
         saga_name: String,
         spec: ReplaySpec,
+        /// Written to the replay log as the CLI's dry run is (`d`); a plan
+        /// made only to check the guards before `R` asks for its
+        /// confirmation is not.
+        log: bool,
     },
     /// Several sagas from one step with one override; each saga's result
     /// comes back as a `BatchItem`.
@@ -248,6 +252,8 @@ pub enum Request {
         targets: Vec<(String, Option<String>)>,
         spec: ReplaySpec,
         dry_run: bool,
+        /// Recorded as each replay's `reason`.
+        reason: Option<String>,
     },
     /// A real replay; engine events come back as `ReplayEvent`s.
     Replay {
@@ -540,6 +546,7 @@ mod tests {
                 ..ReplaySpec::default()
             },
             dry_run: true,
+            reason: None,
         });
         assert!(t.running(Slot::Replay));
         let event = Response::ReplayEvent {

@@ -53,6 +53,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     if let Some(e) = &app.editor {
         popups::editor(f, app, e, area);
     }
+    if let Some(form) = &app.batch_form {
+        popups::batch_form(f, app, form, area);
+    }
     if let Some(p) = &app.panel {
         popups::panel(f, app, p, area);
     }

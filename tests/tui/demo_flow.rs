@@ -97,8 +97,10 @@ async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
     );
     h.keys("Esc");
     assert!(h.app.panel.is_none());
-    // Real replay: confirm with the short id, give a reason.
+    // Real replay: the guards are checked, then confirm with the short
+    // id, give a reason.
     h.keys("R");
+    h.settle().await;
     h.type_text(sagascope::model::short_id(&failed));
     h.keys("Enter");
     h.type_text("new card token");
@@ -193,6 +195,7 @@ async fn invalid_json_never_reaches_a_replay_and_a_wrong_id_does_nothing() {
     h.keys("e C-x e");
     h.type_text("\"payment_token\": \"tok_valid\"");
     h.keys("Esc R");
+    h.settle().await;
     assert!(h.app.replay.target().is_some());
     h.keys("Esc");
     assert!(h.app.replay.target().is_none());
@@ -203,6 +206,7 @@ async fn invalid_json_never_reaches_a_replay_and_a_wrong_id_does_nothing() {
     h.keys("e C-x e");
     h.type_text("\"payment_token\": \"tok_valid\"");
     h.keys("Esc R");
+    h.settle().await;
     assert!(h.app.replay.target().is_some());
     h.type_text("deadbeef");
     h.keys("Enter");
@@ -235,9 +239,34 @@ async fn replay_is_not_offered_read_only_or_without_a_definition() {
     );
 }
 
+/// The lines of the popup drawn at the middle of a 160-column frame, with
+/// the demo's fresh ids masked (for snapshots).
+pub(super) fn popup(frame: &str, ids: &[&str]) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in frame.lines() {
+        let cols: Vec<char> = line.chars().collect();
+        let part: String = cols.iter().skip(25).take(110).collect();
+        if part.starts_with('┌') || part.starts_with('╭') {
+            inside = true;
+        }
+        if inside {
+            out.push_str(part.trim_end());
+            out.push('\n');
+        }
+        if inside && (part.starts_with('└') || part.starts_with('╰')) {
+            break;
+        }
+    }
+    for id in ids {
+        out = out.replace(sagascope::model::short_id(id), "<short id>");
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
-    let (mut h, failed, _dir) = demo_harness().await;
+async fn batch_form_then_dry_run_then_replay_skip_the_same_sagas_and_log_the_reason() {
+    let (mut h, failed, _dir, store) = demo_harness_and_store().await;
     open_at_charge(&mut h, &failed).await;
     h.keys("e");
     h.type_text("\"payment_token\": \"tok_valid\"");
@@ -256,25 +285,81 @@ async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
     h.keys("M");
     assert_eq!(h.app.marked.len(), 4);
     assert!(h.frame().contains("*OrderSaga"));
+    // b opens the form: the step from the cursor, the override in full.
     h.keys("b");
+    assert!(h.app.take_requests().is_empty(), "nothing planned yet");
+    let form = h.app.batch_form.as_ref().expect("the batch form");
+    assert_eq!(form.step, "charge_payment");
+    assert_eq!(form.over, r#"{"payment_token":"tok_valid"}"#);
+    let f = h.frame();
+    assert!(f.contains(r#"{"payment_token":"tok_valid"}"#), "{f}");
+    assert!(f.contains("✓ valid JSON object, 1 key(s)"), "{f}");
+    // Enter: the batch's dry run, with the spec the form showed.
+    h.keys("Enter");
     h.settle().await;
     let f = h.frame();
     assert!(
         f.contains("Batch dry run · 4 saga(s) from charge_payment"),
         "{f}"
     );
+    assert!(
+        f.contains(r#"override: {"payment_token":"tok_valid"}"#),
+        "{f}"
+    );
     // Three of the four completed: the dry run skips them, saying why, as
     // the real run will.
     assert!(f.contains("4 saga(s): ok 1 · failed 0 · skipped 3"), "{f}");
+    assert!(f.contains("would skip"), "{f}");
     assert!(f.contains("completed (its newest snapshot"), "{f}");
     assert!(f.contains("dry run: nothing was executed"), "{f}");
+    assert!(f.contains("a --allow-completed"), "{f}");
     h.keys("Esc");
-    // A wrong count does nothing; the right one replays them all.
+    assert!(h.app.panel.is_none());
+    // B: the same form; without a reason it does not start.
     h.keys("B");
+    let form = h.app.batch_form.as_ref().expect("the batch form");
+    assert!(form.real);
+    assert_eq!(form.step, "charge_payment");
+    insta::assert_snapshot!(
+        "batch_replay_form",
+        popup(&h.frame(), &[])
+            .lines()
+            .take(10)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    h.keys("Enter");
+    assert!(h.app.take_requests().is_empty(), "no reason: nothing ran");
+    let problem = h.app.batch_form.as_ref().unwrap().problem.clone().unwrap();
+    assert!(problem.contains("needs a reason"), "{problem}");
+    assert!(h.frame().contains("needs a reason"));
+    // Tab to the reason, type it: Enter runs the dry run of this batch.
+    h.keys("Tab Tab Tab");
+    h.type_text("INC-42 card tokens");
+    h.keys("Enter");
+    h.settle().await;
+    let f = h.frame();
+    assert!(f.contains("reason: INC-42 card tokens"), "{f}");
+    assert!(f.contains("4 saga(s): ok 1 · failed 0 · skipped 3"), "{f}");
+    assert!(f.contains("B replays these 4 saga(s) for real"), "{f}");
+    // A wrong count does nothing.
+    h.keys("B");
+    assert!(h.app.panel.is_none(), "the prompt replaces the summary");
     h.type_text("3");
     h.keys("Enter");
-    assert!(h.app.panel.is_none());
     assert!(h.app.take_requests().is_empty());
+    assert!(h
+        .app
+        .message
+        .clone()
+        .unwrap()
+        .text
+        .contains("nothing was replayed"));
+    // Again, with the right count: the same ok/skip counts as the dry runs.
+    h.keys("B Tab Tab Tab");
+    h.type_text("INC-42 card tokens");
+    h.keys("Enter");
+    h.settle().await;
     h.keys("B");
     h.type_text("4");
     h.keys("Enter");
@@ -292,4 +377,12 @@ async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
         5,
         "one new saga: the completed ones were not replayed"
     );
+    // The reason is in the replay log of the saga that was replayed.
+    let logs = store.list_replays(&failed, None).await.unwrap().items;
+    let real = logs
+        .iter()
+        .find(|l| !l.is_dry_run())
+        .expect("the real replay is logged");
+    assert_eq!(real.reason(), Some("INC-42 card tokens"));
+    assert_eq!(real.replay_status.as_str(), "success");
 }

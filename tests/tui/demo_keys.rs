@@ -79,6 +79,7 @@ async fn footers_do_not_outlive_what_they_announce() {
     h.keys("Esc");
     assert!(!h.frame().contains("planning a replay"));
     h.keys("R");
+    h.settle().await;
     h.type_text(short_id(&failed));
     h.keys("Enter");
     let f = h.frame();

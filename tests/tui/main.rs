@@ -8,6 +8,7 @@ mod common;
 mod demo_flow;
 mod demo_keys;
 mod failures;
+mod guards;
 mod in_hand;
 
 use std::sync::Arc;

@@ -31,6 +31,10 @@ impl App {
             self.on_panel_key(k);
             return;
         }
+        if self.batch_form.is_some() && self.mode == Mode::Normal {
+            self.on_batch_form_key(k);
+            return;
+        }
         if self.editor.is_some() && self.mode == Mode::Normal {
             self.on_editor_key(k);
             return;
@@ -295,11 +299,15 @@ impl App {
                     self.info(format!("{} saga(s) marked", self.marked.len()));
                 }
             }
-            Cmd::ListBatchDryRun => self.batch(true),
-            Cmd::ListBatchReplay => self.batch(false),
+            Cmd::ListBatchDryRun => self.batch(false),
+            Cmd::ListBatchReplay => self.batch(true),
             // Only meaningful inside the editor, which handles them itself.
             Cmd::EditorMerge | Cmd::EditorFull | Cmd::EditorDiscard | Cmd::EditorExternal => {
                 self.info("open the override editor first (e)")
+            }
+            // Only meaningful in a plan popup, which handles them itself.
+            Cmd::GuardAllowCompleted | Cmd::GuardAgain | Cmd::GuardForce => {
+                self.info("guard keys override a refused plan: open one with d, R, b or B first")
             }
             Cmd::Export => self.export(None),
             Cmd::Overview => match self.overview {

@@ -1,14 +1,19 @@
 //! Replays from the TUI: the override editor, the dry-run plan, a replay
 //! of the open saga and batch replays of marked sagas, as one state
-//! machine ([`ReplayFlow`]), and the panel that shows a plan or a replay's
-//! progress.
+//! machine ([`ReplayFlow`]). Every replay is planned first: a plan a guard
+//! refuses (completed, replayed before, maybe still running) is shown with
+//! the key that overrides that guard, and only a plan without errors is
+//! offered for real. Batches start from a form ([`super::batch_form`]).
 
 use crossterm::event::{KeyCode, KeyEvent};
 
+use super::batch_form::BatchRun;
+use super::guards::{allowed, guard_cmd, guard_of, overridden_flags, toggle, GUARDS};
+use super::panels::{event_line, plan_panel_with_keys, wrap};
 use super::{App, BatchTarget, InputKind, Panel, ReplayTarget, Tone};
 use crate::model::short_id;
 use crate::replay::batch::{BatchItem, BatchSummary};
-use crate::replay::{ReplayPlan, ReplayReport, ReplaySpec};
+use crate::replay::{Allow, PlanErrorKind, ReplayPlan, ReplayReport};
 use crate::tui::editor::{self, Draft, Editor};
 use crate::tui::keymap::{Cmd, Key, Scope, READONLY_REFUSAL};
 use crate::tui::messages::{JobResult, Request};
@@ -21,16 +26,34 @@ pub enum ReplayFlow {
     /// Nothing asked for.
     #[default]
     Idle,
+    /// `d` (or `R`, or a guard key in the plan) asked for this target's
+    /// plan. `then_confirm` (`R`): a plan without errors goes straight to
+    /// the confirmation, a refused one is shown. `logged`: the dry run is
+    /// written to the replay log, as `d`'s is.
+    Planning {
+        target: ReplayTarget,
+        then_confirm: bool,
+        logged: bool,
+    },
+    /// The plan panel shows this target's plan: a guard key plans again
+    /// with that guard overridden, `R` asks for the replay it shows (when
+    /// the plan has no errors).
+    Planned {
+        target: ReplayTarget,
+        ok: bool,
+        logged: bool,
+    },
     /// `R`: waiting for the saga's short id to be typed.
     ConfirmId(ReplayTarget),
     /// The id matched: waiting for the reason (Enter starts the replay).
     Reason(ReplayTarget),
+    /// A batch's dry run runs (`running`) or its summary is shown: a guard
+    /// key runs it again with that guard overridden, `B` goes on to the
+    /// real batch with the same spec.
+    BatchPlanned { run: BatchRun, running: bool },
     /// A batch replay of the marked sagas, waiting for their count to be
     /// typed.
-    ConfirmBatch {
-        targets: Vec<BatchTarget>,
-        spec: ReplaySpec,
-    },
+    ConfirmBatch(BatchRun),
     /// A replay or batch is running; the panel shows its progress.
     Running,
 }
@@ -45,7 +68,10 @@ impl ReplayFlow {
     }
 
     pub fn running(&self) -> bool {
-        matches!(self, ReplayFlow::Running)
+        matches!(
+            self,
+            ReplayFlow::Running | ReplayFlow::BatchPlanned { running: true, .. }
+        )
     }
 }
 
@@ -195,11 +221,28 @@ impl App {
             short_id(&t.saga_id),
             t.spec.from_step
         ));
+        self.plan(t, false, true);
+    }
+
+    /// Asks for a target's plan; the answer opens the plan panel (or, for
+    /// `then_confirm`, the confirmation when nothing refuses the replay).
+    fn plan(&mut self, target: ReplayTarget, then_confirm: bool, logged: bool) {
+        let (saga_id, saga_name, spec) = (
+            target.saga_id.clone(),
+            target.saga_name.clone(),
+            target.spec.clone(),
+        );
+        self.replay = ReplayFlow::Planning {
+            target,
+            then_confirm,
+            logged,
+        };
         self.ask(|id| Request::DryRun {
             id,
-            saga_id: t.saga_id,
-            saga_name: t.saga_name,
-            spec: t.spec,
+            saga_id,
+            saga_name,
+            spec,
+            log: logged,
         });
     }
 
@@ -220,11 +263,30 @@ impl App {
             ));
             return;
         }
+        // The guards first: a refused replay shows its plan and the keys
+        // that override it, and asks for no confirmation.
         self.info(format!(
-            "replay {} {} from {}: type {} and Enter to confirm, Esc cancels",
+            "checking the replay of {} {} from {}…",
+            t.saga_name,
+            short_id(&t.saga_id),
+            t.spec.from_step
+        ));
+        self.plan(t, true, false);
+    }
+
+    /// The replay's plan has no errors: the confirmation prompt.
+    fn ask_confirmation(&mut self, t: ReplayTarget) {
+        let overridden = overridden_flags(&t.spec.allow);
+        self.info(format!(
+            "replay {} {} from {}{}: type {} and Enter to confirm, Esc cancels",
             t.saga_name,
             short_id(&t.saga_id),
             t.spec.from_step,
+            if overridden.is_empty() {
+                String::new()
+            } else {
+                format!(" ({overridden})")
+            },
             short_id(&t.saga_id)
         ));
         self.replay = ReplayFlow::ConfirmId(t);
@@ -262,13 +324,20 @@ impl App {
                 short_id(&t.saga_id),
                 t.spec.from_step
             ),
-            lines: vec![(
-                Tone::Run,
-                format!(
-                    "starting the replay of {} from {}…",
-                    t.saga_id, t.spec.from_step
-                ),
-            )],
+            lines: {
+                let mut lines = vec![(
+                    Tone::Run,
+                    format!(
+                        "starting the replay of {} from {}…",
+                        t.saga_id, t.spec.from_step
+                    ),
+                )];
+                let overridden = overridden_flags(&t.spec.allow);
+                if !overridden.is_empty() {
+                    lines.push((Tone::Warn, format!("guards overridden: {overridden}")));
+                }
+                lines
+            },
             running: true,
             new_saga: None,
             scroll: 0,
@@ -286,7 +355,7 @@ impl App {
     }
 
     /// The marked sagas in list order, with their names.
-    fn marked_targets(&self) -> Vec<BatchTarget> {
+    pub(super) fn marked_targets(&self) -> Vec<BatchTarget> {
         self.list
             .sagas
             .iter()
@@ -295,102 +364,149 @@ impl App {
             .collect()
     }
 
-    pub(super) fn batch(&mut self, dry_run: bool) {
-        let targets = self.marked_targets();
-        if targets.is_empty() {
-            self.error("mark sagas first (Space, or M for all that match the filter)");
-            return;
-        }
+    /// `b` / `B`: the batch form (see [`super::batch_form`]).
+    pub(super) fn batch(&mut self, real: bool) {
         if self.cfg.readonly {
             self.error(READONLY_REFUSAL);
             return;
         }
-        if self.replay.running() {
-            self.error("a replay is already running");
-            return;
-        }
-        let spec = match self.batch_from.clone() {
-            Some((saga_id, step)) => {
-                let draft = self.drafts.get(&saga_id).cloned().unwrap_or_default();
-                match editor::validate(&draft.lines.join("\n")) {
-                    Ok(over) => ReplaySpec {
-                        from_step: step,
-                        context_override: over,
-                        merge: draft.merge,
-                        ..ReplaySpec::default()
-                    },
-                    Err(i) => {
-                        self.error(format!(
-                            "the override is not valid (line {}, column {}: {}); fix it in the editor (e)",
-                            i.line, i.column, i.message
-                        ));
-                        return;
-                    }
-                }
-            }
-            None => match self.replay_spec() {
-                Some(t) => t.spec,
-                None => return,
-            },
-        };
-        if dry_run {
-            self.start_batch(targets, spec, true);
-        } else {
-            self.info(format!(
-                "replay {} saga(s) from {}: type {} and Enter to confirm, Esc cancels",
-                targets.len(),
-                spec.from_step,
-                targets.len()
-            ));
-            self.replay = ReplayFlow::ConfirmBatch { targets, spec };
-            self.open_input(InputKind::ConfirmBatch, "");
-        }
+        self.open_batch_form(real);
     }
 
     pub(super) fn confirm_batch(&mut self, text: &str) {
-        let ReplayFlow::ConfirmBatch { targets, spec } = std::mem::take(&mut self.replay) else {
+        let ReplayFlow::ConfirmBatch(run) = std::mem::take(&mut self.replay) else {
             return;
         };
-        if text.trim() == targets.len().to_string() {
-            self.start_batch(targets, spec, false);
+        if text.trim() == run.targets.len().to_string() {
+            self.start_batch(run, false);
         } else {
             self.error(format!(
                 "{:?} is not {}: nothing was replayed",
                 text.trim(),
-                targets.len()
+                run.targets.len()
             ));
         }
     }
 
-    fn start_batch(&mut self, targets: Vec<BatchTarget>, spec: ReplaySpec, dry_run: bool) {
-        self.replay = ReplayFlow::Running;
+    /// Runs a batch: its dry run (the summary then offers the guard keys
+    /// and, for `B`, the real run) or, confirmed, the real run with the
+    /// same spec.
+    pub(super) fn start_batch(&mut self, run: BatchRun, dry_run: bool) {
+        let spec = &run.spec;
+        let mut lines = vec![(
+            Tone::Text,
+            format!(
+                "{} saga(s) from {} · compensated steps: {}",
+                run.targets.len(),
+                spec.from_step,
+                spec.compensated.as_str()
+            ),
+        )];
+        let over = serde_json::Value::Object(spec.context_override.clone()).to_string();
+        for (i, part) in wrap(&format!("override: {over}"), 100)
+            .into_iter()
+            .enumerate()
+        {
+            lines.push((Tone::Text, if i == 0 { part } else { format!("  {part}") }));
+        }
+        lines.push((
+            Tone::Text,
+            format!("reason: {}", run.reason.as_deref().unwrap_or("(none)")),
+        ));
+        let overridden = overridden_flags(&spec.allow);
+        if !overridden.is_empty() {
+            lines.push((Tone::Warn, format!("guards overridden: {overridden}")));
+        }
         self.panel = Some(Panel {
             title: format!(
                 " Batch {} · {} saga(s) from {} · merge {} ",
                 if dry_run { "dry run" } else { "replay" },
-                targets.len(),
+                run.targets.len(),
                 spec.from_step,
                 spec.merge.as_str()
             ),
-            lines: vec![(
-                Tone::Run,
-                format!(
-                    "{} saga(s), override keys: {}",
-                    targets.len(),
-                    spec.context_override.len()
-                ),
-            )],
+            lines,
             running: true,
             new_saga: None,
             scroll: 0,
             replay_offer: false,
         });
+        let (targets, spec, reason) = (run.targets.clone(), run.spec.clone(), run.reason.clone());
+        self.replay = if dry_run {
+            ReplayFlow::BatchPlanned { run, running: true }
+        } else {
+            ReplayFlow::Running
+        };
         self.ask(|id| Request::Batch {
             id,
             targets,
             spec,
             dry_run,
+            reason,
         });
+    }
+
+    /// A guard key in a plan or batch summary: that guard overridden (or
+    /// no longer), and the plan made again.
+    fn override_guard(&mut self, kind: PlanErrorKind) {
+        let flag = kind.override_flag().unwrap_or_default();
+        match std::mem::take(&mut self.replay) {
+            ReplayFlow::Planned {
+                mut target,
+                ok,
+                logged,
+            } => {
+                let refused_by_it = self
+                    .panel
+                    .as_ref()
+                    .is_some_and(|p| p.lines.iter().any(|(_, l)| l.contains(flag)));
+                if !refused_by_it && !allowed(&target.spec.allow, kind) {
+                    self.replay = ReplayFlow::Planned { target, ok, logged };
+                    self.error(format!("this plan is not refused by the {flag} guard"));
+                    return;
+                }
+                let on = toggle(&mut target.spec.allow, kind);
+                self.info(format!(
+                    "{} {flag}: planning again…",
+                    if on {
+                        "overriding"
+                    } else {
+                        "no longer overriding"
+                    }
+                ));
+                self.plan(target, false, logged);
+            }
+            ReplayFlow::BatchPlanned {
+                mut run,
+                running: false,
+            } => {
+                let on = toggle(&mut run.spec.allow, kind);
+                self.info(format!(
+                    "{} {flag}: the dry run again…",
+                    if on {
+                        "overriding"
+                    } else {
+                        "no longer overriding"
+                    }
+                ));
+                self.start_batch(run, true);
+            }
+            other => {
+                self.replay = other;
+                self.error("guard keys override a refused plan: open one with d, R, b or B");
+            }
+        }
+    }
+
+    /// The panel closed: a plan or batch summary it showed is let go.
+    fn panel_closed(&mut self) {
+        self.panel = None;
+        if matches!(
+            self.replay,
+            ReplayFlow::Planned { .. } | ReplayFlow::BatchPlanned { running: false, .. }
+        ) {
+            self.replay = ReplayFlow::Idle;
+        }
     }
 
     pub(super) fn on_panel_key(&mut self, k: KeyEvent) {
@@ -408,6 +524,8 @@ impl App {
             }
             return;
         }
+        let batch_replay =
+            self.cfg.keymap.lookup(key, &[Scope::List]) == Some(Cmd::ListBatchReplay);
         match (cmd, k.code) {
             (Some(Cmd::Back | Cmd::Quit), _) => {
                 if p.running {
@@ -416,14 +534,54 @@ impl App {
                         "the replay is still running and cannot be stopped midway: {done} step(s) finished so far, listed above"
                     ));
                 } else {
-                    self.panel = None;
+                    self.panel_closed();
                 }
             }
-            (Some(Cmd::Replay), _) if p.replay_offer => {
-                // The plan's own offer: the same saga and step, for real.
-                self.panel = None;
-                self.run(Cmd::Replay);
+            (Some(c), _) if guard_of(c).is_some() => {
+                if let Some(kind) = guard_of(c) {
+                    self.override_guard(kind);
+                }
             }
+            (Some(Cmd::Replay), _) => match std::mem::take(&mut self.replay) {
+                // The plan's own offer: the same saga, checkpoint, override
+                // and overridden guards, for real.
+                ReplayFlow::Planned {
+                    target, ok: true, ..
+                } => {
+                    self.panel = None;
+                    self.ask_confirmation(target);
+                }
+                other => {
+                    let refused = matches!(other, ReplayFlow::Planned { ok: false, .. });
+                    self.replay = other;
+                    if refused {
+                        self.error(
+                            "the plan has errors, so it cannot be replayed: override the guards it names, or close it (Esc)",
+                        );
+                    }
+                }
+            },
+            _ if batch_replay => match std::mem::take(&mut self.replay) {
+                ReplayFlow::BatchPlanned {
+                    run,
+                    running: false,
+                } => {
+                    self.panel = None;
+                    if run.real {
+                        self.info(format!(
+                            "replay {} saga(s) from {} as the dry run planned: type {} and Enter to confirm, Esc cancels",
+                            run.targets.len(),
+                            run.spec.from_step,
+                            run.targets.len()
+                        ));
+                        self.replay = ReplayFlow::ConfirmBatch(run);
+                        self.open_input(InputKind::ConfirmBatch, "");
+                    } else {
+                        self.reopen_batch_form(run);
+                    }
+                }
+                other => self.replay = other,
+            },
             (_, KeyCode::Enter) => {
                 if let Some(id) = p.new_saga.clone() {
                     self.panel = None;
@@ -443,11 +601,40 @@ impl App {
     }
 
     pub(super) fn on_plan(&mut self, result: JobResult<ReplayPlan>) {
+        let flow = std::mem::take(&mut self.replay);
+        let ReplayFlow::Planning {
+            target,
+            then_confirm,
+            logged,
+        } = flow
+        else {
+            self.replay = flow;
+            return;
+        };
         match result {
+            Ok(plan) if then_confirm && plan.is_ok() => self.ask_confirmation(target),
             Ok(plan) => {
                 // "planning a replay…" is answered by the panel.
                 self.message = None;
-                self.panel = Some(plan_panel(&plan));
+                if then_confirm {
+                    let why = plan
+                        .first_error()
+                        .map_or("the plan has errors", |e| e.message.as_str());
+                    self.error(format!("the replay is refused: {why}"));
+                }
+                let mut panel = plan_panel_with_keys(&plan, &self.cfg.keymap);
+                let overridden = overridden_flags(&target.spec.allow);
+                if !overridden.is_empty() {
+                    panel
+                        .lines
+                        .insert(1, (Tone::Warn, format!("guards overridden: {overridden}")));
+                }
+                self.panel = Some(panel);
+                self.replay = ReplayFlow::Planned {
+                    target,
+                    ok: plan.is_ok(),
+                    logged,
+                };
             }
             Err(e) => self.error(format!("dry run failed: {}", e.message)),
         }
@@ -516,13 +703,16 @@ impl App {
             ItemResult::Locked | ItemResult::Abandoned => Tone::Warn,
             ItemResult::Failed | ItemResult::Error => Tone::Bad,
         };
-        let mut text = format!(
-            "  {:<10} {}",
-            format!("{:?}", item.result).to_lowercase(),
-            short_id(&item.saga_id)
-        );
-        if let Some(e) = &item.error {
-            text.push_str(&format!(" {}: {e}", item.step.as_deref().unwrap_or("")));
+        let dry = matches!(self.replay, ReplayFlow::BatchPlanned { .. });
+        let word = match item.result {
+            ItemResult::Skipped if dry => "would skip".to_string(),
+            r => format!("{r:?}").to_lowercase(),
+        };
+        let mut text = format!("  {:<10} {}", word, short_id(&item.saga_id));
+        match (&item.error, &item.step) {
+            (Some(e), Some(step)) => text.push_str(&format!(" {step}: {e}")),
+            (Some(e), None) => text.push_str(&format!(": {e}")),
+            _ => {}
         }
         if let Some(p) = self.panel.as_mut() {
             p.lines.push((tone, text));
@@ -530,7 +720,10 @@ impl App {
     }
 
     pub(super) fn on_batch_done(&mut self, summary: &BatchSummary) {
-        self.replay = ReplayFlow::Idle;
+        let planned = match std::mem::take(&mut self.replay) {
+            ReplayFlow::BatchPlanned { run, .. } if summary.dry_run => Some(run),
+            _ => None,
+        };
         let mut lines = vec![
             (Tone::Text, String::new()),
             (
@@ -559,15 +752,62 @@ impl App {
                 ));
             }
         }
-        lines.push((
-            Tone::Dim,
-            if summary.dry_run {
-                "dry run: nothing was executed · Esc closes"
-            } else {
-                "Esc closes"
+        if let Some(run) = planned {
+            let km = &self.cfg.keymap;
+            if summary.skipped > 0 || run.spec.allow != Allow::default() {
+                let keys: Vec<String> = GUARDS
+                    .iter()
+                    .filter_map(|k| {
+                        let cmd = guard_cmd(*k)?;
+                        Some(format!(
+                            "{} {}{}",
+                            km.label(cmd),
+                            k.override_flag()?,
+                            if allowed(&run.spec.allow, *k) {
+                                " (on)"
+                            } else {
+                                ""
+                            }
+                        ))
+                    })
+                    .collect();
+                lines.push((
+                    Tone::Warn,
+                    format!(
+                        "skipped sagas were refused by a guard; to override one, dry-run again with: {}",
+                        keys.join(" · ")
+                    ),
+                ));
             }
-            .into(),
-        ));
+            let b = km.label(Cmd::ListBatchReplay);
+            lines.push((
+                Tone::Dim,
+                if run.real {
+                    format!(
+                        "dry run: nothing was executed · {b} replays these {} saga(s) for real with this plan · Esc closes",
+                        run.targets.len()
+                    )
+                } else {
+                    format!(
+                        "dry run: nothing was executed · {b} opens this batch as a replay (a reason is required) · Esc closes"
+                    )
+                },
+            ));
+            self.replay = ReplayFlow::BatchPlanned {
+                run,
+                running: false,
+            };
+        } else {
+            lines.push((
+                Tone::Dim,
+                if summary.dry_run {
+                    "dry run: nothing was executed · Esc closes"
+                } else {
+                    "Esc closes"
+                }
+                .into(),
+            ));
+        }
         if !summary.dry_run {
             self.reload_list();
         }
@@ -575,132 +815,5 @@ impl App {
             p.running = false;
             p.lines.extend(lines);
         }
-    }
-}
-
-/// The dry-run plan as panel lines.
-pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
-    let mut lines = Vec::new();
-    let head = if plan.is_ok() {
-        (Tone::Ok, "plan OK: nothing has run".to_string())
-    } else {
-        (
-            Tone::Bad,
-            "plan has errors: a replay would not start".to_string(),
-        )
-    };
-    lines.push(head);
-    lines.push((
-        Tone::Text,
-        format!(
-            "merge: {} · override keys: {}",
-            plan.merge.as_str(),
-            plan.context_override.len()
-        ),
-    ));
-    if let Some(cp) = &plan.checkpoint {
-        lines.push((Tone::Dim, format!("checkpoint: {}", cp.describe())));
-    }
-    lines.push((Tone::Text, String::new()));
-    lines.push((Tone::Text, "steps:".into()));
-    if plan.steps.is_empty() {
-        for s in &plan.steps_skipped {
-            lines.push((Tone::Dim, format!("  skip    {s}")));
-        }
-        for s in &plan.steps_to_run {
-            lines.push((Tone::Run, format!("  run     {s}")));
-        }
-    }
-    for s in &plan.steps {
-        let why = if s.why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", s.why)
-        };
-        let tone = match s.action {
-            crate::replay::StepAction::Skip => Tone::Dim,
-            crate::replay::StepAction::SkipCompensated => Tone::Warn,
-            crate::replay::StepAction::Rerun | crate::replay::StepAction::Run => Tone::Run,
-        };
-        lines.push((tone, format!("  {:<8}{}{why}", s.action.label(), s.step)));
-    }
-    if !plan.compensations.is_empty() {
-        lines.push((Tone::Text, "compensations that could fire:".into()));
-        for s in &plan.compensations {
-            lines.push((Tone::Warn, format!("  undo    {s}")));
-        }
-    }
-    lines.push((Tone::Text, "context diff:".into()));
-    if plan.diff.is_empty() {
-        lines.push((Tone::Dim, "  (no change)".into()));
-    }
-    for c in &plan.diff {
-        let text = match (&c.old, &c.new) {
-            (Some(o), Some(n)) => format!("  ~ {}: {o} → {n}", c.path),
-            (None, Some(n)) => format!("  + {}: {n}", c.path),
-            (Some(o), None) => format!("  - {}: {o}", c.path),
-            (None, None) => format!("    {}", c.path),
-        };
-        lines.push((Tone::Text, text));
-    }
-    for w in &plan.warnings {
-        lines.push((Tone::Warn, format!("warning: {w}")));
-    }
-    for e in &plan.errors {
-        lines.push((Tone::Bad, format!("error: {}", e.message)));
-    }
-    let replay_offer = plan.is_ok();
-    lines.push((
-        Tone::Dim,
-        if replay_offer {
-            "Esc closes · R replays for real"
-        } else {
-            "Esc closes"
-        }
-        .into(),
-    ));
-    Panel {
-        title: format!(
-            " Dry run · {} from {} ",
-            short_id(&plan.original_saga_id),
-            plan.from_step
-        ),
-        lines,
-        running: false,
-        new_saga: None,
-        scroll: 0,
-        replay_offer,
-    }
-}
-
-/// One engine event as a progress line.
-pub fn event_line(e: &crate::engine::Event) -> (Tone, String) {
-    use crate::engine::Event;
-    match e {
-        Event::StepSkipped { step } => (Tone::Dim, format!("  skipped      {step}")),
-        Event::StepStarted { step, attempt } => (
-            Tone::Run,
-            format!("  running      {step} (attempt {attempt})"),
-        ),
-        Event::StepCompleted { step } => (Tone::Ok, format!("  ok           {step}")),
-        Event::StepFailed {
-            step,
-            attempt,
-            error,
-        } => (
-            Tone::Bad,
-            format!("  failed       {step} (attempt {attempt}): {error}"),
-        ),
-        Event::Compensating { step } => (Tone::Warn, format!("  compensating {step}")),
-        Event::Compensated { step } => (Tone::Warn, format!("  compensated  {step}")),
-        Event::CompensationFailed { step, error } => (
-            Tone::Bad,
-            format!("  compensation of {step} failed: {error}"),
-        ),
-        Event::SnapshotFailed { step, error } => (
-            Tone::Warn,
-            format!("  snapshot after {step} not saved: {error}"),
-        ),
-        Event::Progress { line } => (Tone::Text, format!("  │ {line}")),
     }
 }

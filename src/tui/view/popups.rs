@@ -1,5 +1,5 @@
 //! What opens over the panes: the plan or replay panel, the override
-//! editor, help.
+//! editor, the batch form, help.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -31,7 +31,6 @@ pub(super) fn panel(f: &mut Frame, app: &App, p: &crate::tui::app::Panel, area: 
     let b = block(th, title, true);
     let inner = b.inner(r);
     f.render_widget(b, r);
-    let width = inner.width as usize;
     let lines: Vec<Line> = p
         .lines
         .iter()
@@ -45,10 +44,14 @@ pub(super) fn panel(f: &mut Frame, app: &App, p: &crate::tui::app::Panel, area: 
                 Tone::Warn => th.fg(th.compensating),
                 Tone::Run => th.fg(th.running),
             };
-            Line::styled(fit(text, width), style)
+            Line::styled(text.clone(), style)
         })
         .collect();
-    f.render_widget(Paragraph::new(lines), inner);
+    // Wrapped, not cut: a guard's message ends with what overrides it.
+    f.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        inner,
+    );
 }
 
 /// The override editor over the panes: the text on the left, the merged
@@ -189,4 +192,174 @@ pub(super) fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
         Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
         inner,
     );
+}
+
+/// A text field's spans with the cursor drawn (a block at the end, the
+/// character under it reversed elsewhere), cut into lines of `w` chars so
+/// all of it is seen.
+fn field_lines(text: &str, cursor: Option<usize>, w: usize) -> Vec<Vec<Span<'static>>> {
+    let w = w.max(1);
+    let mut cells: Vec<(String, bool)> = text.chars().map(|c| (c.to_string(), false)).collect();
+    if let Some(at) = cursor {
+        let i = text[..at.min(text.len())].chars().count();
+        match cells.get_mut(i) {
+            Some(c) => c.1 = true,
+            None => cells.push(("█".into(), false)),
+        }
+    }
+    if cells.is_empty() {
+        return vec![vec![]];
+    }
+    cells
+        .chunks(w)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|(c, rev)| {
+                    if *rev {
+                        Span::styled(c.clone(), Style::default().add_modifier(Modifier::REVERSED))
+                    } else {
+                        Span::raw(c.clone())
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The batch form `b` / `B` open: every field in full, the focused one
+/// marked, what is wrong with it on its own line.
+pub(super) fn batch_form(f: &mut Frame, app: &App, form: &crate::tui::app::BatchForm, area: Rect) {
+    use crate::tui::app::FormField;
+    use crate::tui::keymap::Cmd;
+    let th = &app.cfg.theme;
+    let km = &app.cfg.keymap;
+    if area.height < 8 || area.width < 30 {
+        return;
+    }
+    let w = area.width.saturating_sub(4).min(110);
+    let h = area.height.saturating_sub(4);
+    let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
+    f.render_widget(Clear, r);
+    let title = format!(
+        " {} · {} marked saga(s) ",
+        if form.real {
+            "Batch replay"
+        } else {
+            "Batch dry run"
+        },
+        form.targets.len()
+    );
+    let b = block(th, title, true);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    const LABEL: usize = 16;
+    let width = (inner.width as usize).saturating_sub(LABEL).max(1);
+    let mut lines: Vec<Line> = Vec::new();
+    let field =
+        |lines: &mut Vec<Line>, which: FormField, label: &str, body: Vec<Vec<Span<'static>>>| {
+            let focused = form.field == which;
+            for (i, spans) in body.into_iter().enumerate() {
+                let head = if i == 0 {
+                    format!(
+                        "{} {:<w$}",
+                        if focused { "▸" } else { " " },
+                        label,
+                        w = LABEL - 2
+                    )
+                } else {
+                    " ".repeat(LABEL)
+                };
+                let style = if focused {
+                    th.fg(th.accent).add_modifier(Modifier::BOLD)
+                } else {
+                    th.fg(th.dim)
+                };
+                let mut all = vec![Span::styled(head, style)];
+                all.extend(spans);
+                lines.push(Line::from(all));
+            }
+        };
+    let cur = |which: FormField| (form.field == which).then_some(form.cursor);
+    field(
+        &mut lines,
+        FormField::Step,
+        "from step",
+        field_lines(&form.step, cur(FormField::Step), width),
+    );
+    field(
+        &mut lines,
+        FormField::Override,
+        "override",
+        field_lines(&form.over, cur(FormField::Override), width),
+    );
+    let check = match form.parsed_override() {
+        Ok(m) => Span::styled(
+            format!("✓ valid JSON object, {} key(s)", m.len()),
+            th.fg(th.ok),
+        ),
+        Err(e) => Span::styled(
+            format!("✗ {e}"),
+            th.fg(th.failed).add_modifier(Modifier::BOLD),
+        ),
+    };
+    lines.push(Line::from(vec![Span::raw(" ".repeat(LABEL)), check]));
+    lines.push(Line::from(vec![
+        Span::styled(format!("  {:<w$}", "merge", w = LABEL - 2), th.fg(th.dim)),
+        Span::raw(format!(
+            "{} ({} switches)",
+            form.merge.as_str(),
+            km.label(Cmd::EditorMerge)
+        )),
+    ]));
+    let comp = match form.compensated {
+        crate::replay::Compensated::Rerun => "rerun: steps the original run compensated run again",
+        crate::replay::Compensated::Skip => "skip: steps the original run compensated stay undone",
+    };
+    field(
+        &mut lines,
+        FormField::Compensated,
+        "compensated",
+        vec![vec![Span::raw(format!("{comp} (Space switches)"))]],
+    );
+    let mut reason = field_lines(&form.reason, cur(FormField::Reason), width);
+    if form.reason.is_empty() {
+        if let Some(first) = reason.first_mut() {
+            first.push(Span::styled(
+                if form.real {
+                    " (required: written to the replay log)"
+                } else {
+                    " (optional)"
+                },
+                th.fg(th.dim),
+            ));
+        }
+    }
+    field(&mut lines, FormField::Reason, "reason", reason);
+    let flags = crate::tui::app::overridden_flags(&form.allow);
+    if !flags.is_empty() {
+        lines.push(Line::styled(
+            format!("  guards overridden: {flags}"),
+            th.fg(th.compensating),
+        ));
+    }
+    lines.push(Line::raw(""));
+    if let Some(p) = &form.problem {
+        lines.push(Line::styled(
+            fit(&format!("✗ {p}"), inner.width as usize),
+            th.fg(th.failed).add_modifier(Modifier::BOLD),
+        ));
+    }
+    lines.push(Line::styled(
+        fit(
+            &format!(
+                "{} next field · Enter dry run{} · Esc cancels",
+                km.label(Cmd::FocusNext),
+                if form.real { " (then confirm)" } else { "" }
+            ),
+            inner.width as usize,
+        ),
+        th.fg(th.dim),
+    ));
+    f.render_widget(Paragraph::new(lines), inner);
 }
