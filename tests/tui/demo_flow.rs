@@ -313,9 +313,20 @@ async fn batch_form_then_dry_run_then_replay_skip_the_same_sagas_and_log_the_rea
     assert!(f.contains("completed (its newest snapshot"), "{f}");
     assert!(f.contains("dry run: nothing was executed"), "{f}");
     assert!(f.contains("a --allow-completed"), "{f}");
-    h.keys("Esc");
+    assert!(f.contains("B opens this batch as a replay"), "{f}");
+    // B from the dry run: the same form, as a replay; without a reason it
+    // does not start.
+    h.keys("B");
     assert!(h.app.panel.is_none());
-    // B: the same form; without a reason it does not start.
+    let form = h.app.batch_form.as_ref().expect("the batch form");
+    assert!(form.real);
+    assert_eq!(form.step, "charge_payment");
+    assert_eq!(form.over, r#"{"payment_token":"tok_valid"}"#);
+    assert_eq!(form.field, sagascope::tui::app::FormField::Reason);
+    // Esc leaves it; B from the list opens it afresh, on the step.
+    h.keys("Esc");
+    assert!(h.app.batch_form.is_none());
+    assert!(h.app.take_requests().is_empty());
     h.keys("B");
     let form = h.app.batch_form.as_ref().expect("the batch form");
     assert!(form.real);

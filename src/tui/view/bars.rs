@@ -75,11 +75,16 @@ pub(super) fn footer(f: &mut Frame, app: &App, r: Rect) {
                 (InputKind::Palette, _) => ":".to_string(),
                 (InputKind::Search, _) => "search: ".to_string(),
                 // The id the prompt expects, and whose it is.
+                // The guards overridden are named where the replay is confirmed.
                 (InputKind::ConfirmId, Some(t)) => format!(
-                    "replay {} {} from {}: type {} to confirm: ",
+                    "replay {} {} from {}{}: type {} to confirm: ",
                     t.saga_name,
                     short_id(&t.saga_id),
                     t.spec.from_step,
+                    match crate::tui::app::overridden_flags(&t.spec.allow) {
+                        f if f.is_empty() => f,
+                        f => format!(" ({f})"),
+                    },
                     short_id(&t.saga_id)
                 ),
                 (InputKind::ConfirmId, None) => "type the saga's short id to replay: ".into(),
