@@ -242,3 +242,54 @@ async fn a_completed_saga_is_refused_by_d_r_and_b_unless_overridden() {
         Some(&serde_json::json!(["allow_completed"]))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_that_may_still_be_running_is_refused_until_f() {
+    let (mut h, failed, _dir, store) = demo_harness_and_store().await;
+    // An order whose newest snapshot is seconds old and not terminal: its
+    // run may still be going on.
+    let base = store
+        .latest_snapshot(&failed, Some("charge_payment"))
+        .await
+        .unwrap()
+        .unwrap();
+    let running = "00000000-0000-4000-8000-00000000beef";
+    let snap = Snapshot::new(
+        running,
+        "OrderSaga",
+        "charge_payment",
+        1,
+        SagaStatus::Executing,
+        base.context.clone(),
+        vec!["reserve_inventory".into()],
+    );
+    store.save_snapshots(&[snap]).await.unwrap();
+    h.keys("C-r");
+    h.settle().await;
+    open_at_charge(&mut h, running).await;
+    h.keys("d");
+    h.settle().await;
+    let f = h.frame();
+    assert!(f.contains("plan refused by a guard"), "{f}");
+    assert!(f.contains("f overrides this guard (--force)"), "{f}");
+    assert!(
+        panel_text(&h)
+            .iter()
+            .any(|l| l.contains("may still be running")),
+        "{f}"
+    );
+    // Another guard's key does not plan it again.
+    h.keys("a");
+    assert!(h.app.take_requests().is_empty());
+    h.keys("f");
+    h.settle().await;
+    let f = h.frame();
+    assert!(f.contains("plan OK"), "{f}");
+    assert!(f.contains("guards overridden: --force"), "{f}");
+    // f again: no longer overridden, refused again.
+    h.keys("f");
+    h.settle().await;
+    let f = h.frame();
+    assert!(f.contains("plan refused by a guard"), "{f}");
+    assert!(!f.contains("guards overridden"), "{f}");
+}

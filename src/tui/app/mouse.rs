@@ -38,8 +38,9 @@ impl App {
     }
 
     pub(super) fn on_mouse(&mut self, m: MouseEvent) {
-        // The overview page covers the panes: clicks must not reach them.
-        if self.mode != Mode::Normal || self.overview.is_some() {
+        // The overview page and the batch form cover the panes: clicks
+        // must not reach them.
+        if self.mode != Mode::Normal || self.overview.is_some() || self.batch_form.is_some() {
             return;
         }
         let areas = layout::layout(Rect::new(0, 0, self.size.0, self.size.1), self.focus);
