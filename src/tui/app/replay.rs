@@ -42,6 +42,8 @@ pub enum ReplayFlow {
         target: ReplayTarget,
         ok: bool,
         logged: bool,
+        /// The guards that refuse the plan.
+        refused_by: Vec<PlanErrorKind>,
     },
     /// `R`: waiting for the saga's short id to be typed.
     ConfirmId(ReplayTarget),
@@ -455,13 +457,15 @@ impl App {
                 mut target,
                 ok,
                 logged,
+                refused_by,
             } => {
-                let refused_by_it = self
-                    .panel
-                    .as_ref()
-                    .is_some_and(|p| p.lines.iter().any(|(_, l)| l.contains(flag)));
-                if !refused_by_it && !allowed(&target.spec.allow, kind) {
-                    self.replay = ReplayFlow::Planned { target, ok, logged };
+                if !refused_by.contains(&kind) && !allowed(&target.spec.allow, kind) {
+                    self.replay = ReplayFlow::Planned {
+                        target,
+                        ok,
+                        logged,
+                        refused_by,
+                    };
                     self.error(format!("this plan is not refused by the {flag} guard"));
                     return;
                 }
@@ -552,12 +556,22 @@ impl App {
                     self.ask_confirmation(target);
                 }
                 other => {
-                    let refused = matches!(other, ReplayFlow::Planned { ok: false, .. });
+                    let why = match &other {
+                        ReplayFlow::Planned {
+                            ok: false,
+                            refused_by,
+                            ..
+                        } if !refused_by.is_empty() => Some(
+                            "the plan is refused, so it cannot be replayed: press the key it names to override the guard, or close it (Esc)",
+                        ),
+                        ReplayFlow::Planned { ok: false, .. } => Some(
+                            "the plan has errors, so it cannot be replayed: fix what it names, or close it (Esc)",
+                        ),
+                        _ => None,
+                    };
                     self.replay = other;
-                    if refused {
-                        self.error(
-                            "the plan has errors, so it cannot be replayed: override the guards it names, or close it (Esc)",
-                        );
+                    if let Some(why) = why {
+                        self.error(why);
                     }
                 }
             },
@@ -634,6 +648,12 @@ impl App {
                     target,
                     ok: plan.is_ok(),
                     logged,
+                    refused_by: plan
+                        .errors
+                        .iter()
+                        .filter(|e| e.kind.is_guard())
+                        .map(|e| e.kind)
+                        .collect(),
                 };
             }
             Err(e) => self.error(format!("dry run failed: {}", e.message)),
