@@ -49,7 +49,12 @@ pub struct OverrideArgs {
     pub from_step: Option<String>,
     /// Checkpoint, exactly: a timeline position as `sagascope snapshots`
     /// numbers it (`2`, `#2`, `-1` = newest) or a snapshot id (prefix).
-    #[arg(long, value_name = "ID|INDEX", conflicts_with = "from_step")]
+    #[arg(
+        long,
+        value_name = "ID|INDEX",
+        conflicts_with = "from_step",
+        allow_hyphen_values = true
+    )]
     pub from_snapshot: Option<String>,
     /// Steps the original run compensated: run them again (default) or
     /// leave them undone.
