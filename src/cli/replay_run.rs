@@ -318,6 +318,9 @@ pub async fn replay_apply(ctx: &mut Context, a: ApplyArgs) -> Result<Exit, CliEr
             })
         }
         replay::artifact::PlanDocument::Set(set) => {
+            // As `batch`: a table for a person, JSON lines when piped.
+            use std::io::IsTerminal;
+            let show = show && std::io::stdout().is_terminal();
             let started = std::time::Instant::now();
             let items =
                 replay::batch::apply_plan_set(&store, &defs, &set, &opts, a.concurrency, &|item| {
