@@ -237,6 +237,19 @@ pub enum Request {
         spec: ReplaySpec,
         reason: Option<String>,
     },
+    /// Live: the sagas that passed `filter` and changed since its `since`
+    /// (one keyset read from the newest, never a rescan).
+    LiveSagas {
+        id: u64,
+        filter: SagaFilter,
+        limit: usize,
+    },
+    /// Live: the open saga's snapshots after the newest one shown.
+    LiveTimeline {
+        id: u64,
+        saga_id: String,
+        after: SnapshotCursor,
+    },
 }
 
 /// Where a snapshot jump came from, for the message shown after it.
@@ -307,6 +320,15 @@ pub enum Response {
         id: u64,
         summary: replay::batch::BatchSummary,
     },
+    LiveSagas {
+        id: u64,
+        result: JobResult<SagaPage>,
+    },
+    LiveTimeline {
+        id: u64,
+        saga_id: String,
+        result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
+    },
 }
 
 /// The kinds of background work: one job runs per slot (a new request
@@ -324,6 +346,11 @@ pub enum Slot {
     Export,
     Plan,
     Replay,
+    /// Live polls of the saga list (apart from its pages, which they must
+    /// not abort).
+    LiveList,
+    /// Live polls of the open saga's timeline.
+    LiveTimeline,
 }
 
 impl Request {
@@ -340,6 +367,8 @@ impl Request {
             Request::Export { .. } => Slot::Export,
             Request::DryRun { .. } => Slot::Plan,
             Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
+            Request::LiveSagas { .. } => Slot::LiveList,
+            Request::LiveTimeline { .. } => Slot::LiveTimeline,
         }
     }
 }
@@ -361,6 +390,8 @@ impl Response {
             | Response::Replayed { id, .. }
             | Response::BatchItem { id, .. }
             | Response::BatchDone { id, .. } => (Slot::Replay, *id),
+            Response::LiveSagas { id, .. } => (Slot::LiveList, *id),
+            Response::LiveTimeline { id, .. } => (Slot::LiveTimeline, *id),
         }
     }
 
@@ -389,7 +420,9 @@ impl Request {
             | Request::Export { id, .. }
             | Request::DryRun { id, .. }
             | Request::Batch { id, .. }
-            | Request::Replay { id, .. } => *id,
+            | Request::Replay { id, .. }
+            | Request::LiveSagas { id, .. }
+            | Request::LiveTimeline { id, .. } => *id,
         }
     }
 }

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod demo_flow;
+mod live_input;
 
 use std::sync::Arc;
 

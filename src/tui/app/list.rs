@@ -10,6 +10,10 @@ use ratatui::layout::Rect;
 impl App {
     pub(super) fn reload_list(&mut self) {
         self.list.load = Load::Loading;
+        self.list_appending = false;
+        // The first page brings whatever was waiting above the list.
+        self.list.incoming.clear();
+        self.list.incoming_more = false;
         let filter = self.list.filter.clone();
         self.ask(|id| Request::SagaPage {
             id,
@@ -25,6 +29,7 @@ impl App {
         }
         if let Some(after) = self.list.next.clone() {
             self.list.load = Load::Loading;
+            self.list_appending = true;
             let filter = self.list.filter.clone();
             self.ask(|id| Request::SagaPage {
                 id,
@@ -83,6 +88,10 @@ impl App {
     }
 
     pub(super) fn list_move(&mut self, by: i64) {
+        // Going to the top takes in the sagas waiting above the list.
+        if by < 0 && self.list.selected as i64 + by <= 0 && self.has_incoming() {
+            self.take_in();
+        }
         let n = self.list.sagas.len();
         if n == 0 {
             return;

@@ -19,6 +19,10 @@ pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
     if !l.filter_text.is_empty() {
         title.push_str(&format!("· /{} ", l.filter_text));
     }
+    // Live: new sagas wait above the list; going to the top takes them in.
+    if let Some(new) = app.incoming_label() {
+        title.push_str(&format!("· ↑ {new} (g) "));
+    }
     let focused = app.focus == Pane::List;
     let b = block(th, title, focused);
     let inner = b.inner(r);
