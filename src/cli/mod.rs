@@ -116,7 +116,8 @@ pub enum BenchCommand {
 #[derive(Debug, Clone, Args, Default)]
 pub struct TuiArgs {
     /// Seconds between looks for new sagas and snapshots (default: the
-    /// config's `tui.live_interval_secs`, else 1; 0 turns live updates off).
+    /// config's `tui.live_interval_secs`, else 1, 10 on S3; 0 turns live
+    /// updates off).
     #[arg(long, value_name = "SECS")]
     pub live_interval: Option<f64>,
 }

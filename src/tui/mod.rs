@@ -48,6 +48,9 @@ pub use theme::Theme;
 const TICK: Duration = Duration::from_millis(500);
 /// How often new sagas and snapshots are looked for by default.
 pub const LIVE_DEFAULT: Duration = Duration::from_secs(1);
+/// The same on S3: each look at the saga list is a listing of the bucket's
+/// summaries (two listings per 1,000 sagas), paid per request.
+pub const LIVE_DEFAULT_S3: Duration = Duration::from_secs(10);
 
 /// Why the terminal UI could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -93,18 +96,22 @@ pub fn app_config(settings: &Settings) -> Result<AppConfig, TuiError> {
         theme,
         definitions: Vec::new(),
         export_dir: std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from(".")),
-        live: live_interval(settings.file.tui.live_interval_secs)?,
+        live: live_interval(
+            settings.file.tui.live_interval_secs,
+            settings.store.expose(),
+        )?,
     })
 }
 
-/// Live updates every second unless configured otherwise; 0 turns them off.
-fn live_interval(secs: Option<f64>) -> Result<Option<Duration>, TuiError> {
+/// Live updates every second unless configured otherwise (every
+/// [`LIVE_DEFAULT_S3`] on S3, where listing sagas lists the bucket); 0
+/// turns them off.
+fn live_interval(secs: Option<f64>, store_url: &str) -> Result<Option<Duration>, TuiError> {
     match secs {
+        None if store_url.starts_with("s3://") => Ok(Some(LIVE_DEFAULT_S3)),
         None => Ok(Some(LIVE_DEFAULT)),
         Some(0.0) => Ok(None),
-        Some(s) if (0.05..=86_400.0).contains(&s) => {
-            Ok(Some(Duration::from_secs_f64(s)))
-        }
+        Some(s) if (0.05..=86_400.0).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
         Some(s) => Err(TuiError::Config {
             section: "[tui] live_interval_secs",
             message: format!("{s} is not 0 (off) or between 0.05 and 86400 seconds"),
@@ -348,5 +355,30 @@ mod tests {
         let file = std::path::Path::new(lines[2]);
         assert!(!file.exists(), "{} left behind", file.display());
         assert!(!file.parent().unwrap().exists());
+    }
+
+    /// The live interval: a second by default, ten on S3, 0 turns it off,
+    /// and nonsense is refused with the key's name.
+    #[test]
+    fn the_live_interval_defaults_per_backend_and_0_turns_it_off() {
+        use std::time::Duration;
+        let live = super::live_interval;
+        assert_eq!(
+            live(None, "sqlite:///x.db").unwrap(),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            live(None, "s3://bucket/prefix").unwrap(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(live(Some(0.0), "redis://h").unwrap(), None);
+        assert_eq!(
+            live(Some(2.5), "s3://b").unwrap(),
+            Some(Duration::from_millis(2500))
+        );
+        for bad in [-1.0, 0.001, f64::NAN, f64::INFINITY] {
+            let e = live(Some(bad), "redis://h").unwrap_err().to_string();
+            assert!(e.contains("live_interval_secs"), "{e}");
+        }
     }
 }

@@ -14,8 +14,11 @@ use std::collections::HashSet;
 use super::{App, Conn, Load};
 use crate::model::{SagaSummary, Timestamp};
 use crate::store::{SagaPage, SnapshotCursor};
-use crate::tui::jobs::TIMELINE_PAGE;
 use crate::tui::messages::{JobResult, Mark, Request, Slot};
+
+/// How many of the newest timeline rows a live read is checked against
+/// (two timeline pages).
+const RECENT_ROWS: usize = 128;
 
 impl App {
     /// On the clock: asks the store what is new, at most once per interval
@@ -179,7 +182,7 @@ impl App {
             .marks
             .iter()
             .rev()
-            .take(2 * TIMELINE_PAGE)
+            .take(RECENT_ROWS)
             .map(|m| m.snapshot_id.as_str())
             .collect();
         let fresh: Vec<Mark> = marks
