@@ -33,6 +33,7 @@ import json
 import os
 import select
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -279,6 +280,7 @@ def main():
             c.close()
     finally:
         tmux("kill-server")
+        shutil.rmtree(work, ignore_errors=True)
 
     out = {"binary": binary, "keys": KEYS, "gap_s": a.gap, "programs": {}}
     floor = stats(results["less"])

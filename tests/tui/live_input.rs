@@ -75,6 +75,31 @@ async fn a_burst_of_keys_lands_in_order_while_sagas_and_the_snapshot_load() {
     assert!(f.contains("✓ valid override, 1 key(s)"), "{f}");
 }
 
+/// A store that stops answering does not freeze the keyboard: held keys
+/// apply as things stand after a few seconds; `C-c` never waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_keys_give_up_waiting_on_a_silent_store_and_c_c_never_waits() {
+    let mut h = harness(160, 45).await;
+    // The answers are never read: to the App, the store is silent.
+    h.keys("j l e ?");
+    assert_eq!(h.app.held_keys(), 2);
+    h.dispatch(Action::Tick(h.app.now.plus_micros(1_000_000)));
+    assert_eq!(h.app.held_keys(), 2, "still waiting after a second");
+    h.dispatch(Action::Tick(h.app.now.plus_micros(3_000_000)));
+    assert_eq!(h.app.held_keys(), 0);
+    // e found nothing to edit yet; ? after it opened the help.
+    assert!(h.app.editor.is_none());
+    let f = h.frame();
+    assert!(f.contains(" Help: commands and keys "), "{f}");
+
+    let mut h = harness(160, 45).await;
+    h.keys("j l e");
+    assert_eq!(h.app.held_keys(), 1);
+    h.keys("C-c");
+    assert!(h.app.quit);
+    assert_eq!(h.app.held_keys(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_after_saga_wait_for_the_saga_to_open() {
     let mut h = harness(160, 45).await;
