@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::{age, block, load_line, pad};
 use crate::model::short_id;
 use crate::tui::app::{App, Load, Pane};
+use crate::tui::keymap::Cmd;
 use crate::tui::theme::status_glyph;
 
 pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
@@ -21,7 +22,13 @@ pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
     }
     // Live: new sagas wait above the list; going to the top takes them in.
     if let Some(new) = app.incoming_label() {
-        title.push_str(&format!("· ↑ {new} (g) "));
+        let top = app
+            .cfg
+            .keymap
+            .keys(Cmd::ListTop)
+            .first()
+            .map_or_else(|| ":list.top".to_string(), |k| k.label());
+        title.push_str(&format!("· ↑ {new} ({top}) "));
     }
     let focused = app.focus == Pane::List;
     let b = block(th, title, focused);
