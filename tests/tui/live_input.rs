@@ -193,6 +193,35 @@ async fn new_sagas_wait_above_the_list_and_the_cursor_stays() {
     assert!(line_with(&f, "│● FreshSaga").contains("step_0"), "{f}");
 }
 
+/// A live read asked under the old filter is not added to the list
+/// filtered since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_read_from_before_a_filter_adds_nothing() {
+    let store = fixture().await;
+    let mut h = live_harness(store.clone(), "memory://").await;
+    let fresh = "00000000-0000-4000-8000-00000000cccc";
+    store
+        .save_snapshot(&later(fresh, "FreshSaga", 0, SagaStatus::Executing, 5))
+        .await
+        .unwrap();
+    // The poll is asked (its answer waits, unread), then the filter changes.
+    let at = h.app.now.plus_micros(2_000_000);
+    h.dispatch(Action::Tick(at));
+    assert!(h.app.newest_request(Slot::LiveList).is_some());
+    h.app.set_filter("status:failed");
+    h.flush();
+    h.settle().await;
+    assert!(!h.app.has_incoming(), "{:?}", h.app.list.incoming);
+    assert!(!h.app.list.sagas.is_empty());
+    assert!(h
+        .app
+        .list
+        .sagas
+        .iter()
+        .all(|s| s.latest_status == SagaStatus::Failed));
+    assert!(!h.frame().contains(" new ("));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listed_saga_that_moves_on_updates_in_place() {
     let store = fixture().await;

@@ -4,16 +4,19 @@
 use super::{App, Load, Sort, LIST_PAGE, LIST_PREFETCH};
 use crate::store::{SagaFilter, SagaPage};
 use crate::tui::layout::{self, Pane};
-use crate::tui::messages::{JobResult, Request};
+use crate::tui::messages::{JobResult, Request, Slot};
 use ratatui::layout::Rect;
 
 impl App {
     pub(super) fn reload_list(&mut self) {
         self.list.load = Load::Loading;
         self.list_appending = false;
-        // The first page brings whatever was waiting above the list.
+        // The first page brings whatever was waiting above the list, and
+        // a live read under the old filter must not add to it.
         self.list.incoming.clear();
         self.list.incoming_more = false;
+        self.tickets.forget(Slot::LiveList);
+        self.in_flight.remove(&Slot::LiveList);
         let filter = self.list.filter.clone();
         self.ask(|id| Request::SagaPage {
             id,
