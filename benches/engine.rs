@@ -210,6 +210,7 @@ async fn batch(store: Arc<dyn SnapshotStore>, o: &Opts) {
             context_override: over,
             merge: MergeMode::Shallow,
             force_failure: false,
+            ..ReplaySpec::default()
         },
         opts: ReplayOptions {
             initiated_by: "bench".into(),

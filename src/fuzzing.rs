@@ -292,29 +292,41 @@ fn percent_decode_lossy(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The saga list's filter syntax: every status word becomes one status
-/// per comma, and a saga that has exactly the values a filter names
-/// matches it.
+/// The saga list's filter syntax: never panics; a query it accepts has
+/// one status per comma of its last `status:` word, and a saga that has
+/// exactly the values a filter names matches it.
 pub fn tui_filter(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let f = crate::store::SagaFilter::parse_query(&text);
+    let t = Timestamp::from_micros(0).expect("the epoch");
+    let Ok(f) = crate::store::SagaFilter::parse_query(&text, t) else {
+        return;
+    };
     let statuses: usize = text
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("status:"))
-        .map(|s| s.split(',').count())
-        .sum();
+        .next_back()
+        .map_or(0, |s| s.split(',').filter(|s| !s.is_empty()).count());
     assert_eq!(f.statuses.len(), statuses);
-    let t = Timestamp::from_micros(0).expect("the epoch");
     let saga = SagaSummary {
         saga_id: format!("{}0", f.id_prefix.clone().unwrap_or_default()),
-        saga_name: f.name.clone().unwrap_or_default(),
+        saga_name: f
+            .name
+            .clone()
+            .or_else(|| f.name_contains.clone())
+            .unwrap_or_default(),
         latest_status: f.statuses.first().cloned().unwrap_or(SagaStatus::Completed),
         latest_step: f.latest_step.clone().unwrap_or_default(),
         latest_step_index: 0,
         snapshot_count: 1,
-        first_at: t,
-        last_at: t,
+        first_at: f.since.or(f.until).unwrap_or(t),
+        last_at: f.since.or(f.until).unwrap_or(t),
     };
+    if f.name.is_some() && f.name_contains.is_some() {
+        return;
+    }
+    if matches!((f.since, f.until), (Some(a), Some(b)) if a > b) {
+        return;
+    }
     assert!(f.matches(&saga), "{text:?}: {f:?} rejects {saga:?}");
 }
 

@@ -519,3 +519,60 @@ fn secrets_in_store_urls_never_reach_output() {
         "{shown}"
     );
 }
+
+/// A rollback changes the status, records the error and the compensated
+/// steps, and leaves the context as it was: `diff` says so instead of
+/// "contexts are equal" and nothing else.
+#[test]
+fn diff_of_a_rollback_shows_its_status_error_and_compensated_steps() {
+    if !python3() {
+        assert!(std::env::var("CI").is_err(), "python3 is required in CI");
+        skip_line!("SKIP diff_of_a_rollback…: the demo's steps need python3");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    ok(&sagascope(
+        &store,
+        &["demo", "--no-tui", "--orders", "4", "--trips", "0"],
+    ));
+    let failed = first_saga(&store, &["--status", "rolled_back"]);
+    let id = failed["saga_id"].as_str().unwrap();
+    // The snapshot before charge_payment ran, and the rolled-back one.
+    let out = sagascope(&store, &["diff", id, "-2", "-1"]);
+    let text = ok(&out);
+    assert!(
+        stderr(&out).contains("contexts are equal"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        text.starts_with(
+            "snapshot fields:\n~ status: \"executing\" -> \"rolled_back\"\n+ error = \"payment declined: card token for order ord-"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("+ compensated_steps = [\"reserve_inventory\"]\n"),
+        "{text}"
+    );
+    let paths = ok(&sagascope(
+        &store,
+        &["diff", id, "-2", "-1", "--format", "paths"],
+    ));
+    assert_eq!(paths.lines().count(), 3, "{paths}");
+    assert!(paths.starts_with("~ status: "), "{paths}");
+    let json: Value = serde_json::from_str(&ok(&sagascope(
+        &store,
+        &["diff", id, "-2", "-1", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(json["changes"], serde_json::json!([]));
+    assert_eq!(json["fields"][0]["path"], "status");
+    assert_eq!(json["fields"][0]["old"], "executing");
+    assert_eq!(json["fields"][0]["new"], "rolled_back");
+    assert_eq!(json["fields"][2]["path"], "compensated_steps");
+    // Between two snapshots of the same status nothing is added.
+    let text = ok(&sagascope(&store, &["diff", id, "0", "-2"]));
+    assert!(!text.contains("snapshot fields"), "{text}");
+}

@@ -717,6 +717,8 @@ fn an_override_key_set_twice_to_different_values_fails_naming_both_and_logs_noth
         "--override-json",
         r#"{"a":2}"#,
         "--dry-run",
+        // TouchSaga completed: a replay of it must say so.
+        "--allow-completed",
     ]);
     assert!(!side_effect.exists());
     assert_eq!(w.replay_count(&saga), 1);

@@ -306,6 +306,7 @@ async fn replay_with_force_failure_compensates_and_logs_failed() {
         context_override: obj(json!({"payment_token": "tok_valid"})),
         merge: MergeMode::Shallow,
         force_failure: true,
+        ..ReplaySpec::default()
     };
     let opts = ReplayOptions {
         initiated_by: "alice".into(),
@@ -318,9 +319,13 @@ async fn replay_with_force_failure_compensates_and_logs_failed() {
         .await
         .unwrap();
     assert_eq!(r.log.replay_status, ReplayStatus::Failed);
-    // ship_order is forced to fail without running; the rest is undone in
-    // reverse, the checkpoint's completed step included (as sagaz does).
-    assert_eq!(*log.lock().unwrap(), ["charge", "refund", "release"]);
+    // The original run released the reservation, so the replay reserves
+    // again before charging; ship_order is forced to fail without running,
+    // and what the replay did is undone in reverse.
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["reserve", "charge", "refund", "release"]
+    );
     let logged = store.get_replay(&r.log.replay_id).await.unwrap().unwrap();
     assert_eq!(logged.reason(), Some("test the compensation path"));
     assert_eq!(
@@ -447,6 +452,7 @@ echo '{"status": "completed"}'
         context_override: obj(json!({ "payment_token": token })),
         merge: MergeMode::Shallow,
         force_failure: false,
+        ..ReplaySpec::default()
     };
     let lines = Mutex::new(Vec::new());
     let r = replay::replay(&store, &defs, &id, &spec("tok_valid"), &opts, &|e| {
@@ -472,7 +478,23 @@ echo '{"status": "completed"}'
     assert_eq!(req["new_saga_id"], json!(r.log.new_saga_id));
     assert_eq!(req["context"]["payment_token"], "tok_valid");
 
-    let r = replay::replay(&store, &defs, &id, &spec("tok_bad"), &opts, &|_| {})
+    // A second replay of a saga already replayed successfully is refused
+    // unless asked for (--again), naming the earlier replay.
+    let again = replay::replay(&store, &defs, &id, &spec("tok_bad"), &opts, &|_| {}).await;
+    match again {
+        Err(replay::ReplayError::Plan(p)) => {
+            assert_eq!(p.errors[0].kind, replay::PlanErrorKind::AlreadyReplayed);
+            assert!(
+                p.errors[0].message.contains(&r.log.replay_id),
+                "{:?}",
+                p.errors
+            );
+        }
+        other => panic!("a second replay was not refused: {other:?}"),
+    }
+    let mut spec_again = spec("tok_bad");
+    spec_again.allow.again = true;
+    let r = replay::replay(&store, &defs, &id, &spec_again, &opts, &|_| {})
         .await
         .unwrap();
     assert_eq!(r.log.replay_status, ReplayStatus::Failed);

@@ -4,15 +4,11 @@
 //! error with its exit code; a killed replay stays unfinished in the log
 //! and its lock expires; two replays of one saga never run at once.
 
-/// Prints a SKIP line that `cargo test` shows even for a passing test
-/// (libtest captures `eprintln!`, not writes to the stderr handle).
-macro_rules! skip_line {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
+#[path = "common/cli_world.rs"]
+mod cli_world;
 mod common;
+
+use cli_world::{namespaced_stores, stderr, store_usable, World};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -20,76 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
-
-/// One test's private world: data and config dirs, a store URL.
-struct World {
-    dir: tempfile::TempDir,
-    store: String,
-}
-
 impl World {
-    fn sqlite() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let store = format!("sqlite://{}/store.db", dir.path().display());
-        World { dir, store }
-    }
-
-    fn with_store(store: &str) -> World {
-        World {
-            dir: tempfile::tempdir().unwrap(),
-            store: store.to_string(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--store").arg(&self.store).args(args);
-        common::isolate(&mut c, self.dir.path(), "test-oncall");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "sagascope {args:?} failed ({:?}):\n{}\n{}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
-    }
-
-    fn sagas(&self, extra: &[&str]) -> Vec<Value> {
-        let mut args = vec!["sagas", "list", "--all", "--format", "json"];
-        args.extend_from_slice(extra);
-        self.json(&args)["sagas"].as_array().unwrap().clone()
-    }
-
-    fn snapshots(&self, saga: &str) -> Vec<Value> {
-        self.json(&["snapshots", saga, "--format", "json"])["snapshots"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn replays(&self, saga: &str) -> Vec<Value> {
-        self.json(&["replay", "history", saga, "--format", "json"])["replays"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
     /// A saga definition with a step that fails, waits for a gate file, or
     /// hangs, depending on the context's `mode`.
     fn slow_definition(&self) -> (PathBuf, PathBuf) {
@@ -150,10 +77,6 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
     }
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// Polls until `f` returns something (bounded; a hang would be the bug).
 fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     for _ in 0..600 {
@@ -205,11 +128,17 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         "json",
     ]);
     let p = &plan["plan"];
+    // The original run released the reservation: the replay reserves
+    // again, from the snapshot taken before the charge (not the
+    // rolled-back one after it).
     assert_eq!(
         p["steps_to_run"],
-        serde_json::json!(["charge_payment", "ship_order"])
+        serde_json::json!(["reserve_inventory", "charge_payment", "ship_order"])
     );
-    assert_eq!(p["steps_skipped"], serde_json::json!(["reserve_inventory"]));
+    assert_eq!(p["steps_skipped"], serde_json::json!([]));
+    assert_eq!(p["steps"][0]["action"], "rerun");
+    assert_eq!(p["checkpoint"]["status"], "executing");
+    assert_eq!(p["checkpoint"]["step_name"], "charge_payment");
     assert_eq!(p["merged_context"]["payment_token"], "tok_valid");
     assert_eq!(p["diff"][0]["path"], "$.payment_token");
     let table = w.ok(&[
@@ -222,7 +151,14 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         "payment_token=tok_valid",
         "--dry-run",
     ]);
-    assert!(table.contains("charge_payment → ship_order"), "{table}");
+    for needle in [
+        "re-run reserve_inventory (compensated in the original run)",
+        "run    charge_payment",
+        "run    ship_order",
+        "snapshot #1 of 3",
+    ] {
+        assert!(table.contains(needle), "{needle:?} not in:\n{table}");
+    }
     assert_eq!(
         w.sagas(&[]).len(),
         sagas_before,
@@ -264,17 +200,27 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         .iter()
         .map(|s| s["step_name"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["charge_payment", "ship_order", "__completed__"]);
+    assert_eq!(
+        steps,
+        [
+            "reserve_inventory",
+            "charge_payment",
+            "ship_order",
+            "__completed__"
+        ]
+    );
     let last = snaps.last().unwrap();
     assert_eq!(last["status"], "completed");
     assert_eq!(last["context"]["payment_token"], "tok_valid");
     assert!(last["context"]["tracking_number"].is_string());
+    // A reservation of its own, not the one the original run released.
+    let released = before_snaps.last().unwrap()["context"]["reservation_id"].clone();
+    assert!(released.is_string(), "{before_snaps:?}");
+    assert!(last["context"]["reservation_id"].is_string());
+    assert_ne!(last["context"]["reservation_id"], released);
+    assert_eq!(snaps[0]["completed_steps"], serde_json::json!([]));
     assert_eq!(
-        snaps[0]["completed_steps"],
-        serde_json::json!(["reserve_inventory"])
-    );
-    assert_eq!(
-        snaps[0]["step_index"], 1,
+        snaps[1]["step_index"], 1,
         "replays keep the original step indexes"
     );
 
@@ -297,6 +243,27 @@ fn demo_leaves_failed_orders_and_replaying_one_with_a_valid_token_succeeds() {
         before_snaps,
         "the original saga is untouched"
     );
+
+    // A second replay would charge a second time: refused (exit 10),
+    // naming the first, unless asked for with --again.
+    let second = [
+        "replay",
+        "run",
+        original.as_str(),
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+    ];
+    let o = w.run(&second);
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&new_id) && err.contains("--again"), "{err}");
+    assert_eq!(w.sagas(&[]).len(), sagas_before + 1, "nothing ran");
+    let mut again = second.to_vec();
+    again.push("--again");
+    w.ok(&again);
+    assert_eq!(w.sagas(&[]).len(), sagas_before + 2);
 }
 
 #[test]
@@ -442,8 +409,9 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
         v["saga_id"].as_str().unwrap().to_string()
     }
 
-    /// Starts a replay of `saga` from `reserve` (its checkpoint is the
-    /// snapshot after it) that charges, then
+    /// Starts a replay of `saga` from `charge_payment` (its checkpoint is
+    /// the snapshot before the charge; `reserve`, undone by the original
+    /// run, is reserved again first) that charges, then
     /// blocks at `wait`; kills it (SIGKILL) once its snapshot before `wait`
     /// is saved. Returns the killed replay's log entry.
     fn kill_9_after_the_charge(&self, saga: &str, def: &Path) -> Value {
@@ -453,7 +421,7 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
                 "run",
                 saga,
                 "--from-step",
-                "reserve",
+                "charge_payment",
                 "--override",
                 "mode=gate",
                 "--definitions",
@@ -476,19 +444,6 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
         kill(child);
         running
     }
-}
-
-/// A private namespace on each server the killed-replay tests run on.
-fn namespaced_stores() -> Vec<(&'static str, String)> {
-    let tag = common::unique_tag();
-    vec![
-        ("sqlite", String::new()),
-        (
-            "postgres",
-            format!("postgres://postgres@127.0.0.1:5432/test?schema=t_{tag}"),
-        ),
-        ("redis", format!("redis://127.0.0.1:6379/?prefix=t:{tag}:")),
-    ]
 }
 
 /// Retries `args` while the killed replay's lock is still held (exit 6,
@@ -536,7 +491,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
                 "run",
                 &saga,
                 "--from-step",
-                "reserve",
+                "charge_payment",
                 "--override",
                 "mode=ok",
                 "--definitions",
@@ -561,7 +516,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             "--ids-from",
             ids.to_str().unwrap(),
             "--from-step",
-            "reserve",
+            "charge_payment",
             "--override",
             "mode=ok",
             "--definitions",
@@ -579,7 +534,7 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             "run",
             &saga,
             "--from-step",
-            "reserve",
+            "charge_payment",
             "--dry-run",
             "--definitions",
             defs,
@@ -628,11 +583,14 @@ fn kill_9_mid_replay_then_a_rerun_refuses_instead_of_charging_again_and_recover_
             .iter()
             .map(|s| s["step_name"].as_str().unwrap())
             .collect();
-        // Before and after charge_payment, before wait (killed), then the
-        // resumed run: wait again, finish, completed.
+        // reserve again (the original run released it), before and after
+        // charge_payment, before wait (killed), then the resumed run: wait
+        // again, finish, completed.
         assert_eq!(
             steps,
             [
+                "reserve",
+                "reserve",
                 "charge_payment",
                 "charge_payment",
                 "wait",
@@ -702,7 +660,7 @@ fn recover_abandon_closes_a_killed_replay_and_never_touches_a_running_one() {
             "run",
             &saga,
             "--from-step",
-            "reserve",
+            "charge_payment",
             "--override",
             "mode=gate",
             "--definitions",
@@ -737,30 +695,6 @@ fn lock_test_stores() -> Vec<(&'static str, String)> {
         ("postgres", "postgres://postgres@127.0.0.1:5432/test".into()),
         ("redis", "redis://127.0.0.1:6379".into()),
     ]
-}
-
-fn store_usable(backend: &str, url: &str) -> bool {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let r = rt.block_on(sagascope::store::open(
-        &sagascope::store::StoreUrl::new(url),
-        &sagascope::store::OpenOptions::default(),
-    ));
-    match r {
-        Ok(_) => true,
-        // Built without the feature: nothing to test (default builds have it).
-        Err(sagascope::store::StoreError::BackendNotBuilt { .. }) => {
-            assert!(
-                !common::backends_required(),
-                "{backend} must be built in CI"
-            );
-            skip_line!("SKIP {backend}: built without the `{backend}` feature");
-            false
-        }
-        Err(e) => common::backend_available(backend, &sagascope::store::redact(url), {
-            eprintln!("{backend}: {e}");
-            false
-        }),
-    }
 }
 
 #[test]

@@ -320,12 +320,14 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
     tmux.wait_for("the plan closed", |s| !s.contains("plan OK"));
 
     tmux.send(&["R"]);
-    tmux.wait_for("the confirmation prompt", |s| {
-        s.contains("type the saga's short id")
+    tmux.wait_for("the confirmation prompt naming the id", |s| {
+        s.contains(&format!("type {short} to confirm"))
     });
     tmux.send_text(short);
     tmux.send(&["Enter"]);
-    tmux.wait_for("the reason prompt", |s| s.contains("reason (optional)"));
+    tmux.wait_for("the reason prompt", |s| {
+        s.contains(&format!("reason for replaying {short} (optional"))
+    });
     tmux.send_text("tmux e2e");
     tmux.send(&["Enter"]);
     let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));
@@ -443,16 +445,11 @@ fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
     });
 }
 
-/// A store of `sagas` seeded sagas in a private home, and that home's
-/// environment for the binary.
-fn seeded_home(
-    bin: &str,
-    dir: &Path,
-    sagas: usize,
-    snapshots: usize,
-) -> (String, Vec<(&'static str, String)>) {
-    let db = dir.join("burst.db");
-    let store = format!("sqlite://{}", db.display());
+/// The demo's store (8 orders, 3 trips; some fail and are compensated) in
+/// a temp dir, with the environment that keeps the user's config and data
+/// dir out of it.
+fn demo_store(bin: &str, dir: &Path) -> (Vec<(&'static str, String)>, String) {
+    let store = format!("sqlite://{}", dir.join("demo.db").display());
     let env = vec![
         ("HOME", dir.display().to_string()),
         ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
@@ -462,189 +459,181 @@ fn seeded_home(
         bin,
         &env,
         &[
-            "--store",
-            &store,
-            "dev",
-            "seed",
-            "--sagas",
-            &sagas.to_string(),
-            "--snapshots",
-            &snapshots.to_string(),
-            "--context-bytes",
-            "200",
-            "--start",
-            "2026-01-15T09:00:00Z",
+            "--store", &store, "demo", "--no-tui", "--orders", "8", "--trips", "3",
         ],
     );
-    (store, env)
+    (env, store)
 }
 
-/// The saga ids as the list shows them, newest first.
-fn listed_ids(bin: &str, env: &[(&str, String)], store: &str) -> Vec<String> {
-    let listed: serde_json::Value = serde_json::from_str(&run_ok(
+/// `sagas list --format json` with `args`, parsed.
+fn list_json(bin: &str, env: &[(&str, String)], store: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--store", store, "sagas", "list", "--format", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&run_ok(bin, env, &all)).unwrap()
+}
+
+/// Opens a saga by id in the TUI and goes to its last snapshot.
+fn open_last(tmux: &Tmux, saga_id: &str) {
+    tmux.send(&[":"]);
+    tmux.send_text(&format!("saga {saga_id}"));
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the saga opened", |s| s.contains("opened saga"));
+    tmux.send(&["G"]);
+}
+
+#[test]
+fn tui_in_tmux_says_why_a_saga_failed_on_its_row_in_the_header_diff_and_raw() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let (env, store) = demo_store(bin, dir.path());
+    let failed = list_json(
         bin,
-        env,
-        &[
-            "--store", store, "sagas", "list", "--all", "--format", "json",
-        ],
-    ))
-    .unwrap();
-    listed["sagas"]
-        .as_array()
+        &env,
+        &store,
+        &["--status", "rolled_back", "--name", "OrderSaga"],
+    )["sagas"][0]["saga_id"]
+        .as_str()
+        .expect("the demo leaves a rolled-back order")
+        .to_string();
+    let tmux = tui_in_tmux(bin, &env, &store);
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
+    open_last(&tmux, &failed);
+    // The failing row names its step and error; the header says it whole.
+    let screen = tmux.wait_for("the error on the row and in the header", |s| {
+        s.contains("▶   2 ⟲ charge_payment: payment declined: card t")
+            && s.contains("✖ failed at #2 charge_payment: payment declined: card token")
+    });
+    assert!(
+        screen.contains("has expired (ask for a new token)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("compensated: reserve_inventory"),
+        "{screen}"
+    );
+    // The diff against the executing snapshot is the outcome, not "no change".
+    tmux.send(&["2"]);
+    let screen = tmux.wait_for("the outcome in the Diff tab", |s| {
+        s.contains("~ status: \"executing\" → \"rolled_back\"")
+            && s.contains("+ compensated_steps: [\"reserve_inventory\"]")
+    });
+    assert!(!screen.contains("No change"), "{screen}");
+    assert!(
+        screen.contains("+ error: \"payment declined: card token"),
+        "{screen}"
+    );
+    // Raw: the error's long line wraps; its end is on screen.
+    tmux.send(&["3", "Tab", "G"]);
+    let screen = tmux.wait_for("the wrapped error in the Raw tab", |s| {
+        s.contains("\"error\": \"payment declined:") && s.contains("new token)\",")
+    });
+    assert!(screen.contains("\"compensated_steps\": ["), "{screen}");
+    tmux.send(&["q"]);
+}
+
+#[test]
+fn tui_in_tmux_x_on_the_diff_tab_writes_the_diff_under_the_data_dir_and_says_where() {
+    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_sagascope");
+    let dir = tempfile::tempdir().unwrap();
+    let (env, store) = demo_store(bin, dir.path());
+    let failed = list_json(
+        bin,
+        &env,
+        &store,
+        &["--status", "rolled_back", "--name", "OrderSaga"],
+    )["sagas"][0]["saga_id"]
+        .as_str()
         .unwrap()
-        .iter()
-        .map(|s| s["saga_id"].as_str().unwrap().to_string())
-        .collect()
+        .to_string();
+    let tmux = tui_in_tmux(bin, &env, &store);
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
+    open_last(&tmux, &failed);
+    tmux.wait_for("the last snapshot", |s| s.contains("· 3/3"));
+    tmux.send(&["Tab", "2"]);
+    tmux.wait_for("the Diff tab", |s| s.contains("~ status: "));
+    tmux.send(&["x"]);
+    let screen = tmux.wait_for("the footer naming the file", |s| {
+        s.contains("exported 1 record(s) to ")
+    });
+    // HOME is the temp dir, so the footer writes it as ~.
+    let shown = screen
+        .split("exported 1 record(s) to ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let expected_dir = "~/data/sagascope/exports/sagascope-diff-";
+    assert!(shown.starts_with(expected_dir), "{shown}");
+    let path = dir.path().join(shown.trim_start_matches("~/"));
+    let diff: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(diff["b"]["saga_id"], failed.as_str());
+    assert_eq!(diff["fields"][0]["new"], "rolled_back");
+    assert_eq!(diff["fields"][2]["new"][0], "reserve_inventory");
+    tmux.send(&["q"]);
 }
 
-/// Keys sent back to back through the terminal, faster than the store
-/// answers, all take effect in order: 30 `End`s walk the 26 pages of a
-/// 2,600-saga list to its real end; `g j j j k l e` and the text typed
-/// after it land in the override editor of the third saga. (Keys once
-/// waited for the 500 ms clock, and the `e` after an `l` was dropped.)
 #[test]
-fn tui_in_tmux_a_burst_of_keys_lands_every_key_in_order() {
+fn tui_in_tmux_overview_counts_groups_failures_and_enter_lists_a_group() {
     if !common::backend_available("tmux", "tmux -V", tmux_works()) {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
     let dir = tempfile::tempdir().unwrap();
-    let (store, env) = seeded_home(bin, dir.path(), 2_600, 2);
-    let ids = listed_ids(bin, &env, &store);
-    assert_eq!(ids.len(), 2_600);
-
-    let tmux = tui_in_tmux(bin, &env, &store);
-    tmux.wait_for("the first page of the list", |s| s.contains(" Sagas 100+ "));
-
-    // One send-keys: the keys reach the terminal in one go.
-    let ends = vec!["End"; 30];
-    tmux.send(&ends);
-    let oldest = &ids[ids.len() - 1][..8];
-    let screen = tmux.wait_for("the real end of the list", |s| {
-        s.contains(" Sagas 2600 · ") && s.contains(&format!("{oldest} · 1/2 "))
-    });
-    assert!(!screen.contains("2600+"), "{screen}");
-
-    // Moves, open, edit and the override typed at once: one tmux command
-    // line, so nothing waits between them.
-    let third = &ids[2][..8];
-    let out = tmux.cmd(&[
-        "send-keys",
-        "-t",
-        "main",
-        "g",
-        "j",
-        "j",
-        "j",
-        "k",
-        "l",
-        "e",
-        ";",
-        "send-keys",
-        "-t",
-        "main",
-        "-l",
-        "\"burst\": 7",
+    let (env, store) = demo_store(bin, dir.path());
+    let total = |args: &[&str]| {
+        let mut a = vec!["--count"];
+        a.extend_from_slice(args);
+        list_json(bin, &env, &store, &a)["total"].as_u64().unwrap()
+    };
+    let rolled_back = total(&["--status", "rolled_back"]);
+    let failures = total(&["--status", "failed,rolled_back,partially_committed"]);
+    let completed = total(&["--status", "completed"]);
+    let orders = total(&[
+        "--status",
+        "rolled_back",
+        "--name",
+        "OrderSaga",
+        "--step",
+        "charge_payment",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let screen = tmux.wait_for("the override typed into the editor", |s| {
-        s.contains("✓ valid override, 1 key(s)")
-    });
-    assert!(
-        screen
-            .lines()
-            .any(|l| l.contains("Override · ") && l.contains(third)),
-        "the editor is on the third saga {third}:\n{screen}"
-    );
-    assert!(screen.contains("\"burst\": 7"), "{screen}");
-    assert!(screen.contains("+ $.burst: 7"), "{screen}");
-
-    // (Esc and a key at once would read as Alt and the key.)
-    tmux.send(&["Escape"]);
-    tmux.wait_for("the editor closed", |s| !s.contains("Override · "));
-    tmux.send(&["q"]);
-    tmux.wait_for("the alternate screen to close", |_| {
-        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
-        String::from_utf8_lossy(&alt.stdout).trim() == "0"
-    });
-}
-
-/// Another process writes while the TUI is open: without a key, the new
-/// saga shows behind the list's "1 new" marker (the selection stays), and
-/// the snapshot joins the timeline being followed (`f`).
-#[test]
-fn tui_in_tmux_shows_what_another_process_writes_without_a_key() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
-        return;
-    }
-    let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let (store, env) = seeded_home(bin, dir.path(), 5, 6);
-    let ids = listed_ids(bin, &env, &store);
-
+    assert!(orders >= 2, "the demo fails two orders of 8");
     let tmux = tui_in_tmux(bin, &env, &store);
-    let newest = &ids[0];
-    tmux.wait_for("the list and the newest saga's timeline", |s| {
-        s.contains(" Sagas 5 · ") && s.contains(&format!("{} · 1/6 ", &newest[..8]))
+    tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
+    tmux.send(&["O"]);
+    let screen = tmux.wait_for("the overview's counts and groups", |s| {
+        s.contains("Overview · 11 saga(s)") && s.contains("Failures by step and error")
     });
-    tmux.send(&["Enter", "f"]);
-    tmux.wait_for("following the newest snapshot", |s| {
-        s.contains(" · 6/6 · following ")
-    });
-
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let fresh = uuid::Uuid::new_v4().to_string();
-    rt.block_on(async {
-        use sagascope::model::{SagaStatus, Snapshot};
-        use sagascope::store::{OpenOptions, StoreUrl};
-        let s = sagascope::store::open(&StoreUrl::new(&store), &OpenOptions::default())
-            .await
-            .unwrap();
-        let ctx = serde_json::json!({"written_by": "another process"});
-        let ctx = ctx.as_object().unwrap().clone();
-        let next = Snapshot::new(
-            newest.as_str(),
-            "OrderSaga",
-            "late_step",
-            6,
-            SagaStatus::Completed,
-            ctx.clone(),
-            vec![],
-        );
-        s.save_snapshot(&next).await.unwrap();
-        let other = Snapshot::new(
-            fresh.as_str(),
-            "FreshSaga",
-            "first_step",
-            0,
-            SagaStatus::Executing,
-            ctx,
-            vec![],
-        );
-        s.save_snapshot(&other).await.unwrap();
-    });
-
-    let screen = tmux.wait_for("the new snapshot followed and the new saga marked", |s| {
-        s.contains(" · 7/7 · following ") && s.contains("↑ 1 new (g)")
-    });
-    assert!(screen.contains("late_step"), "{screen}");
     assert!(
-        !screen.contains(&fresh[..8]),
-        "the new saga waits above the list:\n{screen}"
+        screen.contains(&format!("⟲ rolled_back {rolled_back:>19}")),
+        "{screen}"
     );
-    // Back in the list, going to the top takes it in.
-    tmux.send(&["BSpace", "g"]);
-    let screen = tmux.wait_for("the new saga listed at the top", |s| {
-        s.contains(" Sagas 6 · ") && s.contains(&format!("{} · 1/1 ", &fresh[..8]))
+    assert!(
+        screen.contains(&format!("✔ completed {completed:>21}")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!(
+            "▶ {orders:>6}  charge_payment        payment declined: card token for order ord-"
+        )),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("Failures per hour, last 24 h: {failures} in all")),
+        "{screen}"
+    );
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("the list showing the group", |s| {
+        s.contains(&format!("Sagas {orders} · failed at charge_payment"))
     });
-    assert!(!screen.contains(" new (g)"), "{screen}");
+    assert!(!screen.contains("TripBookingSa"), "{screen}");
+    tmux.send(&["Escape"]);
+    tmux.wait_for("every saga again", |s| s.contains("Sagas 11 · time"));
     tmux.send(&["q"]);
-    tmux.wait_for("the alternate screen to close", |_| {
-        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
-        String::from_utf8_lossy(&alt.stdout).trim() == "0"
-    });
 }

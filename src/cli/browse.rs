@@ -354,7 +354,8 @@ pub struct DiffArgs {
     /// Take `b` from this other saga (e.g. a replay against its original).
     #[arg(long, value_name = "SAGA")]
     pub other_saga: Option<String>,
-    /// text: unified diff of the contexts; paths: one line per changed JSON path; json: both.
+    /// text: unified diff of the contexts, then the snapshot fields that changed (status,
+    /// error, compensated_steps); paths: one line per changed JSON path or field; json: both.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
 }
@@ -392,6 +393,17 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
         )
     };
     let changes = diff::structural_diff(&va, &vb);
+    // Status, error and compensated steps live beside the context: a
+    // rollback changes them and often nothing in the context.
+    let fields = diff::snapshot_field_changes(&sa, &sb);
+    let show = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let line = |c: &diff::PathChange| match c.kind {
+        diff::ChangeKind::Added => format!("+ {} = {}\n", c.path, show(&c.new)),
+        diff::ChangeKind::Removed => format!("- {} (was {})\n", c.path, show(&c.old)),
+        diff::ChangeKind::Changed => {
+            format!("~ {}: {} -> {}\n", c.path, show(&c.old), show(&c.new))
+        }
+    };
     match a.format {
         DiffFormat::Text => {
             let u = diff::unified_diff(&va, &vb, (&label(&sa), &label(&sb)));
@@ -400,29 +412,22 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
             } else {
                 emit(&u);
             }
+            if !fields.is_empty() {
+                emit("snapshot fields:\n");
+                for c in &fields {
+                    emit(&line(c));
+                }
+            }
         }
         DiffFormat::Paths => {
-            for c in &changes {
-                let show =
-                    |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                let line = match c.kind {
-                    diff::ChangeKind::Added => format!("+ {} = {}", c.path, show(&c.new)),
-                    diff::ChangeKind::Removed => format!("- {} (was {})", c.path, show(&c.old)),
-                    diff::ChangeKind::Changed => {
-                        format!("~ {}: {} -> {}", c.path, show(&c.old), show(&c.new))
-                    }
-                };
-                emit(&(line + "\n"));
+            for c in changes.iter().chain(&fields) {
+                emit(&line(c));
             }
             if changes.is_empty() {
                 note("contexts are equal");
             }
         }
-        DiffFormat::Json => emit_json(&json!({
-            "a": {"saga_id": sa.saga_id, "snapshot_id": sa.snapshot_id, "step_name": sa.step_name, "step_index": sa.step_index, "created_at": sa.created_at},
-            "b": {"saga_id": sb.saga_id, "snapshot_id": sb.snapshot_id, "step_name": sb.step_name, "step_index": sb.step_index, "created_at": sb.created_at},
-            "changes": changes,
-        })),
+        DiffFormat::Json => emit_json(&diff::diff_json(&sa, &sb)),
     }
     // Entries that could not be read shift what an index means: name them
     // and say the diff may not be between the snapshots meant.

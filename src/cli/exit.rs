@@ -29,6 +29,17 @@ pub enum Exit {
     UnknownStep = 7,
     /// No definition for the saga's name: nothing to execute it with.
     NoDefinition = 8,
+    /// The saga completed: a replay is refused without `--allow-completed`.
+    Completed = 9,
+    /// The saga was already replayed successfully: refused without `--again`.
+    AlreadyReplayed = 10,
+    /// The saga may still be running: refused without `--force`.
+    InProgress = 11,
+    /// The replay would run again a step that must not run twice
+    /// (`repeatable = false`, or no longer in the definition).
+    NotRepeatable = 12,
+    /// `replay apply`: the saga changed since the plan was written.
+    StalePlan = 13,
 }
 
 pub const EXIT_CODES_HELP: &str = "\
@@ -46,7 +57,15 @@ Exit codes:
      abandoned replay (`replay recover`); `run --saga-id` names an existing
      saga; `import` would overwrite different data (--on-conflict)
   7  unknown step: the saga's definition has no step of that name
-  8  no definition for the saga's name (nothing to execute it with)";
+  8  no definition for the saga's name (nothing to execute it with)
+  9  refused: the saga completed (replay anyway with --allow-completed)
+ 10  refused: the saga was already replayed successfully (--again)
+ 11  refused: the saga may still be running: its newest snapshot is not
+     terminal and younger than the lock TTL (--force)
+ 12  refused: the replay would run again a step marked repeatable = false
+     (or one no longer in the definition); see --compensated skip
+ 13  replay apply: the saga changed since the plan was written (a new
+     snapshot or replay); make a new plan";
 
 /// An error on its way to the user: one line, an exit code, maybe a hint.
 #[derive(Debug)]

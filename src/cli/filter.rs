@@ -57,6 +57,7 @@ impl FilterArgs {
                 })
                 .collect::<Result<_, _>>()?,
             name: self.name.clone(),
+            name_contains: None,
             latest_step: self.step.clone(),
             since: self
                 .since

@@ -10,6 +10,7 @@ mod bundle;
 mod demo;
 pub mod exit;
 pub mod filter;
+mod junit;
 pub mod output;
 mod replay_run;
 pub(crate) mod run;
@@ -101,7 +102,7 @@ pub enum Command {
     /// Run a saga from its definition (TOML or registered), capturing snapshots.
     Run(run::RunArgs),
     /// Replay (or dry-run) many sagas from one step with one override.
-    Batch(batch::BatchArgs),
+    Batch(Box<batch::BatchArgs>),
     /// Seed the store by running realistic demo sagas, then open the UI.
     Demo(demo::DemoArgs),
 }
@@ -140,6 +141,9 @@ pub enum ReplayCommand {
     History(browse::HistoryArgs),
     /// Replay a saga from a checkpoint with an edited context (or --dry-run).
     Run(replay_run::ReplayRunArgs),
+    /// Run a plan written by `--dry-run --plan-out FILE` (one saga's, or a
+    /// batch's plan set) exactly; refused (exit 13) if the saga changed since.
+    Apply(replay_run::ApplyArgs),
     /// List replays killed part way (lock expired, still `running`) and
     /// resume (--resume) or close them (--abandon --reason TEXT).
     Recover(replay_run::RecoverArgs),
@@ -238,8 +242,9 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Run(a)) => replay_run::replay_run(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Recover(a)) => replay_run::replay_recover(&mut ctx, a).await,
+        Command::Replay(ReplayCommand::Apply(a)) => replay_run::replay_apply(&mut ctx, a).await,
         Command::Run(a) => run::run(&mut ctx, a).await,
-        Command::Batch(a) => batch::batch(&mut ctx, a).await,
+        Command::Batch(a) => batch::batch(&mut ctx, *a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
     }
 }
@@ -250,6 +255,7 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
     match cmd {
         Command::Replay(ReplayCommand::Run(a)) if a.o.dry_run => (DryRun, "`replay run --dry-run`"),
         Command::Replay(ReplayCommand::Run(_)) => (Write, "`replay run`"),
+        Command::Replay(ReplayCommand::Apply(_)) => (Write, "`replay apply`"),
         // Even listing takes each candidate saga's replay lock (that is how
         // an abandoned replay is told from a running one).
         Command::Replay(ReplayCommand::Recover(_)) => (Write, "`replay recover`"),

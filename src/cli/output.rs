@@ -192,16 +192,9 @@ pub fn time_cell(t: &Timestamp) -> String {
     t.as_datetime().format("%Y-%m-%d %H:%M:%S%.3fZ").to_string()
 }
 
-/// How long ago, compactly (`3m`, `2h`, `5d`).
+/// How long ago, compactly (`3m`, `2h`, `5d`, `in 5m` for a time ahead).
 pub fn age(t: &Timestamp, now: &Timestamp) -> String {
-    let secs = (now.as_micros() - t.as_micros()) / 1_000_000;
-    match secs {
-        s if s < 0 => "future".into(),
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
+    t.age_at(*now)
 }
 
 /// Asks a yes/no question on the terminal. Without a terminal the answer

@@ -1,7 +1,7 @@
 //! `sagascope replay run`: replay a saga from a checkpoint with an edited
 //! context, for real or as a dry run (a plan, as a table or JSON).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::{json, Value};
@@ -30,12 +30,47 @@ impl From<MergeArg> for MergeMode {
     }
 }
 
+/// `--compensated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompensatedArg {
+    /// Run again the steps the original run compensated (their effects
+    /// were undone): the default.
+    Rerun,
+    /// Leave them undone: neither run nor compensated again.
+    Skip,
+}
+
 /// The override and merge flags `replay run` and `batch` share.
 #[derive(Debug, Clone, Args)]
 pub struct OverrideArgs {
-    /// Checkpoint: replay from this step (its newest snapshot).
-    #[arg(long, value_name = "STEP")]
-    pub from_step: String,
+    /// Checkpoint: the snapshot taken before this step ran (never one taken
+    /// after it, such as the rolled-back one).
+    #[arg(long, value_name = "STEP", required_unless_present = "from_snapshot")]
+    pub from_step: Option<String>,
+    /// Checkpoint, exactly: a timeline position as `sagascope snapshots`
+    /// numbers it (`2`, `#2`, `-1` = newest) or a snapshot id (prefix).
+    #[arg(
+        long,
+        value_name = "ID|INDEX",
+        conflicts_with = "from_step",
+        allow_hyphen_values = true
+    )]
+    pub from_snapshot: Option<String>,
+    /// Steps the original run compensated: run them again (default) or
+    /// leave them undone.
+    #[arg(long, value_enum, default_value_t = CompensatedArg::Rerun, value_name = "WHAT")]
+    pub compensated: CompensatedArg,
+    /// Replay a saga that completed (refused otherwise: exit 9).
+    #[arg(long)]
+    pub allow_completed: bool,
+    /// Replay a saga that was already replayed successfully (refused
+    /// otherwise: exit 10).
+    #[arg(long)]
+    pub again: bool,
+    /// Replay a saga that may still be running: its newest snapshot is not
+    /// terminal and younger than the lock TTL (refused otherwise: exit 11).
+    #[arg(long)]
+    pub force: bool,
     /// Set a context key: `key=value`, value parsed as JSON when it is valid
     /// JSON, else taken as a string (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
@@ -58,6 +93,10 @@ pub struct OverrideArgs {
     /// Show the plan and change nothing but the replay log.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: write the plan (or a batch's plan set) to FILE, with a
+    /// fingerprint of the saga, for `sagascope replay apply FILE`.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub plan_out: Option<PathBuf>,
     /// A definition file or folder (repeatable), besides the config's.
     #[arg(long, value_name = "PATH")]
     pub definitions: Vec<PathBuf>,
@@ -70,7 +109,8 @@ pub struct OverrideArgs {
 impl OverrideArgs {
     pub fn spec(&self) -> Result<ReplaySpec, CliError> {
         Ok(ReplaySpec {
-            from_step: self.from_step.clone(),
+            from_step: self.from_step.clone().unwrap_or_default(),
+            from_snapshot: self.from_snapshot.clone(),
             context_override: replay::build_override(
                 self.override_file.as_deref(),
                 self.override_json.as_deref(),
@@ -78,6 +118,15 @@ impl OverrideArgs {
             )?,
             merge: self.merge.into(),
             force_failure: self.force_failure,
+            compensated: match self.compensated {
+                CompensatedArg::Rerun => replay::Compensated::Rerun,
+                CompensatedArg::Skip => replay::Compensated::Skip,
+            },
+            allow: replay::Allow {
+                completed: self.allow_completed,
+                again: self.again,
+                in_progress: self.force,
+            },
         })
     }
 
@@ -114,21 +163,64 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
             print_event(e)
         }
     };
-    let report = replay::replay(&store, &defs, &a.saga_id, &spec, &opts, &events).await?;
+    let saga = replay::find_saga(store.as_ref(), &a.saga_id).await?;
+    let (plan, history) = replay::plan_replay(
+        store.as_ref(),
+        &defs,
+        &saga.saga_id,
+        Some(&saga.saga_name),
+        &spec,
+        opts.lock_ttl,
+    )
+    .await?;
+    let report = match replay::run_plan(&store, &defs, plan, &spec, &opts, &events).await {
+        Ok(r) => r,
+        // A refused dry run still shows its plan: what was found, and why
+        // the real run would not start.
+        Err(replay::ReplayError::Plan(p)) if opts.dry_run && p.checkpoint.is_some() => {
+            match a.format {
+                Format::Json | Format::Jsonl => emit_json(&json!({"plan": p, "replay_log": null})),
+                _ => emit(&render_plan(&p, None)),
+            }
+            return Err(replay::ReplayError::Plan(p).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if opts.dry_run {
+        if let Some(path) = &a.o.plan_out {
+            if let Some(file) = replay::artifact::PlanFile::new(
+                &spec,
+                &report.plan,
+                &history,
+                &opts.initiated_by,
+                Some(report.log.replay_id.clone()),
+            ) {
+                write_plan_file(path, &file)?;
+            }
+        }
         match a.format {
             Format::Json | Format::Jsonl => {
                 emit_json(&json!({"plan": report.plan, "replay_log": report.log}))
             }
-            _ => emit(&render_plan(&report.plan, &report.log.replay_id)),
+            _ => emit(&render_plan(&report.plan, Some(&report.log.replay_id))),
         }
         return match report.plan.first_error() {
             None => Ok(Exit::Ok),
             Some(e) => Err(CliError::new(plan_exit(e.kind), e.message.clone())),
         };
     }
+    emit_replay_report(&report, a.format);
+    Ok(if report.succeeded() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
+}
+
+/// A real replay's result: JSON, or lines for people.
+fn emit_replay_report(report: &replay::ReplayReport, format: Format) {
     let outcome = report.outcome.as_ref();
-    match a.format {
+    match format {
         Format::Json | Format::Jsonl => {
             emit_json(&json!({"replay_log": report.log, "outcome": outcome, "plan": report.plan}))
         }
@@ -159,19 +251,122 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
             emit(&s);
         }
     }
-    Ok(if report.succeeded() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+}
+
+/// Writes a plan file or plan set (owner-only: it holds contexts).
+pub fn write_plan_file<T: serde::Serialize>(path: &Path, doc: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    crate::files::write_private_file(path, (text + "\n").as_bytes())
+        .map_err(|e| CliError::usage(format!("cannot write plan {}: {e}", path.display())))?;
+    super::output::note(&format!(
+        "plan written to {} (apply it with `sagascope replay apply {}`)",
+        path.display(),
+        path.display()
+    ));
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file (`replay run --dry-run --plan-out FILE`) or plan set
+    /// (`batch --dry-run --plan-out FILE`).
+    pub plan: PathBuf,
+    /// Why: recorded in the replay log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// A definition file or folder (repeatable), besides the config's.
+    #[arg(long, value_name = "PATH")]
+    pub definitions: Vec<PathBuf>,
+    /// Seconds the replay lock lasts without renewal.
+    #[arg(long, value_name = "SECS")]
+    pub lock_ttl: Option<f64>,
+    /// Replays in flight at once (plan sets).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `sagascope replay apply FILE`: run a written plan exactly, or refuse
+/// (exit 13) because the saga changed since.
+pub async fn replay_apply(ctx: &mut Context, a: ApplyArgs) -> Result<Exit, CliError> {
+    let text = std::fs::read_to_string(&a.plan)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", a.plan.display())))?;
+    let doc = replay::artifact::parse_plan_document(&text)
+        .map_err(|e| CliError::usage(format!("{}: {e}", a.plan.display())))?;
+    if a.concurrency == 0 {
+        return Err(CliError::usage("--concurrency must be at least 1"));
+    }
+    let opts = ReplayOptions {
+        initiated_by: ctx.settings.identity.clone(),
+        reason: a.reason.clone(),
+        dry_run: false,
+        lock_ttl: lock_ttl(ctx, a.lock_ttl)?,
+        lock_owner: replay::lock_owner(&ctx.settings.identity),
+    };
+    let defs = load_definitions(ctx, &a.definitions)?;
+    let store = ctx.store().await?;
+    let show = matches!(a.format, Format::Table | Format::Text);
+    match doc {
+        replay::artifact::PlanDocument::One(file) => {
+            let events = |e: &crate::engine::Event| {
+                if show {
+                    print_event(e)
+                }
+            };
+            let report = replay::apply_plan(&store, &defs, &file, &opts, &events).await?;
+            emit_replay_report(&report, a.format);
+            Ok(if report.succeeded() {
+                Exit::Ok
+            } else {
+                Exit::Problems
+            })
+        }
+        replay::artifact::PlanDocument::Set(set) => {
+            let started = std::time::Instant::now();
+            let items =
+                replay::batch::apply_plan_set(&store, &defs, &set, &opts, a.concurrency, &|item| {
+                    if !show {
+                        super::output::emit_jsonl(item)
+                    }
+                })
+                .await;
+            let summary = replay::batch::summarize(
+                &items,
+                false,
+                set.plans
+                    .first()
+                    .map(|p| p.plan.from_step.as_str())
+                    .unwrap_or("-"),
+                started.elapsed().as_secs_f64(),
+            );
+            if show {
+                emit(&super::batch::render_summary(&summary));
+                if !set.left_out.is_empty() {
+                    super::output::note(&format!(
+                        "{} saga(s) of the dry run were left out of the plan set (skipped or not plannable then)",
+                        set.left_out.len()
+                    ));
+                }
+            } else {
+                super::output::emit_jsonl(&json!({"summary": summary}));
+            }
+            Ok(if summary.has_problems() {
+                Exit::Problems
+            } else {
+                Exit::Ok
+            })
+        }
+    }
 }
 
 fn v(s: &Option<Value>) -> String {
     s.as_ref().map(compact).unwrap_or_else(|| "∅".into())
 }
 
-/// The dry-run plan for people.
-pub fn render_plan(p: &ReplayPlan, replay_id: &str) -> String {
+/// The dry-run plan for people; `replay_id` is the dry run's log entry
+/// (`None` when the plan has errors and nothing was logged).
+pub fn render_plan(p: &ReplayPlan, replay_id: Option<&str>) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "Dry run: replay of saga {} ({}) from step {}\n\n",
@@ -185,12 +380,15 @@ pub fn render_plan(p: &ReplayPlan, replay_id: &str) -> String {
             &mut s,
             "checkpoint",
             format!(
-                "snapshot {} — {} #{} ({}, {})",
-                short_id(&c.snapshot_id),
-                c.step_name,
-                c.step_index,
-                c.status,
-                super::output::time_cell(&c.created_at)
+                "{} — {}{}",
+                c.describe(),
+                super::output::time_cell(&c.created_at),
+                match c.pick {
+                    replay::effects::CheckpointPick::BeforeStep => "",
+                    replay::effects::CheckpointPick::LatestForStep =>
+                        " (no snapshot before the step)",
+                    replay::effects::CheckpointPick::Exact => " (--from-snapshot)",
+                }
             ),
         ),
         None => row(&mut s, "checkpoint", "none".into()),
@@ -205,8 +403,29 @@ pub fn render_plan(p: &ReplayPlan, replay_id: &str) -> String {
             compact(&Value::Object(p.context_override.clone()))
         },
     );
-    row(&mut s, "steps skipped", dash(&p.steps_skipped, ", "));
-    row(&mut s, "steps that would run", dash(&p.steps_to_run, " → "));
+    row(
+        &mut s,
+        "compensated steps",
+        match p.compensated {
+            replay::Compensated::Rerun => "re-run (--compensated rerun)".into(),
+            replay::Compensated::Skip => "left undone (--compensated skip)".into(),
+        },
+    );
+    if p.steps.is_empty() {
+        row(&mut s, "steps skipped", dash(&p.steps_skipped, ", "));
+        row(&mut s, "steps that would run", dash(&p.steps_to_run, " → "));
+    } else {
+        s.push_str("\n  steps:\n");
+        for st in &p.steps {
+            let why = if st.why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", st.why)
+            };
+            s.push_str(&format!("    {:<7}{}{}\n", st.action.label(), st.step, why));
+        }
+        s.push('\n');
+    }
     row(
         &mut s,
         "compensations that could fire",
@@ -252,10 +471,15 @@ pub fn render_plan(p: &ReplayPlan, replay_id: &str) -> String {
     if !p.warnings.is_empty() || !p.errors.is_empty() {
         s.push('\n');
     }
-    s.push_str(&format!(
-        "\nNothing was executed. Logged as dry run {replay_id} (see `sagascope replay history {}`).\n",
-        short_id(&p.original_saga_id)
-    ));
+    match replay_id {
+        Some(id) => s.push_str(&format!(
+            "\nNothing was executed. Logged as dry run {id} (see `sagascope replay history {}`).\n",
+            short_id(&p.original_saga_id)
+        )),
+        None => s.push_str(
+            "\nNothing was executed, nothing was logged: a real replay would be refused (see the error).\n",
+        ),
+    }
     s
 }
 

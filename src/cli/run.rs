@@ -77,6 +77,10 @@ pub fn plan_exit(kind: PlanErrorKind) -> Exit {
         PlanErrorKind::UnknownStep => Exit::UnknownStep,
         PlanErrorKind::NoDefinition => Exit::NoDefinition,
         PlanErrorKind::NoSnapshot => Exit::NotFound,
+        PlanErrorKind::Completed => Exit::Completed,
+        PlanErrorKind::AlreadyReplayed => Exit::AlreadyReplayed,
+        PlanErrorKind::InProgress => Exit::InProgress,
+        PlanErrorKind::NotRepeatable => Exit::NotRepeatable,
     }
 }
 
@@ -94,6 +98,7 @@ impl From<ReplayError> for CliError {
             }
             e @ ReplayError::Abandoned(_) => CliError::new(Exit::Conflict, e.to_string()),
             e @ ReplayError::CannotResume(_) => CliError::usage(e.to_string()),
+            e @ ReplayError::StalePlan(_) => CliError::new(Exit::StalePlan, e.to_string()),
             ReplayError::Locked(l) => match l {
                 replay::LockError::Held { .. } => CliError::new(Exit::Conflict, l.to_string()),
                 replay::LockError::Store(s) => s.into(),

@@ -150,6 +150,11 @@ pub struct Step {
     /// Take a snapshot after this step whatever the strategy (how `manual`
     /// sagas place their checkpoints).
     pub snapshot_after: bool,
+    /// Whether a replay may run the step again after its effect was undone
+    /// (compensated) or while it is still in force. `false` for steps whose
+    /// effect must happen once at most (a payout, an email to a customer):
+    /// a replay plan that would run one again is an error, not a silent skip.
+    pub repeatable: bool,
 }
 
 impl fmt::Debug for Step {
@@ -163,6 +168,7 @@ impl fmt::Debug for Step {
             )
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
+            .field("repeatable", &self.repeatable)
             .finish()
     }
 }
@@ -178,7 +184,15 @@ impl Step {
             retry: RetryPolicy::default(),
             timeout: None,
             snapshot_after: false,
+            repeatable: true,
         }
+    }
+
+    /// Marks the step as not to be run again by a replay (see
+    /// [`repeatable`](Self::repeatable)).
+    pub fn not_repeatable(mut self) -> Self {
+        self.repeatable = false;
+        self
     }
 
     /// Sets the compensation run when a later step fails.

@@ -25,6 +25,9 @@ pub struct RunRequest {
     /// Steps already done (a replay's checkpoint): skipped, and compensated
     /// on failure as sagaz does after `execute_from_snapshot`.
     pub completed_steps: Vec<String>,
+    /// Steps not run and not counted as completed: a replay's compensated
+    /// steps left undone (`--compensated skip`). They are never compensated.
+    pub skipped_steps: Vec<String>,
     /// Fail the last step that would run, without running it, so the
     /// compensation path can be tested.
     pub force_failure: bool,
@@ -246,10 +249,19 @@ impl Engine {
             errors: Vec::new(),
         };
         let to_run: Vec<usize> = (0..def.steps.len())
-            .filter(|&i| !completed.contains(&def.steps[i].name))
+            .filter(|&i| {
+                !completed.contains(&def.steps[i].name)
+                    && !req.skipped_steps.contains(&def.steps[i].name)
+            })
             .collect();
-        for s in &completed {
-            events(&Event::StepSkipped { step: s.clone() });
+        for s in def
+            .steps
+            .iter()
+            .filter(|s| completed.contains(&s.name) || req.skipped_steps.contains(&s.name))
+        {
+            events(&Event::StepSkipped {
+                step: s.name.clone(),
+            });
         }
         let last = to_run.last().copied();
         let mut failure: Option<(usize, String)> = None;

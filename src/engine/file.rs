@@ -11,6 +11,7 @@
 //! timeout_secs = 10
 //! attempts = 3                              # in all, default 1
 //! backoff_ms = 200
+//! repeatable = true                         # false: a replay must never run it again
 //!
 //! [delegate]                                # instead of steps, or beside them
 //! run = "python3 replay_with_sagaz.py"
@@ -80,6 +81,12 @@ struct RawStep {
     backoff_ms: Option<u64>,
     #[serde(default)]
     snapshot_after: bool,
+    #[serde(default = "yes")]
+    repeatable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +188,7 @@ pub fn parse_definition(text: &str, path: &Path) -> Result<SagaDefinition, Defin
             },
             timeout,
             snapshot_after: s.snapshot_after,
+            repeatable: s.repeatable,
         });
     }
     let delegate = match raw.delegate {

@@ -142,6 +142,56 @@ impl Snapshot {
         self.retention_until.is_some_and(|r| r < now)
     }
 
+    /// Why the saga failed, as the runtime recorded it beside the context:
+    /// `error` (a string, or an object's `message`), with each failed
+    /// compensation in `compensation_errors` appended. `None` when the
+    /// snapshot records neither (every snapshot but a failed saga's last).
+    pub fn error_message(&self) -> Option<String> {
+        let error = match self.extra.get("error") {
+            Some(Value::String(e)) => Some(e.clone()),
+            Some(Value::Object(o)) => Some(
+                o.get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| Value::Object(o.clone()).to_string()),
+            ),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        };
+        let failed: Vec<String> = match self.extra.get("compensation_errors") {
+            Some(Value::Object(o)) => o
+                .iter()
+                .map(|(step, e)| match e.as_str() {
+                    Some(e) => format!("{step}: {e}"),
+                    None => format!("{step}: {e}"),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if failed.is_empty() {
+            return error;
+        }
+        Some(format!(
+            "{}compensation failed: {}",
+            error.map(|e| format!("{e}; ")).unwrap_or_default(),
+            failed.join("; ")
+        ))
+    }
+
+    /// The steps whose compensation ran, as the runtime recorded them
+    /// (`compensated_steps`, in the order they ran); empty when none.
+    pub fn compensated_steps(&self) -> Vec<String> {
+        self.extra
+            .get("compensated_steps")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The first 8 characters of the saga id, for display.
     pub fn short_saga_id(&self) -> &str {
         short_id(&self.saga_id)
@@ -224,6 +274,32 @@ mod tests {
             Snapshot::from_json(v).unwrap_err().to_string(),
             "missing field `context`"
         );
+    }
+
+    #[test]
+    fn the_error_and_compensations_are_read_from_the_extra_fields() {
+        let mut v = sagaz_dict();
+        let s = Snapshot::from_json(v.clone()).unwrap();
+        assert_eq!(s.error_message(), None);
+        assert!(s.compensated_steps().is_empty());
+        v["error"] = json!("card token for order ord-1002 has expired");
+        v["compensated_steps"] = json!(["reserve_inventory"]);
+        let s = Snapshot::from_json(v.clone()).unwrap();
+        assert_eq!(
+            s.error_message().as_deref(),
+            Some("card token for order ord-1002 has expired")
+        );
+        assert_eq!(s.compensated_steps(), vec!["reserve_inventory"]);
+        v["compensation_errors"] = json!({"reserve_inventory": "warehouse down"});
+        let s = Snapshot::from_json(v.clone()).unwrap();
+        assert_eq!(
+            s.error_message().as_deref(),
+            Some("card token for order ord-1002 has expired; compensation failed: reserve_inventory: warehouse down")
+        );
+        v["error"] = json!({"step": "ship", "message": "carrier down"});
+        v.as_object_mut().unwrap().remove("compensation_errors");
+        let s = Snapshot::from_json(v).unwrap();
+        assert_eq!(s.error_message().as_deref(), Some("carrier down"));
     }
 
     #[test]

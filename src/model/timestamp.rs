@@ -211,6 +211,28 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// How long before `now` this was, compactly (`3s`, `5m`, `2h`, `4d`);
+    /// a time after `now` reads `in 5m` (a clock ahead of this machine's,
+    /// or a saga scheduled ahead), never `0s`. The CLI's tables and the
+    /// TUI's list both show ages with this.
+    pub fn age_at(&self, now: Timestamp) -> String {
+        let us = now.as_micros().saturating_sub(self.as_micros());
+        let secs = (us / 1_000_000).unsigned_abs();
+        let short = match secs {
+            0..=59 => format!("{secs}s"),
+            60..=3599 => format!("{}m", secs / 60),
+            3600..=86_399 => format!("{}h", secs / 3600),
+            _ => format!("{}d", secs / 86_400),
+        };
+        if us < 0 && secs > 0 {
+            format!("in {short}")
+        } else {
+            short
+        }
+    }
+}
+
 impl From<DateTime<Utc>> for Timestamp {
     fn from(dt: DateTime<Utc>) -> Self {
         Self::from_datetime(dt)
@@ -252,6 +274,19 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn age_counts_back_from_now_and_says_when_a_time_is_ahead() {
+        let now = Timestamp::parse("2026-01-15T12:00:00Z").unwrap();
+        let at = |off_s: i64| now.plus_micros(off_s * 1_000_000).age_at(now);
+        assert_eq!(at(-3), "3s");
+        assert_eq!(at(-300), "5m");
+        assert_eq!(at(-7200), "2h");
+        assert_eq!(at(-4 * 86_400), "4d");
+        assert_eq!(at(0), "0s");
+        assert_eq!(at(300), "in 5m");
+        assert_eq!(at(3 * 86_400), "in 3d");
+    }
 
     #[test]
     fn writes_python_isoformat() {

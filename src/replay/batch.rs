@@ -1,7 +1,8 @@
 //! Batch replays: select sagas (by filter or by id), apply one checkpoint
 //! step and override to each, dry run or real, with bounded concurrency,
-//! and summarize the failures grouped by step and error. Sagas already
-//! replayed successfully are skipped, so a batch can be re-run.
+//! and summarize the failures grouped by step and kind of error (see
+//! [`failure_groups`]). Sagas already replayed successfully are skipped, so
+//! a batch can be re-run.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::plan::{build_plan, PlanInput};
-use super::run::{new_log, replay_saga, ReplayError, ReplayOptions, ReplaySpec};
+use super::artifact::{LeftOut, PlanFile, PlanSet, PLAN_SET_FORMAT};
+use super::failures::error_group_key;
+use super::plan::ReplayPlan;
+use super::run::{new_log, plan_replay, replay_saga, ReplayError, ReplayOptions, ReplaySpec};
 use crate::engine::Definitions;
-use crate::model::ReplayStatus;
+use crate::model::{ReplayLog, ReplayStatus};
 use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
 
 /// Which sagas a batch takes.
@@ -47,11 +50,12 @@ pub struct BatchRequest {
 pub enum ItemResult {
     /// Replayed successfully, or a dry run found no problem.
     Ok,
-    /// A dry run found a problem.
-    WouldFail,
     /// The replay ran and failed.
     Failed,
-    /// Already replayed successfully before.
+    /// Refused by a guard, and why (the error): already replayed
+    /// successfully (`--again`), completed (`--allow-completed`), or maybe
+    /// still running (`--force`). A dry run skips exactly what the real run
+    /// would.
     Skipped,
     /// Another replay of it is running.
     Locked,
@@ -84,18 +88,33 @@ pub struct BatchItem {
     /// The saga the replay created (for [`ItemResult::Skipped`], the one the
     /// earlier successful replay created); `None` for dry runs.
     pub new_saga_id: Option<String>,
+    /// Seconds spent on this saga: its replay (or the checks that skipped
+    /// it), start to end; in a dry run, its share of the batched round trips
+    /// of the sagas planned with it.
+    #[serde(default)]
+    pub elapsed_secs: f64,
 }
 
-/// Failures that share a step and an error.
+/// Failures that share a step and a kind of error: error texts that differ
+/// only in ids, numbers, uuids and timestamps ("card token for order
+/// ord-1012 expired", "… ord-1013 expired") are one group.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureGroup {
     /// The step the sagas failed (or would fail) at; `-` when unknown.
     pub step: String,
-    /// The error message they share (empty when there was none).
+    /// The error the group shares, as its grouping key: the error text with
+    /// ids, numbers, uuids and timestamps replaced by placeholders (`<id>`,
+    /// `<n>`, `<uuid>`, `<time>`; see
+    /// [`error_group_key`](crate::replay::failures::error_group_key)); empty
+    /// when there was no error text. An error without such parts is its own
+    /// key, as before grouping normalised them.
     pub error: String,
+    /// One real error of the group, as the replay reported it: the error of
+    /// the first saga in [`saga_ids`](Self::saga_ids).
+    pub example: String,
     /// How many sagas are in the group.
     pub count: usize,
-    /// The first few sagas in the group.
+    /// The first few sagas in the group (at most 10).
     pub saga_ids: Vec<String>,
 }
 
@@ -110,11 +129,9 @@ pub struct BatchSummary {
     pub total: usize,
     /// Sagas replayed successfully, or whose dry run found no problem ([`ItemResult::Ok`]).
     pub ok: usize,
-    /// Sagas whose dry run found a problem ([`ItemResult::WouldFail`]).
-    pub would_fail: usize,
     /// Sagas whose replay ran and failed ([`ItemResult::Failed`]).
     pub failed: usize,
-    /// Sagas already replayed successfully before ([`ItemResult::Skipped`]).
+    /// Sagas a guard refused ([`ItemResult::Skipped`]).
     pub skipped: usize,
     /// Sagas another replay held the lock of ([`ItemResult::Locked`]).
     pub locked: usize,
@@ -126,15 +143,15 @@ pub struct BatchSummary {
     pub elapsed_secs: f64,
     /// [`total`](Self::total) divided by [`elapsed_secs`](Self::elapsed_secs) (0 when no time passed).
     pub sagas_per_sec: f64,
-    /// Every saga not ok nor skipped, grouped by step and error, largest
-    /// group first.
+    /// Every saga not ok nor skipped, grouped by step and kind of error
+    /// (see [`failure_groups`]), largest group first.
     pub failure_groups: Vec<FailureGroup>,
 }
 
 impl BatchSummary {
-    /// Any saga that failed, would fail, or could not be replayed.
+    /// Any saga that failed, or could not be replayed.
     pub fn has_problems(&self) -> bool {
-        self.would_fail + self.failed + self.locked + self.abandoned + self.errors > 0
+        self.failed + self.locked + self.abandoned + self.errors > 0
     }
 }
 
@@ -170,17 +187,6 @@ pub async fn select(
     }
 }
 
-async fn already_replayed(
-    store: &dyn SnapshotStore,
-    saga_id: &str,
-) -> Result<Option<String>, StoreError> {
-    let l = store.list_replays(saga_id, Some(100)).await?;
-    Ok(l.items
-        .into_iter()
-        .find(|r| r.replay_status == ReplayStatus::Success && !r.is_dry_run())
-        .map(|r| r.new_saga_id))
-}
-
 async fn one(
     store: &Arc<dyn SnapshotStore>,
     defs: &Definitions,
@@ -196,22 +202,8 @@ async fn one(
         error: None,
         replay_id: None,
         new_saga_id: None,
+        elapsed_secs: 0.0,
     };
-    if !req.opts.dry_run {
-        match already_replayed(store.as_ref(), &saga_id).await {
-            Ok(Some(new_id)) => {
-                item.result = ItemResult::Skipped;
-                item.new_saga_id = Some(new_id);
-                return item;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                item.result = ItemResult::Error;
-                item.error = Some(e.to_string());
-                return item;
-            }
-        }
-    }
     let r = replay_saga(
         store,
         defs,
@@ -222,20 +214,25 @@ async fn one(
         &|_| {},
     )
     .await;
+    replay_result(&mut item, r, req.opts.dry_run, &req.spec.from_step);
+    item
+}
+
+/// A replay's result as a batch item.
+fn replay_result(
+    item: &mut BatchItem,
+    r: Result<super::run::ReplayReport, ReplayError>,
+    dry_run: bool,
+    from_step: &str,
+) {
     match r {
         Ok(rep) => {
             item.saga_name = rep.plan.saga_name.clone();
             item.replay_id = Some(rep.log.replay_id.clone());
-            if !req.opts.dry_run {
+            if !dry_run {
                 item.new_saga_id = Some(rep.log.new_saga_id.clone());
             }
-            if req.opts.dry_run {
-                if let Some(e) = rep.plan.first_error() {
-                    item.result = ItemResult::WouldFail;
-                    item.step = Some(req.spec.from_step.clone());
-                    item.error = Some(e.message.clone());
-                }
-            } else if !rep.succeeded() {
+            if !dry_run && !rep.succeeded() {
                 item.result = ItemResult::Failed;
                 item.step = rep.outcome.as_ref().and_then(|o| o.failed_step.clone());
                 item.error = rep.outcome.as_ref().and_then(|o| o.error.clone());
@@ -251,122 +248,122 @@ async fn one(
             item.replay_id = Some(a.log.replay_id.clone());
             item.error = Some(ReplayError::Abandoned(a).to_string());
         }
-        Err(ReplayError::Plan(p)) => {
-            item.result = ItemResult::Error;
-            item.saga_name = p.saga_name.clone();
-            item.step = Some(req.spec.from_step.clone());
-            item.error = p.first_error().map(|e| e.message.clone());
-        }
+        Err(ReplayError::Plan(p)) => plan_refused(item, &p, from_step),
         Err(e) => {
             item.result = ItemResult::Error;
             item.error = Some(e.to_string());
         }
     }
-    item
 }
 
-/// Sagas per batched dry-run round: one checkpoint query and one replay-log
-/// write for the whole chunk instead of two round trips per saga.
+/// What a plan with errors makes of a batch item: a saga a guard refuses
+/// (completed, already replayed, maybe still running) is skipped, and says
+/// why; any other error (no definition, unknown step, no checkpoint, a
+/// step that must not run again) is an error. The same for dry and real
+/// runs, so a dry run's counts are the real run's.
+fn plan_refused(item: &mut BatchItem, plan: &ReplayPlan, from_step: &str) {
+    item.saga_name = plan.saga_name.clone();
+    let first = plan.first_error();
+    item.error = first.map(|e| e.message.clone());
+    if first.is_some_and(|e| e.kind.is_guard()) && plan.errors.iter().all(|e| e.kind.is_guard()) {
+        item.result = ItemResult::Skipped;
+    } else {
+        item.result = ItemResult::Error;
+        item.step = Some(from_step.to_string());
+    }
+}
+
+/// Dry-run logs are written this many at a time (one statement each).
 const DRY_RUN_CHUNK: usize = 250;
 
-/// Dry-runs a chunk of sagas: the same plan and replay-log entry as a single
-/// dry run (`replay_saga` with `dry_run`), with the store work batched.
-async fn dry_run_chunk(
+/// A dry run of one saga: the same plan the real run would build, from
+/// the same history and guards.
+async fn dry_run_one(
     store: &Arc<dyn SnapshotStore>,
     defs: &Definitions,
     req: &BatchRequest,
-    chunk: Vec<(String, Option<String>)>,
-) -> Vec<BatchItem> {
-    let error_items = |chunk: Vec<(String, Option<String>)>, e: &StoreError| -> Vec<BatchItem> {
-        chunk
-            .into_iter()
-            .map(|(saga_id, saga_name)| BatchItem {
-                saga_id,
-                saga_name,
-                result: ItemResult::Error,
-                step: None,
-                error: Some(e.to_string()),
-                replay_id: None,
-                new_saga_id: None,
-            })
-            .collect()
+    saga_id: String,
+    saga_name: Option<String>,
+    keep_plan: bool,
+) -> (BatchItem, Option<ReplayLog>, Option<PlanFile>) {
+    let mut item = BatchItem {
+        saga_id: saga_id.clone(),
+        saga_name: saga_name.clone(),
+        result: ItemResult::Ok,
+        step: None,
+        error: None,
+        replay_id: None,
+        new_saga_id: None,
+        elapsed_secs: 0.0,
     };
-    let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-    let checkpoints = match store
-        .latest_snapshots_for_step(&ids, &req.spec.from_step)
-        .await
+    let (plan, history) = match plan_replay(
+        store.as_ref(),
+        defs,
+        &saga_id,
+        saga_name.as_deref(),
+        &req.spec,
+        req.opts.lock_ttl,
+    )
+    .await
     {
-        Ok(l) => l,
-        Err(e) => return error_items(chunk, &e),
+        Ok(p) => p,
+        Err(e) => {
+            item.result = ItemResult::Error;
+            item.error = Some(e.to_string());
+            return (item, None, None);
+        }
     };
-    let by_saga: std::collections::HashMap<&str, &crate::model::Snapshot> = checkpoints
-        .items
-        .iter()
-        .map(|s| (s.saga_id.as_str(), s))
-        .collect();
-    let mut items = Vec::with_capacity(chunk.len());
-    let mut logs = Vec::with_capacity(chunk.len());
-    for (saga_id, saga_name) in &chunk {
-        if let Some(b) = checkpoints
-            .bad
-            .iter()
-            .find(|b| b.saga_id.as_deref() == Some(saga_id.as_str()))
-        {
-            items.push(BatchItem {
-                saga_id: saga_id.clone(),
-                saga_name: saga_name.clone(),
-                result: ItemResult::Error,
-                step: Some(req.spec.from_step.clone()),
-                error: Some(format!("checkpoint unreadable: {b}")),
-                replay_id: None,
-                new_saga_id: None,
-            });
-            continue;
-        }
-        let plan = build_plan(
-            PlanInput {
-                saga_id,
-                saga_name: saga_name.as_deref(),
-                from_step: &req.spec.from_step,
-                context_override: &req.spec.context_override,
-                merge: req.spec.merge,
-                force_failure: req.spec.force_failure,
-            },
-            by_saga.get(saga_id.as_str()).copied(),
-            &|n| defs.get(n),
-        );
-        let status = if plan.is_ok() {
-            ReplayStatus::Success
-        } else {
-            ReplayStatus::Failed
-        };
-        let mut log = new_log(&plan, &req.spec, &req.opts, status);
-        log.completed_at = Some(log.created_at);
-        log.error_message = plan.first_error().map(|e| e.message.clone());
-        let mut item = BatchItem {
-            saga_id: saga_id.clone(),
-            saga_name: plan.saga_name.clone(),
-            result: ItemResult::Ok,
-            step: None,
-            error: None,
-            replay_id: Some(log.replay_id.clone()),
-            new_saga_id: None,
-        };
-        if let Some(e) = plan.first_error() {
-            item.result = ItemResult::WouldFail;
-            item.step = Some(req.spec.from_step.clone());
-            item.error = Some(e.message.clone());
-        }
-        items.push(item);
-        logs.push(log);
+    if !plan.is_ok() {
+        plan_refused(&mut item, &plan, &req.spec.from_step);
+        return (item, None, None);
     }
-    if let Err(e) = store.save_replays(&logs).await {
-        return error_items(chunk, &e);
-    }
-    items
+    item.saga_name = plan.saga_name.clone();
+    let mut log = new_log(&plan, &req.spec, &req.opts, ReplayStatus::Success);
+    log.completed_at = Some(log.created_at);
+    item.replay_id = Some(log.replay_id.clone());
+    let file = if keep_plan {
+        PlanFile::new(
+            &req.spec,
+            &plan,
+            &history,
+            &req.opts.initiated_by,
+            Some(log.replay_id.clone()),
+        )
+    } else {
+        None
+    };
+    (item, Some(log), file)
 }
 
-/// Runs a batch; `on_item` sees each saga's result as it finishes.
+/// Writes a chunk's dry-run log entries; a chunk the store refuses turns
+/// its items into errors.
+async fn save_dry_runs(
+    store: &Arc<dyn SnapshotStore>,
+    chunk: Vec<(BatchItem, Option<ReplayLog>, Option<PlanFile>)>,
+) -> Vec<(BatchItem, Option<PlanFile>)> {
+    let logs: Vec<ReplayLog> = chunk.iter().filter_map(|(_, l, _)| l.clone()).collect();
+    let saved = if logs.is_empty() {
+        Ok(())
+    } else {
+        store.save_replays(&logs).await
+    };
+    chunk
+        .into_iter()
+        .map(|(mut item, log, plan)| {
+            if let (Err(e), Some(_)) = (&saved, log) {
+                item.result = ItemResult::Error;
+                item.error = Some(e.to_string());
+                item.replay_id = None;
+                return (item, None);
+            }
+            (item, plan)
+        })
+        .collect()
+}
+
+/// Runs the batch over `targets` (from [`select`]): dry runs plan each saga
+/// as its real replay would (same history, same guards) and log the plans
+/// in chunks; real runs replay each under its lock.
 pub async fn run_batch(
     store: &Arc<dyn SnapshotStore>,
     defs: &Definitions,
@@ -374,56 +371,141 @@ pub async fn run_batch(
     targets: Vec<(String, Option<String>)>,
     on_item: &(dyn Fn(&BatchItem) + Send + Sync),
 ) -> (BatchSummary, Vec<BatchItem>) {
+    let (summary, items, _) = batch_inner(store, defs, req, targets, false, on_item).await;
+    (summary, items)
+}
+
+/// A batch dry run that also returns the plans, as a plan set to write
+/// for `replay apply` (sagas skipped or not plannable are left out, with
+/// why).
+pub async fn dry_run_plan_set(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    req: &BatchRequest,
+    targets: Vec<(String, Option<String>)>,
+    on_item: &(dyn Fn(&BatchItem) + Send + Sync),
+) -> (BatchSummary, Vec<BatchItem>, PlanSet) {
+    let (summary, items, plans) = batch_inner(store, defs, req, targets, true, on_item).await;
+    let left_out = items
+        .iter()
+        .filter(|i| i.result != ItemResult::Ok)
+        .map(|i| LeftOut {
+            saga_id: i.saga_id.clone(),
+            reason: i.error.clone().unwrap_or_else(|| format!("{:?}", i.result)),
+        })
+        .collect();
+    let set = PlanSet {
+        format: PLAN_SET_FORMAT.into(),
+        created_at: crate::model::Timestamp::now(),
+        created_by: req.opts.initiated_by.clone(),
+        plans,
+        left_out,
+    };
+    (summary, items, set)
+}
+
+/// Applies every plan of a set ([`super::apply_plan`] each, `concurrency`
+/// at a time): a saga that changed since is an error item, not replayed.
+pub async fn apply_plan_set(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    set: &PlanSet,
+    opts: &ReplayOptions,
+    concurrency: usize,
+    on_item: &(dyn Fn(&BatchItem) + Send + Sync),
+) -> Vec<BatchItem> {
+    futures::stream::iter(set.plans.iter())
+        .map(|file| async move {
+            let mut item = BatchItem {
+                saga_id: file.plan.original_saga_id.clone(),
+                saga_name: file.plan.saga_name.clone(),
+                result: ItemResult::Ok,
+                step: None,
+                error: None,
+                replay_id: None,
+                new_saga_id: None,
+                elapsed_secs: 0.0,
+            };
+            let t = Instant::now();
+            let r = super::run::apply_plan(store, defs, file, opts, &|_| {}).await;
+            replay_result(&mut item, r, false, &file.plan.from_step);
+            item.elapsed_secs = t.elapsed().as_secs_f64();
+            item
+        })
+        .buffer_unordered(concurrency.max(1))
+        .inspect(|i| on_item(i))
+        .collect()
+        .await
+}
+
+async fn batch_inner(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    req: &BatchRequest,
+    targets: Vec<(String, Option<String>)>,
+    keep_plans: bool,
+    on_item: &(dyn Fn(&BatchItem) + Send + Sync),
+) -> (BatchSummary, Vec<BatchItem>, Vec<PlanFile>) {
     let started = Instant::now();
+    let mut plans = Vec::new();
     let items: Vec<BatchItem> = if req.opts.dry_run {
-        let chunks: Vec<Vec<(String, Option<String>)>> =
-            targets.chunks(DRY_RUN_CHUNK).map(<[_]>::to_vec).collect();
-        // Each chunk is two statements; a few in flight keep the store busy.
-        futures::stream::iter(chunks)
-            .map(|c| dry_run_chunk(store, defs, req, c))
-            .buffer_unordered(req.concurrency.clamp(1, 8))
+        let done: Vec<(BatchItem, Option<PlanFile>)> = futures::stream::iter(targets)
+            .map(|(id, name)| async move {
+                let t = Instant::now();
+                let (mut item, log, plan) =
+                    dry_run_one(store, defs, req, id, name, keep_plans).await;
+                item.elapsed_secs = t.elapsed().as_secs_f64();
+                (item, log, plan)
+            })
+            .buffer_unordered(req.concurrency.max(1))
+            .chunks(DRY_RUN_CHUNK)
+            .then(|c| save_dry_runs(store, c))
             .flat_map(futures::stream::iter)
-            .inspect(|i| on_item(i))
+            .inspect(|(i, _)| on_item(i))
             .collect()
-            .await
+            .await;
+        done.into_iter()
+            .map(|(item, plan)| {
+                plans.extend(plan);
+                item
+            })
+            .collect()
     } else {
         futures::stream::iter(targets)
-            .map(|(id, name)| one(store, defs, req, id, name))
+            .map(|(id, name)| async move {
+                let t = Instant::now();
+                let mut item = one(store, defs, req, id, name).await;
+                item.elapsed_secs = t.elapsed().as_secs_f64();
+                item
+            })
             .buffer_unordered(req.concurrency.max(1))
             .inspect(|i| on_item(i))
             .collect()
             .await
     };
-    let elapsed = started.elapsed().as_secs_f64();
+    let summary = summarize(
+        &items,
+        req.opts.dry_run,
+        &req.spec.from_step,
+        started.elapsed().as_secs_f64(),
+    );
+    (summary, items, plans)
+}
+
+/// Counts and failure groups of a batch's items.
+pub fn summarize(
+    items: &[BatchItem],
+    dry_run: bool,
+    from_step: &str,
+    elapsed: f64,
+) -> BatchSummary {
     let count = |r: ItemResult| items.iter().filter(|i| i.result == r).count();
-    let mut groups: BTreeMap<(String, String), FailureGroup> = BTreeMap::new();
-    for i in &items {
-        if matches!(i.result, ItemResult::Ok | ItemResult::Skipped) {
-            continue;
-        }
-        let step = i.step.clone().unwrap_or_else(|| "-".into());
-        let error = i.error.clone().unwrap_or_default();
-        let g = groups
-            .entry((step.clone(), error.clone()))
-            .or_insert(FailureGroup {
-                step,
-                error,
-                count: 0,
-                saga_ids: Vec::new(),
-            });
-        g.count += 1;
-        if g.saga_ids.len() < 10 {
-            g.saga_ids.push(i.saga_id.clone());
-        }
-    }
-    let mut failure_groups: Vec<FailureGroup> = groups.into_values().collect();
-    failure_groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.step.cmp(&b.step)));
-    let summary = BatchSummary {
-        dry_run: req.opts.dry_run,
-        from_step: req.spec.from_step.clone(),
+    let failure_groups = failure_groups(items);
+    BatchSummary {
+        dry_run,
+        from_step: from_step.to_string(),
         total: items.len(),
         ok: count(ItemResult::Ok),
-        would_fail: count(ItemResult::WouldFail),
         failed: count(ItemResult::Failed),
         skipped: count(ItemResult::Skipped),
         locked: count(ItemResult::Locked),
@@ -436,6 +518,133 @@ pub async fn run_batch(
             0.0
         },
         failure_groups,
-    };
-    (summary, items)
+    }
+}
+
+/// Every item neither ok nor skipped, grouped by the step it failed at and
+/// the [grouping key](error_group_key) of its error, largest group first
+/// (then by step and error, so equal counts keep a stable order). Each group
+/// keeps the first item's error as its [`example`](FailureGroup::example).
+pub fn failure_groups(items: &[BatchItem]) -> Vec<FailureGroup> {
+    let mut groups: BTreeMap<(String, String), FailureGroup> = BTreeMap::new();
+    for i in items {
+        if matches!(i.result, ItemResult::Ok | ItemResult::Skipped) {
+            continue;
+        }
+        let step = i.step.clone().unwrap_or_else(|| "-".into());
+        let example = i.error.clone().unwrap_or_default();
+        let error = error_group_key(&example);
+        let g = groups
+            .entry((step.clone(), error.clone()))
+            .or_insert(FailureGroup {
+                step,
+                error,
+                example,
+                count: 0,
+                saga_ids: Vec::new(),
+            });
+        g.count += 1;
+        if g.saga_ids.len() < 10 {
+            g.saga_ids.push(i.saga_id.clone());
+        }
+    }
+    let mut groups: Vec<FailureGroup> = groups.into_values().collect();
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.step.cmp(&b.step))
+            .then_with(|| a.error.cmp(&b.error))
+    });
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(saga_id: &str, result: ItemResult, step: &str, error: &str) -> BatchItem {
+        BatchItem {
+            saga_id: saga_id.into(),
+            saga_name: Some("OrderSaga".into()),
+            result,
+            step: Some(step.into()),
+            error: Some(error.into()),
+            replay_id: None,
+            new_saga_id: None,
+            elapsed_secs: 0.0,
+        }
+    }
+
+    #[test]
+    fn errors_differing_only_in_order_ids_are_one_group_with_a_real_example() {
+        let items: Vec<BatchItem> = (0..4)
+            .map(|n| {
+                item(
+                    &format!("saga-{n}"),
+                    ItemResult::Failed,
+                    "charge_payment",
+                    &format!("card token for order ord-101{n} expired"),
+                )
+            })
+            .chain([
+                item(
+                    "saga-9",
+                    ItemResult::Failed,
+                    "charge_payment",
+                    "card declined",
+                ),
+                item(
+                    "saga-ok",
+                    ItemResult::Ok,
+                    "charge_payment",
+                    "card token for order ord-1 expired",
+                ),
+                item("saga-skip", ItemResult::Skipped, "charge_payment", "x"),
+            ])
+            .collect();
+        let groups = failure_groups(&items);
+        assert_eq!(groups.len(), 2, "{groups:?}");
+        let g = &groups[0];
+        assert_eq!(g.count, 4);
+        assert_eq!(g.step, "charge_payment");
+        assert_eq!(
+            g.error,
+            error_group_key("card token for order ord-1010 expired")
+        );
+        assert_ne!(
+            g.error, g.example,
+            "the key has placeholders, the example does not"
+        );
+        assert_eq!(g.saga_ids[0], "saga-0");
+        assert_eq!(g.example, "card token for order ord-1010 expired");
+        assert_eq!(g.saga_ids, ["saga-0", "saga-1", "saga-2", "saga-3"]);
+        assert_eq!(
+            (groups[1].count, groups[1].error.as_str()),
+            (1, "card declined")
+        );
+        assert_eq!(groups[1].example, "card declined");
+    }
+
+    #[test]
+    fn the_same_error_at_different_steps_stays_apart_and_ties_keep_a_stable_order() {
+        let items = [
+            item(
+                "b",
+                ItemResult::Failed,
+                "ship_order",
+                "timeout after 3 tries",
+            ),
+            item(
+                "a",
+                ItemResult::Error,
+                "charge_payment",
+                "timeout after 5 tries",
+            ),
+        ];
+        let groups = failure_groups(&items);
+        let steps: Vec<&str> = groups.iter().map(|g| g.step.as_str()).collect();
+        assert_eq!(steps, ["charge_payment", "ship_order"]);
+        assert_eq!(groups[0].error, groups[1].error);
+        assert_eq!(groups[0].example, "timeout after 5 tries");
+    }
 }

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::model::Snapshot;
+
 /// How a path changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// The path exists only in the new value ([`PathChange::old`] is `None`).
@@ -19,7 +21,7 @@ pub enum ChangeKind {
 }
 
 /// One changed path, e.g. `$.customer.address.city` or `$.items[2].sku`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PathChange {
     /// The JSON path from the root `$`: `.key` for plain keys, `["odd key"]`
     /// for others, `[n]` for array items.
@@ -27,10 +29,10 @@ pub struct PathChange {
     /// Whether the path was added, removed or changed.
     pub kind: ChangeKind,
     /// The value before; `None` when the path was added.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old: Option<Value>,
     /// The value after; `None` when the path was removed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new: Option<Value>,
 }
 
@@ -122,6 +124,74 @@ fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<PathChange>) {
     }
 }
 
+/// The snapshot's own fields that differ between `old` and `new`, outside
+/// the context: `status`, then what the runtime wrote about the outcome
+/// (`error`, `compensated_steps`, `compensation_errors`, and any other
+/// field a newer runtime added), in the order the records hold them. Each
+/// field is one change, named by its key without a `$` (context paths start
+/// with `$`). The step, its index and the times differ from one snapshot to
+/// the next by nature and are left out.
+pub fn snapshot_field_changes(old: &Snapshot, new: &Snapshot) -> Vec<PathChange> {
+    let mut out = Vec::new();
+    if old.status != new.status {
+        out.push(PathChange {
+            path: "status".into(),
+            kind: ChangeKind::Changed,
+            old: Some(Value::from(old.status.as_str())),
+            new: Some(Value::from(new.status.as_str())),
+        });
+    }
+    let keys = old
+        .extra
+        .keys()
+        .chain(new.extra.keys().filter(|k| !old.extra.contains_key(*k)));
+    for k in keys {
+        let (a, b) = (old.extra.get(k), new.extra.get(k));
+        if a == b {
+            continue;
+        }
+        let kind = match (a, b) {
+            (None, _) => ChangeKind::Added,
+            (_, None) => ChangeKind::Removed,
+            _ => ChangeKind::Changed,
+        };
+        out.push(PathChange {
+            path: k.clone(),
+            kind,
+            old: a.cloned(),
+            new: b.cloned(),
+        });
+    }
+    out
+}
+
+/// Two snapshots' diff as JSON: which snapshots (`a`, `b`), the context
+/// paths that changed (`changes`, as [`structural_diff`]) and the snapshot
+/// fields that changed (`fields`, as [`snapshot_field_changes`]). What
+/// `sagascope diff --format json` prints and the TUI's `x` writes from the
+/// Diff tab.
+pub fn diff_json(a: &Snapshot, b: &Snapshot) -> Value {
+    let which = |s: &Snapshot| {
+        serde_json::json!({
+            "saga_id": s.saga_id,
+            "snapshot_id": s.snapshot_id,
+            "step_name": s.step_name,
+            "step_index": s.step_index,
+            "created_at": s.created_at,
+        })
+    };
+    let changes = structural_diff(
+        &Value::Object(a.context.clone()),
+        &Value::Object(b.context.clone()),
+    );
+    serde_json::json!({
+        "a": which(a),
+        "b": which(b),
+        "changes": changes,
+        "fields": snapshot_field_changes(a, b),
+    })
+}
+
 /// Pretty JSON (2-space indent, UTF-8) for display and line diffs.
 pub fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
@@ -171,6 +241,55 @@ mod tests {
         assert!(d[0].changes_type());
         assert!(!d[1].changes_type());
         assert!(structural_diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn a_rollback_shows_its_status_error_and_compensated_steps() {
+        let ctx = json!({"order_id": "ord-1002"});
+        let ctx = ctx.as_object().unwrap().clone();
+        let before = Snapshot::new(
+            "s1",
+            "OrderSaga",
+            "charge_payment",
+            1,
+            crate::model::SagaStatus::Executing,
+            ctx.clone(),
+            vec!["reserve_inventory".into()],
+        );
+        let mut after = before.clone();
+        after.status = crate::model::SagaStatus::RolledBack;
+        after
+            .extra
+            .insert("error".into(), json!("card token expired"));
+        after
+            .extra
+            .insert("compensated_steps".into(), json!(["reserve_inventory"]));
+        let d = snapshot_field_changes(&before, &after);
+        let got: Vec<(&str, ChangeKind, Option<&Value>)> = d
+            .iter()
+            .map(|c| (c.path.as_str(), c.kind, c.new.as_ref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("status", ChangeKind::Changed, Some(&json!("rolled_back"))),
+                (
+                    "error",
+                    ChangeKind::Added,
+                    Some(&json!("card token expired"))
+                ),
+                (
+                    "compensated_steps",
+                    ChangeKind::Added,
+                    Some(&json!(["reserve_inventory"]))
+                ),
+            ]
+        );
+        assert_eq!(d[0].old, Some(json!("executing")));
+        assert!(snapshot_field_changes(&after, &after).is_empty());
+        // The other way round the fields are removed.
+        let back = snapshot_field_changes(&after, &before);
+        assert_eq!(back[1].kind, ChangeKind::Removed);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! resolving what a person means by "that snapshot", and replays: dry-run
 //! plans, real replays from a checkpoint, batches and the replay lock.
 
+pub mod artifact;
 pub mod batch;
 pub mod diff;
+pub mod effects;
+pub mod failures;
 pub mod lock;
 pub mod merge;
 pub mod plan;
@@ -12,15 +15,21 @@ pub mod run;
 pub mod time_travel;
 pub mod where_changed;
 
+pub use effects::{effects_at, load_history, Effect, Effects, History};
 pub use lock::{lock_name, lock_owner, LockError, ReplayLock, DEFAULT_LOCK_TTL};
 pub use merge::{apply_override, build_override, merge_patch, MergeMode, OverrideError};
-pub use plan::{build_plan, PlanError, PlanErrorKind, ReplayPlan};
+pub use plan::{
+    build_plan, Allow, Compensated, PlanError, PlanErrorKind, PlannedStep, ReplayPlan, StepAction,
+};
 pub use recover::{
     recover, AbandonedReplay, RecoverAction, RecoverOptions, RecoverReport, Recovered, StillRunning,
 };
-pub use run::{replay, replay_saga, ReplayError, ReplayOptions, ReplayReport, ReplaySpec};
+pub use run::{
+    apply_plan, plan_replay, replay, replay_saga, run_plan, ReplayError, ReplayOptions,
+    ReplayReport, ReplaySpec,
+};
 
-pub use diff::{structural_diff, unified_diff, ChangeKind, PathChange};
+pub use diff::{snapshot_field_changes, structural_diff, unified_diff, ChangeKind, PathChange};
 pub use time_travel::{
     changes, resolve_snapshot, resolve_snapshot_noting, state_at, state_at_step, value_at,
     SnapshotRef, TimeTravelError,

@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 
 use super::lock::{LockError, ReplayLock};
 use super::merge::MergeMode;
-use super::plan::{build_plan, load_checkpoint, PlanInput};
-use super::run::ReplayError;
+use super::plan::{Allow, Compensated};
+use super::run::{plan_replay, ReplayError, ReplaySpec};
 use crate::engine::{Definitions, Engine, Event, RunOutcome, RunRequest};
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot, Timestamp};
 use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
@@ -373,12 +373,6 @@ async fn resume(
                     p.saga_name.clone(),
                 ),
                 None => {
-                    let cp = load_checkpoint(
-                        store.as_ref(),
-                        &log.original_saga_id,
-                        &log.checkpoint_step,
-                    )
-                    .await?;
                     let context_override = match &log.context_override {
                         Some(Value::Object(m)) => m.clone(),
                         _ => Map::new(),
@@ -387,24 +381,53 @@ async fn resume(
                         Some("patch") => MergeMode::Patch,
                         _ => MergeMode::Shallow,
                     };
-                    let plan = build_plan(
-                        PlanInput {
-                            saga_id: &log.original_saga_id,
-                            saga_name: log.extra.get("saga_name").and_then(Value::as_str),
-                            from_step: &log.checkpoint_step,
-                            context_override: &context_override,
-                            merge,
-                            force_failure,
+                    let compensated = match log.extra.get("compensated").and_then(Value::as_str) {
+                        Some("skip") => Compensated::Skip,
+                        _ => Compensated::Rerun,
+                    };
+                    // The checkpoint the replay started from, exactly; the
+                    // guards were passed (or overridden) when it started.
+                    let spec = ReplaySpec {
+                        from_step: log.checkpoint_step.clone(),
+                        from_snapshot: log
+                            .extra
+                            .get("checkpoint_snapshot_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        context_override,
+                        merge,
+                        force_failure,
+                        compensated,
+                        allow: Allow {
+                            completed: true,
+                            again: true,
+                            in_progress: true,
                         },
-                        cp.as_ref(),
-                        &|n| defs.get(n),
-                    );
+                    };
+                    let (plan, _) = plan_replay(
+                        store.as_ref(),
+                        defs,
+                        &log.original_saga_id,
+                        log.extra.get("saga_name").and_then(Value::as_str),
+                        &spec,
+                        Duration::ZERO,
+                    )
+                    .await?;
                     if !plan.is_ok() {
                         return Err(ReplayError::Plan(Box::new(plan)));
                     }
                     let name = plan.saga_name.clone().unwrap_or_default();
-                    (plan.merged_context, plan.steps_skipped, name)
+                    (plan.merged_context.clone(), plan.in_force_skipped(), name)
                 }
+            };
+            // Compensated steps the replay left undone (--compensated skip)
+            // stay undone when it is continued.
+            let left_undone: Vec<String> = match log.extra.get("steps_left_undone") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
             };
             let Some(def) = defs.get(&name) else {
                 return Err(ReplayError::CannotResume(format!(
@@ -431,6 +454,7 @@ async fn resume(
                         saga_id: log.new_saga_id.clone(),
                         context,
                         completed_steps: completed,
+                        skipped_steps: left_undone,
                         force_failure,
                         snapshot_extra,
                     },

@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::effects::{load_history, History};
 use super::lock::{LockError, ReplayLock};
 use super::merge::MergeMode;
-use super::plan::{build_plan, load_checkpoint, PlanInput, ReplayPlan};
+use super::plan::{build_plan, Allow, Compensated, PlanInput, ReplayPlan};
 use super::recover::{abandoned_under_lock, unfinished_replays, AbandonedReplay};
 use super::{find_saga, FindSagaError};
 use crate::engine::{Definitions, Engine, Event, RunOutcome, RunRequest, SagaDefinition};
@@ -19,11 +20,16 @@ use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Timestamp};
 use crate::store::{SnapshotStore, StoreError};
 
 /// What to replay.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReplaySpec {
     /// The step to replay from: the checkpoint is the newest snapshot taken
-    /// for it.
+    /// before it ran (see [`super::effects::checkpoint_for_step`]). Ignored
+    /// when [`from_snapshot`](Self::from_snapshot) is set.
     pub from_step: String,
+    /// The checkpoint exactly: a timeline position (`3`, `#3`, `-1`) or a
+    /// snapshot id or unique id prefix.
+    #[serde(default)]
+    pub from_snapshot: Option<String>,
     /// Top-level keys to merge into the checkpoint's context (empty for none);
     /// recorded as the log's `context_override`.
     pub context_override: Map<String, Value>,
@@ -31,6 +37,13 @@ pub struct ReplaySpec {
     pub merge: MergeMode,
     /// Fail the last step to run on purpose, to test the compensation path.
     pub force_failure: bool,
+    /// Re-run steps the original run compensated (default), or leave them
+    /// undone.
+    #[serde(default)]
+    pub compensated: Compensated,
+    /// The guards overridden.
+    #[serde(default)]
+    pub allow: Allow,
 }
 
 /// Who, why, and how.
@@ -90,6 +103,10 @@ pub enum ReplayError {
     /// An abandoned replay cannot be continued by sagascope.
     #[error("{0}")]
     CannotResume(String),
+    /// A plan from a file no longer matches the saga: it gained a snapshot
+    /// or a replay, or the plan built now differs.
+    #[error("{0}")]
+    StalePlan(String),
 }
 
 /// Replays a saga named by id or unique id prefix.
@@ -129,6 +146,35 @@ pub(crate) fn new_log(
     if spec.force_failure {
         extra.insert("force_failure".into(), Value::Bool(true));
     }
+    extra.insert("compensated".into(), Value::from(spec.compensated.as_str()));
+    let overridden: Vec<Value> = [
+        (spec.allow.completed, "allow_completed"),
+        (spec.allow.again, "again"),
+        (spec.allow.in_progress, "force"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| Value::from(*name))
+    .collect();
+    if !overridden.is_empty() {
+        extra.insert("guards_overridden".into(), Value::Array(overridden));
+    }
+    let left_undone = plan.skipped_compensated();
+    if !left_undone.is_empty() {
+        extra.insert("steps_left_undone".into(), Value::from(left_undone));
+    }
+    if !plan.steps.is_empty() {
+        extra.insert(
+            "steps_rerun".into(),
+            Value::from(
+                plan.steps
+                    .iter()
+                    .filter(|s| s.action == super::plan::StepAction::Rerun)
+                    .map(|s| s.step.clone())
+                    .collect::<Vec<_>>(),
+            ),
+        );
+    }
     if let Some(n) = &plan.saga_name {
         extra.insert("saga_name".into(), Value::from(n.clone()));
     }
@@ -137,6 +183,7 @@ pub(crate) fn new_log(
             "checkpoint_snapshot_id".into(),
             Value::from(cp.snapshot_id.clone()),
         );
+        extra.insert("checkpoint_position".into(), Value::from(cp.position));
     }
     ReplayLog {
         replay_id: uuid::Uuid::new_v4().to_string(),
@@ -178,8 +225,35 @@ pub(crate) fn record_outcome(log: &mut ReplayLog, outcome: &RunOutcome) {
     }
 }
 
-/// Replays a saga by its exact id. A dry run costs three store round trips
-/// (the checkpoint, unfinished replays, the log entry).
+/// The plan for replaying a saga by its exact id, from its history as the
+/// store has it now: what a dry run shows, what a real run does, what a
+/// batch dry run predicts. Reads the timeline and the replay log (plus the
+/// timelines of failed replays).
+pub async fn plan_replay(
+    store: &dyn SnapshotStore,
+    defs: &Definitions,
+    saga_id: &str,
+    saga_name: Option<&str>,
+    spec: &ReplaySpec,
+    lock_ttl: Duration,
+) -> Result<(ReplayPlan, History), StoreError> {
+    let history = load_history(store, saga_id).await?;
+    let plan = build_plan(
+        PlanInput {
+            saga_id,
+            saga_name,
+            spec,
+            now: Timestamp::now(),
+            lock_ttl,
+        },
+        &history,
+        &|n| defs.get(n),
+    );
+    Ok((plan, history))
+}
+
+/// Replays a saga by its exact id. A dry run reads the saga's history and
+/// replay log and writes one log entry.
 pub async fn replay_saga(
     store: &Arc<dyn SnapshotStore>,
     defs: &Definitions,
@@ -189,19 +263,88 @@ pub async fn replay_saga(
     opts: &ReplayOptions,
     events: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<ReplayReport, ReplayError> {
-    let checkpoint = load_checkpoint(store.as_ref(), saga_id, &spec.from_step).await?;
-    let mut plan = build_plan(
-        PlanInput {
-            saga_id,
-            saga_name,
-            from_step: &spec.from_step,
-            context_override: &spec.context_override,
-            merge: spec.merge,
-            force_failure: spec.force_failure,
-        },
-        checkpoint.as_ref(),
-        &|n| defs.get(n),
-    );
+    let (plan, _) = plan_replay(
+        store.as_ref(),
+        defs,
+        saga_id,
+        saga_name,
+        spec,
+        opts.lock_ttl,
+    )
+    .await?;
+    run_plan(store, defs, plan, spec, opts, events).await
+}
+
+/// Runs (or, for a dry run, logs) a plan already built: what
+/// [`replay_saga`] does after planning, and what applying a plan file does
+/// once it has checked the saga did not change.
+pub async fn run_plan(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    plan: ReplayPlan,
+    spec: &ReplaySpec,
+    opts: &ReplayOptions,
+    events: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<ReplayReport, ReplayError> {
+    run_checked_plan(store, defs, plan, spec, opts, None, events).await
+}
+
+/// Applies a plan read from a file ([`super::artifact`]): refuses with
+/// [`ReplayError::StalePlan`] when the saga gained a snapshot or a real
+/// replay since the plan was written, or when the plan built now would do
+/// something else (a changed definition); checked before and again under
+/// the replay lock.
+pub async fn apply_plan(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    file: &super::artifact::PlanFile,
+    opts: &ReplayOptions,
+    events: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<ReplayReport, ReplayError> {
+    let saga_id = &file.plan.original_saga_id;
+    let (plan, history) = plan_replay(
+        store.as_ref(),
+        defs,
+        saga_id,
+        file.plan.saga_name.as_deref(),
+        &file.spec,
+        opts.lock_ttl,
+    )
+    .await?;
+    stale_check(file, &plan, &history)?;
+    run_checked_plan(store, defs, plan, &file.spec, opts, Some(file), events).await
+}
+
+fn stale_check(
+    file: &super::artifact::PlanFile,
+    plan: &ReplayPlan,
+    history: &History,
+) -> Result<(), ReplayError> {
+    let now = super::artifact::Fingerprint::of(history, &file.fingerprint.checkpoint_snapshot_id);
+    let why = file
+        .fingerprint
+        .changes_to(&now)
+        .or_else(|| super::artifact::plan_differs(&file.plan, plan));
+    match why {
+        Some(why) => Err(ReplayError::StalePlan(format!(
+            "saga {} changed since the plan was written ({}): {why}; make a new plan with --dry-run --plan-out",
+            plan.original_saga_id, file.created_at
+        ))),
+        None => Ok(()),
+    }
+}
+
+async fn run_checked_plan(
+    store: &Arc<dyn SnapshotStore>,
+    defs: &Definitions,
+    mut plan: ReplayPlan,
+    spec: &ReplaySpec,
+    opts: &ReplayOptions,
+    file: Option<&super::artifact::PlanFile>,
+    events: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<ReplayReport, ReplayError> {
+    let saga_id = plan.original_saga_id.clone();
+    let saga_id = saga_id.as_str();
     // A plan with errors (unknown step, no checkpoint, no definition) is
     // bad input, not a replay: nothing is written, dry run or not, so a
     // typo leaves the replay log as it was.
@@ -249,6 +392,37 @@ pub async fn replay_saga(
             return Err(e.into());
         }
     }
+    // The plan again, under the lock: a replay that finished between the
+    // plan and the lock (a second operator's) is seen now, so the guards
+    // hold however the two raced; and a plan from a file must still be
+    // what the saga's history gives.
+    let recheck = async {
+        let (now, history) = plan_replay(
+            store.as_ref(),
+            defs,
+            saga_id,
+            plan.saga_name.as_deref(),
+            spec,
+            opts.lock_ttl,
+        )
+        .await?;
+        if let Some(f) = file {
+            stale_check(f, &now, &history)?;
+        }
+        if !now.is_ok() {
+            return Err(ReplayError::Plan(Box::new(now)));
+        }
+        if let Some(why) = super::artifact::plan_differs(&plan, &now) {
+            return Err(ReplayError::StalePlan(format!(
+                "saga {saga_id} changed while the replay was being planned: {why}; plan it again"
+            )));
+        }
+        Ok(())
+    };
+    if let Err(e) = recheck.await {
+        let _ = lock.release().await;
+        return Err(e);
+    }
     let mut log = new_log(&plan, spec, opts, ReplayStatus::Running);
     log.extra
         .insert("lock_owner".into(), Value::from(opts.lock_owner.clone()));
@@ -269,7 +443,8 @@ pub async fn replay_saga(
                 RunRequest {
                     saga_id: log.new_saga_id.clone(),
                     context: plan.merged_context.clone(),
-                    completed_steps: plan.steps_skipped.clone(),
+                    completed_steps: plan.in_force_skipped(),
+                    skipped_steps: plan.skipped_compensated(),
                     force_failure: spec.force_failure,
                     snapshot_extra,
                 },
@@ -316,6 +491,16 @@ async fn run_delegate(
         "checkpoint_step": plan.from_step,
         "checkpoint_snapshot_id": plan.checkpoint.as_ref().map(|c| c.snapshot_id.clone()),
         "completed_steps": plan.checkpoint.as_ref().map(|c| c.completed_steps.clone()).unwrap_or_default(),
+        // What is in force at the checkpoint (skip), what the original run
+        // undid (re-run unless --compensated skip): a delegate must not
+        // trust `completed_steps` alone.
+        "in_force_steps": plan.effects.completed.iter()
+            .filter(|f| f.effect != super::effects::Effect::Compensated)
+            .map(|f| f.step.clone()).collect::<Vec<_>>(),
+        "compensated_steps": plan.effects.completed.iter()
+            .filter(|f| f.effect == super::effects::Effect::Compensated)
+            .map(|f| f.step.clone()).collect::<Vec<_>>(),
+        "compensated_policy": spec.compensated.as_str(),
         "context": plan.merged_context,
         "context_override": spec.context_override,
         "new_saga_id": log.new_saga_id,

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ReplayLog, SagaStatus, SagaSummary, Snapshot, Timestamp};
 
 pub use self::error::{BadEntry, EntryError, StoreError, StoreResult};
+pub use self::filter::{QueryError, QUERY_KEYS};
 pub use self::layers::ReadOnlyStore;
 pub use self::url::{param_is_secret as url_param_is_secret, redact, StoreUrl};
 
@@ -328,6 +329,11 @@ pub struct SagaFilter {
     pub statuses: Vec<SagaStatus>,
     /// Exact saga name.
     pub name: Option<String>,
+    /// Part of the saga name, ASCII letters matched in either case
+    /// (`trip` finds `TripBookingSaga`). Every backend folds only ASCII,
+    /// so they agree on any name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_contains: Option<String>,
     /// The step of the saga's newest snapshot (where it stopped).
     pub latest_step: Option<String>,
     /// Newest snapshot at or after this time.
@@ -345,6 +351,11 @@ impl SagaFilter {
     pub fn matches(&self, s: &SagaSummary) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&s.latest_status))
             && self.name.as_ref().is_none_or(|n| &s.saga_name == n)
+            && self.name_contains.as_ref().is_none_or(|part| {
+                s.saga_name
+                    .to_ascii_lowercase()
+                    .contains(&part.to_ascii_lowercase())
+            })
             && self
                 .latest_step
                 .as_ref()

@@ -428,8 +428,15 @@ pub(super) trait SqlStore: Sync {
     fn id_arg(id: &str) -> Option<Bind>;
     fn time_arg(t: Timestamp) -> Bind;
 
-    /// The snapshot `SELECT` list, as [`snapshot_from_row`] reads it.
+    /// The snapshot `SELECT` list, as [`snapshot_from_row`] reads it, over
+    /// [`SqlStore::snapshot_table`].
     fn snapshot_cols(&self) -> &str;
+    /// What snapshots are selected from: `saga_snapshots`, with whatever
+    /// the store joins to it (PostgreSQL's extra fields), its columns
+    /// still named without a table.
+    fn snapshot_table(&self) -> &str {
+        "saga_snapshots"
+    }
     /// The replay-log `SELECT` list and `FROM`, the table named `r`, as
     /// [`replay_from_row`] reads it.
     fn replay_from(&self) -> &str;
@@ -535,18 +542,21 @@ pub(super) async fn get_snapshot<S: SqlStore>(
     };
     let mut a = args::<S>();
     let text = format!(
-        "SELECT {} FROM saga_snapshots WHERE snapshot_id = {}",
+        "SELECT {} FROM {} WHERE snapshot_id = {}",
         s.snapshot_cols(),
+        s.snapshot_table(),
         a.push(id)
     );
     first_snapshot(snapshot_listing(snapshot_rows(s, text, a).await?))
 }
 
-/// The newest snapshot of a saga that passes `cond` (over `saga_snapshots`).
+/// The newest snapshot of a saga that passes `cond` (over `saga_snapshots`'s
+/// columns).
 async fn newest_where<S: SqlStore>(s: &S, cond: &str, a: Args) -> StoreResult<Option<Snapshot>> {
     let text = format!(
-        "SELECT {} FROM saga_snapshots WHERE {cond} ORDER BY created_at DESC, snapshot_id DESC LIMIT 1",
-        s.snapshot_cols()
+        "SELECT {} FROM {} WHERE {cond} ORDER BY created_at DESC, snapshot_id DESC LIMIT 1",
+        s.snapshot_cols(),
+        s.snapshot_table()
     );
     first_snapshot(snapshot_listing(snapshot_rows(s, text, a).await?))
 }

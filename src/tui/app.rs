@@ -11,9 +11,11 @@
 mod detail;
 mod input;
 mod keys;
+mod line;
 mod list;
 mod live;
 mod mouse;
+mod overview;
 mod replay;
 mod timeline;
 
@@ -32,6 +34,7 @@ use super::messages::{DetailKey, Mark, ReplaysView, Request, Response, Slot, Tic
 use super::theme::Theme;
 use crate::model::{SagaSummary, Timestamp};
 use crate::store::{SagaCursor, SagaFilter};
+pub use overview::OverviewPage;
 pub use replay::{event_line, plan_panel, ReplayFlow};
 
 /// Sagas per list page.
@@ -132,6 +135,9 @@ pub struct Panel {
     /// The saga a finished replay made (Enter opens it).
     pub new_saga: Option<String>,
     pub scroll: usize,
+    /// A dry run's plan that a real replay could follow: `R` in the panel
+    /// asks for it.
+    pub replay_offer: bool,
 }
 
 /// A saga in a batch: its id and, when the list knows it, its name.
@@ -151,6 +157,8 @@ pub enum Mode {
     Input {
         kind: InputKind,
         text: String,
+        /// Where typing goes, a byte offset on a char boundary of `text`.
+        cursor: usize,
         completion: usize,
     },
     Help {
@@ -176,6 +184,15 @@ pub struct ListPane {
     pub offset: usize,
     pub filter_text: String,
     pub filter: SagaFilter,
+    /// Why the filter being typed is not applied (the last good one is).
+    pub filter_error: Option<String>,
+    /// The filter text before `/` opened, for Esc to go back to.
+    pub filter_before: Option<String>,
+    /// A filter typed while a page was loading: it is asked for when that
+    /// page arrives, so a burst of typing costs one store query at a time.
+    pub filter_queued: bool,
+    /// How many sagas match the filter, once the store has counted them.
+    pub total: Option<u64>,
     pub sort: Sort,
     pub bad: usize,
     /// Live: sagas that appeared since the list was loaded, waiting above
@@ -183,6 +200,9 @@ pub struct ListPane {
     pub incoming: Vec<SagaSummary>,
     /// More appeared than one poll reads: taking them in reloads the list.
     pub incoming_more: bool,
+    /// Set while the list shows a failure group from the overview (what
+    /// the title says instead of the filter); any reload clears it.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +321,8 @@ pub struct App {
     list_appending: bool,
     /// When the store was last asked for what is new.
     last_live: Option<Timestamp>,
+    /// The overview page, when open (it takes the keys).
+    pub overview: Option<OverviewPage>,
 }
 
 impl App {
@@ -321,10 +343,15 @@ impl App {
                 offset: 0,
                 filter_text: String::new(),
                 filter: SagaFilter::default(),
+                filter_error: None,
+                filter_before: None,
+                filter_queued: false,
+                total: None,
                 sort: Sort::Time,
                 bad: 0,
                 incoming: Vec::new(),
                 incoming_more: false,
+                group: None,
             },
             timeline: None,
             detail: DetailPane {
@@ -360,6 +387,7 @@ impl App {
             in_flight: HashSet::new(),
             list_appending: false,
             last_live: None,
+            overview: None,
         };
         app.check_health();
         app.reload_list();
@@ -397,6 +425,10 @@ impl App {
             || self.tickets.running(Slot::Plan)
             || self.panel.as_ref().is_some_and(|p| p.running)
             || !self.held.is_empty()
+            || self
+                .overview
+                .as_ref()
+                .is_some_and(|p| p.load == Load::Loading)
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -450,6 +482,7 @@ impl App {
         match r {
             Response::Health { result, .. } => self.on_health(result),
             Response::SagaPage { append, result, .. } => self.on_saga_page(append, result),
+            Response::SagaCount { result, .. } => self.list.total = result.ok(),
             Response::Timeline {
                 saga_id, result, ..
             } => self.on_timeline(saga_id, result),
@@ -467,6 +500,7 @@ impl App {
             Response::LiveTimeline {
                 saga_id, result, ..
             } => self.on_live_timeline(saga_id, result),
+            Response::Overview { result, .. } => self.on_overview(result),
         }
     }
 

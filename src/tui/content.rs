@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use crate::model::{SagaStatus, Snapshot, Timestamp};
 use crate::replay::diff::pretty;
-use crate::replay::{structural_diff, unified_diff, ChangeKind};
+use crate::replay::{
+    snapshot_field_changes, structural_diff, unified_diff, ChangeKind, PathChange,
+};
 
 /// Longest line kept (in bytes); the rest is summarised.
 pub const MAX_LINE: usize = 2048;
@@ -67,6 +69,9 @@ pub struct Rendered {
     pub against: Option<String>,
     pub diff: Vec<(DiffLine, String)>,
     pub changed_paths: usize,
+    /// Snapshot fields outside the context that changed (status, error,
+    /// compensated steps).
+    pub changed_fields: usize,
     /// The context itself: the override editor merges into it.
     pub context: Arc<serde_json::Map<String, Value>>,
 }
@@ -224,49 +229,36 @@ pub fn render(snap: &Snapshot, against: Option<(&Snapshot, String)>) -> Rendered
     let raw = pretty(&snap.to_json()).lines().map(cut).collect();
     let mut diff = Vec::new();
     let mut changed_paths = 0;
+    let mut changed_fields = 0;
     let against_label = against.as_ref().map(|(_, l)| l.clone());
     if let Some((old, label)) = &against {
+        // The outcome first: a rollback changes the status, the error and
+        // the compensated steps, often with the context untouched.
+        let fields = snapshot_field_changes(old, snap);
+        changed_fields = fields.len();
+        if !fields.is_empty() {
+            diff.push((
+                DiffLine::Title,
+                format!("{} snapshot field(s) changed against {label}", fields.len()),
+            ));
+            for c in &fields {
+                diff.push(change_line(c, |v| cut(&v.to_string())));
+            }
+            diff.push((DiffLine::Title, String::new()));
+        }
         let old_value = Value::Object(old.context.clone());
         let changes = structural_diff(&old_value, &context_value);
         changed_paths = changes.len();
         diff.push((
             DiffLine::Title,
-            format!("{} changed path(s) against {label}", changes.len()),
+            if changes.is_empty() && !fields.is_empty() {
+                format!("context: no change against {label}")
+            } else {
+                format!("{} changed path(s) against {label}", changes.len())
+            },
         ));
         for c in &changes {
-            let (kind, text) = match c.kind {
-                ChangeKind::Added => (
-                    DiffLine::Added,
-                    format!(
-                        "+ {}: {}",
-                        c.path,
-                        c.new.as_ref().map(short_value).unwrap_or_default()
-                    ),
-                ),
-                ChangeKind::Removed => (
-                    DiffLine::Removed,
-                    format!(
-                        "- {}: {}",
-                        c.path,
-                        c.old.as_ref().map(short_value).unwrap_or_default()
-                    ),
-                ),
-                ChangeKind::Changed => (
-                    DiffLine::Changed,
-                    format!(
-                        "~ {}: {} → {}{}",
-                        c.path,
-                        c.old.as_ref().map(short_value).unwrap_or_default(),
-                        c.new.as_ref().map(short_value).unwrap_or_default(),
-                        if c.changes_type() {
-                            "  (type changed)"
-                        } else {
-                            ""
-                        }
-                    ),
-                ),
-            };
-            diff.push((kind, text));
+            diff.push(change_line(c, short_value));
         }
         if !changes.is_empty() {
             diff.push((DiffLine::Title, String::new()));
@@ -306,6 +298,30 @@ pub fn render(snap: &Snapshot, against: Option<(&Snapshot, String)>) -> Rendered
         against: against_label,
         diff,
         changed_paths,
+        changed_fields,
+    }
+}
+
+/// One line of the Diff tab for a changed path or field.
+fn change_line(c: &PathChange, show: impl Fn(&Value) -> String) -> (DiffLine, String) {
+    let show = |v: &Option<Value>| v.as_ref().map(&show).unwrap_or_default();
+    match c.kind {
+        ChangeKind::Added => (DiffLine::Added, format!("+ {}: {}", c.path, show(&c.new))),
+        ChangeKind::Removed => (DiffLine::Removed, format!("- {}: {}", c.path, show(&c.old))),
+        ChangeKind::Changed => (
+            DiffLine::Changed,
+            format!(
+                "~ {}: {} → {}{}",
+                c.path,
+                show(&c.old),
+                show(&c.new),
+                if c.changes_type() {
+                    "  (type changed)"
+                } else {
+                    ""
+                }
+            ),
+        ),
     }
 }
 

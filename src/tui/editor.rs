@@ -63,11 +63,17 @@ pub fn validate(text: &str) -> Result<Map<String, Value>, Invalid> {
             line: 1,
             column: 1,
         }),
-        Err(e) => Err(Invalid {
-            message: e.to_string(),
-            line: e.line(),
-            column: e.column(),
-        }),
+        Err(e) => {
+            // serde_json ends its message with the position, which the
+            // editor states on its own: said once, not twice.
+            let full = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            Err(Invalid {
+                message: full.strip_suffix(&at).unwrap_or(&full).to_string(),
+                line: e.line(),
+                column: e.column(),
+            })
+        }
     }
 }
 

@@ -203,7 +203,7 @@ async fn run(
             id,
             result: match store {
                 Err(e) => Err(e),
-                Ok(s) => dry_run(s.as_ref(), &saga_id, &saga_name, &spec, env).await,
+                Ok(s) => dry_run(&s, &saga_id, &saga_name, &spec, env).await,
             },
         },
         Request::Batch {
@@ -315,6 +315,13 @@ async fn run(
                 result,
             }
         }
+        Request::CountSagas { id, filter } => Response::SagaCount {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => s.count_sagas(&filter).await.map_err(JobError::from),
+            },
+        },
         Request::Timeline { id, saga_id, after } => {
             let result = match store {
                 Err(e) => Err(e),
@@ -392,8 +399,22 @@ async fn run(
                 Ok(s) => export(s.as_ref(), what, path).await,
             },
         },
+        Request::Overview { id, now } => Response::Overview {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => replay::failures::overview(s.as_ref(), now, OVERVIEW_GROUPED)
+                    .await
+                    .map(Arc::new)
+                    .map_err(JobError::from),
+            },
+        },
     }
 }
+
+/// Failures the overview reads for their errors (the newest): about a
+/// second of single-snapshot reads on a remote store, in the background.
+const OVERVIEW_GROUPED: usize = 1000;
 
 /// The summary of a batch that could not start (the store is gone).
 fn failed_batch(
@@ -407,7 +428,6 @@ fn failed_batch(
         from_step: spec.from_step.clone(),
         total,
         ok: 0,
-        would_fail: 0,
         failed: 0,
         skipped: 0,
         locked: 0,
@@ -417,33 +437,47 @@ fn failed_batch(
         sagas_per_sec: 0.0,
         failure_groups: vec![replay::batch::FailureGroup {
             step: spec.from_step.clone(),
-            error: error.to_string(),
+            error: replay::failures::error_group_key(error),
+            example: error.to_string(),
             count: total,
             saga_ids: Vec::new(),
         }],
     }
 }
 
+/// A dry run as the CLI's `replay run --dry-run` does it (the same
+/// library call), so it is written to the replay log the same way; a plan
+/// with errors comes back as the plan (nothing is logged, as in the CLI).
 async fn dry_run(
-    store: &dyn SnapshotStore,
+    store: &Arc<dyn SnapshotStore>,
     saga_id: &str,
     saga_name: &str,
     spec: &ReplaySpec,
     env: &ReplayEnv,
 ) -> JobResult<ReplayPlan> {
-    let cp = replay::plan::load_checkpoint(store, saga_id, &spec.from_step).await?;
-    Ok(replay::build_plan(
-        replay::plan::PlanInput {
-            saga_id,
-            saga_name: Some(saga_name),
-            from_step: &spec.from_step,
-            context_override: &spec.context_override,
-            merge: spec.merge,
-            force_failure: spec.force_failure,
-        },
-        cp.as_ref(),
-        &|n| env.definitions.get(n),
-    ))
+    let opts = ReplayOptions {
+        initiated_by: env.identity.clone(),
+        reason: None,
+        dry_run: true,
+        lock_ttl: env.lock_ttl,
+        lock_owner: replay::lock_owner(&env.identity),
+    };
+    match replay::replay_saga(
+        store,
+        &env.definitions,
+        saga_id,
+        Some(saga_name),
+        spec,
+        &opts,
+        &|_| {},
+    )
+    .await
+    {
+        Ok(report) => Ok(report.plan),
+        Err(replay::ReplayError::Plan(plan)) => Ok(*plan),
+        Err(replay::ReplayError::Store(e)) => Err(JobError::from(e)),
+        Err(other) => Err(JobError::msg(other.to_string())),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -625,6 +659,14 @@ async fn replays(store: &dyn SnapshotStore, saga_id: &str) -> JobResult<ReplaysV
     })
 }
 
+/// A snapshot by id, or an error saying it is gone.
+async fn get(store: &dyn SnapshotStore, snapshot_id: &str) -> JobResult<crate::model::Snapshot> {
+    store
+        .get_snapshot(snapshot_id)
+        .await?
+        .ok_or_else(|| JobError::msg(format!("snapshot {snapshot_id} is no longer in the store")))
+}
+
 async fn export(
     store: &dyn SnapshotStore,
     what: ExportWhat,
@@ -643,7 +685,17 @@ async fn export(
             1,
         ),
         ExportWhat::Saga(saga_id) => json_export::saga_json(store, &saga_id).await?,
+        ExportWhat::Snapshot(snapshot_id) => (get(store, &snapshot_id).await?.to_json(), 1),
+        ExportWhat::Diff { old, new } => {
+            let (a, b) = (get(store, &old).await?, get(store, &new).await?);
+            (replay::diff::diff_json(&a, &b), 1)
+        }
+        ExportWhat::Records(value, n) => (value, n),
     };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::files::create_private_dir_all(dir)
+            .map_err(|e| JobError::msg(format!("cannot create {}: {e}", dir.display())))?;
+    }
     json_export::write_json_file(&path, &value)
         .await
         .map_err(msg)?;

@@ -25,6 +25,7 @@ pub enum Cmd {
     Unpin,
     LinkedSaga,
     Export,
+    Overview,
     Refresh,
     ListDown,
     ListUp,
@@ -116,7 +117,8 @@ commands! {
     Pin, "pin", Global, true, "Pin this snapshot: diffs compare against it, across sagas too";
     Unpin, "unpin", Global, false, "Unpin: diffs compare against the previous snapshot again";
     LinkedSaga, "linked_saga", Global, false, "Jump between a replayed saga and its original";
-    Export, "export", Global, false, "Export what is on screen as JSON to a file";
+    Export, "export", Global, false, "Export what the focused pane shows (the diff on Diff, the snapshot on Raw) as JSON under the data dir";
+    Overview, "overview", Global, false, "Overview: sagas by status, failures by step and error, failures per hour (Enter lists a group)";
     Refresh, "refresh", Global, false, "Reload the list, timeline and detail from the store";
     ListDown, "list.down", List, false, "Select the next saga";
     ListUp, "list.up", List, false, "Select the previous saga";
@@ -125,7 +127,7 @@ commands! {
     ListTop, "list.top", List, false, "Select the first saga";
     ListBottom, "list.bottom", List, false, "Select the last loaded saga";
     ListOpen, "list.open", List, true, "Open the selected saga's timeline";
-    ListFilter, "list.filter", List, true, "Filter: id prefix, name, status:failed, step:charge_payment";
+    ListFilter, "list.filter", List, true, "Filter as you type: part of the name, id prefix, status:failed, step:NAME (the last step reached), since:-2h, until:TIME";
     ListSort, "list.sort", List, true, "Sort by time, name or status";
     TimelineNext, "timeline.next", Timeline, true, "Next snapshot";
     TimelinePrev, "timeline.prev", Timeline, true, "Previous snapshot";
@@ -151,17 +153,17 @@ commands! {
     DetailWhereChanged, "detail.where_changed", Detail, true, "Where did this change: the snapshot where this path's value last changed";
     DetailNextChange, "detail.next_change", Detail, true, "The next snapshot where this path's value changes";
     DetailOpen, "detail.open", Detail, false, "Replays tab: open the selected replay's saga";
-    Edit, "edit", Global, false, "Edit the replay override from this snapshot (kept per saga)";
+    Edit, "edit", Global, true, "Edit the replay override from this snapshot (kept per saga)";
     EditorMerge, "editor.merge", Global, false, "Editor: switch the merge mode (shallow / RFC 7396 patch)";
     EditorFull, "editor.full_context", Global, false, "Editor: start from the snapshot's full context";
     EditorDiscard, "editor.discard", Global, false, "Editor: discard the draft and close";
     EditorExternal, "editor.external", Global, false, "Editor: edit the override in $EDITOR (the TUI pauses meanwhile)";
-    DryRun, "dry_run", Global, false, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
+    DryRun, "dry_run", Global, true, "Dry-run from this snapshot's step with the override: the plan, nothing runs";
     ListMark, "list.mark", List, false, "Mark or unmark the selected saga for a batch";
     ListMarkAll, "list.mark_all", List, false, "Mark every loaded saga that matches the filter (again: unmark all)";
     ListBatchDryRun, "list.batch_dry_run", List, false, "Dry-run the marked sagas from the step and with the override last edited (e)";
     ListBatchReplay, "list.batch_replay", List, false, "Replay the marked sagas for real (confirm by typing their number)";
-    Replay, "replay", Global, false, "Replay for real from this step (confirm by typing the saga's short id)";
+    Replay, "replay", Global, true, "Replay for real from this step (confirm by typing the saga's short id)";
 }
 
 impl Cmd {
@@ -180,7 +182,21 @@ impl Cmd {
     pub fn by_name(name: &str) -> Option<Cmd> {
         COMMANDS.iter().find(|d| d.name == name).map(|d| d.cmd)
     }
+
+    /// Commands that write to the store or exist only to: replays, batch
+    /// replays, dry runs (each is written to the replay log, as the CLI's
+    /// are) and the override editor. Read-only mode refuses every one with
+    /// [`READONLY_REFUSAL`] and leaves them out of the footer.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Cmd::Edit | Cmd::DryRun | Cmd::Replay | Cmd::ListBatchDryRun | Cmd::ListBatchReplay
+        )
+    }
 }
+
+/// What read-only mode answers to every command that [writes](Cmd::writes).
+pub const READONLY_REFUSAL: &str = "read-only mode: replays, dry runs (they are written to the replay log) and the override editor are refused; nothing was done";
 
 /// The shipped bindings.
 pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
@@ -398,6 +414,42 @@ impl Keymap {
         }
         None
     }
+}
+
+/// The command table as Markdown, one table per scope with every key bound
+/// (the README's TUI section is this text; a test keeps them equal).
+pub fn markdown(km: &Keymap) -> String {
+    let mut out = String::new();
+    for (scope, title) in [
+        (Scope::Global, "Everywhere"),
+        (Scope::List, "Saga list"),
+        (Scope::Timeline, "Timeline (and the detail pane)"),
+        (Scope::Detail, "Detail"),
+    ] {
+        out.push_str(&format!(
+            "{title}:\n\n| keys | command | what |\n|---|---|---|\n"
+        ));
+        for d in COMMANDS.iter().filter(|d| d.scope == scope) {
+            let keys: Vec<String> = km
+                .keys(d.cmd)
+                .iter()
+                .map(|k| format!("`{}`", k.label()))
+                .collect();
+            let what = if d.cmd.writes() {
+                format!("{} (refused in read-only mode)", d.doc)
+            } else {
+                d.doc.to_string()
+            };
+            out.push_str(&format!(
+                "| {} | `{}` | {} |\n",
+                keys.join(" "),
+                d.name,
+                what.replace('|', "\\|")
+            ));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Palette completions for what has been typed so far.

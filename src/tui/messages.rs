@@ -45,6 +45,11 @@ pub struct Mark {
     pub step_index: i64,
     pub status: SagaStatus,
     pub created_at: Timestamp,
+    /// The error the runtime recorded with this snapshot (the failed
+    /// step's, on a saga's final failed or rolled-back snapshot).
+    pub error: Option<String>,
+    /// The steps whose compensation ran by this snapshot, as recorded.
+    pub compensated: Vec<String>,
 }
 
 impl Mark {
@@ -55,6 +60,8 @@ impl Mark {
             step_index: s.step_index,
             status: s.status.clone(),
             created_at: s.created_at,
+            error: s.error_message(),
+            compensated: s.compensated_steps(),
         }
     }
 
@@ -70,6 +77,8 @@ impl Mark {
             step_index: -1,
             status: SagaStatus::Other(UNREADABLE.into()),
             created_at: at,
+            error: None,
+            compensated: Vec::new(),
         }
     }
 
@@ -155,8 +164,14 @@ pub struct DetailKey {
 pub enum ExportWhat {
     /// Every snapshot of a saga.
     Saga(String),
-    /// The state at one snapshot.
+    /// The state at one snapshot (the Context tab).
     State(String),
+    /// One snapshot record as stored (the Raw tab).
+    Snapshot(String),
+    /// The diff between two snapshots, `old` then `new` (the Diff tab).
+    Diff { old: String, new: String },
+    /// Records the App already holds (the Replays tab), and how many.
+    Records(serde_json::Value, usize),
 }
 
 /// The replay log around a saga.
@@ -179,6 +194,11 @@ pub enum Request {
         filter: SagaFilter,
         after: Option<SagaCursor>,
         limit: usize,
+    },
+    /// How many sagas match the list's filter (the list title's total).
+    CountSagas {
+        id: u64,
+        filter: SagaFilter,
     },
     Timeline {
         id: u64,
@@ -250,6 +270,11 @@ pub enum Request {
         saga_id: String,
         after: SnapshotCursor,
     },
+    /// The overview page's counts and failure groups, as of `now`.
+    Overview {
+        id: u64,
+        now: Timestamp,
+    },
 }
 
 /// Where a snapshot jump came from, for the message shown after it.
@@ -272,6 +297,10 @@ pub enum Response {
         id: u64,
         append: bool,
         result: JobResult<SagaPage>,
+    },
+    SagaCount {
+        id: u64,
+        result: JobResult<u64>,
     },
     Timeline {
         id: u64,
@@ -329,6 +358,10 @@ pub enum Response {
         saga_id: String,
         result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
     },
+    Overview {
+        id: u64,
+        result: JobResult<Arc<replay::failures::Overview>>,
+    },
 }
 
 /// The kinds of background work: one job runs per slot (a new request
@@ -338,6 +371,7 @@ pub enum Response {
 pub enum Slot {
     Health,
     List,
+    Count,
     Timeline,
     Detail,
     Jump,
@@ -351,6 +385,7 @@ pub enum Slot {
     LiveList,
     /// Live polls of the open saga's timeline.
     LiveTimeline,
+    Overview,
 }
 
 impl Request {
@@ -359,6 +394,7 @@ impl Request {
         match self {
             Request::Health { .. } => Slot::Health,
             Request::SagaPage { .. } => Slot::List,
+            Request::CountSagas { .. } => Slot::Count,
             Request::Timeline { .. } => Slot::Timeline,
             Request::Detail { .. } => Slot::Detail,
             Request::AtTime { .. } | Request::WhereChanged { .. } => Slot::Jump,
@@ -369,6 +405,7 @@ impl Request {
             Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
             Request::LiveSagas { .. } => Slot::LiveList,
             Request::LiveTimeline { .. } => Slot::LiveTimeline,
+            Request::Overview { .. } => Slot::Overview,
         }
     }
 }
@@ -379,6 +416,7 @@ impl Response {
         match self {
             Response::Health { id, .. } => (Slot::Health, *id),
             Response::SagaPage { id, .. } => (Slot::List, *id),
+            Response::SagaCount { id, .. } => (Slot::Count, *id),
             Response::Timeline { id, .. } => (Slot::Timeline, *id),
             Response::Detail { id, .. } => (Slot::Detail, *id),
             Response::Jump { id, .. } => (Slot::Jump, *id),
@@ -392,6 +430,7 @@ impl Response {
             | Response::BatchDone { id, .. } => (Slot::Replay, *id),
             Response::LiveSagas { id, .. } => (Slot::LiveList, *id),
             Response::LiveTimeline { id, .. } => (Slot::LiveTimeline, *id),
+            Response::Overview { id, .. } => (Slot::Overview, *id),
         }
     }
 
@@ -411,6 +450,7 @@ impl Request {
         match self {
             Request::Health { id }
             | Request::SagaPage { id, .. }
+            | Request::CountSagas { id, .. }
             | Request::Timeline { id, .. }
             | Request::Detail { id, .. }
             | Request::AtTime { id, .. }
@@ -422,7 +462,8 @@ impl Request {
             | Request::Batch { id, .. }
             | Request::Replay { id, .. }
             | Request::LiveSagas { id, .. }
-            | Request::LiveTimeline { id, .. } => *id,
+            | Request::LiveTimeline { id, .. }
+            | Request::Overview { id, .. } => *id,
         }
     }
 }
@@ -529,9 +570,7 @@ mod tests {
             targets: Vec::new(),
             spec: ReplaySpec {
                 from_step: "a".into(),
-                context_override: serde_json::Map::new(),
-                merge: replay::MergeMode::Shallow,
-                force_failure: false,
+                ..ReplaySpec::default()
             },
             dry_run: true,
         });

@@ -95,11 +95,13 @@ pub fn app_config(settings: &Settings) -> Result<AppConfig, TuiError> {
         keymap,
         theme,
         definitions: Vec::new(),
-        export_dir: std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from(".")),
         live: live_interval(
             settings.file.tui.live_interval_secs,
             settings.store.expose(),
         )?,
+        // Exports go under the data dir, never wherever the TUI happened
+        // to be started; the footer names the file.
+        export_dir: crate::config::data_dir().join("exports"),
     })
 }
 

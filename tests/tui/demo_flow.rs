@@ -8,7 +8,14 @@ use sagascope::tui::jobs::ReplayEnv;
 
 /// A memory store seeded by the demo's engine run, the App wired with
 /// the demo's definitions, and one order that failed at charge_payment.
-async fn demo_harness() -> (Harness, String, tempfile::TempDir) {
+pub(super) async fn demo_harness() -> (Harness, String, tempfile::TempDir) {
+    let (h, failed, dir, _) = demo_harness_and_store().await;
+    (h, failed, dir)
+}
+
+/// [`demo_harness`], and the store it reads.
+pub(super) async fn demo_harness_and_store(
+) -> (Harness, String, tempfile::TempDir, Arc<dyn SnapshotStore>) {
     let dir = tempfile::tempdir().unwrap();
     demo::materialize(dir.path()).unwrap();
     let defs: Definitions = demo::demo_definitions(dir.path()).unwrap();
@@ -24,18 +31,18 @@ async fn demo_harness() -> (Harness, String, tempfile::TempDir) {
         .clone();
     let mut cfg = test_config("memory://", dir.path().to_path_buf());
     cfg.definitions = defs.names();
-    let mut h = Harness::new(store, cfg, now(), 160, 45);
+    let mut h = Harness::new(store.clone(), cfg, now(), 160, 45);
     h.jobs.set_replay_env(ReplayEnv {
         definitions: Arc::new(defs),
         identity: "tui-test".into(),
         lock_ttl: sagascope::replay::DEFAULT_LOCK_TTL,
     });
     h.settle().await;
-    (h, failed, dir)
+    (h, failed, dir, store)
 }
 
 /// Opens the saga and puts the cursor on its charge_payment snapshot.
-async fn open_at_charge(h: &mut Harness, saga_id: &str) {
+pub(super) async fn open_at_charge(h: &mut Harness, saga_id: &str) {
     h.keys(":");
     h.type_text(&format!("saga {saga_id}"));
     h.keys("Enter");
@@ -70,9 +77,19 @@ async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
     let f = h.frame();
     let p = h.app.panel.as_ref().expect("the plan is shown");
     let text: Vec<&str> = p.lines.iter().map(|(_, l)| l.as_str()).collect();
+    // The checkpoint is the snapshot under the cursor (#1, before the
+    // charge); the reservation the original run released is made again.
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("checkpoint: snapshot #1 of 3")),
+        "{f}"
+    );
+    assert!(
+        text.contains(&"  re-run  reserve_inventory (compensated in the original run)"),
+        "{f}"
+    );
     assert!(text.contains(&"  run     charge_payment"), "{f}");
     assert!(text.contains(&"  run     ship_order"), "{f}");
-    assert!(text.contains(&"  skip    reserve_inventory"), "{f}");
     assert!(f.contains("plan OK: nothing has run"), "{f}");
     assert!(
         f.contains("~ $.payment_token: \"expired\" → \"tok_valid\""),
@@ -135,13 +152,18 @@ async fn fix_the_token_dry_run_replay_and_land_on_the_completed_saga() {
     h.settle().await;
     assert_eq!(h.app.timeline.as_ref().unwrap().saga.saga_id, failed);
     let t = h.app.timeline.as_ref().unwrap();
+    // The branch starts at the checkpoint: the snapshot before the charge,
+    // where the cursor was, not the rolled-back one after it.
     let charge = t
         .marks
         .iter()
-        .rposition(|m| m.step_name == "charge_payment")
+        .position(|m| m.step_name == "charge_payment")
         .unwrap();
+    assert_eq!(t.marks[charge].status, SagaStatus::Executing);
     assert_eq!(h.app.branches().get(&charge), Some(&1));
-    assert!(h.frame().contains("charge_payment ⑂1"));
+    // The branch marker is on the checkpoint's row.
+    let f = h.frame();
+    assert!(f.lines().any(|l| l.contains("● charge_payment ⑂1")), "{f}");
     h.keys("4");
     h.settle().await;
     let f = h.frame();
@@ -241,7 +263,10 @@ async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
         f.contains("Batch dry run · 4 saga(s) from charge_payment"),
         "{f}"
     );
-    assert!(f.contains("4 saga(s): ok 4"), "{f}");
+    // Three of the four completed: the dry run skips them, saying why, as
+    // the real run will.
+    assert!(f.contains("4 saga(s): ok 1 · failed 0 · skipped 3"), "{f}");
+    assert!(f.contains("completed (its newest snapshot"), "{f}");
     assert!(f.contains("dry run: nothing was executed"), "{f}");
     h.keys("Esc");
     // A wrong count does nothing; the right one replays them all.
@@ -259,8 +284,12 @@ async fn batch_marks_dry_runs_and_replays_with_a_grouped_summary() {
     let text: Vec<String> = p.lines.iter().map(|(_, l)| l.clone()).collect();
     assert!(
         text.iter()
-            .any(|l| l.starts_with("4 saga(s): ok 4 · would fail 0 · failed 0")),
+            .any(|l| l.starts_with("4 saga(s): ok 1 · failed 0 · skipped 3")),
         "{text:?}"
     );
-    assert_eq!(h.app.list.sagas.len(), 8, "four new sagas");
+    assert_eq!(
+        h.app.list.sagas.len(),
+        5,
+        "one new saga: the completed ones were not replayed"
+    );
 }

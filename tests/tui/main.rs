@@ -6,6 +6,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod demo_flow;
+mod demo_keys;
+mod failures;
+mod in_hand;
 mod live_input;
 
 use std::sync::Arc;
@@ -214,7 +217,7 @@ async fn filter_by_status_step_and_id() {
     h.settle().await;
     assert_eq!(h.app.list.sagas.len(), 1);
     h.keys("/");
-    h.type_text(" nothing:here zzzz");
+    h.type_text(" nothing zzzz");
     h.keys("Enter");
     h.settle().await;
     insta::assert_snapshot!("filtered_empty", h.frame());
@@ -370,8 +373,9 @@ async fn help_palette_and_saga_command() {
     h.type_text("so");
     h.keys("Tab");
     let f = h.frame();
-    assert!(f.contains(":sort█"), "{f}");
-    h.type_text(" name");
+    // The command and a space: the argument comes next.
+    assert!(f.contains(":sort █"), "{f}");
+    h.type_text("name");
     h.keys("Enter");
     assert_eq!(h.app.list.sort, sagascope::tui::app::Sort::Name);
     let names: Vec<&str> = h

@@ -6,6 +6,7 @@ is printed on stderr becomes the error. Only the standard library is used.
 """
 import hashlib
 import json
+import os
 import sys
 
 
@@ -27,7 +28,10 @@ def main():
         items = ctx.get("items", [])
         if not items:
             fail(f"order {order} has no items to reserve")
-        out = {"reservation_id": ref("res", order), "reserved_skus": [i["sku"] for i in items]}
+        # A reservation is a new one each time it is made: a replay that
+        # re-reserves after the original run released its stock gets its own.
+        saga = os.environ.get("SAGASCOPE_SAGA_ID", "")
+        out = {"reservation_id": ref("res", order, saga), "reserved_skus": [i["sku"] for i in items]}
     elif action == "release_inventory":
         out = {"reservation_released": ctx.get("reservation_id")}
     elif action == "charge_payment":

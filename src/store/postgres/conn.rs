@@ -94,6 +94,7 @@ impl PostgresStore {
             location,
             schema: parsed.schema,
             has_replay_extra: false,
+            has_snapshot_extra: false,
         };
         store.prepare_schema(opts.readonly).await?;
         Ok(store)

@@ -57,6 +57,15 @@ pub(super) fn newest_per_saga_where(
     if let Some(n) = &filter.name {
         conds.push(format!("s.saga_name = {}", p.push(Bind::Text(n.clone()))));
     }
+    if let Some(part) = &filter.name_contains {
+        // translate() folds ASCII only, as SagaFilter::matches does (lower()
+        // would fold other letters too, by the database's locale); strpos()
+        // takes the text as it is, no LIKE pattern to escape.
+        conds.push(format!(
+            "strpos(translate(s.saga_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), {}) > 0",
+            p.push(Bind::Text(part.to_ascii_lowercase()))
+        ));
+    }
     if let Some(st) = &filter.latest_step {
         conds.push(format!("s.step_name = {}", p.push(Bind::Text(st.clone()))));
     }

@@ -11,16 +11,27 @@
 //!   `(saga_id, created_at, snapshot_id)` to check in one probe that no newer
 //!   snapshot of the same saga exists. A page of `list_sagas` stops after
 //!   `limit` sagas, so its cost does not grow with the table;
+//! - `sagascope_snapshot_extra` (`snapshot_id` → JSONB) for a snapshot's
+//!   fields beyond sagaz's columns ([`Snapshot::extra`]: a failed run's
+//!   `error` and `compensated_steps`, a replay's `replay_of`, …). A row
+//!   exists only for a snapshot that has such fields; its foreign key
+//!   follows sagaz's row (`ON DELETE CASCADE ON UPDATE CASCADE`), so every
+//!   delete — sagascope's, sagaz's `delete_expired_snapshots`, sagaz's
+//!   upsert that replaces a row's id — keeps the two tables in step. Reads
+//!   join it (`LEFT JOIN … USING (snapshot_id)`) in the same statement;
+//!   writes go in the snapshot's statement. A database opened read-only
+//!   that has no such table reads without extra fields (and says so in
+//!   [`Capabilities`]);
 //! - `sagascope_replay_extra` (`replay_id` → JSONB) for the replay-log fields
 //!   sagaz's table has no column for (`reason`, `dry_run`, `merge`, …);
 //! - `sagascope_locks` (name, owner, expiry on the server's clock) for replay
 //!   locks that hold across machines and lapse when a holder dies.
 //!
 //! What sagaz's table cannot hold, and so this backend cannot either (see
-//! [`Capabilities`]): context key order (JSONB), `external_refs` and unknown
-//! snapshot fields (no column), NUL characters (JSONB and TEXT reject them),
-//! ids that are not UUIDs, names longer than the `VARCHAR` limits. Each gives
-//! a [`StoreError::Unstorable`] naming the value, never a silent loss.
+//! [`Capabilities`]): context key order (JSONB), `external_refs` (no
+//! column), NUL characters (JSONB and TEXT reject them), ids that are not
+//! UUIDs, names longer than the `VARCHAR` limits. Each gives a
+//! [`StoreError::Unstorable`] naming the value, never a silent loss.
 //!
 //! Sessions run with `jit = off`. The saga-list queries are short index
 //! walks whose best plan depends on the values bound (a rare or common
@@ -66,6 +77,8 @@ pub struct PostgresStore {
     location: String,
     schema: Option<String>,
     has_replay_extra: bool,
+    /// `sagascope_snapshot_extra` exists (made when opened writable).
+    has_snapshot_extra: bool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -81,7 +94,7 @@ impl std::fmt::Debug for PostgresStore {
 // names (see `sql::impl_sql_store`).
 impl_sql_store!(PostgresStore, {
     fn capabilities(&self) -> Capabilities {
-        sql::capabilities(BACKEND, false, false, false, true)
+        sql::capabilities(BACKEND, false, self.has_snapshot_extra, false, true)
     }
 
     fn location(&self) -> String {

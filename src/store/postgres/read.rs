@@ -14,7 +14,7 @@ use super::super::sql::{
 };
 use std::time::Duration;
 
-use super::schema::{check_text, uuid_for_read, SNAP_COLS};
+use super::schema::{check_text, uuid_for_read};
 use super::*;
 
 impl SqlRow for PgRow {
@@ -88,12 +88,17 @@ impl PostgresStore {
             return Ok(Listing::default());
         }
         let mut p = Self::params();
-        let text = format!(
-            "SELECT {SNAP_COLS} FROM (SELECT DISTINCT ON (saga_id) * FROM saga_snapshots \
+        let rows = format!(
+            "(SELECT DISTINCT ON (saga_id) * FROM saga_snapshots \
              WHERE saga_id = ANY({}) AND step_name = {} \
-             ORDER BY saga_id, created_at DESC, snapshot_id DESC) AS s ORDER BY saga_id",
+             ORDER BY saga_id, created_at DESC, snapshot_id DESC) AS s",
             p.push(Bind::UuidList(ids)),
             p.push(Bind::Text(step.to_string()))
+        );
+        let text = format!(
+            "SELECT {} FROM {} ORDER BY saga_id",
+            self.snap_cols(),
+            self.snapshot_source(&rows)
         );
         Ok(snapshot_listing(snapshot_rows(self, text, p).await?))
     }
@@ -112,7 +117,11 @@ impl SqlStore for PostgresStore {
     }
 
     fn snapshot_cols(&self) -> &str {
-        SNAP_COLS
+        self.snap_cols()
+    }
+
+    fn snapshot_table(&self) -> &str {
+        self.snap_table()
     }
 
     fn replay_from(&self) -> &str {
@@ -134,11 +143,16 @@ impl SqlStore for PostgresStore {
     /// JSONB to text costs the server ~5 µs per 1 KB context: pick the rows
     /// first, convert only those (a plan that sorts would convert every row
     /// of the saga before the LIMIT).
+    /// The extra fields are joined to the rows picked, after the limit.
     fn snapshots_sql(&self, conds: &str, dir: &str, limit: &str) -> String {
+        let rows = format!(
+            "(SELECT * FROM saga_snapshots WHERE {conds} \
+             ORDER BY created_at {dir}, snapshot_id {dir} {limit}) AS s"
+        );
         format!(
-            "SELECT {SNAP_COLS} FROM (SELECT * FROM saga_snapshots WHERE {conds} \
-             ORDER BY created_at {dir}, snapshot_id {dir} {limit}) AS s \
-             ORDER BY created_at {dir}, snapshot_id {dir}"
+            "SELECT {} FROM {} ORDER BY created_at {dir}, snapshot_id {dir}",
+            self.snap_cols(),
+            self.snapshot_source(&rows)
         )
     }
 

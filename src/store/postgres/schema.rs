@@ -51,6 +51,10 @@ CREATE INDEX IF NOT EXISTS sagascope_snapshots_status_recent ON saga_snapshots(s
 CREATE INDEX IF NOT EXISTS sagascope_snapshots_saga_time ON saga_snapshots(saga_id, created_at, snapshot_id);
 CREATE INDEX IF NOT EXISTS sagascope_snapshots_saga_step_time ON saga_snapshots(saga_id, step_name, created_at, snapshot_id);
 CREATE INDEX IF NOT EXISTS sagascope_replay_log_new_saga ON saga_replay_log(new_saga_id);
+CREATE TABLE IF NOT EXISTS sagascope_snapshot_extra (
+    snapshot_id UUID PRIMARY KEY REFERENCES saga_snapshots(snapshot_id) ON DELETE CASCADE ON UPDATE CASCADE,
+    extra JSONB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sagascope_replay_extra (
     replay_id UUID PRIMARY KEY,
     extra JSONB NOT NULL
@@ -62,7 +66,16 @@ CREATE TABLE IF NOT EXISTS sagascope_locks (
 );
 "#;
 
-pub(super) const SNAP_COLS: &str = "snapshot_id, saga_id, saga_name, step_name, step_index, status, context::text, completed_steps::text, created_at, retention_until";
+/// The snapshot columns as `store::sql` reads them, over `saga_snapshots`
+/// alone.
+const SNAP_COLS: &str = "snapshot_id, saga_id, saga_name, step_name, step_index, status, context::text, completed_steps::text, created_at, retention_until";
+/// The same over `saga_snapshots` joined with `sagascope_snapshot_extra`
+/// (named `x`, joined `USING (snapshot_id)` so that the unqualified
+/// `snapshot_id` of conditions and orders stays sagaz's column): no
+/// `external_refs`, then the extra fields.
+const SNAP_COLS_EXTRA: &str = "snapshot_id, saga_id, saga_name, step_name, step_index, status, context::text, completed_steps::text, created_at, retention_until, NULL::text, x.extra::text";
+/// What joins the extra fields to a `saga_snapshots` row source.
+const SNAP_EXTRA_JOIN: &str = " LEFT JOIN sagascope_snapshot_extra x USING (snapshot_id)";
 
 pub(super) fn unstorable(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
     StoreError::Unstorable {
@@ -165,6 +178,8 @@ pub(super) struct SnapshotRow {
     pub(super) completed_steps: String,
     pub(super) created_at: DateTime<Utc>,
     pub(super) retention_until: Option<DateTime<Utc>>,
+    /// The extra fields' JSON object; `None` when there are none.
+    pub(super) extra: Option<String>,
 }
 
 impl SnapshotRow {
@@ -191,6 +206,13 @@ impl SnapshotRow {
             &format!("snapshot {} field completed_steps", s.snapshot_id),
             &steps,
         )?;
+        let extra = if s.extra.is_empty() {
+            None
+        } else {
+            let extra = Value::Object(s.extra.clone());
+            check_json(&format!("snapshot {} extra field", s.snapshot_id), &extra)?;
+            Some(serde_json::to_string(&extra).unwrap_or_else(|_| "{}".into()))
+        };
         Ok(SnapshotRow {
             snapshot_id,
             saga_id,
@@ -202,6 +224,7 @@ impl SnapshotRow {
             completed_steps: serde_json::to_string(&steps).unwrap_or_else(|_| "[]".into()),
             created_at: s.created_at.as_datetime(),
             retention_until: s.retention_until.map(|t| t.as_datetime()),
+            extra,
         })
     }
 }
@@ -228,8 +251,9 @@ impl PostgresStore {
                 .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
         }
-        let found: (bool, bool) = sqlx::query_as(
-            "SELECT to_regclass('saga_snapshots') IS NOT NULL, to_regclass('sagascope_replay_extra') IS NOT NULL",
+        let found: (bool, bool, bool) = sqlx::query_as(
+            "SELECT to_regclass('saga_snapshots') IS NOT NULL, to_regclass('sagascope_replay_extra') IS NOT NULL, \
+             to_regclass('sagascope_snapshot_extra') IS NOT NULL",
         )
         .fetch_one(&mut *self.conn().await?)
         .await
@@ -241,7 +265,51 @@ impl PostgresStore {
             });
         }
         self.has_replay_extra = found.1;
+        self.has_snapshot_extra = found.2;
         Ok(())
+    }
+
+    /// The snapshot `SELECT` list over [`Self::snapshot_source`].
+    pub(super) fn snap_cols(&self) -> &'static str {
+        if self.has_snapshot_extra {
+            SNAP_COLS_EXTRA
+        } else {
+            SNAP_COLS
+        }
+    }
+
+    /// `saga_snapshots` with the extra fields joined, when this database
+    /// keeps them; read with [`Self::snap_cols`].
+    pub(super) fn snap_table(&self) -> &'static str {
+        if self.has_snapshot_extra {
+            "saga_snapshots LEFT JOIN sagascope_snapshot_extra x USING (snapshot_id)"
+        } else {
+            "saga_snapshots"
+        }
+    }
+
+    /// `rows` (a table or a subquery and its name, with the columns of
+    /// `saga_snapshots`) with the extra fields joined, when this database
+    /// keeps them; read with [`Self::snap_cols`].
+    pub(super) fn snapshot_source(&self, rows: &str) -> String {
+        if self.has_snapshot_extra {
+            format!("{rows}{SNAP_EXTRA_JOIN}")
+        } else {
+            rows.to_string()
+        }
+    }
+
+    /// A snapshot as checked column values; its extra fields need
+    /// `sagascope_snapshot_extra`.
+    pub(super) fn snapshot_row(&self, s: &Snapshot) -> StoreResult<SnapshotRow> {
+        let row = SnapshotRow::from_snapshot(s)?;
+        if row.extra.is_some() && !self.has_snapshot_extra {
+            return Err(unstorable(
+                format!("snapshot {} extra fields", s.snapshot_id),
+                "this database has no sagascope_snapshot_extra table; open it once without --readonly",
+            ));
+        }
+        Ok(row)
     }
 
     pub(super) fn replay_cols(&self) -> &'static str {

@@ -10,6 +10,17 @@ use super::*;
 /// trip, small enough to keep each transaction short.
 const WRITE_CHUNK: usize = 1000;
 
+/// sagaz's snapshot columns, in its order.
+const SNAP_INSERT_COLS: &str =
+    "snapshot_id, saga_id, saga_name, step_name, step_index, status, context, \
+     completed_steps, created_at, retention_until";
+
+/// sagascope's upsert: by id, every other column replaced.
+const SNAP_UPSERT: &str = "ON CONFLICT (snapshot_id) DO UPDATE SET saga_id = EXCLUDED.saga_id, \
+     saga_name = EXCLUDED.saga_name, step_name = EXCLUDED.step_name, step_index = EXCLUDED.step_index, \
+     status = EXCLUDED.status, context = EXCLUDED.context, completed_steps = EXCLUDED.completed_steps, \
+     created_at = EXCLUDED.created_at, retention_until = EXCLUDED.retention_until";
+
 impl PostgresStore {
     /// Writes checked rows in one transaction. sagaz's table has two unique
     /// keys: `snapshot_id` (what sagascope replaces by) and
@@ -27,6 +38,7 @@ impl PostgresStore {
         let mut completed = Vec::with_capacity(rows.len());
         let mut created = Vec::with_capacity(rows.len());
         let mut retention = Vec::with_capacity(rows.len());
+        let mut extras: Vec<Option<String>> = Vec::with_capacity(rows.len());
         for r in rows {
             ids.push(r.snapshot_id);
             sagas.push(r.saga_id);
@@ -38,6 +50,7 @@ impl PostgresStore {
             completed.push(r.completed_steps.clone());
             created.push(r.created_at);
             retention.push(r.retention_until);
+            extras.push(r.extra.clone());
         }
         let mut tx = self.pool.pool().begin().await.map_err(db_err)?;
         sqlx::query(
@@ -53,33 +66,44 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO saga_snapshots (snapshot_id, saga_id, saga_name, step_name, step_index, status, context, \
-             completed_steps, created_at, retention_until) \
+        let insert = format!(
+            "INSERT INTO saga_snapshots ({SNAP_INSERT_COLS}) \
              SELECT t.snapshot_id, t.saga_id, t.saga_name, t.step_name, t.step_index, t.status, t.context::jsonb, \
              t.completed_steps::jsonb, t.created_at, t.retention_until \
              FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], \
              $8::text[], $9::timestamptz[], $10::timestamptz[]) \
              AS t(snapshot_id, saga_id, saga_name, step_name, step_index, status, context, completed_steps, \
-             created_at, retention_until) \
-             ON CONFLICT (snapshot_id) DO UPDATE SET saga_id = EXCLUDED.saga_id, saga_name = EXCLUDED.saga_name, \
-             step_name = EXCLUDED.step_name, step_index = EXCLUDED.step_index, status = EXCLUDED.status, \
-             context = EXCLUDED.context, completed_steps = EXCLUDED.completed_steps, \
-             created_at = EXCLUDED.created_at, retention_until = EXCLUDED.retention_until",
-        )
-        .bind(&ids)
-        .bind(&sagas)
-        .bind(&names)
-        .bind(&steps)
-        .bind(&indexes)
-        .bind(&statuses)
-        .bind(&contexts)
-        .bind(&completed)
-        .bind(&created)
-        .bind(&retention)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+             created_at, retention_until) {SNAP_UPSERT}"
+        );
+        // The extra fields in the same statement: written where there are
+        // some, removed where there are none (an overwrite may drop them).
+        let text = if self.has_snapshot_extra {
+            format!(
+                "WITH s AS ({insert}), \
+                 x AS (INSERT INTO sagascope_snapshot_extra (snapshot_id, extra) \
+                 SELECT t.snapshot_id, t.extra::jsonb FROM unnest($1::uuid[], $11::text[]) AS t(snapshot_id, extra) \
+                 WHERE t.extra IS NOT NULL ON CONFLICT (snapshot_id) DO UPDATE SET extra = EXCLUDED.extra) \
+                 DELETE FROM sagascope_snapshot_extra e USING unnest($1::uuid[], $11::text[]) AS t(snapshot_id, extra) \
+                 WHERE t.extra IS NULL AND e.snapshot_id = t.snapshot_id"
+            )
+        } else {
+            insert
+        };
+        let mut q = sqlx::query(sql(text))
+            .bind(&ids)
+            .bind(&sagas)
+            .bind(&names)
+            .bind(&steps)
+            .bind(&indexes)
+            .bind(&statuses)
+            .bind(&contexts)
+            .bind(&completed)
+            .bind(&created)
+            .bind(&retention);
+        if self.has_snapshot_extra {
+            q = q.bind(&extras);
+        }
+        q.execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -98,31 +122,45 @@ impl PostgresStore {
     }
 
     pub(super) async fn save_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
-        let row = SnapshotRow::from_snapshot(snapshot)?;
+        let row = self.snapshot_row(snapshot)?;
         // The usual case in one statement, so one round trip. A clash on
         // sagaz's other unique key (same saga, step and time, another id)
         // fails it without effect; the transaction below handles that.
-        let r = sqlx::query(
-            "INSERT INTO saga_snapshots (snapshot_id, saga_id, saga_name, step_name, step_index, status, context, \
-             completed_steps, created_at, retention_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10) \
-             ON CONFLICT (snapshot_id) DO UPDATE SET saga_id = EXCLUDED.saga_id, saga_name = EXCLUDED.saga_name, \
-             step_name = EXCLUDED.step_name, step_index = EXCLUDED.step_index, status = EXCLUDED.status, \
-             context = EXCLUDED.context, completed_steps = EXCLUDED.completed_steps, \
-             created_at = EXCLUDED.created_at, retention_until = EXCLUDED.retention_until",
-        )
-        .bind(row.snapshot_id)
-        .bind(row.saga_id)
-        .bind(&row.saga_name)
-        .bind(&row.step_name)
-        .bind(row.step_index)
-        .bind(&row.status)
-        .bind(&row.context)
-        .bind(&row.completed_steps)
-        .bind(row.created_at)
-        .bind(row.retention_until)
-        .execute(&mut *self.conn().await?)
-        .await;
+        let insert = format!(
+            "INSERT INTO saga_snapshots ({SNAP_INSERT_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10) {SNAP_UPSERT}"
+        );
+        // The extra fields ride in the same statement: written when there
+        // are some, removed when there are none (an overwrite may drop them).
+        let text = match (self.has_snapshot_extra, &row.extra) {
+            (false, _) => insert,
+            (true, Some(_)) => format!(
+                "WITH s AS ({insert} RETURNING snapshot_id) \
+                 INSERT INTO sagascope_snapshot_extra (snapshot_id, extra) SELECT snapshot_id, $11::jsonb FROM s \
+                 ON CONFLICT (snapshot_id) DO UPDATE SET extra = EXCLUDED.extra"
+            ),
+            (true, None) => format!(
+                "WITH s AS ({insert} RETURNING snapshot_id) \
+                 DELETE FROM sagascope_snapshot_extra e USING s WHERE e.snapshot_id = s.snapshot_id"
+            ),
+        };
+        let mut q = sqlx::query(sql(text))
+            .bind(row.snapshot_id)
+            .bind(row.saga_id)
+            .bind(&row.saga_name)
+            .bind(&row.step_name)
+            .bind(row.step_index)
+            .bind(&row.status)
+            .bind(&row.context)
+            .bind(&row.completed_steps)
+            .bind(row.created_at)
+            .bind(row.retention_until);
+        if self.has_snapshot_extra {
+            if let Some(x) = &row.extra {
+                q = q.bind(x);
+            }
+        }
+        let r = q.execute(&mut *self.conn().await?).await;
         match r {
             Ok(_) => Ok(()),
             Err(e)
@@ -140,7 +178,7 @@ impl PostgresStore {
         // Check everything before writing anything.
         let rows = snapshots
             .iter()
-            .map(SnapshotRow::from_snapshot)
+            .map(|s| self.snapshot_row(s))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut start = 0;
         while start < rows.len() {

@@ -619,8 +619,10 @@ pub(super) async fn saga_summary(
 }
 
 pub(super) async fn count_sagas(this: &RedisStore, filter: &SagaFilter) -> StoreResult<u64> {
-    let simple =
-        filter.name.is_none() && filter.latest_step.is_none() && filter.id_prefix.is_none();
+    let simple = filter.name.is_none()
+        && filter.name_contains.is_none()
+        && filter.latest_step.is_none()
+        && filter.id_prefix.is_none();
     if simple {
         let min = filter
             .since

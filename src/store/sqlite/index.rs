@@ -167,6 +167,11 @@ impl SqliteStore {
             conds.push("saga_name = ?".into());
             binds.push(Bind::Text(n.clone()));
         }
+        if let Some(part) = &filter.name_contains {
+            // SQLite's lower() folds ASCII only, as SagaFilter::matches does.
+            conds.push("instr(lower(saga_name), ?) > 0".into());
+            binds.push(Bind::Text(part.to_ascii_lowercase()));
+        }
         if let Some(st) = &filter.latest_step {
             conds.push("latest_step = ?".into());
             binds.push(Bind::Text(st.clone()));

@@ -97,8 +97,13 @@ impl App {
         if self.external_edit.is_some() {
             return true;
         }
-        // Popups, the editor and input lines answer from what they hold.
-        if self.mode != Mode::Normal || self.panel.is_some() || self.editor.is_some() {
+        // Popups, the editor, the overview and input lines answer from
+        // what they hold.
+        if self.mode != Mode::Normal
+            || self.panel.is_some()
+            || self.editor.is_some()
+            || self.overview.is_some()
+        {
             return false;
         }
         // A saga opening, a jump or a plan decides where the next key goes.
@@ -111,6 +116,10 @@ impl App {
         let Some(cmd) = self.cfg.keymap.lookup(Key::from_event(k), self.scopes()) else {
             return false;
         };
+        // Refused whatever is loaded.
+        if self.cfg.readonly && cmd.writes() {
+            return false;
+        }
         self.list_not_ready(cmd) || self.timeline_not_ready(cmd) || self.detail_not_ready(cmd)
     }
 
@@ -121,7 +130,9 @@ impl App {
             return false;
         }
         if !self.list_appending {
-            return cmd.def().scope == Scope::List;
+            // The filter and the sort do not need the rows; the rest act on them.
+            return cmd.def().scope == Scope::List
+                && !matches!(cmd, Cmd::ListFilter | Cmd::ListSort);
         }
         let step = match cmd {
             Cmd::ListDown => 1,

@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{App, Conn, InputKind, Mode, Pane, Pin, Sort, Tab};
 use crate::model::short_id;
-use crate::tui::keymap::{palette_candidates, Cmd, Key, Scope};
+use crate::tui::keymap::{palette_candidates, Cmd, Key, Scope, READONLY_REFUSAL};
 
 impl App {
     pub(super) fn scopes(&self) -> &'static [Scope] {
@@ -35,12 +35,17 @@ impl App {
             self.on_editor_key(k);
             return;
         }
+        if self.overview.is_some() && self.mode == Mode::Normal {
+            self.on_overview_key(k);
+            return;
+        }
         match self.mode.clone() {
             Mode::Input {
                 kind,
                 text,
+                cursor,
                 completion,
-            } => self.on_input_key(kind, text, completion, k),
+            } => self.on_input_key(kind, text, cursor, completion, k),
             Mode::Help { scroll } => {
                 let key = Key::from_event(&k);
                 let cmd = self.cfg.keymap.lookup(key, &[Scope::Global]);
@@ -77,7 +82,14 @@ impl App {
         }
     }
 
-    fn on_input_key(&mut self, kind: InputKind, mut text: String, completion: usize, k: KeyEvent) {
+    fn on_input_key(
+        &mut self,
+        kind: InputKind,
+        mut text: String,
+        mut cursor: usize,
+        completion: usize,
+        k: KeyEvent,
+    ) {
         match k.code {
             KeyCode::Esc => {
                 self.mode = Mode::Normal;
@@ -87,49 +99,70 @@ impl App {
                 ) {
                     self.cancel_replay();
                 }
+                // The filter was applied as it was typed: Esc puts back
+                // the one there was before `/`.
+                if kind == InputKind::Filter {
+                    self.list.filter_error = None;
+                    if let Some(before) = self.list.filter_before.take() {
+                        self.filter_typed(&before);
+                    }
+                }
             }
             KeyCode::Enter => {
                 self.mode = Mode::Normal;
                 self.submit(kind, text);
             }
-            KeyCode::Backspace => {
-                text.pop();
-                self.mode = Mode::Input {
-                    kind,
-                    text,
-                    completion: 0,
-                };
-            }
             KeyCode::Tab if kind == InputKind::Palette => {
                 let cands = palette_candidates(&text);
                 if let Some(c) = cands.get(completion % cands.len().max(1)) {
                     let rest = text.split_once(' ').map(|(_, r)| r.to_string());
+                    // The space after the command: the argument comes next.
                     text = match rest {
                         Some(r) if !r.is_empty() => format!("{c} {r}"),
-                        _ => c.to_string(),
+                        _ => format!("{c} "),
                     };
+                    cursor = text.len();
                 }
                 self.mode = Mode::Input {
                     kind,
                     text,
+                    cursor,
                     completion: completion + 1,
                 };
             }
-            KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                text.push(c);
+            _ => {
+                let edited = super::line::edit(&mut text, &mut cursor, &k);
+                if edited == super::line::Edited::No {
+                    return;
+                }
+                if edited == super::line::Edited::Text && kind == InputKind::Filter {
+                    self.filter_typed(&text);
+                }
                 self.mode = Mode::Input {
                     kind,
                     text,
-                    completion: 0,
+                    cursor,
+                    completion: if edited == super::line::Edited::Text {
+                        0
+                    } else {
+                        completion
+                    },
                 };
             }
-            _ => {}
         }
     }
 
     fn submit(&mut self, kind: InputKind, text: String) {
         match kind {
-            InputKind::Filter => self.set_filter(&text),
+            InputKind::Filter => {
+                self.list.filter_before = None;
+                // Typed and applied already; a query in error is said so.
+                if let Some(e) = self.list.filter_error.take() {
+                    self.error(format!("filter not applied: {e}"));
+                } else {
+                    self.filter_typed(&text);
+                }
+            }
             InputKind::Search => {
                 let q = text.trim().to_string();
                 self.detail.search = if q.is_empty() { None } else { Some(q) };
@@ -177,6 +210,10 @@ impl App {
 
     /// Runs a command.
     pub fn run(&mut self, cmd: Cmd) {
+        if self.cfg.readonly && cmd.writes() {
+            self.error(READONLY_REFUSAL);
+            return;
+        }
         match cmd {
             Cmd::Quit => self.quit = true,
             Cmd::Back => {
@@ -234,6 +271,11 @@ impl App {
             Cmd::Edit => self.open_editor(),
             Cmd::DryRun => self.dry_run(),
             Cmd::Replay => self.ask_replay(),
+            // No row is highlighted while the open saga is not listed:
+            // marking would hit a saga the screen does not point at.
+            Cmd::ListMark if self.timeline.is_some() && self.open_row().is_none() => self.error(
+                "no saga highlighted: the open saga is not in this list (j/k picks one to mark)",
+            ),
             Cmd::ListMark => {
                 if let Some(s) = self.list.sagas.get(self.list.selected) {
                     let id = s.saga_id.clone();
@@ -260,6 +302,10 @@ impl App {
                 self.info("open the override editor first (e)")
             }
             Cmd::Export => self.export(None),
+            Cmd::Overview => match self.overview {
+                Some(_) => self.overview = None,
+                None => self.open_overview(),
+            },
             // Disconnected: retry now; reconnecting reloads everything.
             Cmd::Refresh if matches!(self.conn, Conn::Disconnected { .. }) => {
                 self.info("retrying the connection…");
@@ -282,6 +328,8 @@ impl App {
             }
             Cmd::ListFilter => {
                 let t = self.list.filter_text.clone();
+                self.list.filter_before = Some(t.clone());
+                self.list.filter_error = None;
                 self.open_input(InputKind::Filter, &t)
             }
             Cmd::ListSort => {
@@ -339,6 +387,7 @@ impl App {
         self.mode = Mode::Input {
             kind,
             text: text.to_string(),
+            cursor: text.len(),
             completion: 0,
         };
     }

@@ -1,14 +1,17 @@
-//! The saga list: pages from the store, sorting, the filter, moving the
-//! selection (the timeline follows it).
+//! The saga list: pages from the store, sorting, the filter (applied as
+//! it is typed), moving the selection. The saga in hand is one: the list
+//! highlights the open saga, and when that saga is not listed the list
+//! says so instead of highlighting another.
 
-use super::{App, Load, Sort, LIST_PAGE, LIST_PREFETCH};
+use super::{App, Load, Pane, Sort, LIST_PAGE, LIST_PREFETCH};
 use crate::store::{SagaFilter, SagaPage};
-use crate::tui::layout::{self, Pane};
+use crate::tui::layout;
 use crate::tui::messages::{JobResult, Request, Slot};
 use ratatui::layout::Rect;
 
 impl App {
     pub(super) fn reload_list(&mut self) {
+        self.list.group = None;
         self.list.load = Load::Loading;
         self.list_appending = false;
         // The first page brings whatever was waiting above the list, and
@@ -17,6 +20,7 @@ impl App {
         self.list.incoming_more = false;
         self.tickets.forget(Slot::LiveList);
         self.in_flight.remove(&Slot::LiveList);
+        self.list.filter_queued = false;
         let filter = self.list.filter.clone();
         self.ask(|id| Request::SagaPage {
             id,
@@ -24,6 +28,11 @@ impl App {
             after: None,
             limit: LIST_PAGE,
         });
+        // The title's total: the store's count, in the background (a page
+        // of 100 says nothing about 20,000).
+        self.list.total = None;
+        let filter = self.list.filter.clone();
+        self.ask(|id| Request::CountSagas { id, filter });
     }
 
     fn more_list(&mut self) {
@@ -69,11 +78,60 @@ impl App {
         self.keep_visible();
     }
 
-    /// Parses the filter syntax into a store filter and reloads.
+    /// Parses the filter syntax into a store filter and reloads; a query
+    /// that does not parse changes nothing and says why.
     pub fn set_filter(&mut self, text: &str) {
-        self.list.filter_text = text.trim().to_string();
-        self.list.filter = SagaFilter::parse_query(text);
-        self.reload_list();
+        match SagaFilter::parse_query(text, self.now) {
+            Ok(f) => {
+                self.list.filter_error = None;
+                self.list.filter_text = text.trim().to_string();
+                self.list.filter = f;
+                self.reload_list();
+            }
+            Err(e) => {
+                self.list.filter_error = None;
+                self.error(format!("filter not applied: {e}"));
+            }
+        }
+    }
+
+    /// The filter line changed: a query that parses is applied at once;
+    /// one that does not keeps the last good filter and shows why. While a
+    /// page is loading the new filter waits for it (one store query at a
+    /// time however fast the typing; the newest text wins).
+    pub(super) fn filter_typed(&mut self, text: &str) {
+        match SagaFilter::parse_query(text, self.now) {
+            Ok(f) => {
+                self.list.filter_error = None;
+                self.list.filter_text = text.trim().to_string();
+                if f != self.list.filter {
+                    self.list.filter = f;
+                    if self.list.load == Load::Loading {
+                        self.list.filter_queued = true;
+                    } else {
+                        self.reload_list();
+                    }
+                }
+            }
+            Err(e) => self.list.filter_error = Some(e.to_string()),
+        }
+    }
+
+    /// The open saga's row in the loaded list, if it is listed.
+    pub fn open_row(&self) -> Option<usize> {
+        let t = self.timeline.as_ref()?;
+        self.list
+            .sagas
+            .iter()
+            .position(|s| s.saga_id == t.saga.saga_id)
+    }
+
+    /// Moves the list selection onto the open saga when it is listed.
+    pub(super) fn select_open_saga(&mut self) {
+        if let Some(i) = self.open_row() {
+            self.list.selected = i;
+            self.keep_visible();
+        }
     }
 
     pub(super) fn set_sort(&mut self, s: Sort) {
@@ -127,12 +185,17 @@ impl App {
     /// A page of sagas: replaces the list (a reload) or extends it.
     pub(super) fn on_saga_page(&mut self, append: bool, result: JobResult<SagaPage>) {
         match result {
+            // Typed while this page loaded: the page is for an older filter.
+            Ok(_) if self.list.filter_queued => self.reload_list(),
             Ok(page) => {
-                let keep = self
-                    .list
-                    .sagas
-                    .get(self.list.selected)
-                    .map(|s| s.saga_id.clone());
+                let keep = if append {
+                    self.list
+                        .sagas
+                        .get(self.list.selected)
+                        .map(|s| s.saga_id.clone())
+                } else {
+                    self.timeline.as_ref().map(|t| t.saga.saga_id.clone())
+                };
                 if !append {
                     self.list.sagas.clear();
                     self.list.selected = 0;
@@ -146,14 +209,30 @@ impl App {
                 if let Some(w) = page.index_warning {
                     self.error(w);
                 }
-                self.apply_sort(keep.filter(|_| append));
-                if !append && self.timeline.is_none() {
-                    if let Some(first) = self.list.sagas.first().cloned() {
-                        self.open_saga(first);
+                if self.list.next.is_none() {
+                    self.list.total = Some(self.list.sagas.len() as u64);
+                }
+                self.apply_sort(keep);
+                // Browsing the list, the preview is the highlighted saga: a
+                // filter that drops the open saga moves it to the first
+                // match (or closes it when nothing matches). From the
+                // timeline or detail the open saga stays, and the list
+                // title names it.
+                let listed = self.open_row().is_some();
+                if !append && !listed && (self.timeline.is_none() || self.focus == Pane::List) {
+                    match self.list.sagas.first().cloned() {
+                        Some(first) => self.open_saga(first),
+                        None => self.close_saga(),
                     }
                 }
             }
-            Err(e) => self.list.load = self.load_failed(e),
+            Err(e) => {
+                self.list.filter_queued = false;
+                if !append {
+                    self.list.total = None;
+                }
+                self.list.load = self.load_failed(e);
+            }
         }
     }
 }

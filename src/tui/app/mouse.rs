@@ -38,7 +38,8 @@ impl App {
     }
 
     pub(super) fn on_mouse(&mut self, m: MouseEvent) {
-        if self.mode != Mode::Normal {
+        // The overview page covers the panes: clicks must not reach them.
+        if self.mode != Mode::Normal || self.overview.is_some() {
             return;
         }
         let areas = layout::layout(Rect::new(0, 0, self.size.0, self.size.1), self.focus);

@@ -10,7 +10,7 @@ use crate::model::short_id;
 use crate::replay::batch::{BatchItem, BatchSummary};
 use crate::replay::{ReplayPlan, ReplayReport, ReplaySpec};
 use crate::tui::editor::{self, Draft, Editor};
-use crate::tui::keymap::{Cmd, Key, Scope};
+use crate::tui::keymap::{Cmd, Key, Scope, READONLY_REFUSAL};
 use crate::tui::messages::{JobResult, Request};
 
 /// Where a replay is. One at a time: a second is refused while one is
@@ -146,10 +146,12 @@ impl App {
             self.error("the saga has no snapshot to replay from");
             return None;
         };
-        let (saga_id, saga_name, step) = (
+        // The snapshot under the cursor is the checkpoint, exactly.
+        let (saga_id, saga_name, step, snapshot_id) = (
             t.saga.saga_id.clone(),
             t.saga.saga_name.clone(),
             m.step_name.clone(),
+            m.snapshot_id.clone(),
         );
         let draft = match &self.editor {
             Some(e) if e.saga_id == saga_id => Some(e.draft()),
@@ -173,16 +175,26 @@ impl App {
             saga_name,
             spec: crate::replay::ReplaySpec {
                 from_step: step,
+                from_snapshot: Some(snapshot_id),
                 context_override: over,
                 merge,
-                force_failure: false,
+                ..crate::replay::ReplaySpec::default()
             },
         })
     }
 
     pub(super) fn dry_run(&mut self) {
+        if self.cfg.readonly {
+            self.error(READONLY_REFUSAL);
+            return;
+        }
         let Some(t) = self.replay_spec() else { return };
-        self.info(format!("planning a replay from {}…", t.spec.from_step));
+        self.info(format!(
+            "planning a replay of {} {} from {}…",
+            t.saga_name,
+            short_id(&t.saga_id),
+            t.spec.from_step
+        ));
         self.ask(|id| Request::DryRun {
             id,
             saga_id: t.saga_id,
@@ -193,9 +205,7 @@ impl App {
 
     pub(super) fn ask_replay(&mut self) {
         if self.cfg.readonly {
-            self.error(
-                "read-only mode: replays are not offered (start without --readonly to replay)",
-            );
+            self.error(READONLY_REFUSAL);
             return;
         }
         if self.replay.running() {
@@ -241,6 +251,8 @@ impl App {
             return;
         };
         self.replay = ReplayFlow::Running;
+        // The prompts' messages are answered: the panel says what happens.
+        self.message = None;
         self.drafts.remove(&t.saga_id);
         self.editor = None;
         self.panel = Some(Panel {
@@ -260,6 +272,7 @@ impl App {
             running: true,
             new_saga: None,
             scroll: 0,
+            replay_offer: false,
         });
         let reason = reason.trim();
         let reason = (!reason.is_empty()).then(|| reason.to_string());
@@ -288,10 +301,8 @@ impl App {
             self.error("mark sagas first (Space, or M for all that match the filter)");
             return;
         }
-        if !dry_run && self.cfg.readonly {
-            self.error(
-                "read-only mode: replays are not offered (start without --readonly to replay)",
-            );
+        if self.cfg.readonly {
+            self.error(READONLY_REFUSAL);
             return;
         }
         if self.replay.running() {
@@ -306,7 +317,7 @@ impl App {
                         from_step: step,
                         context_override: over,
                         merge: draft.merge,
-                        force_failure: false,
+                        ..ReplaySpec::default()
                     },
                     Err(i) => {
                         self.error(format!(
@@ -372,6 +383,7 @@ impl App {
             running: true,
             new_saga: None,
             scroll: 0,
+            replay_offer: false,
         });
         self.ask(|id| Request::Batch {
             id,
@@ -407,6 +419,11 @@ impl App {
                     self.panel = None;
                 }
             }
+            (Some(Cmd::Replay), _) if p.replay_offer => {
+                // The plan's own offer: the same saga and step, for real.
+                self.panel = None;
+                self.run(Cmd::Replay);
+            }
             (_, KeyCode::Enter) => {
                 if let Some(id) = p.new_saga.clone() {
                     self.panel = None;
@@ -427,7 +444,11 @@ impl App {
 
     pub(super) fn on_plan(&mut self, result: JobResult<ReplayPlan>) {
         match result {
-            Ok(plan) => self.panel = Some(plan_panel(&plan)),
+            Ok(plan) => {
+                // "planning a replay…" is answered by the panel.
+                self.message = None;
+                self.panel = Some(plan_panel(&plan));
+            }
             Err(e) => self.error(format!("dry run failed: {}", e.message)),
         }
     }
@@ -492,7 +513,7 @@ impl App {
         let tone = match item.result {
             ItemResult::Ok => Tone::Ok,
             ItemResult::Skipped => Tone::Dim,
-            ItemResult::WouldFail | ItemResult::Locked | ItemResult::Abandoned => Tone::Warn,
+            ItemResult::Locked | ItemResult::Abandoned => Tone::Warn,
             ItemResult::Failed | ItemResult::Error => Tone::Bad,
         };
         let mut text = format!(
@@ -513,10 +534,19 @@ impl App {
         let mut lines = vec![
             (Tone::Text, String::new()),
             (
-                if summary.has_problems() { Tone::Bad } else { Tone::Ok },
+                if summary.has_problems() {
+                    Tone::Bad
+                } else {
+                    Tone::Ok
+                },
                 format!(
-                    "{} saga(s): ok {} · would fail {} · failed {} · skipped {} · locked {} · errors {}",
-                    summary.total, summary.ok, summary.would_fail, summary.failed, summary.skipped, summary.locked, summary.errors
+                    "{} saga(s): ok {} · failed {} · skipped {} · locked {} · errors {}",
+                    summary.total,
+                    summary.ok,
+                    summary.failed,
+                    summary.skipped,
+                    summary.locked,
+                    summary.errors
                 ),
             ),
         ];
@@ -569,24 +599,30 @@ pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
         ),
     ));
     if let Some(cp) = &plan.checkpoint {
-        lines.push((
-            Tone::Dim,
-            format!(
-                "checkpoint: #{} {} ({}) {}",
-                cp.step_index,
-                cp.step_name,
-                cp.status.as_str(),
-                short_id(&cp.snapshot_id)
-            ),
-        ));
+        lines.push((Tone::Dim, format!("checkpoint: {}", cp.describe())));
     }
     lines.push((Tone::Text, String::new()));
     lines.push((Tone::Text, "steps:".into()));
-    for s in &plan.steps_skipped {
-        lines.push((Tone::Dim, format!("  skip    {s}")));
+    if plan.steps.is_empty() {
+        for s in &plan.steps_skipped {
+            lines.push((Tone::Dim, format!("  skip    {s}")));
+        }
+        for s in &plan.steps_to_run {
+            lines.push((Tone::Run, format!("  run     {s}")));
+        }
     }
-    for s in &plan.steps_to_run {
-        lines.push((Tone::Run, format!("  run     {s}")));
+    for s in &plan.steps {
+        let why = if s.why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", s.why)
+        };
+        let tone = match s.action {
+            crate::replay::StepAction::Skip => Tone::Dim,
+            crate::replay::StepAction::SkipCompensated => Tone::Warn,
+            crate::replay::StepAction::Rerun | crate::replay::StepAction::Run => Tone::Run,
+        };
+        lines.push((tone, format!("  {:<8}{}{why}", s.action.label(), s.step)));
     }
     if !plan.compensations.is_empty() {
         lines.push((Tone::Text, "compensations that could fire:".into()));
@@ -613,7 +649,16 @@ pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
     for e in &plan.errors {
         lines.push((Tone::Bad, format!("error: {}", e.message)));
     }
-    lines.push((Tone::Dim, "Esc closes · R replays for real".into()));
+    let replay_offer = plan.is_ok();
+    lines.push((
+        Tone::Dim,
+        if replay_offer {
+            "Esc closes · R replays for real"
+        } else {
+            "Esc closes"
+        }
+        .into(),
+    ));
     Panel {
         title: format!(
             " Dry run · {} from {} ",
@@ -624,6 +669,7 @@ pub fn plan_panel(plan: &crate::replay::ReplayPlan) -> Panel {
         running: false,
         new_saga: None,
         scroll: 0,
+        replay_offer,
     }
 }
 

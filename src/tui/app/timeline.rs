@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{App, Load, Pane, TimelinePane};
+use super::{App, Load, Pane, Tab, TimelinePane};
 use crate::model::{short_id, SagaStatus, SagaSummary, Timestamp};
 use crate::store::SnapshotCursor;
 use crate::tui::content;
@@ -40,6 +40,21 @@ impl App {
         self.request_replays();
     }
 
+    /// No saga in hand (the filter matches none): the timeline and the
+    /// detail pane empty, and nothing of the last saga's still arrives.
+    pub(super) fn close_saga(&mut self) {
+        self.timeline = None;
+        self.pending_jump = None;
+        self.tickets.forget(Slot::Timeline);
+        self.tickets.forget(Slot::Detail);
+        self.tickets.forget(Slot::Jump);
+        self.detail.key = None;
+        self.detail.rendered = None;
+        self.detail.load = Load::Idle;
+        self.detail.line = 0;
+        self.detail.offset = 0;
+    }
+
     pub(super) fn apply_pending_jump(&mut self) {
         let Some(target) = self.pending_jump.clone() else {
             return;
@@ -70,28 +85,72 @@ impl App {
         }
     }
 
+    /// Exports what the focused pane shows: the detail tab's content (the
+    /// state on Context, the snapshot record on Raw, the diff on Diff, the
+    /// replay log on Replays), else the whole saga. The file goes to the
+    /// export folder (under the data dir) unless a path is given, and the
+    /// footer names it.
     pub(super) fn export(&mut self, path: Option<PathBuf>) {
         let Some(t) = &self.timeline else {
             self.error("nothing to export: open a saga first");
             return;
         };
         let stamp = self.now.as_datetime().format("%Y%m%dT%H%M%SZ");
+        let saga = short_id(&t.saga.saga_id).to_string();
         let (what, name) = if self.focus == Pane::Detail {
-            match t.current() {
-                Some(m) => (
+            let Some(m) = t.current() else {
+                self.error("nothing to export: no snapshot selected");
+                return;
+            };
+            let at = t.cursor;
+            match self.detail.tab {
+                Tab::Context => (
                     ExportWhat::State(m.snapshot_id.clone()),
-                    format!(
-                        "sagascope-state-{}-{}-{stamp}.json",
-                        short_id(&t.saga.saga_id),
-                        t.cursor
-                    ),
+                    format!("sagascope-state-{saga}-{at}-{stamp}.json"),
                 ),
-                None => return,
+                Tab::Raw => (
+                    ExportWhat::Snapshot(m.snapshot_id.clone()),
+                    format!("sagascope-snapshot-{saga}-{at}-{stamp}.json"),
+                ),
+                Tab::Diff => {
+                    let against = self
+                        .detail
+                        .key
+                        .as_ref()
+                        .filter(|k| k.snapshot_id == m.snapshot_id)
+                        .and_then(|k| k.against.clone());
+                    let Some((old, _)) = against else {
+                        self.error(
+                            "nothing to export: no diff here (the first snapshot; pin another with p)",
+                        );
+                        return;
+                    };
+                    (
+                        ExportWhat::Diff {
+                            old,
+                            new: m.snapshot_id.clone(),
+                        },
+                        format!("sagascope-diff-{saga}-{at}-{stamp}.json"),
+                    )
+                }
+                Tab::Replays => {
+                    let Some(v) = &self.detail.replays else {
+                        self.error("nothing to export: the replay log is still loading");
+                        return;
+                    };
+                    let records: Vec<serde_json::Value> =
+                        v.replays.iter().map(|r| r.to_json()).collect();
+                    let n = records.len();
+                    (
+                        ExportWhat::Records(serde_json::Value::Array(records), n),
+                        format!("sagascope-replays-{saga}-{stamp}.json"),
+                    )
+                }
             }
         } else {
             (
                 ExportWhat::Saga(t.saga.saga_id.clone()),
-                format!("sagascope-saga-{}-{stamp}.json", short_id(&t.saga.saga_id)),
+                format!("sagascope-saga-{saga}-{stamp}.json"),
             )
         };
         let path = path.unwrap_or_else(|| self.cfg.export_dir.join(name));
@@ -254,6 +313,9 @@ impl App {
                 self.info(format!("opened saga {}", s.saga_id));
                 self.open_saga(s);
                 self.focus = Pane::Timeline;
+                // The list highlights the saga in hand (or, when it is not
+                // listed, says which one is open).
+                self.select_open_saga();
             }
             Err(e) => self.error(e.message),
         }
@@ -261,7 +323,18 @@ impl App {
 
     pub(super) fn on_exported(&mut self, result: JobResult<(PathBuf, usize)>) {
         match result {
-            Ok((path, n)) => self.info(format!("exported {n} record(s) to {}", path.display())),
+            Ok((path, n)) => {
+                // The home folder as `~`, so the path fits the footer.
+                let shown = std::env::var_os("HOME")
+                    .filter(|h| !h.is_empty())
+                    .and_then(|h| {
+                        path.strip_prefix(h)
+                            .ok()
+                            .map(|p| format!("~/{}", p.display()))
+                    })
+                    .unwrap_or_else(|| path.display().to_string());
+                self.info(format!("exported {n} record(s) to {shown}"))
+            }
             Err(e) => self.error(format!("export failed: {}", e.message)),
         }
     }

@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::tui::app::{App, Conn, InputKind, Mode, Pane};
+use crate::model::short_id;
+use crate::tui::app::{App, Conn, InputKind, Load, Mode, Pane};
 use crate::tui::keymap::{Scope, COMMANDS};
 
 pub(super) fn header(f: &mut Frame, app: &App, r: Rect) {
@@ -24,6 +25,11 @@ pub(super) fn header(f: &mut Frame, app: &App, r: Rect) {
     }
     spans.push(sep.clone());
     match &app.conn {
+        // The first list page came back before the health check (which
+        // counts rows, slow on a big store): the store is answering.
+        Conn::Connecting if app.list.load == Load::Idle => {
+            spans.push(Span::styled("● connected", th.fg(th.ok)))
+        }
         Conn::Connecting => spans.push(Span::styled("◌ connecting…", th.fg(th.warning))),
         Conn::Connected { latency } => {
             spans.push(Span::styled("● connected", th.fg(th.ok)));
@@ -61,19 +67,52 @@ pub(super) fn footer(f: &mut Frame, app: &App, r: Rect) {
     }
     let th = &app.cfg.theme;
     let line = match &app.mode {
-        Mode::Input { kind, text, .. } => {
-            let prompt = match kind {
-                InputKind::Filter => "/",
-                InputKind::Palette => ":",
-                InputKind::Search => "search: ",
-                InputKind::ConfirmId => "type the saga's short id to replay: ",
-                InputKind::Reason => "reason (optional): ",
-                InputKind::ConfirmBatch => "type the number of marked sagas to replay them all: ",
+        Mode::Input {
+            kind, text, cursor, ..
+        } => {
+            let prompt = match (kind, app.replay.target()) {
+                (InputKind::Filter, _) => "/".to_string(),
+                (InputKind::Palette, _) => ":".to_string(),
+                (InputKind::Search, _) => "search: ".to_string(),
+                // The id the prompt expects, and whose it is.
+                (InputKind::ConfirmId, Some(t)) => format!(
+                    "replay {} {} from {}: type {} to confirm: ",
+                    t.saga_name,
+                    short_id(&t.saga_id),
+                    t.spec.from_step,
+                    short_id(&t.saga_id)
+                ),
+                (InputKind::ConfirmId, None) => "type the saga's short id to replay: ".into(),
+                (InputKind::Reason, Some(t)) => format!(
+                    "reason for replaying {} (optional, Enter starts it): ",
+                    short_id(&t.saga_id)
+                ),
+                (InputKind::Reason, None) => "reason (optional): ".into(),
+                (InputKind::ConfirmBatch, _) => {
+                    "type the number of marked sagas to replay them all: ".into()
+                }
+            };
+            let cursor = (*cursor).min(text.len());
+            let (head, tail) = text.split_at(if text.is_char_boundary(cursor) {
+                cursor
+            } else {
+                text.len()
+            });
+            // The cursor: a block at the end, the character under it
+            // reversed elsewhere.
+            let mut tail_chars = tail.chars();
+            let under = match tail_chars.next() {
+                Some(c) => Span::styled(
+                    c.to_string(),
+                    Style::default().add_modifier(Modifier::REVERSED),
+                ),
+                None => Span::styled("█", th.fg(th.accent)),
             };
             let mut spans = vec![
                 Span::styled(prompt, th.fg(th.accent).add_modifier(Modifier::BOLD)),
-                Span::raw(text.clone()),
-                Span::styled("█", th.fg(th.accent)),
+                Span::raw(head.to_string()),
+                under,
+                Span::raw(tail_chars.as_str().to_string()),
             ];
             if *kind == InputKind::Palette {
                 let c = crate::tui::keymap::palette_candidates(text);
@@ -87,10 +126,16 @@ pub(super) fn footer(f: &mut Frame, app: &App, r: Rect) {
                     ));
                 }
             } else if *kind == InputKind::Filter {
-                spans.push(Span::styled(
-                    "   id prefix · name · status:failed · step:charge_payment",
-                    th.fg(th.dim),
-                ));
+                match &app.list.filter_error {
+                    Some(e) => spans.push(Span::styled(
+                        format!("   ✗ {e}"),
+                        th.fg(th.failed).add_modifier(Modifier::BOLD),
+                    )),
+                    None => spans.push(Span::styled(
+                        "   name part · id prefix · status:failed · step:charge_payment · since:-2h · until:TIME",
+                        th.fg(th.dim),
+                    )),
+                }
             }
             Line::from(spans)
         }
@@ -103,40 +148,78 @@ pub(super) fn footer(f: &mut Frame, app: &App, r: Rect) {
                     th.fg(th.accent)
                 },
             ),
-            None => hints(app),
+            None => hints(app, r.width as usize),
         },
     };
     f.render_widget(Paragraph::new(line), r);
 }
 
-/// Key hints for the focused pane, from the keymap.
-pub(super) fn hints(app: &App) -> Line<'static> {
+/// Key hints for the focused pane, from the keymap: as many whole hints
+/// as fit in `width` columns (a hint is never cut mid-word), in order of
+/// use: the pane's own, the replay keys (none in read-only mode), the rest.
+pub(super) fn hints(app: &App, width: usize) -> Line<'static> {
+    use crate::tui::keymap::{Cmd, CommandDef};
     let th = &app.cfg.theme;
+    if app.overview.is_some() {
+        // The page's own keys: the list's, read by the page.
+        let km = &app.cfg.keymap;
+        let mut spans = vec![Span::raw(" ")];
+        for (cmd, what) in [
+            (Cmd::ListDown, "next group"),
+            (Cmd::ListUp, "previous group"),
+            (Cmd::ListOpen, "list the group's sagas"),
+            (Cmd::Refresh, "recount"),
+            (Cmd::Back, "close"),
+        ] {
+            spans.push(Span::styled(
+                km.label(cmd),
+                th.fg(th.accent).add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        return Line::from(spans);
+    }
     let scope = match app.focus {
         Pane::List => Scope::List,
         Pane::Timeline => Scope::Timeline,
         Pane::Detail => Scope::Detail,
     };
     let mut spans = vec![Span::raw(" ")];
-    let mut add = |scope: Scope| {
-        for d in COMMANDS.iter().filter(|d| d.scope == scope && d.hint) {
+    let mut used = 1;
+    let mut add = |pick: &dyn Fn(&CommandDef) -> bool| {
+        for d in COMMANDS
+            .iter()
+            .filter(|d| d.hint && pick(d))
+            .filter(|d| !(app.cfg.readonly && d.cmd.writes()))
+        {
             let short = d
                 .name
                 .rsplit('.')
                 .next()
                 .unwrap_or(d.name)
                 .replace('_', " ");
+            let key = app.cfg.keymap.label(d.cmd);
+            let text = format!(" {short}  ");
+            let w = key.chars().count() + text.chars().count();
+            // The trailing two spaces may fall off the edge.
+            if used + w - 2 > width {
+                continue;
+            }
+            used += w;
             spans.push(Span::styled(
-                app.cfg.keymap.label(d.cmd),
+                key,
                 th.fg(th.accent).add_modifier(Modifier::BOLD),
             ));
-            spans.push(Span::raw(format!(" {short}  ")));
+            spans.push(Span::raw(text));
         }
     };
-    add(scope);
+    add(&|d| d.scope == scope);
     if scope == Scope::Detail {
-        add(Scope::Timeline);
+        add(&|d| d.scope == Scope::Timeline);
     }
-    add(Scope::Global);
+    let first = |d: &CommandDef| matches!(d.cmd, Cmd::Quit | Cmd::Help);
+    add(&|d| d.scope == Scope::Global && first(d));
+    add(&|d| d.scope == Scope::Global && d.cmd.writes());
+    add(&|d| d.scope == Scope::Global && !d.cmd.writes() && !first(d));
     Line::from(spans)
 }

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{age, block, clock, fit, load_line};
+use super::{age, block, clock, fit, load_line, wrap, wrapped_window};
 use crate::model::short_id;
-use crate::tui::app::{App, Load, Pane, Tab};
+use crate::tui::app::{App, Load, Pane, Tab, TimelinePane};
 use crate::tui::content::{DiffLine, RowKind};
 use crate::tui::theme::Theme;
 
@@ -113,6 +113,23 @@ pub(super) fn detail(f: &mut Frame, app: &App, r: Rect) {
         ])),
         (None, _) => lines.push(Line::raw("")),
     }
+    // Why the saga failed, whichever snapshot is shown: the failing step
+    // and its error, up to three lines (all of it wraps in Raw and Diff).
+    let mut body_h = body_h;
+    if let Some(text) = app.timeline.as_ref().and_then(failure_summary) {
+        let style = th.fg(th.failed).add_modifier(Modifier::BOLD);
+        let mut wrapped = wrap(&text, w);
+        if wrapped.len() > 3 {
+            // The rest on the third line, cut with an ellipsis.
+            let rest: String = wrapped[2..].iter().map(|l| l.trim_start()).collect();
+            wrapped.truncate(2);
+            wrapped.push(fit(&format!("  {rest}"), w));
+        }
+        body_h = body_h.saturating_sub(wrapped.len());
+        for l in wrapped {
+            lines.push(Line::styled(l, style));
+        }
+    }
     let q = d.search.as_deref();
     let sel_style = |line: Line<'static>, selected: bool| -> Line<'static> {
         if selected && focused {
@@ -133,12 +150,15 @@ pub(super) fn detail(f: &mut Frame, app: &App, r: Rect) {
     } else if let Some(rd) = &d.rendered {
         match d.tab {
             Tab::Context => {
+                // The failure lines take rows the App's scrolling counts
+                // as body: keep the selected line in view.
+                let start = d.offset.max((d.line + 1).saturating_sub(body_h.max(1)));
                 let vis: Vec<usize> = if d.folded.is_empty() {
-                    (d.offset..(d.offset + body_h).min(rd.rows.len())).collect()
+                    (start..(start + body_h).min(rd.rows.len())).collect()
                 } else {
                     crate::tui::content::visible_rows(&rd.rows, &d.folded)
                         .into_iter()
-                        .skip(d.offset)
+                        .skip(start)
                         .take(body_h)
                         .collect()
                 };
@@ -166,23 +186,26 @@ pub(super) fn detail(f: &mut Frame, app: &App, r: Rect) {
                         _ => Style::default(),
                     };
                     spans.extend(highlight(fit(&text, w.saturating_sub(used)), q, style, th));
-                    lines.push(sel_style(Line::from(spans), d.offset + k == d.line));
+                    lines.push(sel_style(Line::from(spans), start + k == d.line));
                 }
             }
             Tab::Diff => {
+                let head = lines.len();
                 if rd.against.is_none() {
                     lines.push(Line::styled(
                         "The first snapshot: nothing before it to diff against (pin another with p).",
                         th.fg(th.dim),
                     ));
-                } else if rd.changed_paths == 0 {
+                } else if rd.changed_paths == 0 && rd.changed_fields == 0 {
                     lines.push(Line::styled(
                         format!("No change against {}.", rd.against.as_deref().unwrap_or("")),
                         th.fg(th.dim),
                     ));
                 }
-                for (k, (kind, text)) in rd.diff.iter().enumerate().skip(d.offset).take(body_h) {
-                    let style = match kind {
+                let texts: Vec<&str> = rd.diff.iter().map(|(_, t)| t.as_str()).collect();
+                let room = body_h.saturating_sub(lines.len() - head);
+                for (k, text) in wrapped_window(&texts, d.offset, d.line, w, room) {
+                    let style = match rd.diff[k].0 {
                         DiffLine::Title => Style::default().add_modifier(Modifier::BOLD),
                         DiffLine::Added => th.fg(th.added),
                         DiffLine::Removed => th.fg(th.removed),
@@ -191,15 +214,18 @@ pub(super) fn detail(f: &mut Frame, app: &App, r: Rect) {
                         DiffLine::Context => Style::default(),
                     };
                     lines.push(sel_style(
-                        Line::from(highlight(fit(text, w), q, style, th)),
+                        Line::from(highlight(text, q, style, th)),
                         k == d.line,
                     ));
                 }
             }
             Tab::Raw => {
-                for (k, text) in rd.raw.iter().enumerate().skip(d.offset).take(body_h) {
+                // Long values wrap: an error message is read whole, not cut
+                // at the pane's edge.
+                let texts: Vec<&str> = rd.raw.iter().map(String::as_str).collect();
+                for (k, text) in wrapped_window(&texts, d.offset, d.line, w, body_h) {
                     lines.push(sel_style(
-                        Line::from(highlight(fit(text, w), q, Style::default(), th)),
+                        Line::from(highlight(text, q, Style::default(), th)),
                         k == d.line,
                     ));
                 }
@@ -208,6 +234,26 @@ pub(super) fn detail(f: &mut Frame, app: &App, r: Rect) {
         }
     }
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// "✖ failed at #5 charge_payment: <error> · compensated: reserve_inventory"
+/// for a saga whose timeline records an error (its last such snapshot).
+pub(super) fn failure_summary(t: &TimelinePane) -> Option<String> {
+    let (i, m) = t
+        .marks
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, m)| m.error.is_some())?;
+    let mut text = format!(
+        "✖ failed at #{i} {}: {}",
+        m.step_name,
+        m.error.as_deref().unwrap_or_default()
+    );
+    if !m.compensated.is_empty() {
+        text.push_str(&format!(" · compensated: {}", m.compensated.join(", ")));
+    }
+    Some(text)
 }
 
 pub(super) fn replays_body(app: &App, lines: &mut Vec<Line>, w: usize, h: usize) {

@@ -15,9 +15,21 @@ use crate::tui::theme::status_glyph;
 pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
     let th = &app.cfg.theme;
     let l = &app.list;
-    let more = if l.next.is_some() { "+" } else { "" };
-    let mut title = format!(" Sagas {}{more} · {} ", l.sagas.len(), l.sort.label());
-    if !l.filter_text.is_empty() {
+    // The store's count once it has answered; until then, that more pages exist.
+    let count = match (l.total, l.next.is_some()) {
+        (Some(n), true) => format!("{} of {n}", l.sagas.len()),
+        (Some(n), false) => n.max(l.sagas.len() as u64).to_string(),
+        (None, true) => format!("{} of …", l.sagas.len()),
+        (None, false) => l.sagas.len().to_string(),
+    };
+    let mut title = format!(" Sagas {count} · {} ", l.sort.label());
+    if let Some(g) = &l.group {
+        let room = (r.width as usize).saturating_sub(4);
+        title = format!(
+            "{} ",
+            super::fit(&format!(" Sagas {} · {g}", l.sagas.len()), room)
+        );
+    } else if !l.filter_text.is_empty() {
         title.push_str(&format!("· /{} ", l.filter_text));
     }
     // Live: new sagas wait above the list; going to the top takes them in.
@@ -30,8 +42,21 @@ pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
             .map_or_else(|| ":list.top".to_string(), |k| k.label());
         title.push_str(&format!("· ↑ {new} ({top}) "));
     }
+    let open_row = app.open_row();
     let focused = app.focus == Pane::List;
-    let b = block(th, title, focused);
+    let mut b = block(th, title, focused);
+    // The saga in hand is not a listed row: say which it is (under the
+    // list, where the highlight would be) rather than highlight another.
+    if let (None, Some(t), Load::Idle) = (open_row, &app.timeline, &l.load) {
+        b = b.title_bottom(Line::styled(
+            format!(
+                " open: {} {} · not listed ",
+                t.saga.saga_name,
+                short_id(&t.saga.saga_id)
+            ),
+            th.fg(th.warning),
+        ));
+    }
     let inner = b.inner(r);
     f.render_widget(b, r);
     let w = inner.width as usize;
@@ -47,7 +72,7 @@ pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
     }
     let name_w = 14.min(w.saturating_sub(2));
     for (i, s) in l.sagas.iter().enumerate().skip(l.offset).take(h) {
-        let selected = i == l.selected;
+        let selected = i == l.selected && (app.timeline.is_none() || open_row == Some(i));
         let fixed = 2 + name_w + 1 + 9;
         let rest = w.saturating_sub(fixed);
         let tail = format!("{:>4} {:>4}", age(app.now, s.last_at), s.snapshot_count);

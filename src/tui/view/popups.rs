@@ -164,13 +164,18 @@ pub(super) fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
             Style::default().add_modifier(Modifier::BOLD),
         ));
         for d in COMMANDS.iter().filter(|d| d.scope == scope) {
+            let refused = app.cfg.readonly && d.cmd.writes();
             lines.push(Line::from(vec![
                 Span::styled(
                     format!("  {:<14}", app.cfg.keymap.label(d.cmd)),
-                    th.fg(th.accent),
+                    th.fg(if refused { th.dim } else { th.accent }),
                 ),
                 Span::styled(format!("{:<22}", d.name), th.fg(th.dim)),
-                Span::raw(d.doc),
+                if refused {
+                    Span::styled(format!("(read-only: refused) {}", d.doc), th.fg(th.dim))
+                } else {
+                    Span::raw(d.doc)
+                },
             ]));
         }
     }

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{block, clock, gap, load_line, pad, strip_window};
+use super::{block, clock, fit, gap, load_line, pad, strip_window};
 use crate::model::short_id;
 use crate::tui::app::{App, Pane};
 use crate::tui::theme::status_glyph;
@@ -68,6 +68,14 @@ pub(super) fn timeline(f: &mut Frame, app: &App, r: Rect) {
     lines.push(Line::from(strip));
     let body_h = inner.height.saturating_sub(1) as usize;
     let branches = app.branches();
+    // How the saga ended, if it failed: the failing step's rows in the
+    // failure colour, the rows of steps compensated since in the
+    // compensation colour, marked "↺ compensated".
+    let outcome = t.marks.iter().rev().find(|m| m.error.is_some());
+    let failed_step = outcome.map(|m| m.step_name.as_str());
+    let compensated: Vec<&str> = outcome
+        .map(|m| m.compensated.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     for i in t.offset..(t.offset + body_h).min(t.marks.len()) {
         let m = &t.marks[i];
         let here = i == t.cursor;
@@ -92,22 +100,75 @@ pub(super) fn timeline(f: &mut Frame, app: &App, r: Rect) {
         let mut spans = vec![
             Span::raw(if here { "▶" } else { " " }),
             Span::styled(format!("{:>4} ", i), th.fg(th.dim)),
-            Span::raw(format!("{} ", clock(app, m.created_at, false))),
-            Span::styled(
+        ];
+        // A row with an error gives its clock and gap columns to the
+        // error (the detail header has its time): why it failed is what
+        // the row is for.
+        let room = if m.error.is_some() {
+            room + 18
+        } else {
+            spans.push(Span::raw(format!("{} ", clock(app, m.created_at, false))));
+            spans.push(Span::styled(
                 format!("{:>8} ", gap_text),
                 if big {
                     th.fg(th.warning).add_modifier(Modifier::BOLD)
                 } else {
                     th.fg(th.dim)
                 },
-            ),
-            Span::styled(format!("{} ", status_glyph(&m.status)), distinct),
-            Span::raw(pad(&m.step_name, step_w.max(4))),
-        ];
-        if room >= step_w + 1 + status_text.len() {
-            spans.push(Span::styled(format!(" {status_text}"), distinct));
+            ));
+            room
+        };
+        spans.push(Span::styled(
+            format!("{} ", status_glyph(&m.status)),
+            distinct,
+        ));
+        let was_compensated = m.error.is_none() && compensated.contains(&m.step_name.as_str());
+        let step_style = if failed_step == Some(m.step_name.as_str()) {
+            th.fg(th.failed).add_modifier(Modifier::BOLD)
+        } else if was_compensated {
+            th.status(&crate::model::SagaStatus::Compensating)
+        } else {
+            Style::default()
+        };
+        let branch = branches.get(&i);
+        // Room after the step name (less the branch marker's, kept last).
+        let room = room.saturating_sub(if branch.is_some() { 4 } else { 0 });
+        let mut left = room.saturating_sub(step_w.max(4));
+        if let Some(error) = &m.error {
+            // The error is what the row is for: it gets the room, the
+            // status word only what is left (the glyph already says it).
+            let name = fit(&m.step_name, step_w.max(4));
+            left = room.saturating_sub(name.chars().count());
+            spans.push(Span::styled(name, step_style));
+            let with_status = format!(" {status_text}");
+            if left >= with_status.len() + 2 + 24 {
+                spans.push(Span::styled(with_status.clone(), distinct));
+                left -= with_status.len();
+            }
+            if left > 3 {
+                spans.push(Span::styled(
+                    fit(&format!(": {error}"), left),
+                    th.fg(th.failed),
+                ));
+            }
+        } else {
+            spans.push(Span::styled(pad(&m.step_name, step_w.max(4)), step_style));
+            // "compensated" matters more than the status word here.
+            let mark = match left {
+                _ if !was_compensated => "",
+                14.. => " ↺ compensated",
+                2.. => " ↺",
+                _ => "",
+            };
+            left = left.saturating_sub(mark.chars().count());
+            if left > status_text.len() {
+                spans.push(Span::styled(format!(" {status_text}"), distinct));
+            }
+            if !mark.is_empty() {
+                spans.push(Span::styled(mark, step_style));
+            }
         }
-        if let Some(n) = branches.get(&i) {
+        if let Some(n) = branch {
             spans.push(Span::styled(format!(" ⑂{n}"), th.fg(th.accent)));
         }
         let mut line = Line::from(spans);

@@ -291,6 +291,38 @@ pub async fn list_sagas_filters_alone_and_combined(store: Arc<dyn SnapshotStore>
         vec![0],
     )
     .await;
+    // Part of the name, ASCII letters in either case (the TUI's filter
+    // line): plain text, not a pattern, on every backend.
+    let tag = name.trim_start_matches("Saga-").to_string();
+    for part in [tag.to_ascii_uppercase(), format!("sAGA-{}", &tag[..6])] {
+        check(
+            SagaFilter {
+                name_contains: Some(part),
+                ..SagaFilter::default()
+            },
+            vec![5, 4, 3, 2, 1, 0],
+        )
+        .await;
+    }
+    for wild in ["_", "%", "*", "."] {
+        check(
+            SagaFilter {
+                name_contains: Some(format!("{}{wild}{}", &tag[..3], &tag[4..])),
+                ..SagaFilter::default()
+            },
+            vec![],
+        )
+        .await;
+    }
+    check(
+        SagaFilter {
+            name_contains: Some(tag.clone()),
+            statuses: vec![SagaStatus::Failed, SagaStatus::RolledBack],
+            ..SagaFilter::default()
+        },
+        vec![3, 2],
+    )
+    .await;
     check(
         SagaFilter {
             name: Some(other_name.clone()),
