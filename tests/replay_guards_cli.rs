@@ -262,3 +262,67 @@ fn from_snapshot_takes_the_timelines_numbering_and_the_plan_says_which() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn a_batch_plan_set_is_applied_saga_by_saga_and_a_changed_saga_is_not_replayed() {
+    let w = World::sqlite();
+    let (failed, done) = demo_orders(&w);
+    let ids: Vec<String> = w
+        .sagas(&["--status", "rolled_back", "--name", "OrderSaga"])
+        .iter()
+        .map(|s| s["saga_id"].as_str().unwrap().to_string())
+        .collect();
+    let file = w.dir.path().join("ids.txt");
+    std::fs::write(&file, format!("{}\n{done}\n", ids.join("\n"))).unwrap();
+    let set = w.dir.path().join("set.json");
+    let out = w.ok(&[
+        "batch",
+        "--ids-from",
+        file.to_str().unwrap(),
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+        "--dry-run",
+        "--plan-out",
+        set.to_str().unwrap(),
+    ]);
+    assert_eq!(counts(&last_summary(&out)), (ids.len() as u64, 1, 0, 0));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&set).unwrap()).unwrap();
+    assert_eq!(doc["format"], "sagascope/replay-plan-set/1");
+    assert_eq!(doc["plans"].as_array().unwrap().len(), ids.len());
+    assert_eq!(
+        doc["left_out"][0]["saga_id"],
+        done.as_str(),
+        "the completed one"
+    );
+    // One saga changes before the set is applied: it is not replayed.
+    w.ok(&[
+        "replay",
+        "run",
+        &failed,
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_valid",
+    ]);
+    let o = w.run(&[
+        "replay",
+        "apply",
+        set.to_str().unwrap(),
+        "--reason",
+        "INC-9",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let s = last_summary(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(counts(&s), (ids.len() as u64 - 1, 0, 0, 1), "{s}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("changed since the plan was written"));
+    for id in &ids {
+        let real: Vec<Value> = w
+            .replays(id)
+            .into_iter()
+            .filter(|r| r["dry_run"] == false)
+            .collect();
+        assert_eq!(real.len(), 1, "each saga replayed exactly once: {id}");
+    }
+}

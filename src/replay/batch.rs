@@ -95,6 +95,22 @@ pub struct BatchItem {
     pub elapsed_secs: f64,
 }
 
+impl BatchItem {
+    /// An item not yet processed: `ok` until something says otherwise.
+    pub fn new(saga_id: String, saga_name: Option<String>) -> Self {
+        BatchItem {
+            saga_id,
+            saga_name,
+            result: ItemResult::Ok,
+            step: None,
+            error: None,
+            replay_id: None,
+            new_saga_id: None,
+            elapsed_secs: 0.0,
+        }
+    }
+}
+
 /// Failures that share a step and a kind of error: error texts that differ
 /// only in ids, numbers, uuids and timestamps ("card token for order
 /// ord-1012 expired", "… ord-1013 expired") are one group.
@@ -194,16 +210,7 @@ async fn one(
     saga_id: String,
     saga_name: Option<String>,
 ) -> BatchItem {
-    let mut item = BatchItem {
-        saga_id: saga_id.clone(),
-        saga_name: saga_name.clone(),
-        result: ItemResult::Ok,
-        step: None,
-        error: None,
-        replay_id: None,
-        new_saga_id: None,
-        elapsed_secs: 0.0,
-    };
+    let mut item = BatchItem::new(saga_id.clone(), saga_name.clone());
     let r = replay_saga(
         store,
         defs,
@@ -286,16 +293,7 @@ async fn dry_run_one(
     saga_name: Option<String>,
     keep_plan: bool,
 ) -> (BatchItem, Option<ReplayLog>, Option<PlanFile>) {
-    let mut item = BatchItem {
-        saga_id: saga_id.clone(),
-        saga_name: saga_name.clone(),
-        result: ItemResult::Ok,
-        step: None,
-        error: None,
-        replay_id: None,
-        new_saga_id: None,
-        elapsed_secs: 0.0,
-    };
+    let mut item = BatchItem::new(saga_id.clone(), saga_name.clone());
     let (plan, history) = match plan_replay(
         store.as_ref(),
         defs,
@@ -416,16 +414,10 @@ pub async fn apply_plan_set(
 ) -> Vec<BatchItem> {
     futures::stream::iter(set.plans.iter())
         .map(|file| async move {
-            let mut item = BatchItem {
-                saga_id: file.plan.original_saga_id.clone(),
-                saga_name: file.plan.saga_name.clone(),
-                result: ItemResult::Ok,
-                step: None,
-                error: None,
-                replay_id: None,
-                new_saga_id: None,
-                elapsed_secs: 0.0,
-            };
+            let mut item = BatchItem::new(
+                file.plan.original_saga_id.clone(),
+                file.plan.saga_name.clone(),
+            );
             let t = Instant::now();
             let r = super::run::apply_plan(store, defs, file, opts, &|_| {}).await;
             replay_result(&mut item, r, false, &file.plan.from_step);
