@@ -9,6 +9,7 @@ mod demo_flow;
 mod demo_keys;
 mod failures;
 mod in_hand;
+mod live_input;
 
 use std::sync::Arc;
 
