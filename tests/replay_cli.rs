@@ -4,15 +4,11 @@
 //! error with its exit code; a killed replay stays unfinished in the log
 //! and its lock expires; two replays of one saga never run at once.
 
-/// Prints a SKIP line that `cargo test` shows even for a passing test
-/// (libtest captures `eprintln!`, not writes to the stderr handle).
-macro_rules! skip_line {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
+#[path = "common/cli_world.rs"]
+mod cli_world;
 mod common;
+
+use cli_world::{namespaced_stores, stderr, store_usable, World};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -20,76 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
-
-/// One test's private world: data and config dirs, a store URL.
-struct World {
-    dir: tempfile::TempDir,
-    store: String,
-}
-
 impl World {
-    fn sqlite() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let store = format!("sqlite://{}/store.db", dir.path().display());
-        World { dir, store }
-    }
-
-    fn with_store(store: &str) -> World {
-        World {
-            dir: tempfile::tempdir().unwrap(),
-            store: store.to_string(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--store").arg(&self.store).args(args);
-        common::isolate(&mut c, self.dir.path(), "test-oncall");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "sagascope {args:?} failed ({:?}):\n{}\n{}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
-    }
-
-    fn sagas(&self, extra: &[&str]) -> Vec<Value> {
-        let mut args = vec!["sagas", "list", "--all", "--format", "json"];
-        args.extend_from_slice(extra);
-        self.json(&args)["sagas"].as_array().unwrap().clone()
-    }
-
-    fn snapshots(&self, saga: &str) -> Vec<Value> {
-        self.json(&["snapshots", saga, "--format", "json"])["snapshots"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn replays(&self, saga: &str) -> Vec<Value> {
-        self.json(&["replay", "history", saga, "--format", "json"])["replays"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
     /// A saga definition with a step that fails, waits for a gate file, or
     /// hangs, depending on the context's `mode`.
     fn slow_definition(&self) -> (PathBuf, PathBuf) {
@@ -148,10 +75,6 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
         assert_eq!(v["status"], "rolled_back");
         v["saga_id"].as_str().unwrap().to_string()
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Polls until `f` returns something (bounded; a hang would be the bug).
@@ -523,19 +446,6 @@ run = "cat >/dev/null; echo '{{\"finished\": true}}'"
     }
 }
 
-/// A private namespace on each server the killed-replay tests run on.
-fn namespaced_stores() -> Vec<(&'static str, String)> {
-    let tag = common::unique_tag();
-    vec![
-        ("sqlite", String::new()),
-        (
-            "postgres",
-            format!("postgres://postgres@127.0.0.1:5432/test?schema=t_{tag}"),
-        ),
-        ("redis", format!("redis://127.0.0.1:6379/?prefix=t:{tag}:")),
-    ]
-}
-
 /// Retries `args` while the killed replay's lock is still held (exit 6,
 /// "being replayed"); returns the first other outcome.
 fn once_the_lock_expired(w: &World, args: &[&str]) -> Output {
@@ -785,30 +695,6 @@ fn lock_test_stores() -> Vec<(&'static str, String)> {
         ("postgres", "postgres://postgres@127.0.0.1:5432/test".into()),
         ("redis", "redis://127.0.0.1:6379".into()),
     ]
-}
-
-fn store_usable(backend: &str, url: &str) -> bool {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let r = rt.block_on(sagascope::store::open(
-        &sagascope::store::StoreUrl::new(url),
-        &sagascope::store::OpenOptions::default(),
-    ));
-    match r {
-        Ok(_) => true,
-        // Built without the feature: nothing to test (default builds have it).
-        Err(sagascope::store::StoreError::BackendNotBuilt { .. }) => {
-            assert!(
-                !common::backends_required(),
-                "{backend} must be built in CI"
-            );
-            skip_line!("SKIP {backend}: built without the `{backend}` feature");
-            false
-        }
-        Err(e) => common::backend_available(backend, &sagascope::store::redact(url), {
-            eprintln!("{backend}: {e}");
-            false
-        }),
-    }
 }
 
 #[test]

@@ -205,18 +205,29 @@ async fn postgres_saga_list_walks_indexes() {
         .execute(store.pool())
         .await
         .unwrap();
-    for filter in [
-        SagaFilter::default(),
-        SagaFilter {
-            statuses: vec![SagaStatus::Failed],
-            ..SagaFilter::default()
-        },
+    for (filter, n) in [
+        (SagaFilter::default(), 50),
+        (
+            SagaFilter {
+                statuses: vec![SagaStatus::Failed],
+                ..SagaFilter::default()
+            },
+            50,
+        ),
+        // The TUI's live poll: what changed since the newest saga it knows.
+        (
+            SagaFilter {
+                since: Some(Timestamp::parse("2026-01-01T08:19:50Z").unwrap()),
+                ..SagaFilter::default()
+            },
+            11,
+        ),
     ] {
         let plan = store.explain_list_sagas(&filter, 50).await.unwrap();
         assert!(!plan.contains("Seq Scan"), "{plan}");
         assert!(plan.contains("Index"), "{plan}");
         let p = store.list_sagas(&filter, &page(50)).await.unwrap();
-        assert_eq!(p.sagas.len(), 50);
+        assert_eq!(p.sagas.len(), n);
     }
 }
 

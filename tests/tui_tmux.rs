@@ -309,6 +309,9 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
             && s.contains("~ $.payment_token: \"expired\" → \"tok_valid\"")
     });
     tmux.send(&["Escape"]);
+    // Esc and a key read together are Alt and the key (Alt-d deletes a
+    // word in the editor): let the Esc land first.
+    tmux.wait_for("the editor closed", |s| !s.contains("Override ·"));
     tmux.send(&["d"]);
     let plan = tmux.wait_for("the dry-run plan", |s| s.contains("plan OK"));
     assert!(plan.contains("run     charge_payment"), "{plan}");

@@ -115,7 +115,13 @@ pub enum BenchCommand {
 
 /// `sagascope tui`.
 #[derive(Debug, Clone, Args, Default)]
-pub struct TuiArgs {}
+pub struct TuiArgs {
+    /// Seconds between looks for new sagas and snapshots (default: the
+    /// config's `tui.live_interval_secs`, else 1, 10 on S3; 0 turns live
+    /// updates off).
+    #[arg(long, value_name = "SECS")]
+    pub live_interval: Option<f64>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum SagasCommand {
@@ -211,7 +217,12 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     let mut ctx = Context::new(settings);
     ctx.access = access;
     match command {
-        Command::Tui(_) => launch_tui(&mut ctx).await,
+        Command::Tui(a) => {
+            if let Some(secs) = a.live_interval {
+                ctx.settings.file.tui.live_interval_secs = Some(secs);
+            }
+            launch_tui(&mut ctx).await
+        }
         Command::Sagas(SagasCommand::List(a)) => browse::sagas_list(&mut ctx, a).await,
         Command::Sagas(SagasCommand::Show(a)) => browse::saga_show(&mut ctx, a).await,
         Command::Snapshots(a) => browse::snapshots(&mut ctx, a).await,

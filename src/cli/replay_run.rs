@@ -49,7 +49,12 @@ pub struct OverrideArgs {
     pub from_step: Option<String>,
     /// Checkpoint, exactly: a timeline position as `sagascope snapshots`
     /// numbers it (`2`, `#2`, `-1` = newest) or a snapshot id (prefix).
-    #[arg(long, value_name = "ID|INDEX", conflicts_with = "from_step")]
+    #[arg(
+        long,
+        value_name = "ID|INDEX",
+        conflicts_with = "from_step",
+        allow_hyphen_values = true
+    )]
     pub from_snapshot: Option<String>,
     /// Steps the original run compensated: run them again (default) or
     /// leave them undone.
@@ -127,11 +132,9 @@ impl OverrideArgs {
 
     pub fn options(&self, ctx: &Context) -> Result<ReplayOptions, CliError> {
         Ok(ReplayOptions {
-            initiated_by: ctx.settings.identity.clone(),
             reason: self.reason.clone(),
             dry_run: self.dry_run,
-            lock_ttl: lock_ttl(ctx, self.lock_ttl)?,
-            lock_owner: replay::lock_owner(&ctx.settings.identity),
+            ..ReplayOptions::new(&ctx.settings.identity, lock_ttl(ctx, self.lock_ttl)?)
         })
     }
 }
@@ -293,11 +296,8 @@ pub async fn replay_apply(ctx: &mut Context, a: ApplyArgs) -> Result<Exit, CliEr
         return Err(CliError::usage("--concurrency must be at least 1"));
     }
     let opts = ReplayOptions {
-        initiated_by: ctx.settings.identity.clone(),
         reason: a.reason.clone(),
-        dry_run: false,
-        lock_ttl: lock_ttl(ctx, a.lock_ttl)?,
-        lock_owner: replay::lock_owner(&ctx.settings.identity),
+        ..ReplayOptions::new(&ctx.settings.identity, lock_ttl(ctx, a.lock_ttl)?)
     };
     let defs = load_definitions(ctx, &a.definitions)?;
     let store = ctx.store().await?;
@@ -318,6 +318,9 @@ pub async fn replay_apply(ctx: &mut Context, a: ApplyArgs) -> Result<Exit, CliEr
             })
         }
         replay::artifact::PlanDocument::Set(set) => {
+            // As `batch`: a table for a person, JSON lines when piped.
+            use std::io::IsTerminal;
+            let show = show && std::io::stdout().is_terminal();
             let started = std::time::Instant::now();
             let items =
                 replay::batch::apply_plan_set(&store, &defs, &set, &opts, a.concurrency, &|item| {

@@ -113,6 +113,9 @@ pub struct TuiConfig {
     pub keys: BTreeMap<String, String>,
     /// Show timestamps in local time instead of UTC.
     pub local_time: Option<bool>,
+    /// Seconds between looks for new sagas and snapshots (default 1, 10
+    /// on S3; 0 turns live updates off).
+    pub live_interval_secs: Option<f64>,
 }
 
 /// Where saga definitions (for `run` and real replays) come from.

@@ -12,11 +12,12 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::artifact::{LeftOut, PlanFile, PlanSet, PLAN_SET_FORMAT};
+use super::effects::load_histories;
 use super::failures::error_group_key;
-use super::plan::ReplayPlan;
-use super::run::{new_log, plan_replay, replay_saga, ReplayError, ReplayOptions, ReplaySpec};
+use super::plan::{build_plan, PlanInput, ReplayPlan};
+use super::run::{new_log, replay_saga, ReplayError, ReplayOptions, ReplaySpec};
 use crate::engine::Definitions;
-use crate::model::{ReplayLog, ReplayStatus};
+use crate::model::{ReplayLog, ReplayStatus, Timestamp};
 use crate::store::{SagaFilter, SagaPageRequest, SnapshotStore, StoreError};
 
 /// Which sagas a batch takes.
@@ -93,6 +94,22 @@ pub struct BatchItem {
     /// of the sagas planned with it.
     #[serde(default)]
     pub elapsed_secs: f64,
+}
+
+impl BatchItem {
+    /// An item not yet processed: `ok` until something says otherwise.
+    pub fn new(saga_id: String, saga_name: Option<String>) -> Self {
+        BatchItem {
+            saga_id,
+            saga_name,
+            result: ItemResult::Ok,
+            step: None,
+            error: None,
+            replay_id: None,
+            new_saga_id: None,
+            elapsed_secs: 0.0,
+        }
+    }
 }
 
 /// Failures that share a step and a kind of error: error texts that differ
@@ -194,16 +211,7 @@ async fn one(
     saga_id: String,
     saga_name: Option<String>,
 ) -> BatchItem {
-    let mut item = BatchItem {
-        saga_id: saga_id.clone(),
-        saga_name: saga_name.clone(),
-        result: ItemResult::Ok,
-        step: None,
-        error: None,
-        replay_id: None,
-        new_saga_id: None,
-        elapsed_secs: 0.0,
-    };
+    let mut item = BatchItem::new(saga_id.clone(), saga_name.clone());
     let r = replay_saga(
         store,
         defs,
@@ -276,63 +284,77 @@ fn plan_refused(item: &mut BatchItem, plan: &ReplayPlan, from_step: &str) {
 /// Dry-run logs are written this many at a time (one statement each).
 const DRY_RUN_CHUNK: usize = 250;
 
-/// A dry run of one saga: the same plan the real run would build, from
-/// the same history and guards.
-async fn dry_run_one(
+/// Dry runs of a chunk of sagas: the same plans their real runs would
+/// build, from the same histories and guards, read for the whole chunk at
+/// once ([`load_histories`]: three reads on the SQL stores).
+async fn dry_run_chunk(
     store: &Arc<dyn SnapshotStore>,
     defs: &Definitions,
     req: &BatchRequest,
-    saga_id: String,
-    saga_name: Option<String>,
-    keep_plan: bool,
-) -> (BatchItem, Option<ReplayLog>, Option<PlanFile>) {
-    let mut item = BatchItem {
-        saga_id: saga_id.clone(),
-        saga_name: saga_name.clone(),
-        result: ItemResult::Ok,
-        step: None,
-        error: None,
-        replay_id: None,
-        new_saga_id: None,
-        elapsed_secs: 0.0,
-    };
-    let (plan, history) = match plan_replay(
-        store.as_ref(),
-        defs,
-        &saga_id,
-        saga_name.as_deref(),
-        &req.spec,
-        req.opts.lock_ttl,
-    )
-    .await
-    {
-        Ok(p) => p,
+    chunk: Vec<(String, Option<String>)>,
+    keep_plans: bool,
+) -> Vec<(BatchItem, Option<ReplayLog>, Option<PlanFile>)> {
+    let started = Instant::now();
+    let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+    let histories = match load_histories(store.as_ref(), &ids).await {
+        Ok(h) => h,
         Err(e) => {
-            item.result = ItemResult::Error;
-            item.error = Some(e.to_string());
-            return (item, None, None);
+            return chunk
+                .into_iter()
+                .map(|(id, name)| {
+                    let mut item = BatchItem::new(id, name);
+                    item.result = ItemResult::Error;
+                    item.error = Some(e.to_string());
+                    (item, None, None)
+                })
+                .collect()
         }
     };
-    if !plan.is_ok() {
-        plan_refused(&mut item, &plan, &req.spec.from_step);
-        return (item, None, None);
-    }
-    item.saga_name = plan.saga_name.clone();
-    let mut log = new_log(&plan, &req.spec, &req.opts, ReplayStatus::Success);
-    log.completed_at = Some(log.created_at);
-    item.replay_id = Some(log.replay_id.clone());
-    let file = if keep_plan {
-        PlanFile::new(
-            &req.spec,
-            &plan,
+    let now = Timestamp::now();
+    let share = |n: usize| started.elapsed().as_secs_f64() / n.max(1) as f64;
+    let n = chunk.len();
+    let mut out = Vec::with_capacity(n);
+    for (saga_id, saga_name) in chunk {
+        let mut item = BatchItem::new(saga_id.clone(), saga_name.clone());
+        let history = histories.get(&saga_id).cloned().unwrap_or_default();
+        let plan = build_plan(
+            PlanInput {
+                saga_id: &saga_id,
+                saga_name: saga_name.as_deref(),
+                spec: &req.spec,
+                now,
+                lock_ttl: req.opts.lock_ttl,
+            },
             &history,
-            &req.opts.initiated_by,
-            Some(log.replay_id.clone()),
-        )
-    } else {
-        None
-    };
-    (item, Some(log), file)
+            &|n| defs.get(n),
+        );
+        if !plan.is_ok() {
+            plan_refused(&mut item, &plan, &req.spec.from_step);
+            out.push((item, None, None));
+            continue;
+        }
+        item.saga_name = plan.saga_name.clone();
+        let mut log = new_log(&plan, &req.spec, &req.opts, ReplayStatus::Success);
+        log.completed_at = Some(log.created_at);
+        item.replay_id = Some(log.replay_id.clone());
+        let file = keep_plans
+            .then(|| {
+                PlanFile::new(
+                    &req.spec,
+                    &plan,
+                    &history,
+                    &req.opts.initiated_by,
+                    Some(log.replay_id.clone()),
+                )
+            })
+            .flatten();
+        out.push((item, Some(log), file));
+    }
+    let each = share(n);
+    for (item, _, _) in &mut out {
+        item.elapsed_secs = each;
+    }
+    out
 }
 
 /// Writes a chunk's dry-run log entries; a chunk the store refuses turns
@@ -416,16 +438,10 @@ pub async fn apply_plan_set(
 ) -> Vec<BatchItem> {
     futures::stream::iter(set.plans.iter())
         .map(|file| async move {
-            let mut item = BatchItem {
-                saga_id: file.plan.original_saga_id.clone(),
-                saga_name: file.plan.saga_name.clone(),
-                result: ItemResult::Ok,
-                step: None,
-                error: None,
-                replay_id: None,
-                new_saga_id: None,
-                elapsed_secs: 0.0,
-            };
+            let mut item = BatchItem::new(
+                file.plan.original_saga_id.clone(),
+                file.plan.saga_name.clone(),
+            );
             let t = Instant::now();
             let r = super::run::apply_plan(store, defs, file, opts, &|_| {}).await;
             replay_result(&mut item, r, false, &file.plan.from_step);
@@ -449,17 +465,16 @@ async fn batch_inner(
     let started = Instant::now();
     let mut plans = Vec::new();
     let items: Vec<BatchItem> = if req.opts.dry_run {
-        let done: Vec<(BatchItem, Option<PlanFile>)> = futures::stream::iter(targets)
-            .map(|(id, name)| async move {
-                let t = Instant::now();
-                let (mut item, log, plan) =
-                    dry_run_one(store, defs, req, id, name, keep_plans).await;
-                item.elapsed_secs = t.elapsed().as_secs_f64();
-                (item, log, plan)
+        let chunks: Vec<Vec<(String, Option<String>)>> =
+            targets.chunks(DRY_RUN_CHUNK).map(<[_]>::to_vec).collect();
+        // Each chunk is four statements (three reads, one write); a few in
+        // flight keep the store busy.
+        let done: Vec<(BatchItem, Option<PlanFile>)> = futures::stream::iter(chunks)
+            .map(|c| async move {
+                let planned = dry_run_chunk(store, defs, req, c, keep_plans).await;
+                save_dry_runs(store, planned).await
             })
-            .buffer_unordered(req.concurrency.max(1))
-            .chunks(DRY_RUN_CHUNK)
-            .then(|c| save_dry_runs(store, c))
+            .buffer_unordered(req.concurrency.clamp(1, 8))
             .flat_map(futures::stream::iter)
             .inspect(|(i, _)| on_item(i))
             .collect()

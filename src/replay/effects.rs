@@ -7,12 +7,14 @@
 //! timeline and the timelines of its earlier replays — so the CLI, the TUI
 //! and batches agree, and a dry run sees exactly what the real run will.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::SagaDefinition;
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot};
-use crate::store::{SnapshotQuery, SnapshotStore, StoreResult};
+use crate::store::{SnapshotStore, StoreResult};
 
 /// What a replay plan is built from: a saga's timeline and its replay log,
 /// and what its failed replays undid.
@@ -64,32 +66,74 @@ impl History {
     }
 }
 
-/// Reads what a plan for `saga_id` needs: its whole timeline (one
-/// listing), its replay log, and for each real replay of it that did not
-/// succeed, the replay's own timeline (what it undid).
+/// Reads what a plan for `saga_id` needs: its whole timeline, its replay
+/// log, and for each real replay of it that did not succeed, the replay's
+/// own timeline (what it undid).
 pub async fn load_history(store: &dyn SnapshotStore, saga_id: &str) -> StoreResult<History> {
-    let listing = store.list_snapshots(saga_id, &SnapshotQuery::all()).await?;
-    let mut h = History::default();
-    for (pos, e) in listing.in_order().enumerate() {
-        if let Ok(s) = e {
-            h.positions.push(pos);
-            h.timeline.push(s.clone());
+    let mut all = load_histories(store, &[saga_id.to_string()]).await?;
+    Ok(all.remove(saga_id).unwrap_or_default())
+}
+
+/// [`load_history`] for many sagas at once: three reads in all on the
+/// SQL stores (their timelines, their replay logs, the timelines of their
+/// failed replays), whatever the number of sagas.
+pub async fn load_histories(
+    store: &dyn SnapshotStore,
+    saga_ids: &[String],
+) -> StoreResult<HashMap<String, History>> {
+    let mut out: HashMap<String, History> = saga_ids
+        .iter()
+        .map(|id| (id.clone(), History::default()))
+        .collect();
+    let mut next_pos: HashMap<String, usize> = HashMap::new();
+    let listing = store.snapshots_of_sagas(saga_ids).await?;
+    for e in listing.in_order() {
+        let id = match &e {
+            Ok(s) => s.saga_id.as_str(),
+            Err(b) => match b.saga_id.as_deref() {
+                Some(id) => id,
+                None => continue,
+            },
+        };
+        let Some(h) = out.get_mut(id) else { continue };
+        let pos = next_pos.entry(id.to_string()).or_default();
+        match e {
+            Ok(s) => {
+                h.positions.push(*pos);
+                h.timeline.push(s.clone());
+            }
+            Err(_) => h.unreadable += 1,
+        }
+        *pos += 1;
+    }
+    let replays = store.replays_of_sagas(saga_ids).await?;
+    let mut failed: Vec<(String, String, String)> = Vec::new();
+    for r in replays.items {
+        if !r.is_dry_run() && r.replay_status != ReplayStatus::Success {
+            failed.push((
+                r.original_saga_id.clone(),
+                r.replay_id.clone(),
+                r.new_saga_id.clone(),
+            ));
+        }
+        if let Some(h) = out.get_mut(&r.original_saga_id) {
+            h.replays.push(r);
         }
     }
-    h.unreadable = listing.bad.len();
-    h.replays = store.list_replays(saga_id, None).await?.items;
-    for r in &h.replays {
-        if r.is_dry_run() || r.replay_status == ReplayStatus::Success {
-            continue;
+    if !failed.is_empty() {
+        let new_ids: Vec<String> = failed.iter().map(|f| f.2.clone()).collect();
+        let mut timelines: HashMap<String, Vec<Snapshot>> = HashMap::new();
+        for s in store.snapshots_of_sagas(&new_ids).await?.items {
+            timelines.entry(s.saga_id.clone()).or_default().push(s);
         }
-        let t = store
-            .list_snapshots(&r.new_saga_id, &SnapshotQuery::all())
-            .await?;
-        if let Some(u) = undone_by_replay(&r.replay_id, &t.items) {
-            h.undone.push(u);
+        for (original, replay_id, new_id) in failed {
+            let t = timelines.get(&new_id).map(Vec::as_slice).unwrap_or(&[]);
+            if let (Some(u), Some(h)) = (undone_by_replay(&replay_id, t), out.get_mut(&original)) {
+                h.undone.push(u);
+            }
         }
     }
-    Ok(h)
+    Ok(out)
 }
 
 /// The steps a snapshot records as compensated (the engine's final

@@ -62,6 +62,20 @@ pub struct ReplayOptions {
     pub lock_owner: String,
 }
 
+impl ReplayOptions {
+    /// A real replay by `identity` (who the log names, and whose lock it
+    /// takes), without a reason; set the other fields as needed.
+    pub fn new(identity: &str, lock_ttl: Duration) -> Self {
+        ReplayOptions {
+            initiated_by: identity.to_string(),
+            reason: None,
+            dry_run: false,
+            lock_ttl,
+            lock_owner: super::lock::lock_owner(identity),
+        }
+    }
+}
+
 /// What a replay did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {

@@ -93,6 +93,12 @@ impl SnapshotStore for ReadOnlyStore {
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
         self.inner.get_replay(id).await
     }
+    async fn snapshots_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
+        self.inner.snapshots_of_sagas(ids).await
+    }
+    async fn replays_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
+        self.inner.replays_of_sagas(ids).await
+    }
     async fn list_replays(
         &self,
         saga_id: &str,

@@ -176,6 +176,19 @@ impl<T> Default for Listing<T> {
     }
 }
 
+impl<T: Clone> Listing<T> {
+    /// Adds another listing's items and unreadable entries after these, in
+    /// its order.
+    pub fn append(&mut self, other: Listing<T>) {
+        for e in other.in_order() {
+            match e {
+                Ok(item) => self.items.push(item.clone()),
+                Err(b) => self.push_bad(b.clone()),
+            }
+        }
+    }
+}
+
 impl<T> Listing<T> {
     /// Names an unreadable entry that stands after the items so far.
     pub fn push_bad(&mut self, b: BadEntry) {
@@ -592,6 +605,29 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
         original_saga_id: &str,
         limit: Option<usize>,
     ) -> StoreResult<Listing<ReplayLog>>;
+
+    /// Every snapshot of each of these sagas, oldest first within a saga,
+    /// unreadable entries in place (what replay plans for a batch read).
+    /// The default reads saga by saga; the SQL stores read them all in one
+    /// statement.
+    async fn snapshots_of_sagas(&self, saga_ids: &[String]) -> StoreResult<Listing<Snapshot>> {
+        let mut out = Listing::default();
+        for id in saga_ids {
+            out.append(self.list_snapshots(id, &SnapshotQuery::all()).await?);
+        }
+        Ok(out)
+    }
+
+    /// The replay logs of each of these sagas (newest first within a
+    /// saga). The default reads saga by saga; the SQL stores read them all
+    /// in one statement.
+    async fn replays_of_sagas(&self, saga_ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
+        let mut out = Listing::default();
+        for id in saga_ids {
+            out.append(self.list_replays(id, None).await?);
+        }
+        Ok(out)
+    }
 
     /// The replay whose run produced `new_saga_id`, if the backend can find it
     /// cheaply.

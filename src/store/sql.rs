@@ -642,6 +642,47 @@ pub(super) async fn list_snapshots<S: SqlStore>(
     .await
 }
 
+/// `column IN (…)` over the ids that can exist in this store, their values
+/// pushed on `a`; `None` when none can.
+fn ids_in<S: SqlStore>(a: &mut Args, column: &str, ids: &[String]) -> Option<String> {
+    let binds: Vec<String> = ids
+        .iter()
+        .filter_map(|id| S::id_arg(id))
+        .map(|b| a.push(b))
+        .collect();
+    (!binds.is_empty()).then(|| format!("{column} IN ({})", binds.join(", ")))
+}
+
+/// Every snapshot of these sagas in one statement, in time order (so each
+/// saga's own are in order).
+pub(super) async fn snapshots_of_sagas<S: SqlStore>(
+    s: &S,
+    saga_ids: &[String],
+) -> StoreResult<Listing<Snapshot>> {
+    let mut a = args::<S>();
+    let Some(cond) = ids_in::<S>(&mut a, "saga_id", saga_ids) else {
+        return Ok(Listing::default());
+    };
+    let text = s.snapshots_sql(&cond, "ASC", "");
+    Ok(snapshot_listing(snapshot_rows(s, text, a).await?))
+}
+
+/// The replay logs of these sagas in one statement, newest first.
+pub(super) async fn replays_of_sagas<S: SqlStore>(
+    s: &S,
+    saga_ids: &[String],
+) -> StoreResult<Listing<ReplayLog>> {
+    let mut a = args::<S>();
+    let Some(cond) = ids_in::<S>(&mut a, "r.original_saga_id", saga_ids) else {
+        return Ok(Listing::default());
+    };
+    let text = format!(
+        "SELECT {} WHERE {cond} ORDER BY r.created_at DESC, r.replay_id DESC",
+        s.replay_from()
+    );
+    Ok(replay_listing(&s.fetch_all(text, a).await?))
+}
+
 pub(super) async fn count_snapshots<S: SqlStore>(s: &S, saga_id: &str) -> StoreResult<u64> {
     let Some(id) = S::id_arg(saga_id) else {
         return Ok(0);
@@ -933,6 +974,20 @@ macro_rules! impl_sql_store {
                 new_saga_id: &str,
             ) -> $crate::store::StoreResult<Option<$crate::model::ReplayLog>> {
                 $crate::store::sql::replay_producing(self, new_saga_id).await
+            }
+
+            async fn snapshots_of_sagas(
+                &self,
+                saga_ids: &[String],
+            ) -> $crate::store::StoreResult<$crate::store::Listing<$crate::model::Snapshot>> {
+                $crate::store::sql::snapshots_of_sagas(self, saga_ids).await
+            }
+
+            async fn replays_of_sagas(
+                &self,
+                saga_ids: &[String],
+            ) -> $crate::store::StoreResult<$crate::store::Listing<$crate::model::ReplayLog>> {
+                $crate::store::sql::replays_of_sagas(self, saga_ids).await
             }
 
             async fn list_sagas(

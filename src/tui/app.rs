@@ -11,16 +11,18 @@
 mod batch_form;
 mod detail;
 mod guards;
+mod input;
 mod keys;
 mod line;
 mod list;
+mod live;
 mod mouse;
 mod overview;
 mod panels;
 mod replay;
 mod timeline;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -199,6 +201,11 @@ pub struct ListPane {
     pub total: Option<u64>,
     pub sort: Sort,
     pub bad: usize,
+    /// Live: sagas that appeared since the list was loaded, waiting above
+    /// it (the "N new" marker) until the selection goes to the top.
+    pub incoming: Vec<SagaSummary>,
+    /// More appeared than one poll reads: taking them in reloads the list.
+    pub incoming_more: bool,
     /// Set while the list shows a failure group from the overview (what
     /// the title says instead of the filter); any reload clears it.
     pub group: Option<String>,
@@ -212,6 +219,8 @@ pub struct TimelinePane {
     pub load: Load,
     pub cursor: usize,
     pub offset: usize,
+    /// `f`: the cursor stays on the newest snapshot as new ones arrive.
+    pub follow: bool,
 }
 
 impl TimelinePane {
@@ -264,6 +273,8 @@ pub struct AppConfig {
     pub export_dir: PathBuf,
     /// Saga names with a definition (only those can be replayed).
     pub definitions: Vec<String>,
+    /// How often new sagas and snapshots are looked for; `None`: never.
+    pub live: Option<Duration>,
 }
 
 /// The whole UI state.
@@ -304,6 +315,18 @@ pub struct App {
     pub batch_from: Option<(String, String)>,
     /// Sagas marked for a batch (saga ids).
     pub marked: HashSet<String>,
+    /// Keys (and mouse events behind them) waiting, in arrival order, for
+    /// what the first of them acts on to load.
+    held: VecDeque<Action>,
+    /// When the oldest held key started waiting.
+    held_since: Option<Timestamp>,
+    /// Slots with a request still unanswered.
+    in_flight: HashSet<Slot>,
+    /// Whether the list request on its way extends the list (else it
+    /// replaces it).
+    list_appending: bool,
+    /// When the store was last asked for what is new.
+    last_live: Option<Timestamp>,
     /// The overview page, when open (it takes the keys).
     pub overview: Option<OverviewPage>,
     /// The batch form `b` / `B` open (it takes the keys).
@@ -334,6 +357,8 @@ impl App {
                 total: None,
                 sort: Sort::Time,
                 bad: 0,
+                incoming: Vec::new(),
+                incoming_more: false,
                 group: None,
             },
             timeline: None,
@@ -365,6 +390,11 @@ impl App {
             replay: ReplayFlow::Idle,
             marked: HashSet::new(),
             batch_from: None,
+            held: VecDeque::new(),
+            held_since: None,
+            in_flight: HashSet::new(),
+            list_appending: false,
+            last_live: None,
             overview: None,
             batch_form: None,
         };
@@ -377,6 +407,7 @@ impl App {
     fn ask(&mut self, make: impl FnOnce(u64) -> Request) {
         let req = make(self.tickets.next_id());
         self.tickets.issue(&req);
+        self.in_flight.insert(req.slot());
         self.outbox.push(req);
     }
 
@@ -402,6 +433,7 @@ impl App {
             || self.pending_jump.is_some() && self.timeline.as_ref().is_some_and(|t| !t.complete)
             || self.tickets.running(Slot::Plan)
             || self.panel.as_ref().is_some_and(|p| p.running)
+            || !self.held.is_empty()
             || self
                 .overview
                 .as_ref()
@@ -425,8 +457,8 @@ impl App {
     /// Applies one action.
     pub fn update(&mut self, action: Action) {
         match action {
-            Action::Key(k) => self.on_key(k),
-            Action::Mouse(m) => self.on_mouse(m),
+            // Keys and clicks in order, each once what it acts on is there.
+            Action::Key(_) | Action::Mouse(_) => return self.on_input(action),
             Action::Resize(w, h) => {
                 self.size = (w, h);
                 self.keep_visible();
@@ -443,6 +475,8 @@ impl App {
                 (Ok(_), None) => {}
             },
         }
+        // Whatever just happened may be what held keys were waiting for.
+        self.release_held();
     }
 
     /// A background result: dropped unless it answers the newest request
@@ -450,6 +484,9 @@ impl App {
     fn on_data(&mut self, r: Response) {
         if !self.tickets.accept(&r) {
             return;
+        }
+        if r.is_final() {
+            self.in_flight.remove(&r.ticket().0);
         }
         match r {
             Response::Health { result, .. } => self.on_health(result),
@@ -468,6 +505,10 @@ impl App {
             Response::Replayed { result, .. } => self.on_replayed(result),
             Response::BatchItem { item, .. } => self.on_batch_item(&item),
             Response::BatchDone { summary, .. } => self.on_batch_done(&summary),
+            Response::LiveSagas { result, .. } => self.on_live_sagas(result),
+            Response::LiveTimeline {
+                saga_id, result, ..
+            } => self.on_live_timeline(saga_id, result),
             Response::Overview { result, .. } => self.on_overview(result),
         }
     }
@@ -496,6 +537,8 @@ impl App {
                 }
             }
         }
+        self.release_stale();
+        self.poll_live();
     }
 
     fn on_health(&mut self, result: super::messages::JobResult<Duration>) {

@@ -307,6 +307,27 @@ async fn run(
             };
             Response::SagaPage { id, append, result }
         }
+        Request::LiveSagas { id, filter, limit } => Response::LiveSagas {
+            id,
+            result: match store {
+                Err(e) => Err(e),
+                Ok(s) => s
+                    .list_sagas(&filter, &SagaPageRequest { limit, after: None })
+                    .await
+                    .map_err(JobError::from),
+            },
+        },
+        Request::LiveTimeline { id, saga_id, after } => {
+            let result = match store {
+                Err(e) => Err(e),
+                Ok(s) => timeline_page(s.as_ref(), &saga_id, Some(after)).await,
+            };
+            Response::LiveTimeline {
+                id,
+                saga_id,
+                result,
+            }
+        }
         Request::CountSagas { id, filter } => Response::SagaCount {
             id,
             result: match store {

@@ -45,6 +45,7 @@ pub enum Cmd {
     TimelinePageDown,
     TimelinePageUp,
     TimelineBack,
+    TimelineFollow,
     DetailDown,
     DetailUp,
     DetailPageDown,
@@ -140,6 +141,7 @@ commands! {
     TimelinePageDown, "timeline.page_down", Timeline, false, "A page of snapshots later";
     TimelinePageUp, "timeline.page_up", Timeline, false, "A page of snapshots earlier";
     TimelineBack, "timeline.back", Timeline, false, "Back to the saga list";
+    TimelineFollow, "timeline.follow", Timeline, false, "Follow: keep the cursor on the newest snapshot as new ones arrive (again: stop)";
     DetailDown, "detail.down", Detail, false, "Move down a line";
     DetailUp, "detail.up", Detail, false, "Move up a line";
     DetailPageDown, "detail.page_down", Detail, false, "Move down a page";

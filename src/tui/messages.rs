@@ -263,6 +263,19 @@ pub enum Request {
         spec: ReplaySpec,
         reason: Option<String>,
     },
+    /// Live: the sagas that passed `filter` and changed since its `since`
+    /// (one keyset read from the newest, never a rescan).
+    LiveSagas {
+        id: u64,
+        filter: SagaFilter,
+        limit: usize,
+    },
+    /// Live: the open saga's snapshots after the newest one shown.
+    LiveTimeline {
+        id: u64,
+        saga_id: String,
+        after: SnapshotCursor,
+    },
     /// The overview page's counts and failure groups, as of `now`.
     Overview {
         id: u64,
@@ -342,6 +355,15 @@ pub enum Response {
         id: u64,
         summary: replay::batch::BatchSummary,
     },
+    LiveSagas {
+        id: u64,
+        result: JobResult<SagaPage>,
+    },
+    LiveTimeline {
+        id: u64,
+        saga_id: String,
+        result: JobResult<(Vec<Mark>, Option<SnapshotCursor>)>,
+    },
     Overview {
         id: u64,
         result: JobResult<Arc<replay::failures::Overview>>,
@@ -364,6 +386,11 @@ pub enum Slot {
     Export,
     Plan,
     Replay,
+    /// Live polls of the saga list (apart from its pages, which they must
+    /// not abort).
+    LiveList,
+    /// Live polls of the open saga's timeline.
+    LiveTimeline,
     Overview,
 }
 
@@ -382,6 +409,8 @@ impl Request {
             Request::Export { .. } => Slot::Export,
             Request::DryRun { .. } => Slot::Plan,
             Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
+            Request::LiveSagas { .. } => Slot::LiveList,
+            Request::LiveTimeline { .. } => Slot::LiveTimeline,
             Request::Overview { .. } => Slot::Overview,
         }
     }
@@ -405,6 +434,8 @@ impl Response {
             | Response::Replayed { id, .. }
             | Response::BatchItem { id, .. }
             | Response::BatchDone { id, .. } => (Slot::Replay, *id),
+            Response::LiveSagas { id, .. } => (Slot::LiveList, *id),
+            Response::LiveTimeline { id, .. } => (Slot::LiveTimeline, *id),
             Response::Overview { id, .. } => (Slot::Overview, *id),
         }
     }
@@ -436,6 +467,8 @@ impl Request {
             | Request::DryRun { id, .. }
             | Request::Batch { id, .. }
             | Request::Replay { id, .. }
+            | Request::LiveSagas { id, .. }
+            | Request::LiveTimeline { id, .. }
             | Request::Overview { id, .. } => *id,
         }
     }

@@ -29,7 +29,7 @@ pub mod view;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -43,8 +43,14 @@ pub use keymap::Keymap;
 pub use messages::Action;
 pub use theme::Theme;
 
-/// How often the clock ticks (ages, retry countdown, health checks).
+/// How often the clock ticks (ages, retry countdown, health checks; live
+/// updates tick faster when asked to).
 const TICK: Duration = Duration::from_millis(500);
+/// How often new sagas and snapshots are looked for by default.
+pub const LIVE_DEFAULT: Duration = Duration::from_secs(1);
+/// The same on S3: each look at the saga list is a listing of the bucket's
+/// summaries (two listings per 1,000 sagas), paid per request.
+pub const LIVE_DEFAULT_S3: Duration = Duration::from_secs(10);
 
 /// Why the terminal UI could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +95,30 @@ pub fn app_config(settings: &Settings) -> Result<AppConfig, TuiError> {
         keymap,
         theme,
         definitions: Vec::new(),
+        live: live_interval(
+            settings.file.tui.live_interval_secs,
+            settings.store.expose(),
+        )?,
         // Exports go under the data dir, never wherever the TUI happened
         // to be started; the footer names the file.
         export_dir: crate::config::data_dir().join("exports"),
     })
+}
+
+/// Live updates every second unless configured otherwise (every
+/// [`LIVE_DEFAULT_S3`] on S3, where listing sagas lists the bucket); 0
+/// turns them off.
+fn live_interval(secs: Option<f64>, store_url: &str) -> Result<Option<Duration>, TuiError> {
+    match secs {
+        None if store_url.starts_with("s3://") => Ok(Some(LIVE_DEFAULT_S3)),
+        None => Ok(Some(LIVE_DEFAULT)),
+        Some(0.0) => Ok(None),
+        Some(s) if (0.05..=86_400.0).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(TuiError::Config {
+            section: "[tui] live_interval_secs",
+            message: format!("{s} is not 0 (off) or between 0.05 and 86400 seconds"),
+        }),
+    }
 }
 
 /// Runs the terminal UI on the settings' store until the user quits. The
@@ -234,8 +260,15 @@ pub(crate) fn edit_with(editor: &str, text: &str) -> Result<String, String> {
     out
 }
 
-/// The event loop: one `select!` over input, background results and the
-/// clock; bursts are applied together and drawn once.
+/// The event loop. Input comes first: a key is applied and drawn before
+/// anything else happens (background results, the clock), and the keys
+/// already typed are applied together and drawn once. Background results
+/// and ticks are applied in bursts and drawn once, and give way to input.
+///
+/// Every poll of `input` happens inside `select!`, so the stream always
+/// holds this task's waker. (Polling it with `now_or_never` once left
+/// crossterm's `EventStream` with a dead waker: keys then waited for the
+/// clock's tick, 300–500 ms.)
 pub async fn run_loop<B, S>(
     terminal: &mut Terminal<B>,
     app: &mut App,
@@ -248,44 +281,48 @@ where
     B: Backend,
     S: Stream<Item = Action> + Unpin,
 {
-    let mut tick = tokio::time::interval(TICK);
+    let period = app.cfg.live.map_or(TICK, |l| l.min(TICK));
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut dirty = true;
     let mut input_open = true;
     loop {
+        if app.quit || app.external_edit.is_some() {
+            for r in app.take_requests() {
+                jobs.spawn(r);
+            }
+            return Ok(());
+        }
+        // Every pass applied something: draw it.
+        terminal.draw(|f| view::draw(f, app))?;
         for r in app.take_requests() {
             jobs.spawn(r);
         }
-        if app.quit || app.external_edit.is_some() {
-            return Ok(());
-        }
-        if dirty {
-            terminal.draw(|f| view::draw(f, app))?;
-            dirty = false;
-        }
+        let mut keys = false;
         tokio::select! {
             biased;
             a = input.next(), if input_open => match a {
-                Some(a) => { app.update(a); dirty = true; }
+                Some(a) => { app.update(a); keys = true; }
                 None => input_open = false,
             },
-            Some(a) = data.recv() => { app.update(a); dirty = true; }
-            _ = tick.tick() => { app.update(Action::Tick(clock())); dirty = true; }
+            Some(a) = data.recv() => app.update(a),
+            _ = tick.tick() => app.update(Action::Tick(clock())),
         }
-        // Debounce: apply whatever else is already waiting, then draw once.
-        for _ in 0..64 {
-            let mut any = false;
-            if input_open {
-                if let Some(Some(a)) = input.next().now_or_never() {
-                    app.update(a);
-                    any = true;
-                }
+        // What is already waiting joins this frame: keys always, results
+        // only while no key came (a key's frame is drawn first).
+        for _ in 0..256 {
+            if app.quit || app.external_edit.is_some() {
+                break;
             }
-            if let Ok(a) = data.try_recv() {
-                app.update(a);
-                any = true;
-            }
-            if !any || app.quit {
+            let more = tokio::select! {
+                biased;
+                a = input.next(), if input_open => match a {
+                    Some(a) => { app.update(a); keys = true; true }
+                    None => { input_open = false; false }
+                },
+                Some(a) = data.recv(), if !keys => { app.update(a); true },
+                () = std::future::ready(()) => false,
+            };
+            if !more {
                 break;
             }
         }
@@ -320,5 +357,30 @@ mod tests {
         let file = std::path::Path::new(lines[2]);
         assert!(!file.exists(), "{} left behind", file.display());
         assert!(!file.parent().unwrap().exists());
+    }
+
+    /// The live interval: a second by default, ten on S3, 0 turns it off,
+    /// and nonsense is refused with the key's name.
+    #[test]
+    fn the_live_interval_defaults_per_backend_and_0_turns_it_off() {
+        use std::time::Duration;
+        let live = super::live_interval;
+        assert_eq!(
+            live(None, "sqlite:///x.db").unwrap(),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            live(None, "s3://bucket/prefix").unwrap(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(live(Some(0.0), "redis://h").unwrap(), None);
+        assert_eq!(
+            live(Some(2.5), "s3://b").unwrap(),
+            Some(Duration::from_millis(2500))
+        );
+        for bad in [-1.0, 0.001, f64::NAN, f64::INFINITY] {
+            let e = live(Some(bad), "redis://h").unwrap_err().to_string();
+            assert!(e.contains("live_interval_secs"), "{e}");
+        }
     }
 }

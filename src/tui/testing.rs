@@ -37,6 +37,7 @@ pub fn test_config(store_label: &str, export_dir: std::path::PathBuf) -> AppConf
         theme: Theme::dark(),
         export_dir,
         definitions: Vec::new(),
+        live: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod demo_keys;
 mod failures;
 mod guards;
 mod in_hand;
+mod live_input;
 
 use std::sync::Arc;
 

@@ -357,6 +357,7 @@ impl App {
             Cmd::TimelineNextEvent => self.scrub_event(true),
             Cmd::TimelinePrevEvent => self.scrub_event(false),
             Cmd::TimelineBack => self.focus = Pane::List,
+            Cmd::TimelineFollow => self.toggle_follow(),
             Cmd::DetailDown => self.detail_move(1),
             Cmd::DetailUp => self.detail_move(-1),
             Cmd::DetailPageDown => self.detail_move(self.page() as i64),

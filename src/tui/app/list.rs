@@ -6,13 +6,20 @@
 use super::{App, Load, Pane, Sort, LIST_PAGE, LIST_PREFETCH};
 use crate::store::{SagaFilter, SagaPage};
 use crate::tui::layout;
-use crate::tui::messages::{JobResult, Request};
+use crate::tui::messages::{JobResult, Request, Slot};
 use ratatui::layout::Rect;
 
 impl App {
     pub(super) fn reload_list(&mut self) {
         self.list.group = None;
         self.list.load = Load::Loading;
+        self.list_appending = false;
+        // The first page brings whatever was waiting above the list, and
+        // a live read under the old filter must not add to it.
+        self.list.incoming.clear();
+        self.list.incoming_more = false;
+        self.tickets.forget(Slot::LiveList);
+        self.in_flight.remove(&Slot::LiveList);
         self.list.filter_queued = false;
         let filter = self.list.filter.clone();
         self.ask(|id| Request::SagaPage {
@@ -34,6 +41,7 @@ impl App {
         }
         if let Some(after) = self.list.next.clone() {
             self.list.load = Load::Loading;
+            self.list_appending = true;
             let filter = self.list.filter.clone();
             self.ask(|id| Request::SagaPage {
                 id,
@@ -141,6 +149,10 @@ impl App {
     }
 
     pub(super) fn list_move(&mut self, by: i64) {
+        // Going to the top takes in the sagas waiting above the list.
+        if by < 0 && self.list.selected as i64 + by <= 0 && self.has_incoming() {
+            self.take_in();
+        }
         let n = self.list.sagas.len();
         if n == 0 {
             return;

@@ -25,9 +25,11 @@ impl App {
             load: Load::Loading,
             cursor: 0,
             offset: 0,
+            follow: false,
         });
         // What the detail pane was loading was for the saga shown before.
         self.tickets.forget(Slot::Detail);
+        self.in_flight.remove(&Slot::Detail);
         self.detail.key = None;
         self.detail.rendered = None;
         self.detail.load = Load::Idle;
@@ -189,6 +191,10 @@ impl App {
             return;
         }
         t.cursor = i.min(t.marks.len() - 1);
+        // Stepping back from the newest stops following it.
+        if t.cursor + 1 < t.marks.len() {
+            t.follow = false;
+        }
         self.after_scrub();
     }
 
@@ -260,6 +266,7 @@ impl App {
         match result {
             Ok((marks, next)) => {
                 let first_page = t.marks.is_empty();
+                let follow = t.follow;
                 t.marks.extend(marks);
                 match next {
                     Some(after) => self.ask(|id| Request::Timeline {
@@ -272,7 +279,9 @@ impl App {
                         t.load = Load::Idle;
                     }
                 }
-                if first_page {
+                if follow {
+                    self.scrub_to(usize::MAX);
+                } else if first_page {
                     self.follow_cursor();
                 }
                 self.apply_pending_jump();

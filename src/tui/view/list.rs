@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::{age, block, load_line, pad};
 use crate::model::short_id;
 use crate::tui::app::{App, Load, Pane};
+use crate::tui::keymap::Cmd;
 use crate::tui::theme::status_glyph;
 
 pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
@@ -30,6 +31,16 @@ pub(super) fn list(f: &mut Frame, app: &App, r: Rect) {
         );
     } else if !l.filter_text.is_empty() {
         title.push_str(&format!("· /{} ", l.filter_text));
+    }
+    // Live: new sagas wait above the list; going to the top takes them in.
+    if let Some(new) = app.incoming_label() {
+        let top = app
+            .cfg
+            .keymap
+            .keys(Cmd::ListTop)
+            .first()
+            .map_or_else(|| ":list.top".to_string(), |k| k.label());
+        title.push_str(&format!("· ↑ {new} ({top}) "));
     }
     let open_row = app.open_row();
     let focused = app.focus == Pane::List;

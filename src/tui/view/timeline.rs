@@ -30,11 +30,12 @@ pub(super) fn timeline(f: &mut Frame, app: &App, r: Rect) {
         format!("{}…", t.marks.len())
     };
     let title = format!(
-        " {} {} · {}/{} ",
+        " {} {} · {}/{} {}",
         t.saga.saga_name,
         short_id(&t.saga.saga_id),
         if t.marks.is_empty() { 0 } else { t.cursor + 1 },
-        count
+        count,
+        if t.follow { "· following " } else { "" }
     );
     let b = block(th, title, focused);
     let inner = b.inner(r);

@@ -51,6 +51,7 @@ macro_rules! conformance_cases {
             saving_same_id_replaces,
             save_snapshots_batch_equals_individual_saves,
             batched_latest_for_step_equals_one_by_one,
+            histories_of_many_sagas_equal_one_by_one,
             save_replays_batch_equals_individual_saves,
             latest_snapshot_overall_and_per_step,
             snapshot_at_time_boundaries,

@@ -250,6 +250,53 @@ pub async fn batched_latest_for_step_equals_one_by_one(store: Arc<dyn SnapshotSt
         .is_empty());
 }
 
+pub async fn histories_of_many_sagas_equal_one_by_one(store: Arc<dyn SnapshotStore>) {
+    let ids: Vec<String> = (0..4).map(|_| saga_id()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        // Saga n has n snapshots and n replays: saga 0 has none.
+        let snaps: Vec<_> = (0..n as i64).map(|i| snap(id, i, i * 1_000)).collect();
+        store.save_snapshots(&snaps).await.unwrap();
+        for k in 0..n as i64 {
+            store.save_replay(&replay(id, k * 1_000)).await.unwrap();
+        }
+    }
+    let mut asked = ids.clone();
+    asked.push(saga_id()); // unknown saga
+    let snaps = store.snapshots_of_sagas(&asked).await.unwrap();
+    let replays = store.replays_of_sagas(&asked).await.unwrap();
+    assert!(snaps.bad.is_empty() && replays.bad.is_empty());
+    for id in &ids {
+        let one = store
+            .list_snapshots(id, &SnapshotQuery::all())
+            .await
+            .unwrap();
+        let many: Vec<_> = snaps
+            .items
+            .iter()
+            .filter(|s| &s.saga_id == id)
+            .cloned()
+            .collect();
+        assert_eq!(many, one.items, "snapshots of {id}, oldest first");
+        let one = store.list_replays(id, None).await.unwrap();
+        let many: Vec<_> = replays
+            .items
+            .iter()
+            .filter(|r| &r.original_saga_id == id)
+            .cloned()
+            .collect();
+        assert_eq!(many, one.items, "replays of {id}, newest first");
+    }
+    assert_eq!(snaps.items.len(), 6);
+    assert_eq!(replays.items.len(), 6);
+    assert!(store
+        .snapshots_of_sagas(&[])
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(store.replays_of_sagas(&[]).await.unwrap().items.is_empty());
+}
+
 pub async fn concurrent_saves_are_all_kept(store: Arc<dyn SnapshotStore>) {
     let id = saga_id();
     let name = saga_name();
