@@ -293,3 +293,27 @@ async fn a_saga_that_may_still_be_running_is_refused_until_f() {
     assert!(f.contains("plan refused by a guard"), "{f}");
     assert!(!f.contains("guards overridden"), "{f}");
 }
+
+/// The guard check before the confirmation takes a round trip: what is
+/// typed meanwhile (the id, Enter) waits for it and lands in the prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_id_typed_right_after_r_waits_for_the_guard_check() {
+    let (mut h, failed, _dir, _store) = demo_harness_and_store().await;
+    open_at_charge(&mut h, &failed).await;
+    h.keys("R");
+    h.type_text(short_id(&failed));
+    h.keys("Enter");
+    h.settle().await;
+    assert!(
+        matches!(h.app.replay, ReplayFlow::Reason(_)),
+        "{:?}",
+        h.app.replay
+    );
+    let f = h.frame();
+    assert!(
+        f.contains(&format!("reason for replaying {}", short_id(&failed))),
+        "{f}"
+    );
+    h.keys("Esc");
+    assert!(h.app.take_requests().is_empty(), "nothing replayed");
+}
