@@ -165,21 +165,7 @@ mod tests {
     use super::*;
 
     fn summary(items: &[BatchItem], dry_run: bool) -> BatchSummary {
-        let count = |r: ItemResult| items.iter().filter(|i| i.result == r).count();
-        BatchSummary {
-            dry_run,
-            from_step: "charge_payment".into(),
-            total: items.len(),
-            ok: count(ItemResult::Ok),
-            failed: count(ItemResult::Failed),
-            skipped: count(ItemResult::Skipped),
-            locked: count(ItemResult::Locked),
-            abandoned: count(ItemResult::Abandoned),
-            errors: count(ItemResult::Error),
-            elapsed_secs: 1.5,
-            sagas_per_sec: 2.0,
-            failure_groups: Vec::new(),
-        }
+        crate::replay::batch::summarize(items, dry_run, "charge_payment", 1.5)
     }
 
     fn item(id: &str, result: ItemResult, error: Option<&str>) -> BatchItem {

@@ -264,20 +264,28 @@ pub fn write_plan_file<T: serde::Serialize>(path: &Path, doc: &T) -> Result<(), 
     Ok(())
 }
 
+/// The flags of the commands that run a replay they did not plan
+/// (`replay apply`, `replay recover`).
 #[derive(Debug, Args)]
-pub struct ApplyArgs {
-    /// A plan file (`replay run --dry-run --plan-out FILE`) or plan set
-    /// (`batch --dry-run --plan-out FILE`).
-    pub plan: PathBuf,
+pub struct RunFlags {
     /// Why: recorded in the replay log.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     /// A definition file or folder (repeatable), besides the config's.
     #[arg(long, value_name = "PATH")]
     pub definitions: Vec<PathBuf>,
-    /// Seconds the replay lock lasts without renewal.
+    /// Seconds the replay lock lasts without renewal while the replay runs.
     #[arg(long, value_name = "SECS")]
     pub lock_ttl: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file (`replay run --dry-run --plan-out FILE`) or plan set
+    /// (`batch --dry-run --plan-out FILE`).
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Replays in flight at once (plan sets).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -296,10 +304,10 @@ pub async fn replay_apply(ctx: &mut Context, a: ApplyArgs) -> Result<Exit, CliEr
         return Err(CliError::usage("--concurrency must be at least 1"));
     }
     let opts = ReplayOptions {
-        reason: a.reason.clone(),
-        ..ReplayOptions::new(&ctx.settings.identity, lock_ttl(ctx, a.lock_ttl)?)
+        reason: a.run.reason.clone(),
+        ..ReplayOptions::new(&ctx.settings.identity, lock_ttl(ctx, a.run.lock_ttl)?)
     };
-    let defs = load_definitions(ctx, &a.definitions)?;
+    let defs = load_definitions(ctx, &a.run.definitions)?;
     let store = ctx.store().await?;
     let show = matches!(a.format, Format::Table | Format::Text);
     match doc {
@@ -501,15 +509,8 @@ pub struct RecoverArgs {
     /// `failed`. Needs --reason.
     #[arg(long, requires = "reason")]
     pub abandon: bool,
-    /// Why: recorded in the replay log.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// A definition file or folder (repeatable), besides the config's.
-    #[arg(long, value_name = "PATH")]
-    pub definitions: Vec<PathBuf>,
-    /// Seconds the replay lock lasts without renewal while resuming.
-    #[arg(long, value_name = "SECS")]
-    pub lock_ttl: Option<f64>,
+    #[command(flatten)]
+    pub run: RunFlags,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -520,7 +521,7 @@ pub async fn replay_recover(ctx: &mut Context, a: RecoverArgs) -> Result<Exit, C
     let action = match (a.resume, a.abandon) {
         (true, _) => replay::RecoverAction::Resume,
         (_, true) => replay::RecoverAction::Abandon {
-            reason: a.reason.clone().unwrap_or_default(),
+            reason: a.run.reason.clone().unwrap_or_default(),
         },
         _ => replay::RecoverAction::List,
     };
@@ -528,9 +529,9 @@ pub async fn replay_recover(ctx: &mut Context, a: RecoverArgs) -> Result<Exit, C
         action: action.clone(),
         by: ctx.settings.identity.clone(),
         lock_owner: replay::lock_owner(&ctx.settings.identity),
-        lock_ttl: lock_ttl(ctx, a.lock_ttl)?,
+        lock_ttl: lock_ttl(ctx, a.run.lock_ttl)?,
     };
-    let defs = load_definitions(ctx, &a.definitions)?;
+    let defs = load_definitions(ctx, &a.run.definitions)?;
     let store = ctx.store().await?;
     let sagas = if a.sagas.is_empty() {
         None

@@ -236,11 +236,9 @@ async fn run(
                     ),
                     spec,
                     opts: ReplayOptions {
-                        initiated_by: env.identity.clone(),
                         reason,
                         dry_run,
-                        lock_ttl: env.lock_ttl,
-                        lock_owner: replay::lock_owner(&env.identity),
+                        ..ReplayOptions::new(&env.identity, env.lock_ttl)
                     },
                     concurrency: 4,
                     limit: None,
@@ -469,11 +467,8 @@ async fn dry_run(
     env: &ReplayEnv,
 ) -> JobResult<ReplayPlan> {
     let opts = ReplayOptions {
-        initiated_by: env.identity.clone(),
-        reason: None,
         dry_run: true,
-        lock_ttl: env.lock_ttl,
-        lock_owner: replay::lock_owner(&env.identity),
+        ..ReplayOptions::new(&env.identity, env.lock_ttl)
     };
     match replay::replay_saga(
         store,
@@ -505,11 +500,8 @@ async fn real_replay(
     tx: &UnboundedSender<Action>,
 ) -> JobResult<ReplayReport> {
     let opts = ReplayOptions {
-        initiated_by: env.identity.clone(),
         reason,
-        dry_run: false,
-        lock_ttl: env.lock_ttl,
-        lock_owner: replay::lock_owner(&env.identity),
+        ..ReplayOptions::new(&env.identity, env.lock_ttl)
     };
     let events = |e: &Event| {
         let _ = tx.send(Action::Data(Box::new(Response::ReplayEvent {
