@@ -10,9 +10,10 @@ mod common;
 #[path = "common/tmux.rs"]
 mod tmux;
 
-use std::path::Path;
-
-use tmux::{demo, dev_seed, failed_order, home_env, list_json, tmux_available, tui_in_tmux, Tmux};
+use tmux::{
+    demo, dev_seed, failed_order, home_env, home_with_store, list_json, new_saga_of,
+    tmux_available, tui_in_tmux, Tmux,
+};
 
 #[test]
 fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
@@ -148,12 +149,7 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
     tmux.send(&["Enter"]);
     let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));
     assert!(done.contains("ok           ship_order"), "{done}");
-    let new_saga = done
-        .split("new saga ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the new saga id")
-        .to_string();
+    let new_saga = new_saga_of(&done);
     tmux.send(&["Enter"]);
     tmux.wait_for("the new saga opened", |s| {
         s.contains(&format!("opened saga {new_saga}"))
@@ -226,11 +222,10 @@ fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
 /// The demo's store (8 orders, 3 trips; some fail and are compensated) in
 /// a temp dir, with the environment that keeps the user's config and data
 /// dir out of it.
-fn demo_store(bin: &str, dir: &Path) -> (Vec<(&'static str, String)>, String) {
-    let store = format!("sqlite://{}", dir.join("demo.db").display());
-    let env = home_env(dir);
+fn demo_store(bin: &str) -> (tempfile::TempDir, Vec<(&'static str, String)>, String) {
+    let (dir, env, store) = home_with_store("demo.db", home_env);
     demo(bin, &env, &store, 8, 3);
-    (env, store)
+    (dir, env, store)
 }
 
 /// Opens a saga by id in the TUI and goes to its last snapshot.
@@ -245,8 +240,7 @@ fn tui_in_tmux_says_why_a_saga_failed_on_its_row_in_the_header_diff_and_raw() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let (env, store) = demo_store(bin, dir.path());
+    let (_dir, env, store) = demo_store(bin);
     let failed = failed_order(bin, &env, &store);
     let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
@@ -290,8 +284,7 @@ fn tui_in_tmux_x_on_the_diff_tab_writes_the_diff_under_the_data_dir_and_says_whe
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let (env, store) = demo_store(bin, dir.path());
+    let (dir, env, store) = demo_store(bin);
     let failed = failed_order(bin, &env, &store);
     let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
@@ -327,8 +320,7 @@ fn tui_in_tmux_overview_counts_groups_failures_and_enter_lists_a_group() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let (env, store) = demo_store(bin, dir.path());
+    let (_dir, env, store) = demo_store(bin);
     let total = |args: &[&str]| {
         let mut a = vec!["--count"];
         a.extend_from_slice(args);

@@ -8,7 +8,8 @@ mod common;
 mod tmux;
 
 use tmux::{
-    demo, dev_seed, failed_order, footer, run_ok, tmux_available, tui_in_tmux, user_env, Tmux,
+    demo, dev_seed, failed_order, footer, home_with_store, run_ok, tmux_available, tui_in_tmux,
+    user_env, Tmux,
 };
 
 /// The demo store (4 orders) and the id of the order that failed.
@@ -23,9 +24,7 @@ fn tmux_filter_applies_as_typed_says_why_not_edits_like_readline_and_counts() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = user_env(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("f.db").display());
+    let (_dir, env, store) = home_with_store("f.db", user_env);
     dev_seed(
         bin,
         &env,
@@ -102,9 +101,7 @@ fn tmux_the_saga_in_hand_is_named_and_dry_runs_are_logged_and_offer_r() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = user_env(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let failed = demo_store(bin, &env, &store);
     let short = &failed[..8];
 
@@ -175,9 +172,7 @@ fn tmux_read_only_offers_no_writing_key_and_refuses_each_alike() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = user_env(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let failed = demo_store(bin, &env, &store);
 
     let tmux: Tmux = tui_in_tmux(bin, &env, &["--readonly", "--store", &store]);

@@ -9,7 +9,8 @@ mod common;
 mod tmux;
 
 use tmux::{
-    demo, footer, list_json, run_json, saga_ids, tmux_available, tui_in_tmux, user_env, Tmux,
+    demo, footer, home_with_store, list_json, new_saga_of, run_json, saga_ids, tmux_available,
+    tui_in_tmux, user_env, Tmux,
 };
 
 /// The demo store (4 orders); the ids of its orders with this status.
@@ -49,9 +50,7 @@ fn tmux_a_rolled_back_order_reserves_again_and_a_second_replay_waits_for_g() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = user_env(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let failed = demo_store(bin, &env, &store, "rolled_back")
         .into_iter()
         .next()
@@ -90,12 +89,7 @@ fn tmux_a_rolled_back_order_reserves_again_and_a_second_replay_waits_for_g() {
     tmux.send_text("new card token");
     tmux.send(&["Enter"]);
     let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));
-    let new_saga = done
-        .split("new saga ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the new saga id")
-        .to_string();
+    let new_saga = new_saga_of(&done);
     tmux.send(&["Escape"]);
     tmux.wait_for("the panel closed", |s| !s.contains(" is completed"));
 
@@ -133,9 +127,7 @@ fn tmux_completed_sagas_are_refused_by_d_and_by_a_batch_until_a() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = user_env(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let completed = demo_store(bin, &env, &store, "completed");
     let n = completed.len();
     assert!(n > 0, "the demo completes orders");

@@ -130,6 +130,28 @@ pub fn home_env(dir: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A temp dir that is a private home (`env_of` gives its environment)
+/// with the SQLite store `db` in it: the dir, the environment, the store.
+pub fn home_with_store(
+    db: &str,
+    env_of: fn(&Path) -> Vec<(&'static str, String)>,
+) -> (tempfile::TempDir, Vec<(&'static str, String)>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_of(dir.path());
+    let store = format!("sqlite://{}", dir.path().join(db).display());
+    (dir, env, store)
+}
+
+/// The id of the saga a finished replay made, as its panel names it.
+pub fn new_saga_of(screen: &str) -> String {
+    screen
+        .split("new saga ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the new saga id")
+        .to_string()
+}
+
 /// `home_env` with the replay log's identity set to `tmux-user`.
 pub fn user_env(dir: &Path) -> Vec<(&'static str, String)> {
     let mut env = home_env(dir);
