@@ -23,7 +23,7 @@ use sagascope::store::{self, OpenOptions, StoreUrl};
 /// One test's private world (home dirs and a store URL), recording
 /// `test-auditor` in the replay log.
 fn world() -> World {
-    World::sqlite().as_identity("test-auditor")
+    World::sqlite().with_identity("test-auditor")
 }
 
 /// The counts and the definition these tests read off the shared world.
@@ -138,7 +138,7 @@ fn stores_logs_exports_and_reports_are_created_owner_only() {
 
 #[test]
 fn the_default_store_starts_empty_on_a_fresh_machine_owner_only() {
-    let w = World::default_store().as_identity("test-auditor");
+    let w = World::default_store().with_identity("test-auditor");
     let o = w.run(&["sagas", "list"]);
     assert_eq!(code(&o), Some(0), "{}", stderr(&o));
     assert_eq!(stderr(&o).trim_end(), "no sagas match");

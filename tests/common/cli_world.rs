@@ -54,7 +54,7 @@ impl World {
     }
 
     /// The same world, recording `identity` in the replay log.
-    pub fn as_identity(self, identity: &'static str) -> World {
+    pub fn with_identity(self, identity: &'static str) -> World {
         World { identity, ..self }
     }
 
