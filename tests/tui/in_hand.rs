@@ -276,13 +276,7 @@ async fn rows_on_screen_mean_connected_even_before_the_health_check_answers() {
 async fn the_list_title_gives_the_store_count_not_100_plus() {
     let (store, _) = seeded(&SeedSpec {
         sagas: 250,
-        snapshots_per_saga: 1,
-        context_bytes: 50,
-        failed_ratio: 0.3,
-        seed: 3,
-        start: t("2026-01-15T09:00:00Z"),
-        saga_spacing_us: 1_000_000,
-        step_spacing_us: 1_000,
+        ..seed_spec()
     })
     .await;
     let mut h = memory_harness(store, 160, 45);

@@ -120,13 +120,10 @@ async fn keys_after_saga_wait_for_the_saga_to_open() {
 async fn end_pressed_quickly_walks_to_the_real_end_of_a_long_list() {
     let (store, report) = seeded(&SeedSpec {
         sagas: 2_650,
-        snapshots_per_saga: 1,
-        context_bytes: 50,
         failed_ratio: 0.1,
         seed: 5,
-        start: t("2026-01-15T09:00:00Z"),
-        saga_spacing_us: 1_000_000,
         step_spacing_us: 1,
+        ..seed_spec()
     })
     .await;
     let mut h = memory_harness(store, 160, 45);

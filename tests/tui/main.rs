@@ -102,11 +102,10 @@ async fn fixture() -> Arc<dyn SnapshotStore> {
         sagas: 12,
         snapshots_per_saga: 5,
         context_bytes: 300,
-        failed_ratio: 0.3,
         seed: 7,
-        start: t("2026-01-15T09:00:00Z"),
         saga_spacing_us: 60_000_000,
         step_spacing_us: 250_000,
+        ..seed_spec()
     })
     .await;
     store.save_snapshots(&hand_saga()).await.unwrap();
@@ -125,6 +124,21 @@ async fn fixture() -> Arc<dyn SnapshotStore> {
     .unwrap();
     store.save_replay(&replay).await.unwrap();
     store
+}
+
+/// What the seeded tests start from: one saga from 2026-01-15T09:00:00Z,
+/// sagas a second apart, one 50-byte snapshot each, 30 % failed, seed 3.
+fn seed_spec() -> SeedSpec {
+    SeedSpec {
+        sagas: 1,
+        snapshots_per_saga: 1,
+        context_bytes: 50,
+        failed_ratio: 0.3,
+        seed: 3,
+        start: t("2026-01-15T09:00:00Z"),
+        saga_spacing_us: 1_000_000,
+        step_spacing_us: 1_000,
+    }
 }
 
 /// A memory store seeded by `spec`, and what the seeding reports.
@@ -776,10 +790,9 @@ async fn long_timelines_page_in_and_time_travel_reaches_late_pages() {
         snapshots_per_saga: 300,
         context_bytes: 200,
         failed_ratio: 0.0,
-        seed: 3,
-        start: t("2026-01-15T09:00:00Z"),
         saga_spacing_us: 1,
         step_spacing_us: 1_000_000,
+        ..seed_spec()
     })
     .await;
     let mut h = memory_harness(store, 160, 45);
