@@ -5,36 +5,28 @@
 //! escaped error texts, counts that match the batch's own summary — for dry
 //! runs and real runs.
 
+#[path = "common/cli_world.rs"]
+mod cli_world;
 mod common;
 
+use cli_world::{stderr, World, BIN};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
 
 /// The error the failing step prints: markup characters, a quote, an
 /// order id and a timestamp that differ from saga to saga.
 const PLANTED: &str = r#"card <tok> & "quoted" for order ORDER expired at 2026-11-30T04:MIN:41Z"#;
 
-struct World {
-    dir: tempfile::TempDir,
-    store: String,
+/// The planted failures, on the shared binary-driving world.
+trait Plant {
+    fn definition(&self) -> PathBuf;
+    fn failed_sagas(&self, def: &Path, orders: &[&str]) -> PathBuf;
 }
 
-impl World {
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--store").arg(&self.store).args(args);
-        common::isolate(&mut c, self.dir.path(), "test-oncall");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
+impl Plant for World {
     /// A definition whose `charge` step fails with [`PLANTED`] (the order
     /// and minute from the context) unless the context says `mode: ok`.
     fn definition(&self) -> PathBuf {
@@ -102,25 +94,16 @@ exit 1
     }
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// The stores the report test runs on: SQLite always, PostgreSQL in a
 /// schema of its own when it answers (CI requires it).
 fn stores() -> Vec<(&'static str, World)> {
     let mut out = Vec::new();
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite://{}/store.db", dir.path().display());
-    out.push(("sqlite", World { dir, store }));
+    out.push(("sqlite", World::sqlite()));
     let pg = "postgres://postgres@127.0.0.1:5432/test";
     if common::backend_available("postgres", pg, common::tcp_open("127.0.0.1:5432")) {
         out.push((
             "postgres",
-            World {
-                dir: tempfile::tempdir().unwrap(),
-                store: format!("{pg}?schema=t_{}", common::unique_tag()),
-            },
+            World::with_store(&format!("{pg}?schema=t_{}", common::unique_tag())),
         ));
     }
     out

@@ -5,87 +5,41 @@
 //! hold contexts are owner-only; the README's relative times parse;
 //! conflicting overrides fail loudly.
 
+#[path = "common/cli_world.rs"]
+mod cli_world;
 mod common;
+
+use cli_world::{stderr, World};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Map, Value};
 
 use sagascope::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot, Timestamp};
 use sagascope::store::{self, OpenOptions, StoreUrl};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
-
-/// One test's private world: home dirs and a store URL.
-struct World {
-    dir: tempfile::TempDir,
-    store: Option<String>,
+/// One test's private world (home dirs and a store URL), recording
+/// `test-auditor` in the replay log.
+fn world() -> World {
+    World::sqlite().with_identity("test-auditor")
 }
 
-impl World {
-    fn sqlite() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let store = format!("sqlite://{}/store.db", dir.path().display());
-        World {
-            dir,
-            store: Some(store),
-        }
-    }
+/// The counts and the definition these tests read off the shared world.
+trait Safety {
+    fn saga_count(&self) -> usize;
+    fn replay_count(&self, saga: &str) -> usize;
+    fn side_effect_definition(&self) -> (PathBuf, PathBuf);
+}
 
-    /// No `--store`: the embedded default under the world's data dir.
-    fn default_store() -> World {
-        World {
-            dir: tempfile::tempdir().unwrap(),
-            store: None,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn store(&self) -> &str {
-        self.store.as_deref().unwrap()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        if let Some(s) = &self.store {
-            c.arg("--store").arg(s);
-        }
-        c.args(args);
-        common::isolate(&mut c, self.dir.path(), "test-auditor");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "sagascope {args:?} failed ({:?}):\n{}\n{}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
+impl Safety for World {
     fn saga_count(&self) -> usize {
-        let out = self.ok(&["sagas", "list", "--all", "--format", "json"]);
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v["sagas"].as_array().unwrap().len()
+        self.sagas(&[]).len()
     }
 
     fn replay_count(&self, saga: &str) -> usize {
-        let out = self.ok(&["replay", "history", saga, "--format", "json"]);
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v["replays"].as_array().unwrap().len()
+        self.replays(saga).len()
     }
 
     /// A definition whose one step writes `side_effect` (so a test can see
@@ -115,10 +69,6 @@ fn code(o: &Output) -> Option<i32> {
     o.status.code()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p)
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -138,7 +88,7 @@ fn obj(v: Value) -> Map<String, Value> {
 
 #[test]
 fn stores_logs_exports_and_reports_are_created_owner_only() {
-    let w = World::sqlite();
+    let w = world();
     let (def, _) = w.side_effect_definition();
     let def = def.to_str().unwrap();
     // A writing command may create a missing store: owner-only.
@@ -188,7 +138,7 @@ fn stores_logs_exports_and_reports_are_created_owner_only() {
 
 #[test]
 fn the_default_store_starts_empty_on_a_fresh_machine_owner_only() {
-    let w = World::default_store();
+    let w = World::default_store().with_identity("test-auditor");
     let o = w.run(&["sagas", "list"]);
     assert_eq!(code(&o), Some(0), "{}", stderr(&o));
     assert_eq!(stderr(&o).trim_end(), "no sagas match");
@@ -209,7 +159,7 @@ fn refused(action: &str, set_by: &str) -> String {
 
 #[test]
 fn readonly_run_refuses_with_exit_4_before_any_step_runs() {
-    let w = World::sqlite();
+    let w = world();
     let (def, side_effect) = w.side_effect_definition();
     let def = def.to_str().unwrap();
     // A store with one saga in it, so "nothing changed" is visible.
@@ -227,7 +177,7 @@ fn readonly_run_refuses_with_exit_4_before_any_step_runs() {
 
 #[test]
 fn readonly_demo_replay_batch_and_dry_runs_refuse_with_exit_4_and_change_nothing() {
-    let w = World::sqlite();
+    let w = world();
     let (def, side_effect) = w.side_effect_definition();
     let def = def.to_str().unwrap();
     w.ok(&["run", "TouchSaga", "--definitions", def]);
@@ -297,7 +247,7 @@ fn readonly_demo_replay_batch_and_dry_runs_refuse_with_exit_4_and_change_nothing
 
 #[test]
 fn readonly_from_the_config_cannot_be_turned_off_by_the_environment_or_a_profile() {
-    let w = World::sqlite();
+    let w = world();
     let (def, side_effect) = w.side_effect_definition();
     let def = def.to_str().unwrap();
     let config = w.path("config.toml");
@@ -305,7 +255,7 @@ fn readonly_from_the_config_cannot_be_turned_off_by_the_environment_or_a_profile
         &config,
         format!(
             "readonly = true\n[profiles.rw]\nstore = {:?}\nreadonly = false\n",
-            w.store()
+            &w.store
         ),
     )
     .unwrap();
@@ -353,7 +303,7 @@ fn readonly_from_the_config_cannot_be_turned_off_by_the_environment_or_a_profile
 
 #[test]
 fn a_missing_sqlite_file_or_folder_is_an_error_for_reading_commands_and_is_not_created() {
-    let w = World::sqlite();
+    let w = world();
     let gone = w.path("typo/stroe.db");
     let url = format!("sqlite://{}", gone.display());
     for args in [
@@ -439,8 +389,8 @@ async fn seed_evil(store_url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_escape_sequences_never_reach_the_terminal_raw_in_human_output() {
-    let w = World::sqlite();
-    let saga = seed_evil(w.store()).await;
+    let w = world();
+    let saga = seed_evil(&w.store).await;
     let human: Vec<Vec<&str>> = vec![
         vec!["sagas", "list"],
         vec!["sagas", "list", "--format", "text"],
@@ -497,7 +447,7 @@ async fn stored_escape_sequences_never_reach_the_terminal_raw_in_human_output() 
 
 #[test]
 fn the_readmes_relative_times_are_accepted() {
-    let w = World::sqlite();
+    let w = world();
     let (def, _) = w.side_effect_definition();
     let def = def.to_str().unwrap();
     w.ok(&[
@@ -584,7 +534,7 @@ fn the_readmes_relative_times_are_accepted() {
 /// error, not a filter silently dropped.
 #[test]
 fn sagas_list_batch_and_export_share_one_filter() {
-    let w = World::sqlite();
+    let w = world();
     let (def, _) = w.side_effect_definition();
     let def = def.to_str().unwrap();
     for _ in 0..3 {
@@ -661,7 +611,7 @@ fn sagas_list_batch_and_export_share_one_filter() {
 
 #[test]
 fn an_override_key_set_twice_to_different_values_fails_naming_both_and_logs_nothing() {
-    let w = World::sqlite();
+    let w = world();
     let (def, side_effect) = w.side_effect_definition();
     let def = def.to_str().unwrap();
     w.ok(&["run", "TouchSaga", "--definitions", def]);
@@ -746,7 +696,7 @@ fn postgres_errors_end_with_the_servers_message_not_a_source_line() {
         .await
     })
     .unwrap();
-    let w = World::sqlite();
+    let w = world();
     let url = format!("{base}?schema={schema}");
     let o = w
         .cmd(&["sagas", "list"])
@@ -786,7 +736,7 @@ fn a_postgres_permission_error_exits_4_with_the_servers_message() {
     let exec = |sql: String| rt.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool));
     // A private schema with sagaz's tables, and a role that may look in
     // the schema but is granted nothing in it.
-    let w = World::sqlite();
+    let w = world();
     let o = w
         .cmd(&["sagas", "list"])
         .arg("--store")

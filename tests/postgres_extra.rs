@@ -55,19 +55,6 @@ async fn sagaz_columns(pool: &PgPool) -> Vec<String> {
     .unwrap()
 }
 
-const SAGAZ_COLUMNS: [&str; 10] = [
-    "snapshot_id",
-    "saga_id",
-    "saga_name",
-    "step_name",
-    "step_index",
-    "status",
-    "context",
-    "completed_steps",
-    "created_at",
-    "retention_until",
-];
-
 /// The final snapshot of a failed run, as the engine writes it.
 fn failed(saga: &str, us: i64) -> Snapshot {
     let mut s = snap(saga, 2, us);
@@ -243,7 +230,7 @@ async fn postgres_extra_fields_come_back_on_every_read() {
     assert_eq!(extra_rows(store.pool()).await, 2);
 
     // sagaz's table is as sagaz made it.
-    assert_eq!(sagaz_columns(store.pool()).await, SAGAZ_COLUMNS);
+    assert_eq!(sagaz_columns(store.pool()).await, common::SAGAZ_COLUMNS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,7 +317,7 @@ async fn postgres_deletes_take_the_extra_fields_along() {
         .await
         .unwrap();
     assert_eq!(extra_rows(&pool).await, 0);
-    assert_eq!(sagaz_columns(&pool).await, SAGAZ_COLUMNS);
+    assert_eq!(sagaz_columns(&pool).await, common::SAGAZ_COLUMNS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,7 +425,7 @@ async fn postgres_without_the_extra_table_opens_read_only_and_gets_it_when_writa
         .unwrap();
     assert!(rw.capabilities().preserves_extra_fields);
     assert!(has_extra_table(&pool).await);
-    assert_eq!(sagaz_columns(&pool).await, SAGAZ_COLUMNS);
+    assert_eq!(sagaz_columns(&pool).await, common::SAGAZ_COLUMNS);
     let mut with_error = got.clone();
     with_error
         .extra

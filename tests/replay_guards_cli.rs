@@ -36,6 +36,22 @@ fn demo_orders(w: &World) -> (String, String) {
     (id("rolled_back"), id("completed"))
 }
 
+/// The fix every replay here makes: from charge_payment, with a valid token.
+const FIX: [&str; 4] = [
+    "--from-step",
+    "charge_payment",
+    "--override",
+    "payment_token=tok_valid",
+];
+
+/// `replay run <saga>` with [`FIX`] and `more` arguments.
+fn replay_fixed(w: &World, saga: &str, more: &[&str]) -> String {
+    let mut args = vec!["replay", "run", saga];
+    args.extend_from_slice(&FIX);
+    args.extend_from_slice(more);
+    w.ok(&args)
+}
+
 fn counts(summary: &Value) -> (u64, u64, u64, u64) {
     let n = |k: &str| summary[k].as_u64().unwrap();
     (n("ok"), n("skipped"), n("failed"), n("errors"))
@@ -118,15 +134,7 @@ fn batch_dry_run_then_batch_give_the_same_counts() {
         let (failed, done) = demo_orders(&w);
         // One replayed already (skipped), one completed (skipped), the
         // other failed orders ok.
-        w.ok(&[
-            "replay",
-            "run",
-            &failed,
-            "--from-step",
-            "charge_payment",
-            "--override",
-            "payment_token=tok_valid",
-        ]);
+        replay_fixed(&w, &failed, &[]);
         let mut ids: Vec<String> = w
             .sagas(&["--status", "rolled_back", "--name", "OrderSaga"])
             .iter()
@@ -136,15 +144,8 @@ fn batch_dry_run_then_batch_give_the_same_counts() {
         let file = w.dir.path().join("ids.txt");
         std::fs::write(&file, ids.join("\n")).unwrap();
         let batch = |dry: bool| {
-            let mut a = vec![
-                "batch",
-                "--ids-from",
-                file.to_str().unwrap(),
-                "--from-step",
-                "charge_payment",
-                "--override",
-                "payment_token=tok_valid",
-            ];
+            let mut a = vec!["batch", "--ids-from", file.to_str().unwrap()];
+            a.extend_from_slice(&FIX);
             if dry {
                 a.push("--dry-run");
             }
@@ -167,18 +168,7 @@ fn a_plan_file_is_applied_once_and_refused_after_the_saga_changed() {
         let plan = w.dir.path().join("plan.json");
         let plan_s = plan.to_str().unwrap();
         let write_plan = || {
-            w.ok(&[
-                "replay",
-                "run",
-                &failed,
-                "--from-step",
-                "charge_payment",
-                "--override",
-                "payment_token=tok_valid",
-                "--dry-run",
-                "--plan-out",
-                plan_s,
-            ]);
+            replay_fixed(&w, &failed, &["--dry-run", "--plan-out", plan_s]);
         };
         write_plan();
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
@@ -275,18 +265,10 @@ fn a_batch_plan_set_is_applied_saga_by_saga_and_a_changed_saga_is_not_replayed()
     let file = w.dir.path().join("ids.txt");
     std::fs::write(&file, format!("{}\n{done}\n", ids.join("\n"))).unwrap();
     let set = w.dir.path().join("set.json");
-    let out = w.ok(&[
-        "batch",
-        "--ids-from",
-        file.to_str().unwrap(),
-        "--from-step",
-        "charge_payment",
-        "--override",
-        "payment_token=tok_valid",
-        "--dry-run",
-        "--plan-out",
-        set.to_str().unwrap(),
-    ]);
+    let mut args = vec!["batch", "--ids-from", file.to_str().unwrap()];
+    args.extend_from_slice(&FIX);
+    args.extend_from_slice(&["--dry-run", "--plan-out", set.to_str().unwrap()]);
+    let out = w.ok(&args);
     assert_eq!(counts(&last_summary(&out)), (ids.len() as u64, 1, 0, 0));
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&set).unwrap()).unwrap();
     assert_eq!(doc["format"], "sagascope/replay-plan-set/1");
@@ -297,15 +279,7 @@ fn a_batch_plan_set_is_applied_saga_by_saga_and_a_changed_saga_is_not_replayed()
         "the completed one"
     );
     // One saga changes before the set is applied: it is not replayed.
-    w.ok(&[
-        "replay",
-        "run",
-        &failed,
-        "--from-step",
-        "charge_payment",
-        "--override",
-        "payment_token=tok_valid",
-    ]);
+    replay_fixed(&w, &failed, &[]);
     let o = w.run(&[
         "replay",
         "apply",

@@ -175,6 +175,15 @@ fn from(step: &str, over: Value) -> ReplaySpec {
 }
 
 /// The plan's decisions as `(skip, re-run, run)` lists.
+/// Asserts that one of the plan's warnings says `text`.
+fn assert_warns(p: &ReplayPlan, text: &str) {
+    assert!(
+        p.warnings.iter().any(|w| w.contains(text)),
+        "{:?}",
+        p.warnings
+    );
+}
+
 fn lists(p: &ReplayPlan) -> (Vec<&str>, Vec<&str>, Vec<&str>) {
     let pick = |a: StepAction| {
         p.steps
@@ -294,13 +303,7 @@ async fn a_failure_the_snapshots_do_not_record_is_said_in_the_plan() {
     let p = w.plan(&id, &spec).await;
     assert!(p.is_ok(), "{:?}", p.errors);
     assert_eq!(lists(&p), (vec!["a", "b"], NONE, vec!["c", "d"]));
-    assert!(
-        p.warnings
-            .iter()
-            .any(|w| w.contains("do not record how the original run ended")),
-        "{:?}",
-        p.warnings
-    );
+    assert_warns(&p, "do not record how the original run ended");
 }
 
 #[tokio::test]
@@ -321,13 +324,7 @@ async fn a_compensation_that_failed_leaves_its_step_in_force() {
         p.step("b").unwrap().why,
         "in force: its compensation failed"
     );
-    assert!(
-        p.warnings
-            .iter()
-            .any(|w| w.contains("b's compensation failed")),
-        "{:?}",
-        p.warnings
-    );
+    assert_warns(&p, "b's compensation failed");
 }
 
 #[tokio::test]

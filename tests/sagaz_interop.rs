@@ -94,19 +94,11 @@ fn ts(v: &Value) -> Option<Timestamp> {
 /// The fields both sides must agree on. Contexts compare as JSON values
 /// (key order aside: PostgreSQL's JSONB reorders keys); times as instants.
 fn assert_same_snapshot(ours: &Value, theirs: &Value, ctx: &str) {
-    for k in [
-        "snapshot_id",
-        "saga_id",
-        "saga_name",
-        "step_name",
-        "step_index",
-        "status",
-        "context",
-        "completed_steps",
-    ] {
+    let (plain, times) = common::SAGAZ_COLUMNS.split_at(8);
+    for &k in plain {
         assert_eq!(ours[k], theirs[k], "{ctx}: field {k}");
     }
-    for k in ["created_at", "retention_until"] {
+    for &k in times {
         assert_eq!(ts(&ours[k]), ts(&theirs[k]), "{ctx}: field {k}");
     }
 }

@@ -117,21 +117,7 @@ async fn postgres_uses_sagaz_tables_as_they_are() {
     .fetch_all(pool)
     .await
     .unwrap();
-    assert_eq!(
-        cols,
-        [
-            "snapshot_id",
-            "saga_id",
-            "saga_name",
-            "step_name",
-            "step_index",
-            "status",
-            "context",
-            "completed_steps",
-            "created_at",
-            "retention_until"
-        ]
-    );
+    assert_eq!(cols, common::SAGAZ_COLUMNS);
     // A row as sagaz inserts it (context as json.dumps text) reads back.
     let id = saga_id();
     let snap_id = uuid::Uuid::new_v4();

@@ -7,121 +7,35 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+#[path = "common/tmux.rs"]
+mod tmux;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
-            .into_owned()
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "main"];
-        args.extend_from_slice(keys);
-        let out = self.cmd(&args);
-        assert!(
-            out.status.success(),
-            "send-keys: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn send_text(&self, text: &str) {
-        let out = self.cmd(&["send-keys", "-t", "main", "-l", text]);
-        assert!(out.status.success());
-    }
-
-    /// Polls until the screen satisfies `pred`; panics with the screen after 15 s.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("waited 15 s for {what}; the screen shows:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-fn tmux_works() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn seed(bin: &str, db: &Path, env: &[(&str, String)]) {
-    let out = Command::new(bin)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args([
-            "--store",
-            &format!("sqlite://{}", db.display()),
-            "dev",
-            "seed",
-            "--sagas",
-            "30",
-            "--snapshots",
-            "6",
-            "--start",
-            "2026-01-15T09:00:00Z",
-        ])
-        .output()
-        .expect("run sagascope dev seed");
-    assert!(
-        out.status.success(),
-        "seed failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use tmux::{
+    demo, dev_seed, failed_order, home_env, home_with_store, list_json, new_saga_of,
+    tmux_available, tui_in_tmux, Tmux,
+};
 
 #[test]
 fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("e2e.db");
     // Keep the user's config and data dir out of it; logs land in the temp dir.
-    let env = vec![
-        ("HOME", dir.path().display().to_string()),
-        (
-            "XDG_CONFIG_HOME",
-            dir.path().join("config").display().to_string(),
-        ),
-        (
-            "XDG_DATA_HOME",
-            dir.path().join("data").display().to_string(),
-        ),
-    ];
-    seed(bin, &db, &env);
+    let env = home_env(dir.path());
+    let store = format!("sqlite://{}", db.display());
+    dev_seed(
+        bin,
+        &env,
+        &store,
+        30,
+        6,
+        &["--start", "2026-01-15T09:00:00Z"],
+    );
 
-    let tmux = tui_in_tmux(bin, &env, &format!("sqlite://{}", db.display()));
+    let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
 
     // The list shows, and the newest saga's first snapshot is in the detail pane.
     let screen = tmux.wait_for("the saga list and the first snapshot", |s| {
@@ -154,12 +68,8 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
     );
 
     // q leaves: the shell is back, the alternate screen is gone.
-    tmux.send(&["q"]);
     // Wait for the TUI to be gone before typing, or it could read the keys.
-    tmux.wait_for("the alternate screen to close", |_| {
-        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
-        String::from_utf8_lossy(&alt.stdout).trim() == "0"
-    });
+    tmux.quit();
     tmux.send_text("echo sagascope-exit-$?");
     tmux.send(&["Enter"]);
     let screen = tmux.wait_for("the shell after quitting", |s| {
@@ -177,53 +87,9 @@ fn tui_in_tmux_lists_scrubs_time_travels_and_quits_cleanly() {
     );
 }
 
-/// A tmux server of the test's own with the TUI started in it (160 × 45),
-/// `env` set for the binary only.
-fn tui_in_tmux(bin: &str, env: &[(&str, String)], store: &str) -> Tmux {
-    let tmux = Tmux {
-        socket: format!("sagascope-e2e-{}", common::unique_tag()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "160",
-        "-y",
-        "45",
-        "sh",
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let envs: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
-    tmux.send_text(&format!("env {envs} '{bin}' --store '{store}' tui"));
-    tmux.send(&["Enter"]);
-    tmux
-}
-
-fn run_ok(bin: &str, env: &[(&str, String)], args: &[&str]) -> String {
-    let out = Command::new(bin)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(args)
-        .output()
-        .expect("run sagascope");
-    assert!(
-        out.status.success(),
-        "sagascope {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
@@ -238,68 +104,19 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
     )
     .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let env = vec![
-        ("EDITOR", editor.display().to_string()),
-        ("HOME", dir.path().display().to_string()),
-        (
-            "XDG_CONFIG_HOME",
-            dir.path().join("config").display().to_string(),
-        ),
-        (
-            "XDG_DATA_HOME",
-            dir.path().join("data").display().to_string(),
-        ),
-    ];
+    let mut env = home_env(dir.path());
+    env.push(("EDITOR", editor.display().to_string()));
     // The demo writes its definitions into the data dir, where the TUI finds them.
-    run_ok(
-        bin,
-        &env,
-        &[
-            "--store", &store, "demo", "--no-tui", "--orders", "4", "--trips", "0",
-        ],
-    );
-    let listed: serde_json::Value = serde_json::from_str(&run_ok(
-        bin,
-        &env,
-        &[
-            "--store",
-            &store,
-            "sagas",
-            "list",
-            "--all",
-            "--format",
-            "json",
-            "--status",
-            "rolled_back",
-            "--name",
-            "OrderSaga",
-        ],
-    ))
-    .unwrap();
-    let failed = listed["sagas"][0]["saga_id"]
-        .as_str()
-        .expect("the demo leaves a failed order")
-        .to_string();
+    demo(bin, &env, &store, 4, 0);
+    let failed = failed_order(bin, &env, &store);
     let short = &failed[..8];
 
-    let tmux = tui_in_tmux(bin, &env, &store);
+    let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 4"));
 
-    tmux.send(&[":"]);
-    tmux.send_text(&format!("saga {failed}"));
-    tmux.send(&["Enter"]);
-    tmux.wait_for("the failed order opened", |s| s.contains("opened saga"));
+    tmux.open_saga(&failed);
     // Scrub to its charge_payment snapshot.
-    let mut found = false;
-    for k in 0..8 {
-        let screen = tmux.wait_for("the next snapshot", |s| s.contains(&format!("#{k} ")));
-        if screen.contains(&format!("#{k} charge_payment")) {
-            found = true;
-            break;
-        }
-        tmux.send(&["l"]);
-    }
-    assert!(found, "no charge_payment snapshot:\n{}", tmux.capture());
+    tmux.scrub_to("charge_payment");
 
     tmux.send(&["e"]);
     tmux.wait_for("the editor", |s| s.contains("Override ·"));
@@ -332,29 +149,13 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
     tmux.send(&["Enter"]);
     let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));
     assert!(done.contains("ok           ship_order"), "{done}");
-    let new_saga = done
-        .split("new saga ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the new saga id")
-        .to_string();
+    let new_saga = new_saga_of(&done);
     tmux.send(&["Enter"]);
     tmux.wait_for("the new saga opened", |s| {
         s.contains(&format!("opened saga {new_saga}"))
     });
-    tmux.send(&["q"]);
-    tmux.wait_for("the alternate screen to close", |_| {
-        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
-        String::from_utf8_lossy(&alt.stdout).trim() == "0"
-    });
-    let listed: serde_json::Value = serde_json::from_str(&run_ok(
-        bin,
-        &env,
-        &[
-            "--store", &store, "sagas", "list", "--all", "--format", "json",
-        ],
-    ))
-    .unwrap();
+    tmux.quit();
+    let listed = list_json(bin, &env, &store, &["--all"]);
     let new = listed["sagas"]
         .as_array()
         .unwrap()
@@ -370,38 +171,15 @@ fn tui_in_tmux_fixes_a_failed_order_dry_runs_and_replays_it() {
 /// 127/127, with no mark for the broken row.)
 #[test]
 fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("corrupt.db");
     let store = format!("sqlite://{}", db.display());
-    let env = vec![
-        ("HOME", dir.path().display().to_string()),
-        (
-            "XDG_CONFIG_HOME",
-            dir.path().join("config").display().to_string(),
-        ),
-        (
-            "XDG_DATA_HOME",
-            dir.path().join("data").display().to_string(),
-        ),
-    ];
-    run_ok(
-        bin,
-        &env,
-        &[
-            "--store",
-            &store,
-            "dev",
-            "seed",
-            "--sagas",
-            "1",
-            "--snapshots",
-            "200",
-        ],
-    );
+    let env = home_env(dir.path());
+    dev_seed(bin, &env, &store, 1, 200, &[]);
     let conn = rusqlite::Connection::open(&db).unwrap();
     let broken: String = conn
         .query_row(
@@ -419,7 +197,7 @@ fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
     assert_eq!(n, 1);
     drop(conn);
 
-    let tmux = tui_in_tmux(bin, &env, &store);
+    let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 1"));
     tmux.send(&["Enter"]);
     // The whole timeline loads: 200 rows, the broken one among them.
@@ -438,67 +216,33 @@ fn tui_in_tmux_timeline_goes_on_past_a_corrupt_snapshot_on_sqlite() {
     tmux.wait_for("the detail pane naming the damage", |s| {
         s.contains(&broken[..8]) && (s.contains("corrupt") || s.contains("JSON"))
     });
-    tmux.send(&["q"]);
-    tmux.wait_for("the alternate screen to close", |_| {
-        let alt = tmux.cmd(&["display-message", "-p", "-t", "main", "#{alternate_on}"]);
-        String::from_utf8_lossy(&alt.stdout).trim() == "0"
-    });
+    tmux.quit();
 }
 
 /// The demo's store (8 orders, 3 trips; some fail and are compensated) in
 /// a temp dir, with the environment that keeps the user's config and data
 /// dir out of it.
-fn demo_store(bin: &str, dir: &Path) -> (Vec<(&'static str, String)>, String) {
-    let store = format!("sqlite://{}", dir.join("demo.db").display());
-    let env = vec![
-        ("HOME", dir.display().to_string()),
-        ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
-        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
-    ];
-    run_ok(
-        bin,
-        &env,
-        &[
-            "--store", &store, "demo", "--no-tui", "--orders", "8", "--trips", "3",
-        ],
-    );
-    (env, store)
-}
-
-/// `sagas list --format json` with `args`, parsed.
-fn list_json(bin: &str, env: &[(&str, String)], store: &str, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--store", store, "sagas", "list", "--format", "json"];
-    all.extend_from_slice(args);
-    serde_json::from_str(&run_ok(bin, env, &all)).unwrap()
+fn demo_store(bin: &str) -> (tempfile::TempDir, Vec<(&'static str, String)>, String) {
+    let (dir, env, store) = home_with_store("demo.db", home_env);
+    demo(bin, &env, &store, 8, 3);
+    (dir, env, store)
 }
 
 /// Opens a saga by id in the TUI and goes to its last snapshot.
 fn open_last(tmux: &Tmux, saga_id: &str) {
-    tmux.send(&[":"]);
-    tmux.send_text(&format!("saga {saga_id}"));
-    tmux.send(&["Enter"]);
-    tmux.wait_for("the saga opened", |s| s.contains("opened saga"));
+    tmux.open_saga(saga_id);
     tmux.send(&["G"]);
 }
 
 #[test]
 fn tui_in_tmux_says_why_a_saga_failed_on_its_row_in_the_header_diff_and_raw() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let (env, store) = demo_store(bin, dir.path());
-    let failed = list_json(
-        bin,
-        &env,
-        &store,
-        &["--status", "rolled_back", "--name", "OrderSaga"],
-    )["sagas"][0]["saga_id"]
-        .as_str()
-        .expect("the demo leaves a rolled-back order")
-        .to_string();
-    let tmux = tui_in_tmux(bin, &env, &store);
+    let (_dir, env, store) = demo_store(bin);
+    let failed = failed_order(bin, &env, &store);
+    let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
     open_last(&tmux, &failed);
     // The failing row names its step and error; the header says it whole.
@@ -536,22 +280,13 @@ fn tui_in_tmux_says_why_a_saga_failed_on_its_row_in_the_header_diff_and_raw() {
 
 #[test]
 fn tui_in_tmux_x_on_the_diff_tab_writes_the_diff_under_the_data_dir_and_says_where() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let (env, store) = demo_store(bin, dir.path());
-    let failed = list_json(
-        bin,
-        &env,
-        &store,
-        &["--status", "rolled_back", "--name", "OrderSaga"],
-    )["sagas"][0]["saga_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let tmux = tui_in_tmux(bin, &env, &store);
+    let (dir, env, store) = demo_store(bin);
+    let failed = failed_order(bin, &env, &store);
+    let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
     open_last(&tmux, &failed);
     tmux.wait_for("the last snapshot", |s| s.contains("· 3/3"));
@@ -581,12 +316,11 @@ fn tui_in_tmux_x_on_the_diff_tab_writes_the_diff_under_the_data_dir_and_says_whe
 
 #[test]
 fn tui_in_tmux_overview_counts_groups_failures_and_enter_lists_a_group() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let (env, store) = demo_store(bin, dir.path());
+    let (_dir, env, store) = demo_store(bin);
     let total = |args: &[&str]| {
         let mut a = vec!["--count"];
         a.extend_from_slice(args);
@@ -604,7 +338,7 @@ fn tui_in_tmux_overview_counts_groups_failures_and_enter_lists_a_group() {
         "charge_payment",
     ]);
     assert!(orders >= 2, "the demo fails two orders of 8");
-    let tmux = tui_in_tmux(bin, &env, &store);
+    let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 11"));
     tmux.send(&["O"]);
     let screen = tmux.wait_for("the overview's counts and groups", |s| {

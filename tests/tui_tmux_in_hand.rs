@@ -7,117 +7,34 @@ mod common;
 #[path = "common/tmux.rs"]
 mod tmux;
 
-use std::path::Path;
-use std::process::Command;
-
-use tmux::{tmux_works, tui_in_tmux, Tmux};
-
-fn env_for(dir: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("HOME", dir.display().to_string()),
-        ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
-        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
-        ("SAGASCOPE_IDENTITY", "tmux-user".into()),
-    ]
-}
-
-fn run_ok(bin: &str, env: &[(&str, String)], args: &[&str]) -> String {
-    let out = Command::new(bin)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("SAGASCOPE_STORE")
-        .env_remove("SAGASCOPE_READONLY")
-        .args(args)
-        .output()
-        .expect("run sagascope");
-    assert!(
-        out.status.success(),
-        "sagascope {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn footer(screen: &str) -> String {
-    screen.trim_end().lines().last().unwrap_or("").to_string()
-}
+use tmux::{
+    demo, dev_seed, failed_order, footer, home_with_store, run_ok, tmux_available, tui_in_tmux,
+    user_env, Tmux,
+};
 
 /// The demo store (4 orders) and the id of the order that failed.
 fn demo_store(bin: &str, env: &[(&str, String)], store: &str) -> String {
-    run_ok(
-        bin,
-        env,
-        &[
-            "--store", store, "demo", "--no-tui", "--orders", "4", "--trips", "0",
-        ],
-    );
-    let listed: serde_json::Value = serde_json::from_str(&run_ok(
-        bin,
-        env,
-        &[
-            "--store",
-            store,
-            "sagas",
-            "list",
-            "--all",
-            "--format",
-            "json",
-            "--status",
-            "rolled_back",
-            "--name",
-            "OrderSaga",
-        ],
-    ))
-    .unwrap();
-    listed["sagas"][0]["saga_id"]
-        .as_str()
-        .expect("the demo leaves a failed order")
-        .to_string()
+    demo(bin, env, store, 4, 0);
+    failed_order(bin, env, store)
 }
 
 #[test]
 fn tmux_filter_applies_as_typed_says_why_not_edits_like_readline_and_counts() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = env_for(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("f.db").display());
-    run_ok(
+    let (_dir, env, store) = home_with_store("f.db", user_env);
+    dev_seed(
         bin,
         &env,
-        &[
-            "--store",
-            &store,
-            "dev",
-            "seed",
-            "--sagas",
-            "150",
-            "--snapshots",
-            "2",
-            "--start",
-            "2026-01-15T09:00:00Z",
-        ],
+        &store,
+        150,
+        2,
+        &["--start", "2026-01-15T09:00:00Z"],
     );
     // One saga last active five minutes ahead of this machine's clock.
-    run_ok(
-        bin,
-        &env,
-        &[
-            "--store",
-            &store,
-            "dev",
-            "seed",
-            "--sagas",
-            "1",
-            "--snapshots",
-            "1",
-            "--start",
-            "+5m",
-            "--seed",
-            "99",
-        ],
-    );
+    dev_seed(bin, &env, &store, 1, 1, &["--start", "+5m", "--seed", "99"]);
     let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     // The real count, not "100+"; the future saga is "in 5m" (or 4m by
     // the time it is drawn), not "0s".
@@ -180,27 +97,20 @@ fn tmux_filter_applies_as_typed_says_why_not_edits_like_readline_and_counts() {
 
 #[test]
 fn tmux_the_saga_in_hand_is_named_and_dry_runs_are_logged_and_offer_r() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = env_for(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let failed = demo_store(bin, &env, &store);
     let short = &failed[..8];
 
     let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
     tmux.wait_for("the saga list", |s| s.contains("Sagas 4"));
     // A filter that leaves the failed order out, then the order by id.
-    tmux.send(&["/"]);
-    tmux.send_text("status:completed");
-    tmux.send(&["Enter"]);
+    tmux.filter("status:completed");
     tmux.wait_for("completed orders", |s| s.contains("/status:completed"));
-    tmux.send(&[":"]);
-    tmux.send_text(&format!("saga {failed}"));
-    tmux.send(&["Enter"]);
-    tmux.wait_for("the failed order opened", |s| s.contains("opened saga"));
+    tmux.open_saga(&failed);
     tmux.send(&["Escape"]);
     // Back in the list: it names the open saga instead of another.
     tmux.wait_for("the list naming the open saga", |s| {
@@ -258,13 +168,11 @@ fn tmux_the_saga_in_hand_is_named_and_dry_runs_are_logged_and_offer_r() {
 
 #[test]
 fn tmux_read_only_offers_no_writing_key_and_refuses_each_alike() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = env_for(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let failed = demo_store(bin, &env, &store);
 
     let tmux: Tmux = tui_in_tmux(bin, &env, &["--readonly", "--store", &store]);
@@ -276,10 +184,7 @@ fn tmux_read_only_offers_no_writing_key_and_refuses_each_alike() {
     for hint in ["edit", "dry run", "replay"] {
         assert!(!f.contains(hint), "{hint} offered read-only: {f}");
     }
-    tmux.send(&[":"]);
-    tmux.send_text(&format!("saga {failed}"));
-    tmux.send(&["Enter"]);
-    tmux.wait_for("the failed order opened", |s| s.contains("opened saga"));
+    tmux.open_saga(&failed);
     tmux.send(&["Escape"]);
     tmux.wait_for("the list focused", |s| footer(s).contains("Enter/l open"));
     for key in ["e", "d", "R"] {

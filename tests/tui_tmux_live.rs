@@ -8,78 +8,34 @@ mod common;
 mod tmux;
 
 use std::path::Path;
-use std::process::Command;
 
-use tmux::{tmux_works, tui_in_tmux};
-
-fn run_ok(bin: &str, env: &[(&str, String)], args: &[&str]) -> String {
-    let out = Command::new(bin)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("SAGASCOPE_STORE")
-        .env_remove("SAGASCOPE_READONLY")
-        .args(args)
-        .output()
-        .expect("run sagascope");
-    assert!(
-        out.status.success(),
-        "sagascope {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use tmux::{dev_seed, home_env, list_json, saga_ids, tmux_available, tui_in_tmux};
 
 /// A store of `sagas` seeded sagas in a private home, and that home's
 /// environment for the binary.
 fn seeded_home(
     bin: &str,
     dir: &Path,
-    sagas: usize,
-    snapshots: usize,
+    sagas: u32,
+    snapshots: u32,
 ) -> (String, Vec<(&'static str, String)>) {
     let db = dir.join("burst.db");
     let store = format!("sqlite://{}", db.display());
-    let env = vec![
-        ("HOME", dir.display().to_string()),
-        ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
-        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
-    ];
-    run_ok(
+    let env = home_env(dir);
+    dev_seed(
         bin,
         &env,
-        &[
-            "--store",
-            &store,
-            "dev",
-            "seed",
-            "--sagas",
-            &sagas.to_string(),
-            "--snapshots",
-            &snapshots.to_string(),
-            "--context-bytes",
-            "200",
-            "--start",
-            "2026-01-15T09:00:00Z",
-        ],
+        &store,
+        sagas,
+        snapshots,
+        &["--context-bytes", "200", "--start", "2026-01-15T09:00:00Z"],
     );
     (store, env)
 }
 
 /// The saga ids as the list shows them, newest first.
 fn listed_ids(bin: &str, env: &[(&str, String)], store: &str) -> Vec<String> {
-    let listed: serde_json::Value = serde_json::from_str(&run_ok(
-        bin,
-        env,
-        &[
-            "--store", store, "sagas", "list", "--all", "--format", "json",
-        ],
-    ))
-    .unwrap();
-    listed["sagas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["saga_id"].as_str().unwrap().to_string())
-        .collect()
+    saga_ids(&list_json(bin, env, store, &["--all"]))
 }
 
 /// Keys sent back to back through the terminal, faster than the store
@@ -89,7 +45,7 @@ fn listed_ids(bin: &str, env: &[(&str, String)], store: &str) -> Vec<String> {
 /// waited for the 500 ms clock, and the `e` after an `l` was dropped.)
 #[test]
 fn tui_in_tmux_a_burst_of_keys_lands_every_key_in_order() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
@@ -161,7 +117,7 @@ fn tui_in_tmux_a_burst_of_keys_lands_every_key_in_order() {
 /// the snapshot joins the timeline being followed (`f`).
 #[test]
 fn tui_in_tmux_shows_what_another_process_writes_without_a_key() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");

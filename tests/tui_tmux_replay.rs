@@ -8,62 +8,15 @@ mod common;
 #[path = "common/tmux.rs"]
 mod tmux;
 
-use std::path::Path;
-use std::process::Command;
-
-use tmux::{tmux_works, tui_in_tmux, Tmux};
-
-fn env_for(dir: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("HOME", dir.display().to_string()),
-        ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
-        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
-        ("SAGASCOPE_IDENTITY", "tmux-user".into()),
-    ]
-}
-
-fn run_json(bin: &str, env: &[(&str, String)], args: &[&str]) -> serde_json::Value {
-    let out = Command::new(bin)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("SAGASCOPE_STORE")
-        .env_remove("SAGASCOPE_READONLY")
-        .args(args)
-        .output()
-        .expect("run sagascope");
-    assert!(
-        out.status.success(),
-        "sagascope {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-}
-
-fn footer(screen: &str) -> String {
-    screen.trim_end().lines().last().unwrap_or("").to_string()
-}
+use tmux::{
+    demo, footer, home_with_store, list_json, new_saga_of, run_json, saga_ids, tmux_available,
+    tui_in_tmux, user_env, Tmux,
+};
 
 /// The demo store (4 orders); the ids of its orders with this status.
 fn demo_store(bin: &str, env: &[(&str, String)], store: &str, status: &str) -> Vec<String> {
-    run_json(
-        bin,
-        env,
-        &[
-            "--store", store, "demo", "--no-tui", "--orders", "4", "--trips", "0",
-        ],
-    );
-    let listed = run_json(
-        bin,
-        env,
-        &[
-            "--store", store, "sagas", "list", "--all", "--format", "json", "--status", status,
-        ],
-    );
-    listed["sagas"]
-        .as_array()
-        .expect("sagas")
-        .iter()
-        .map(|s| s["saga_id"].as_str().unwrap().to_string())
-        .collect()
+    demo(bin, env, store, 4, 0);
+    saga_ids(&list_json(bin, env, store, &["--all", "--status", status]))
 }
 
 /// The reservation in a saga's newest snapshot.
@@ -87,29 +40,17 @@ fn reservation(bin: &str, env: &[(&str, String)], store: &str, saga: &str) -> St
 
 /// Opens a saga and moves the cursor to its charge_payment snapshot.
 fn open_at_charge(tmux: &Tmux, saga: &str) {
-    tmux.send(&[":"]);
-    tmux.send_text(&format!("saga {saga}"));
-    tmux.send(&["Enter"]);
-    tmux.wait_for("the saga opened", |s| s.contains("opened saga"));
-    for k in 0..8 {
-        let screen = tmux.wait_for("the next snapshot", |s| s.contains(&format!("#{k} ")));
-        if screen.contains(&format!("#{k} charge_payment")) {
-            return;
-        }
-        tmux.send(&["l"]);
-    }
-    panic!("no charge_payment snapshot:\n{}", tmux.capture());
+    tmux.open_saga(saga);
+    tmux.scrub_to("charge_payment");
 }
 
 #[test]
 fn tmux_a_rolled_back_order_reserves_again_and_a_second_replay_waits_for_g() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = env_for(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let failed = demo_store(bin, &env, &store, "rolled_back")
         .into_iter()
         .next()
@@ -148,12 +89,7 @@ fn tmux_a_rolled_back_order_reserves_again_and_a_second_replay_waits_for_g() {
     tmux.send_text("new card token");
     tmux.send(&["Enter"]);
     let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));
-    let new_saga = done
-        .split("new saga ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the new saga id")
-        .to_string();
+    let new_saga = new_saga_of(&done);
     tmux.send(&["Escape"]);
     tmux.wait_for("the panel closed", |s| !s.contains(" is completed"));
 
@@ -187,13 +123,11 @@ fn tmux_a_rolled_back_order_reserves_again_and_a_second_replay_waits_for_g() {
 
 #[test]
 fn tmux_completed_sagas_are_refused_by_d_and_by_a_batch_until_a() {
-    if !common::backend_available("tmux", "tmux -V", tmux_works()) {
+    if !tmux_available() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_sagascope");
-    let dir = tempfile::tempdir().unwrap();
-    let env = env_for(dir.path());
-    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (_dir, env, store) = home_with_store("demo.db", user_env);
     let completed = demo_store(bin, &env, &store, "completed");
     let n = completed.len();
     assert!(n > 0, "the demo completes orders");
@@ -222,9 +156,7 @@ fn tmux_completed_sagas_are_refused_by_d_and_by_a_batch_until_a() {
     // The completed ones, marked; B opens the form.
     tmux.send(&["Escape"]);
     tmux.wait_for("the list focused", |s| footer(s).contains("Enter/l open"));
-    tmux.send(&["/"]);
-    tmux.send_text("status:completed");
-    tmux.send(&["Enter"]);
+    tmux.filter("status:completed");
     tmux.wait_for("the filtered list", |s| s.contains(&format!("Sagas {n}")));
     tmux.send(&["M"]);
     tmux.wait_for("marked", |s| s.contains(&format!("{n} saga(s) marked")));

@@ -20,30 +20,56 @@ macro_rules! skip_line {
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sagascope");
 
-/// One test's private world: data and config dirs, a store URL.
+/// One test's private world: data and config dirs, a store URL (empty:
+/// no `--store`, the embedded default under the data dir), and the
+/// identity the replay log records.
 pub struct World {
     pub dir: tempfile::TempDir,
     pub store: String,
+    pub identity: &'static str,
 }
 
 impl World {
     pub fn sqlite() -> World {
         let dir = tempfile::tempdir().unwrap();
         let store = format!("sqlite://{}/store.db", dir.path().display());
-        World { dir, store }
+        World {
+            dir,
+            store,
+            identity: "test-oncall",
+        }
     }
 
     pub fn with_store(store: &str) -> World {
         World {
             dir: tempfile::tempdir().unwrap(),
             store: store.to_string(),
+            identity: "test-oncall",
         }
+    }
+
+    /// No `--store`: the embedded default under the world's data dir.
+    pub fn default_store() -> World {
+        World::with_store("")
+    }
+
+    /// The same world, recording `identity` in the replay log.
+    pub fn with_identity(self, identity: &'static str) -> World {
+        World { identity, ..self }
+    }
+
+    /// A path in the world's dir.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.arg("--store").arg(&self.store).args(args);
-        super::common::isolate(&mut c, self.dir.path(), "test-oncall");
+        if !self.store.is_empty() {
+            c.arg("--store").arg(&self.store);
+        }
+        c.args(args);
+        super::common::isolate(&mut c, self.dir.path(), self.identity);
         c
     }
 

@@ -314,3 +314,17 @@ pub fn isolate<'a>(cmd: &'a mut Command, home: &Path, identity: &str) -> &'a mut
         .env_remove("SAGASCOPE_READONLY")
         .stdin(Stdio::null())
 }
+
+/// The columns of sagaz's `saga_snapshots` table, in its order.
+pub const SAGAZ_COLUMNS: [&str; 10] = [
+    "snapshot_id",
+    "saga_id",
+    "saga_name",
+    "step_name",
+    "step_index",
+    "status",
+    "context",
+    "completed_steps",
+    "created_at",
+    "retention_until",
+];

@@ -227,12 +227,12 @@ async fn replay_is_not_offered_read_only_or_without_a_definition() {
     h.app.cfg.readonly = true;
     h.keys("R");
     assert!(h.app.replay.target().is_none());
-    assert!(h.app.message.clone().unwrap().text.contains("read-only"));
+    assert!(message(&h).contains("read-only"));
     h.app.cfg.readonly = false;
     h.app.cfg.definitions.clear();
     h.keys("R");
     assert!(h.app.replay.target().is_none());
-    let m = h.app.message.clone().unwrap().text;
+    let m = message(&h);
     assert!(
         m.contains("no definition for OrderSaga") && m.contains("engine.definitions"),
         "{m}"
@@ -273,13 +273,7 @@ async fn batch_form_then_dry_run_then_replay_skip_the_same_sagas_and_log_the_rea
     h.keys("Esc Backspace");
     assert_eq!(h.app.focus, Pane::List);
     h.keys("b");
-    assert!(h
-        .app
-        .message
-        .clone()
-        .unwrap()
-        .text
-        .contains("mark sagas first"));
+    assert!(message(&h).contains("mark sagas first"));
     h.keys("Space");
     assert_eq!(h.app.marked.len(), 1);
     h.keys("M");
@@ -359,13 +353,7 @@ async fn batch_form_then_dry_run_then_replay_skip_the_same_sagas_and_log_the_rea
     h.type_text("3");
     h.keys("Enter");
     assert!(h.app.take_requests().is_empty());
-    assert!(h
-        .app
-        .message
-        .clone()
-        .unwrap()
-        .text
-        .contains("nothing was replayed"));
+    assert!(message(&h).contains("nothing was replayed"));
     // Again, with the right count: the same ok/skip counts as the dry runs.
     h.keys("B Tab Tab Tab");
     h.type_text("INC-42 card tokens");
@@ -389,7 +377,7 @@ async fn batch_form_then_dry_run_then_replay_skip_the_same_sagas_and_log_the_rea
         "one new saga: the completed ones were not replayed"
     );
     // The reason is in the replay log of the saga that was replayed.
-    let logs = store.list_replays(&failed, None).await.unwrap().items;
+    let logs = replays(&store, &failed).await;
     let real = logs
         .iter()
         .find(|l| !l.is_dry_run())

@@ -3,28 +3,20 @@
 //! read-only mode refusing every writing key alike.
 
 use super::demo_flow::{demo_harness, demo_harness_and_store, open_at_charge};
+use super::{footer, message, replays};
 use sagascope::model::short_id;
 use sagascope::tui::app::Mode;
 use sagascope::tui::keymap::READONLY_REFUSAL;
-
-fn footer(frame: &str) -> String {
-    frame.trim_end().lines().last().unwrap_or("").to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tui_dry_run_is_written_to_the_replay_log_as_the_clis_is() {
     let (mut h, failed, _dir, store) = demo_harness_and_store().await;
     open_at_charge(&mut h, &failed).await;
-    assert!(store
-        .list_replays(&failed, None)
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert!(replays(&store, &failed).await.is_empty());
     h.keys("d");
     h.settle().await;
     assert!(h.app.panel.is_some());
-    let logged = store.list_replays(&failed, None).await.unwrap().items;
+    let logged = replays(&store, &failed).await;
     assert_eq!(logged.len(), 1, "{logged:?}");
     let log = &logged[0];
     assert!(log.is_dry_run());
@@ -114,7 +106,7 @@ async fn editor_errors_give_the_position_once() {
     );
     assert!(!status.contains("at line"), "{status}");
     h.keys("Esc d");
-    let m = h.app.message.clone().unwrap().text;
+    let m = message(&h);
     assert_eq!(m.matches("line 3").count(), 1, "{m}");
     assert!(!m.contains("at line"), "{m}");
 }
@@ -146,12 +138,7 @@ async fn read_only_refuses_every_writing_key_alike_and_the_footer_offers_none() 
         h.keys(if k == "b" || k == "B" { "Tab" } else { "" });
     }
     h.settle().await;
-    assert!(store
-        .list_replays(&failed, None)
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert!(replays(&store, &failed).await.is_empty());
     // No writing key in any footer.
     for _ in 0..3 {
         h.app.message = None;

@@ -132,6 +132,16 @@ async fn open(h: &mut Harness, saga_id: &str) {
 }
 
 /// The foreground colour of the first cell of `text` on screen.
+/// The ids of the listed sagas, in the list's order.
+fn listed_ids(h: &Harness) -> Vec<&str> {
+    h.app
+        .list
+        .sagas
+        .iter()
+        .map(|s| s.saga_id.as_str())
+        .collect()
+}
+
 fn colour_of(h: &Harness, text: &str) -> Color {
     let buf = h.terminal.backend().buffer();
     for y in 0..buf.area.height {
@@ -298,13 +308,7 @@ async fn the_overview_counts_groups_failures_and_lists_a_group() {
     // Enter lists the group's sagas; Esc shows every saga again.
     h.keys("Enter");
     h.settle().await;
-    let ids: Vec<&str> = h
-        .app
-        .list
-        .sagas
-        .iter()
-        .map(|s| s.saga_id.as_str())
-        .collect();
+    let ids = listed_ids(&h);
     assert_eq!(ids, vec![ORDER_A, ORDER_B, ORDER_C]);
     let f = h.frame();
     assert!(f.contains("Sagas 3 · failed at charge_payment"), "{f}");
@@ -318,13 +322,7 @@ async fn the_overview_counts_groups_failures_and_lists_a_group() {
     h.settle().await;
     h.keys("j Enter");
     h.settle().await;
-    let ids: Vec<&str> = h
-        .app
-        .list
-        .sagas
-        .iter()
-        .map(|s| s.saga_id.as_str())
-        .collect();
+    let ids = listed_ids(&h);
     assert_eq!(ids, vec![TRIP]);
     assert!(h.app.overview.is_none());
 }

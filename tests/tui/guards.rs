@@ -8,6 +8,15 @@ use super::*;
 use sagascope::model::short_id;
 use sagascope::tui::app::{Mode, ReplayFlow};
 
+/// The short id and a reason typed at the confirmation: the replay runs.
+async fn confirm(h: &mut Harness, saga: &str, reason: &str) {
+    h.type_text(short_id(saga));
+    h.keys("Enter");
+    h.type_text(reason);
+    h.keys("Enter");
+    h.settle().await;
+}
+
 /// `R`, the short id, a reason: the replay runs; returns the new saga.
 async fn replay_now(h: &mut Harness, saga: &str, reason: &str) -> String {
     h.keys("R");
@@ -17,11 +26,7 @@ async fn replay_now(h: &mut Harness, saga: &str, reason: &str) -> String {
         "R asked for no confirmation: {}",
         h.frame()
     );
-    h.type_text(short_id(saga));
-    h.keys("Enter");
-    h.type_text(reason);
-    h.keys("Enter");
-    h.settle().await;
+    confirm(h, saga, reason).await;
     let p = h.app.panel.as_ref().expect("the replay panel");
     assert!(!p.running);
     p.new_saga.clone().expect("a new saga")
@@ -93,13 +98,7 @@ async fn a_rolled_back_order_reserves_again_and_a_second_r_is_refused_until_g() 
     h.keys("R");
     assert!(h.app.replay.target().is_none());
     assert!(h.app.take_requests().is_empty());
-    assert!(h
-        .app
-        .message
-        .clone()
-        .unwrap()
-        .text
-        .contains("cannot be replayed"));
+    assert!(message(&h).contains("cannot be replayed"));
     // g: planned again with --again, shown as overridden.
     h.keys("g");
     h.settle().await;
@@ -116,15 +115,11 @@ async fn a_rolled_back_order_reserves_again_and_a_second_r_is_refused_until_g() 
     h.keys("R");
     let t = h.app.replay.target().expect("the confirmation");
     assert!(t.spec.allow.again);
-    assert!(h.app.message.clone().unwrap().text.contains("(--again)"));
-    h.type_text(short_id(&failed));
-    h.keys("Enter");
-    h.type_text("charged twice on purpose");
-    h.keys("Enter");
-    h.settle().await;
+    assert!(message(&h).contains("(--again)"));
+    confirm(&mut h, &failed, "charged twice on purpose").await;
     assert!(h.frame().contains("guards overridden: --again"));
     // The replay log says the guard was overridden, and why.
-    let logs = store.list_replays(&failed, None).await.unwrap().items;
+    let logs = replays(&store, &failed).await;
     let second = logs
         .iter()
         .find(|l| l.reason() == Some("charged twice on purpose"))
@@ -170,13 +165,7 @@ async fn a_completed_saga_is_refused_by_d_r_and_b_unless_overridden() {
     // A key for a guard that does not refuse it does nothing.
     h.keys("g");
     assert!(h.app.take_requests().is_empty());
-    assert!(h
-        .app
-        .message
-        .clone()
-        .unwrap()
-        .text
-        .contains("not refused by the --again guard"));
+    assert!(message(&h).contains("not refused by the --again guard"));
     h.keys("Esc");
     // R: refused the same way.
     h.keys("R");
@@ -234,7 +223,7 @@ async fn a_completed_saga_is_refused_by_d_r_and_b_unless_overridden() {
             .any(|l| l.starts_with("1 saga(s): ok 1 · failed 0 · skipped 0")),
         "{text:?}"
     );
-    let logs = store.list_replays(&done, None).await.unwrap().items;
+    let logs = replays(&store, &done).await;
     let real = logs.iter().find(|l| !l.is_dry_run()).expect("logged");
     assert_eq!(real.reason(), Some("rerun a completed order"));
     assert_eq!(

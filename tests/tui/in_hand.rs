@@ -13,10 +13,6 @@ fn listed(h: &Harness) -> Vec<String> {
         .collect()
 }
 
-fn footer(frame: &str) -> &str {
-    frame.trim_end().lines().last().unwrap_or("")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_filter_applies_as_it_is_typed_and_matches_part_of_a_name_in_any_case() {
     let mut h = harness(160, 45).await;
@@ -197,13 +193,7 @@ async fn a_saga_opened_by_id_is_the_one_the_list_highlights_or_names() {
     // Space marks a highlighted saga only: here there is none.
     h.keys("Space");
     assert!(h.app.marked.is_empty());
-    assert!(h
-        .app
-        .message
-        .clone()
-        .unwrap()
-        .text
-        .contains("no saga highlighted"));
+    assert!(message(&h).contains("no saga highlighted"));
     // j picks a row again: highlight, preview and target agree.
     h.keys("j");
     h.settle().await;
@@ -242,13 +232,7 @@ async fn a_saga_last_active_in_the_future_says_so_instead_of_0s() {
     s.created_at = now().plus_micros(5 * 60 * 1_000_000);
     s.retention_until = None;
     store.save_snapshots(&[s]).await.unwrap();
-    let mut h = Harness::new(
-        store,
-        test_config("memory://", std::env::temp_dir()),
-        now(),
-        160,
-        20,
-    );
+    let mut h = memory_harness(store, 160, 20);
     h.settle().await;
     let f = h.frame();
     let row = f
@@ -290,25 +274,12 @@ async fn rows_on_screen_mean_connected_even_before_the_health_check_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_title_gives_the_store_count_not_100_plus() {
-    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
-    let spec = SeedSpec {
+    let (store, _) = seeded(&SeedSpec {
         sagas: 250,
-        snapshots_per_saga: 1,
-        context_bytes: 50,
-        failed_ratio: 0.3,
-        seed: 3,
-        start: t("2026-01-15T09:00:00Z"),
-        saga_spacing_us: 1_000_000,
-        step_spacing_us: 1_000,
-    };
-    seed::seed(store.as_ref(), &spec, |_, _| {}).await.unwrap();
-    let mut h = Harness::new(
-        store,
-        test_config("memory://", std::env::temp_dir()),
-        now(),
-        160,
-        45,
-    );
+        ..seed_spec()
+    })
+    .await;
+    let mut h = memory_harness(store, 160, 45);
     h.settle().await;
     let f = h.frame();
     assert!(f.contains(" Sagas 100 of 250 · time "), "{f}");

@@ -118,25 +118,15 @@ async fn keys_after_saga_wait_for_the_saga_to_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_pressed_quickly_walks_to_the_real_end_of_a_long_list() {
-    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
-    let spec = SeedSpec {
+    let (store, report) = seeded(&SeedSpec {
         sagas: 2_650,
-        snapshots_per_saga: 1,
-        context_bytes: 50,
         failed_ratio: 0.1,
         seed: 5,
-        start: t("2026-01-15T09:00:00Z"),
-        saga_spacing_us: 1_000_000,
         step_spacing_us: 1,
-    };
-    let report = seed::seed(store.as_ref(), &spec, |_, _| {}).await.unwrap();
-    let mut h = Harness::new(
-        store,
-        test_config("memory://", std::env::temp_dir()),
-        now(),
-        160,
-        45,
-    );
+        ..seed_spec()
+    })
+    .await;
+    let mut h = memory_harness(store, 160, 45);
     h.settle().await;
     assert_eq!(h.app.list.sagas.len(), 100, "one page at first");
     // 30 End presses at once: each waits for the page the one before asked for.

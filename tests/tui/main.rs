@@ -98,18 +98,16 @@ fn hand_saga() -> Vec<Snapshot> {
 }
 
 async fn fixture() -> Arc<dyn SnapshotStore> {
-    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
-    let spec = SeedSpec {
+    let (store, report) = seeded(&SeedSpec {
         sagas: 12,
         snapshots_per_saga: 5,
         context_bytes: 300,
-        failed_ratio: 0.3,
         seed: 7,
-        start: t("2026-01-15T09:00:00Z"),
         saga_spacing_us: 60_000_000,
         step_spacing_us: 250_000,
-    };
-    let report = seed::seed(store.as_ref(), &spec, |_, _| {}).await.unwrap();
+        ..seed_spec()
+    })
+    .await;
     store.save_snapshots(&hand_saga()).await.unwrap();
     let replay = ReplayLog::from_json(json!({
         "replay_id": "00000000-0000-4000-8000-0000000000ff",
@@ -128,17 +126,60 @@ async fn fixture() -> Arc<dyn SnapshotStore> {
     store
 }
 
-async fn harness(w: u16, h: u16) -> Harness {
-    let store = fixture().await;
-    let mut hs = Harness::new(
+/// What the seeded tests start from: one saga from 2026-01-15T09:00:00Z,
+/// sagas a second apart, one 50-byte snapshot each, 30 % failed, seed 3.
+fn seed_spec() -> SeedSpec {
+    SeedSpec {
+        sagas: 1,
+        snapshots_per_saga: 1,
+        context_bytes: 50,
+        failed_ratio: 0.3,
+        seed: 3,
+        start: t("2026-01-15T09:00:00Z"),
+        saga_spacing_us: 1_000_000,
+        step_spacing_us: 1_000,
+    }
+}
+
+/// A memory store seeded by `spec`, and what the seeding reports.
+async fn seeded(spec: &SeedSpec) -> (Arc<dyn SnapshotStore>, seed::SeedReport) {
+    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
+    let report = seed::seed(store.as_ref(), spec, |_, _| {}).await.unwrap();
+    (store, report)
+}
+
+/// A `w` × `h` harness on `store`, configured as `memory://` with exports
+/// in the temp dir; not settled yet.
+fn memory_harness(store: Arc<dyn SnapshotStore>, w: u16, h: u16) -> Harness {
+    Harness::new(
         store,
         test_config("memory://", std::env::temp_dir()),
         now(),
         w,
         h,
-    );
+    )
+}
+
+async fn harness(w: u16, h: u16) -> Harness {
+    let store = fixture().await;
+    let mut hs = memory_harness(store, w, h);
     hs.settle().await;
     hs
+}
+
+/// The last line of a frame: the footer.
+fn footer(frame: &str) -> String {
+    frame.trim_end().lines().last().unwrap_or("").to_string()
+}
+
+/// The text of the footer's message (there must be one).
+fn message(h: &Harness) -> String {
+    h.app.message.clone().unwrap().text
+}
+
+/// The replay log of `saga`, newest first.
+async fn replays(store: &Arc<dyn SnapshotStore>, saga: &str) -> Vec<ReplayLog> {
+    store.list_replays(saga, None).await.unwrap().items
 }
 
 fn cursor(h: &Harness) -> usize {
@@ -404,13 +445,7 @@ async fn help_palette_and_saga_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn states_loading_empty_error_disconnected() {
     let store = fixture().await;
-    let mut h = Harness::new(
-        store,
-        test_config("memory://", std::env::temp_dir()),
-        now(),
-        160,
-        45,
-    );
+    let mut h = memory_harness(store, 160, 45);
     insta::assert_snapshot!("loading", h.frame());
     h.settle().await;
     // A failed list page and a lost connection are states, not exits.
@@ -435,13 +470,7 @@ async fn states_loading_empty_error_disconnected() {
     assert_eq!(h.app.list.sagas.len(), 13);
 
     let empty: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
-    let mut h = Harness::new(
-        empty,
-        test_config("memory://", std::env::temp_dir()),
-        now(),
-        100,
-        20,
-    );
+    let mut h = memory_harness(empty, 100, 20);
     h.settle().await;
     insta::assert_snapshot!("empty_store", h.frame());
 }
@@ -714,13 +743,7 @@ async fn export_writes_the_saga_and_the_state() {
 async fn the_event_loop_runs_a_scripted_key_stream_and_quits() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let store = fixture().await;
-    let mut h = Harness::new(
-        store,
-        test_config("memory://", std::env::temp_dir()),
-        now(),
-        120,
-        30,
-    );
+    let mut h = memory_harness(store, 120, 30);
     let keys = ["l", "l", "q"].map(|c| {
         Action::Key(KeyEvent::new(
             KeyCode::Char(c.chars().next().unwrap()),
@@ -762,25 +785,17 @@ async fn key_overrides_from_the_config_apply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_timelines_page_in_and_time_travel_reaches_late_pages() {
-    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
-    let spec = SeedSpec {
+    let (store, _) = seeded(&SeedSpec {
         sagas: 1,
         snapshots_per_saga: 300,
         context_bytes: 200,
         failed_ratio: 0.0,
-        seed: 3,
-        start: t("2026-01-15T09:00:00Z"),
         saga_spacing_us: 1,
         step_spacing_us: 1_000_000,
-    };
-    seed::seed(store.as_ref(), &spec, |_, _| {}).await.unwrap();
-    let mut h = Harness::new(
-        store,
-        test_config("memory://", std::env::temp_dir()),
-        now(),
-        160,
-        45,
-    );
+        ..seed_spec()
+    })
+    .await;
+    let mut h = memory_harness(store, 160, 45);
     // Scrubbable as soon as the first page is in.
     h.flush();
     while h.app.timeline.as_ref().is_none_or(|t| t.marks.is_empty()) {
