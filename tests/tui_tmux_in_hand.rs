@@ -106,7 +106,11 @@ fn tmux_the_saga_in_hand_is_named_and_dry_runs_are_logged_and_offer_r() {
     let short = &failed[..8];
 
     let tmux = tui_in_tmux(bin, &env, &["--store", &store]);
-    tmux.wait_for("the saga list", |s| s.contains("Sagas 4"));
+    let first = tmux.wait_for("the saga list", |s| s.contains("Sagas 4"));
+    // Rows drawn means connected: the header no longer says connecting.
+    let header = first.lines().next().unwrap_or_default();
+    assert!(header.contains("● connected"), "{first}");
+    assert!(!header.contains("connecting"), "{first}");
     // A filter that leaves the failed order out, then the order by id.
     tmux.filter("status:completed");
     tmux.wait_for("completed orders", |s| s.contains("/status:completed"));

@@ -90,8 +90,14 @@ fn tmux_a_rolled_back_order_reserves_again_and_a_second_replay_waits_for_g() {
     tmux.send(&["Enter"]);
     let done = tmux.wait_for("the replay to finish", |s| s.contains(" is completed"));
     let new_saga = new_saga_of(&done);
+    // The prompt's footer does not outlive the replay.
+    assert!(!footer(&done).contains("reason for replaying"), "{done}");
     tmux.send(&["Escape"]);
-    tmux.wait_for("the panel closed", |s| !s.contains(" is completed"));
+    let closed = tmux.wait_for("the panel closed", |s| !s.contains(" is completed"));
+    assert!(
+        !footer(&closed).contains("reason for replaying"),
+        "{closed}"
+    );
 
     // A second R: refused, with the guard's key; no confirmation asked.
     tmux.send(&["R"]);
