@@ -12,6 +12,16 @@ use crate::model::short_id;
 use crate::tui::app::App;
 use crate::tui::keymap::{Scope, COMMANDS};
 
+/// The area of a large popup over the panes (centred, at most 110 columns,
+/// two rows free above and below), cleared.
+fn overlay(f: &mut Frame, area: Rect) -> Rect {
+    let w = area.width.saturating_sub(4).min(110);
+    let h = area.height.saturating_sub(4);
+    let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
+    f.render_widget(Clear, r);
+    r
+}
+
 /// The dry-run plan or a replay's progress, over the panes.
 pub(super) fn panel(f: &mut Frame, app: &App, p: &crate::tui::app::Panel, area: Rect) {
     use crate::tui::app::Tone;
@@ -19,10 +29,7 @@ pub(super) fn panel(f: &mut Frame, app: &App, p: &crate::tui::app::Panel, area: 
     if area.height < 5 || area.width < 10 {
         return;
     }
-    let w = area.width.saturating_sub(4).min(110);
-    let h = area.height.saturating_sub(4);
-    let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
-    f.render_widget(Clear, r);
+    let r = overlay(f, area);
     let title = if p.running {
         format!("{}· running ", p.title)
     } else {
@@ -237,10 +244,7 @@ pub(super) fn batch_form(f: &mut Frame, app: &App, form: &crate::tui::app::Batch
     if area.height < 8 || area.width < 30 {
         return;
     }
-    let w = area.width.saturating_sub(4).min(110);
-    let h = area.height.saturating_sub(4);
-    let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
-    f.render_widget(Clear, r);
+    let r = overlay(f, area);
     let title = format!(
         " {} · {} marked saga(s) ",
         if form.real {
