@@ -16,7 +16,7 @@ moment hits all of them. (Polling `tmux capture-pane` as a new process
 each time costs 5-10 ms a look on a busy machine: too coarse for a 16 ms
 target.)
 
-Targets (issue 14): median within 10 ms of less, p99 under 16 ms.
+Targets: median within 10 ms of less, p99 under 16 ms.
 
   benches/tui_pty.py                       # demo store and 100,000 sagas
   benches/tui_pty.py --stores demo --rounds 4
