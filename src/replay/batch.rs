@@ -296,7 +296,7 @@ async fn dry_run_chunk(
 ) -> Vec<(BatchItem, Option<ReplayLog>, Option<PlanFile>)> {
     let started = Instant::now();
     let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-    let histories = match load_histories(store.as_ref(), &ids).await {
+    let mut histories = match load_histories(store.as_ref(), &ids).await {
         Ok(h) => h,
         Err(e) => {
             return chunk
@@ -316,7 +316,7 @@ async fn dry_run_chunk(
     let mut out = Vec::with_capacity(n);
     for (saga_id, saga_name) in chunk {
         let mut item = BatchItem::new(saga_id.clone(), saga_name.clone());
-        let history = histories.get(&saga_id).cloned().unwrap_or_default();
+        let history = histories.remove(&saga_id).unwrap_or_default();
         let plan = build_plan(
             PlanInput {
                 saga_id: &saga_id,

@@ -142,13 +142,12 @@ pub async fn load_histories(
 /// the field, another writer) means every completed step was compensated:
 /// that is what rolled back says.
 pub fn compensated_in(s: &Snapshot) -> Vec<String> {
-    match s.extra.get("compensated_steps") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ if s.status == SagaStatus::RolledBack => s.completed_steps.clone(),
-        _ => Vec::new(),
+    if s.extra.contains_key("compensated_steps") {
+        s.compensated_steps()
+    } else if s.status == SagaStatus::RolledBack {
+        s.completed_steps.clone()
+    } else {
+        Vec::new()
     }
 }
 
@@ -159,11 +158,6 @@ pub fn compensation_failed_in(s: &Snapshot) -> Vec<String> {
         Some(Value::Object(m)) => m.keys().cloned().collect(),
         _ => Vec::new(),
     }
-}
-
-/// The error a snapshot records (`error`), if any.
-pub fn error_in(s: &Snapshot) -> Option<&str> {
-    s.extra.get("error").and_then(Value::as_str)
 }
 
 /// What became of one step that was completed at the checkpoint.
@@ -252,19 +246,22 @@ pub fn effects_at(timeline: &[Snapshot], checkpoint: usize, undone: &[UndoneByRe
         outcome_recorded: later.iter().any(|s| s.status.is_terminal()),
         ..Effects::default()
     };
+    // What each snapshot from the checkpoint on records, read once.
+    let compensated: Vec<Vec<String>> = later.iter().map(compensated_in).collect();
+    let comp_failed: Vec<Vec<String>> = later.iter().map(compensation_failed_in).collect();
     for step in &cp.completed_steps {
         let mut fact = StepFact {
             step: step.clone(),
             effect: Effect::InForce,
             by: None,
         };
-        for (i, s) in later.iter().enumerate() {
-            if compensation_failed_in(s).contains(step) {
+        for (i, (done, failed)) in compensated.iter().zip(&comp_failed).enumerate() {
+            if failed.contains(step) {
                 fact.effect = Effect::CompensationFailed;
                 fact.by = Some(format!("snapshot #{}", checkpoint + i));
                 break;
             }
-            if compensated_in(s).contains(step) {
+            if done.contains(step) {
                 fact.effect = Effect::Compensated;
                 fact.by = Some(format!("snapshot #{}", checkpoint + i));
             }
@@ -289,7 +286,7 @@ pub fn effects_at(timeline: &[Snapshot], checkpoint: usize, undone: &[UndoneByRe
         }
     }
     for step in seen {
-        let undone_later = later.iter().any(|s| compensated_in(s).contains(&step));
+        let undone_later = compensated.iter().any(|c| c.contains(&step));
         if !undone_later {
             out.done_later.push(step);
         }

@@ -491,8 +491,25 @@ pub fn build_plan(
         );
     }
     plan.effects = effects;
+    // A real replay refuses while an earlier one is unfinished. Without
+    // the lock a plan cannot tell a live replay from a killed one, so it
+    // names both (from the replay log the history already holds).
+    if let Some(r) = newest_unfinished(history) {
+        plan.warnings.push(format!(
+            "replay {} of this saga never finished (still running, or killed: see `sagascope replay recover`); a real replay refuses until it is finished, resumed or closed",
+            r.replay_id
+        ));
+    }
     guards(&mut plan, history, input);
     plan
+}
+
+/// The newest replay of the saga still `running` in its log.
+fn newest_unfinished(h: &History) -> Option<&crate::model::ReplayLog> {
+    h.replays
+        .iter()
+        .filter(|r| r.replay_status == crate::model::ReplayStatus::Running && !r.is_dry_run())
+        .max_by_key(|r| r.created_at)
 }
 
 fn context_warnings(plan: &mut ReplayPlan, cp: &Snapshot, spec: &ReplaySpec) {

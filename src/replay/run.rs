@@ -13,7 +13,7 @@ use super::effects::{load_history, History};
 use super::lock::{LockError, ReplayLock};
 use super::merge::MergeMode;
 use super::plan::{build_plan, Allow, Compensated, PlanInput, ReplayPlan};
-use super::recover::{abandoned_under_lock, unfinished_replays, AbandonedReplay};
+use super::recover::{abandoned_under_lock, AbandonedReplay};
 use super::{find_saga, FindSagaError};
 use crate::engine::{Definitions, Engine, Event, RunOutcome, RunRequest, SagaDefinition};
 use crate::model::{ReplayLog, ReplayStatus, SagaStatus, Timestamp};
@@ -351,7 +351,7 @@ fn stale_check(
 async fn run_checked_plan(
     store: &Arc<dyn SnapshotStore>,
     defs: &Definitions,
-    mut plan: ReplayPlan,
+    plan: ReplayPlan,
     spec: &ReplaySpec,
     opts: &ReplayOptions,
     file: Option<&super::artifact::PlanFile>,
@@ -366,16 +366,6 @@ async fn run_checked_plan(
         return Err(ReplayError::Plan(Box::new(plan)));
     }
     if opts.dry_run {
-        // A dry run predicts the real run, which refuses while an earlier
-        // replay is unfinished. Without the lock a dry run cannot tell a
-        // live replay from a killed one, so it names both (one more round
-        // trip; batched dry runs leave it out).
-        if let Some(r) = unfinished_replays(store.as_ref(), saga_id).await?.first() {
-            plan.warnings.push(format!(
-                "replay {} of this saga never finished (still running, or killed: see `sagascope replay recover`); a real replay refuses until it is finished, resumed or closed",
-                r.replay_id
-            ));
-        }
         // Logged as sagaz logs a dry run: finished the moment it started.
         let mut log = new_log(&plan, spec, opts, ReplayStatus::Success);
         log.completed_at = Some(log.created_at);
