@@ -143,8 +143,10 @@ fn tmux_completed_sagas_are_refused_by_d_and_by_a_batch_until_a() {
     // d on a completed saga: refused, not "plan OK"; a plans it anyway.
     open_at_charge(&tmux, &completed[0]);
     tmux.send(&["d"]);
+    // The whole frame: a capture can land while it is being written, with
+    // the footer still saying "planning".
     let plan = tmux.wait_for("the plan", |s| {
-        s.contains("Dry run ·") && s.contains("plan ")
+        s.contains("Dry run ·") && s.contains("plan ") && !footer(s).contains("planning")
     });
     assert!(plan.contains("plan refused by a guard"), "{plan}");
     assert!(!plan.contains("plan OK"), "{plan}");
