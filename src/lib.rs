@@ -18,6 +18,7 @@ pub mod bundle;
 #[cfg(feature = "cli")]
 #[allow(missing_docs)]
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod engine;
 pub mod files;

@@ -107,7 +107,7 @@ impl From<StoreError> for CliError {
             StoreError::Unreachable { .. } | StoreError::Backend { .. } | StoreError::Io { .. } => {
                 Exit::Unreachable
             }
-            StoreError::PermissionDenied { .. } => Exit::Denied,
+            StoreError::PermissionDenied { .. } | StoreError::Protection { .. } => Exit::Denied,
             StoreError::Corrupt { .. } => Exit::Problems,
             StoreError::Unstorable { .. } | StoreError::Unsupported { .. } => Exit::Usage,
         };

@@ -100,6 +100,9 @@ pub struct FileConfig {
     /// The `[log]` table.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[compliance]`: sensitive fields, encryption keys, retention, erasure.
+    #[serde(default)]
+    pub compliance: crate::compliance::ComplianceConfig,
 }
 
 /// Terminal UI settings.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{data_dir, Settings, StoreAccess};
+use crate::compliance::{Compliance, ComplianceError, ComplianceStore};
 use crate::engine::{DefinitionError, Definitions};
 use crate::store::{self, OpenOptions, SnapshotStore, StoreResult, StoreUrl};
 
@@ -30,7 +31,27 @@ impl Settings {
             compression: self.compression,
             must_exist: self.store_must_exist(access),
         };
-        store::open(&self.store, &opts).await
+        let store = store::open(&self.store, &opts).await?;
+        self.protect(store).await
+    }
+
+    /// The `[compliance]` policy of the config.
+    pub async fn compliance(&self) -> Result<Compliance, ComplianceError> {
+        Compliance::from_config(&self.file.compliance).await
+    }
+
+    /// Wraps `store` in the protection layer when `[compliance]` asks for
+    /// anything (sensitive fields, keys, retention, subjects).
+    pub async fn protect(
+        &self,
+        store: Arc<dyn SnapshotStore>,
+    ) -> StoreResult<Arc<dyn SnapshotStore>> {
+        let policy = self.compliance().await?;
+        Ok(if policy.is_active() {
+            Arc::new(ComplianceStore::new(store, Arc::new(policy)))
+        } else {
+            store
+        })
     }
 
     /// Opens a store by URL with the settings' compression.
@@ -44,7 +65,8 @@ impl Settings {
             compression: self.compression,
             ..OpenOptions::default()
         };
-        store::open(&StoreUrl::new(url), &opts).await
+        let store = store::open(&StoreUrl::new(url), &opts).await?;
+        self.protect(store).await
     }
 
     /// Definitions from the config (`engine.definitions`,

@@ -119,6 +119,16 @@ pub enum StoreError {
         message: String,
     },
 
+    /// Field protection refused a value: a key that does not open it, a
+    /// ciphertext moved to another field or saga, a masked value written
+    /// back. The message names the key id and the saga and path involved,
+    /// never a value.
+    #[error("{message}")]
+    Protection {
+        /// What was refused and what to do.
+        message: String,
+    },
+
     /// A file or folder of a local store (SQLite, `file://`) could not be read
     /// or written.
     #[error("I/O error on {path}: {source}")]

@@ -39,6 +39,11 @@ impl SnapshotStore for ReadOnlyStore {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn unmasked(&self) -> Option<Arc<dyn SnapshotStore>> {
+        self.inner
+            .unmasked()
+            .map(|s| Arc::new(ReadOnlyStore::new(s)) as Arc<dyn SnapshotStore>)
+    }
     async fn save_snapshot(&self, _s: &Snapshot) -> StoreResult<()> {
         self.refuse()
     }
@@ -127,6 +132,26 @@ impl SnapshotStore for ReadOnlyStore {
         self.refuse()
     }
     async fn unlock(&self, _n: &str, _o: &str) -> StoreResult<()> {
+        self.refuse()
+    }
+    async fn put_meta(&self, _k: &str, _key: &str, _v: &serde_json::Value) -> StoreResult<()> {
+        self.refuse()
+    }
+    async fn insert_meta(&self, _k: &str, _key: &str, _v: &serde_json::Value) -> StoreResult<bool> {
+        self.refuse()
+    }
+    async fn get_meta(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.inner.get_meta(kind, key).await
+    }
+    async fn list_meta(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        self.inner.list_meta(kind, after, limit).await
+    }
+    async fn delete_meta(&self, _k: &str, _key: &str) -> StoreResult<bool> {
         self.refuse()
     }
     async fn reindex(&self) -> StoreResult<Option<ReindexReport>> {

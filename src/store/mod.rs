@@ -657,6 +657,64 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
 
     /// Releases a lock if `owner` holds it.
     async fn unlock(&self, name: &str, owner: &str) -> StoreResult<()>;
+    /// The same store without masking, for what needs the values
+    /// themselves (the engine, a replay, a migration, `--reveal`); `None`
+    /// when this store does not mask. See [`unmasked`].
+    fn unmasked(&self) -> Option<Arc<dyn SnapshotStore>> {
+        None
+    }
+
+    /// Stores a small JSON record beside the snapshots, by `kind` and `key`
+    /// (audit events, legal holds, the progress of a long job), replacing
+    /// one with the same kind and key. Kinds and keys are short printable
+    /// strings without `/`; sagaz never sees these records.
+    async fn put_meta(&self, kind: &str, key: &str, value: &serde_json::Value) -> StoreResult<()> {
+        let _ = (kind, key, value);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "records beside the snapshots (audit events, holds)",
+        })
+    }
+
+    /// Stores a record only if none has this kind and key yet: `false`
+    /// (and nothing written) when one exists. Appenders racing for the same
+    /// key see exactly one `true`.
+    async fn insert_meta(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<bool> {
+        let _ = (kind, key, value);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "records beside the snapshots (audit events, holds)",
+        })
+    }
+
+    /// The record of this kind and key.
+    async fn get_meta(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let _ = (kind, key);
+        Ok(None)
+    }
+
+    /// Records of one kind in key order (bytewise), those after `after`,
+    /// at most `limit`.
+    async fn list_meta(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        let _ = (kind, after, limit);
+        Ok(Vec::new())
+    }
+
+    /// Deletes a record; `false` if there was none.
+    async fn delete_meta(&self, kind: &str, key: &str) -> StoreResult<bool> {
+        let _ = (kind, key);
+        Ok(false)
+    }
 
     /// Rebuilds sagascope's own saga index from the data other programs
     /// (sagaz) wrote there: what `sagascope reindex` runs.
@@ -740,6 +798,12 @@ pub struct OpenOptions {
     /// it: a command that only reads should say a path is mistyped, not
     /// show an empty store it just made.
     pub must_exist: bool,
+}
+
+/// `store` without masking: its [`SnapshotStore::unmasked`] handle, or
+/// `store` itself when it does not mask.
+pub fn unmasked(store: &Arc<dyn SnapshotStore>) -> Arc<dyn SnapshotStore> {
+    store.unmasked().unwrap_or_else(|| store.clone())
 }
 
 /// The embedded default store: a SQLite file under the user's data

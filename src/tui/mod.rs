@@ -191,6 +191,7 @@ pub async fn run(settings: &Settings) -> Result<(), TuiError> {
                 }
             }
         });
+        SYNCHRONIZED_OUTPUT.store(true, std::sync::atomic::Ordering::Relaxed);
         let r = run_loop(
             &mut terminal,
             &mut app,
@@ -260,6 +261,12 @@ pub(crate) fn edit_with(editor: &str, text: &str) -> Result<String, String> {
     out
 }
 
+/// Set while the loop draws to the real terminal (stdout): each frame is
+/// then wrapped in a synchronized update (DEC mode 2026), so terminals that
+/// know it show whole frames only. Test backends leave it off.
+static SYNCHRONIZED_OUTPUT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// The event loop. Input comes first: a key is applied and drawn before
 /// anything else happens (background results, the clock), and the keys
 /// already typed are applied together and drawn once. Background results
@@ -292,8 +299,23 @@ where
             }
             return Ok(());
         }
-        // Every pass applied something: draw it.
-        terminal.draw(|f| view::draw(f, app))?;
+        // Every pass applied something: draw it, as one synchronized
+        // update where the terminal supports it (no half-drawn frames).
+        let sync = SYNCHRONIZED_OUTPUT.load(std::sync::atomic::Ordering::Relaxed);
+        if sync {
+            let _ = crossterm::execute!(
+                std::io::stdout(),
+                crossterm::terminal::BeginSynchronizedUpdate
+            );
+        }
+        let drawn = terminal.draw(|f| view::draw(f, app)).map(drop);
+        if sync {
+            let _ = crossterm::execute!(
+                std::io::stdout(),
+                crossterm::terminal::EndSynchronizedUpdate
+            );
+        }
+        drawn?;
         for r in app.take_requests() {
             jobs.spawn(r);
         }

@@ -48,8 +48,16 @@ impl Tmux {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let screen = self.capture();
+            // A capture can land while a frame is being written (tmux 3.3
+            // ignores synchronized updates): the screen counts once a
+            // second capture, a moment later, shows the same frame.
             if pred(&screen) {
-                return screen;
+                std::thread::sleep(Duration::from_millis(60));
+                let again = self.capture();
+                if again == screen {
+                    return screen;
+                }
+                continue;
             }
             if Instant::now() > deadline {
                 panic!("waited 15 s for {what}; the screen shows:\n{screen}");

@@ -109,7 +109,7 @@ impl RedisStore {
                     .get_async_connection()
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
-                Ok(Conn::Cluster(c))
+                Ok::<Conn, StoreError>(Conn::Cluster(c))
             } else {
                 let node = parsed.nodes.first().cloned().unwrap_or_default();
                 let client =

@@ -1,0 +1,1 @@
+//! Master keys held by AWS KMS (`kms://<key id, ARN or alias>`).

@@ -1,0 +1,249 @@
+//! [`ComplianceStore`]: the protection layer over any store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{mask, Compliance, ComplianceError};
+use crate::model::{ReplayLog, SagaSummary, Snapshot, Timestamp};
+use crate::store::{
+    BadEntry, Capabilities, Health, Listing, LockOutcome, ReindexReport, SagaFilter, SagaPage,
+    SagaPageRequest, SnapshotQuery, SnapshotStore, StoreResult,
+};
+
+/// Encrypts sensitive values and applies retention on the way in; decrypts
+/// and (unless revealed) masks on the way out. Everything else passes
+/// through.
+#[derive(Debug, Clone)]
+pub struct ComplianceStore {
+    inner: Arc<dyn SnapshotStore>,
+    policy: Arc<Compliance>,
+    reveal: bool,
+}
+
+impl ComplianceStore {
+    /// Wraps `inner` with `policy`; reads are masked.
+    pub fn new(inner: Arc<dyn SnapshotStore>, policy: Arc<Compliance>) -> Self {
+        ComplianceStore {
+            inner,
+            policy,
+            reveal: false,
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<Compliance> {
+        &self.policy
+    }
+
+    /// The store underneath.
+    pub fn inner(&self) -> &Arc<dyn SnapshotStore> {
+        &self.inner
+    }
+
+    /// What a write goes through: refuses masked values, applies
+    /// retention, encrypts.
+    async fn protect(&self, s: &Snapshot) -> Result<Snapshot, ComplianceError> {
+        if let Some(path) = mask::first_masked(s) {
+            return Err(ComplianceError::Refused(format!(
+                "refusing to write snapshot {} of saga {}: its value at {path} is masked, not \
+                 the data (the command read it masked; read it unmasked to write it back)",
+                s.snapshot_id, s.saga_id
+            )));
+        }
+        let mut s = s.clone();
+        self.policy.retention.apply(&mut s);
+        if let Some(enc) = &self.policy.encryption {
+            let patterns: Vec<_> = self
+                .policy
+                .sensitive
+                .for_saga(&s.saga_name)
+                .cloned()
+                .collect();
+            enc.encrypt_snapshot(&mut s, patterns.iter()).await?;
+        }
+        Ok(s)
+    }
+
+    /// What a read goes through: decrypts (missing keys leave the
+    /// ciphertext, shown as 🔒), then masks unless revealed.
+    async fn open(&self, mut s: Snapshot) -> Result<Snapshot, ComplianceError> {
+        if let Some(enc) = &self.policy.encryption {
+            enc.decrypt_snapshot(&mut s).await?;
+        }
+        if self.policy.mask && !self.reveal {
+            mask::mask_snapshot(&self.policy.sensitive, &mut s);
+        }
+        Ok(s)
+    }
+
+    async fn open_opt(&self, s: Option<Snapshot>) -> StoreResult<Option<Snapshot>> {
+        Ok(match s {
+            Some(s) => Some(self.open(s).await?),
+            None => None,
+        })
+    }
+
+    /// Opens each item; one that fails becomes an unreadable entry where
+    /// it stood, so a listing goes on around it.
+    async fn open_listing(&self, l: Listing<Snapshot>) -> Listing<Snapshot> {
+        let mut out = Listing {
+            next: l.next.clone(),
+            ..Listing::default()
+        };
+        for e in l.in_order() {
+            match e {
+                Ok(s) => match self.open(s.clone()).await {
+                    Ok(s) => out.items.push(s),
+                    Err(err) => out.push_bad(BadEntry {
+                        key: s.snapshot_id.clone(),
+                        saga_id: Some(s.saga_id.clone()),
+                        error: err.to_string(),
+                    }),
+                },
+                Err(b) => out.push_bad(b.clone()),
+            }
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for ComplianceStore {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn unmasked(&self) -> Option<Arc<dyn SnapshotStore>> {
+        Some(Arc::new(ComplianceStore {
+            reveal: true,
+            ..self.clone()
+        }))
+    }
+    async fn save_snapshot(&self, s: &Snapshot) -> StoreResult<()> {
+        let s = self.protect(s).await?;
+        self.inner.save_snapshot(&s).await
+    }
+    async fn save_snapshots(&self, snaps: &[Snapshot]) -> StoreResult<()> {
+        let mut out = Vec::with_capacity(snaps.len());
+        for s in snaps {
+            out.push(self.protect(s).await?);
+        }
+        self.inner.save_snapshots(&out).await
+    }
+    async fn get_snapshot(&self, id: &str) -> StoreResult<Option<Snapshot>> {
+        let s = self.inner.get_snapshot(id).await?;
+        self.open_opt(s).await
+    }
+    async fn latest_snapshot(
+        &self,
+        saga_id: &str,
+        step: Option<&str>,
+    ) -> StoreResult<Option<Snapshot>> {
+        let s = self.inner.latest_snapshot(saga_id, step).await?;
+        self.open_opt(s).await
+    }
+    async fn snapshot_at(&self, saga_id: &str, at: Timestamp) -> StoreResult<Option<Snapshot>> {
+        let s = self.inner.snapshot_at(saga_id, at).await?;
+        self.open_opt(s).await
+    }
+    async fn list_snapshots(
+        &self,
+        saga_id: &str,
+        q: &SnapshotQuery,
+    ) -> StoreResult<Listing<Snapshot>> {
+        let l = self.inner.list_snapshots(saga_id, q).await?;
+        Ok(self.open_listing(l).await)
+    }
+    async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
+        self.inner.count_snapshots(saga_id).await
+    }
+    async fn delete_snapshot(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_snapshot(id).await
+    }
+    async fn delete_saga(&self, id: &str) -> StoreResult<u64> {
+        self.inner.delete_saga(id).await
+    }
+    async fn delete_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        self.inner.delete_expired(now).await
+    }
+    async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
+        self.inner.save_replay(log).await
+    }
+    async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {
+        self.inner.save_replays(logs).await
+    }
+    async fn latest_snapshots_for_step(
+        &self,
+        saga_ids: &[String],
+        step: &str,
+    ) -> StoreResult<Listing<Snapshot>> {
+        let l = self.inner.latest_snapshots_for_step(saga_ids, step).await?;
+        Ok(self.open_listing(l).await)
+    }
+    async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
+        self.inner.get_replay(id).await
+    }
+    async fn snapshots_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
+        let l = self.inner.snapshots_of_sagas(ids).await?;
+        Ok(self.open_listing(l).await)
+    }
+    async fn replays_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
+        self.inner.replays_of_sagas(ids).await
+    }
+    async fn list_replays(
+        &self,
+        saga_id: &str,
+        limit: Option<usize>,
+    ) -> StoreResult<Listing<ReplayLog>> {
+        self.inner.list_replays(saga_id, limit).await
+    }
+    async fn replay_producing(&self, new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {
+        self.inner.replay_producing(new_saga_id).await
+    }
+    async fn list_sagas(&self, f: &SagaFilter, p: &SagaPageRequest) -> StoreResult<SagaPage> {
+        self.inner.list_sagas(f, p).await
+    }
+    async fn saga_summary(&self, saga_id: &str) -> StoreResult<Option<SagaSummary>> {
+        self.inner.saga_summary(saga_id).await
+    }
+    async fn count_sagas(&self, f: &SagaFilter) -> StoreResult<u64> {
+        self.inner.count_sagas(f).await
+    }
+    async fn health(&self) -> StoreResult<Health> {
+        self.inner.health().await
+    }
+    async fn try_lock(&self, n: &str, o: &str, t: Duration) -> StoreResult<LockOutcome> {
+        self.inner.try_lock(n, o, t).await
+    }
+    async fn unlock(&self, n: &str, o: &str) -> StoreResult<()> {
+        self.inner.unlock(n, o).await
+    }
+    async fn reindex(&self) -> StoreResult<Option<ReindexReport>> {
+        self.inner.reindex().await
+    }
+    async fn put_meta(&self, kind: &str, key: &str, v: &Value) -> StoreResult<()> {
+        self.inner.put_meta(kind, key, v).await
+    }
+    async fn insert_meta(&self, kind: &str, key: &str, v: &Value) -> StoreResult<bool> {
+        self.inner.insert_meta(kind, key, v).await
+    }
+    async fn get_meta(&self, kind: &str, key: &str) -> StoreResult<Option<Value>> {
+        self.inner.get_meta(kind, key).await
+    }
+    async fn list_meta(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Value)>> {
+        self.inner.list_meta(kind, after, limit).await
+    }
+    async fn delete_meta(&self, kind: &str, key: &str) -> StoreResult<bool> {
+        self.inner.delete_meta(kind, key).await
+    }
+}
