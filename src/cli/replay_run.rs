@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::output::{emit, emit_json, Format};
+use super::reveal::{shown_log, shown_plan};
 use super::run::{compact, load_definitions, lock_ttl, plan_exit, print_event};
 use super::{CliError, Context, Exit};
 use crate::model::short_id;
@@ -176,6 +177,7 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
         // A refused dry run still shows its plan: what was found, and why
         // the real run would not start.
         Err(replay::ReplayError::Plan(p)) if opts.dry_run && p.checkpoint.is_some() => {
+            let p = Box::new(shown_plan(&ctx.settings, &p));
             match a.format {
                 Format::Json | Format::Jsonl => emit_json(&json!({"plan": p, "replay_log": null})),
                 _ => emit(&render_plan(&p, None)),
@@ -183,6 +185,13 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
             return Err(replay::ReplayError::Plan(p).into());
         }
         Err(e) => return Err(e.into()),
+    };
+    // What is printed or written is masked (the plan a real run returns
+    // was rebuilt from the values).
+    let report = replay::ReplayReport {
+        plan: shown_plan(&ctx.settings, &report.plan),
+        log: shown_log(&ctx.settings, &report.log),
+        ..report
     };
     if opts.dry_run {
         if let Some(path) = &a.o.plan_out {
@@ -318,6 +327,11 @@ pub async fn replay_apply(ctx: &mut Context, a: ApplyArgs) -> Result<Exit, CliEr
                 }
             };
             let report = replay::apply_plan(&store, &defs, &file, &opts, &events).await?;
+            let report = replay::ReplayReport {
+                plan: shown_plan(&ctx.settings, &report.plan),
+                log: shown_log(&ctx.settings, &report.log),
+                ..report
+            };
             emit_replay_report(&report, a.format);
             Ok(if report.succeeded() {
                 Exit::Ok

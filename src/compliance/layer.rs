@@ -21,6 +21,8 @@ pub struct ComplianceStore {
     inner: Arc<dyn SnapshotStore>,
     policy: Arc<Compliance>,
     reveal: bool,
+    /// Set on a store opened to reveal: every saga read is audited first.
+    audit: Option<Arc<super::RevealAudit>>,
 }
 
 impl ComplianceStore {
@@ -30,6 +32,24 @@ impl ComplianceStore {
             inner,
             policy,
             reveal: false,
+            audit: None,
+        }
+    }
+
+    /// Wraps `inner` with `policy`; reads are revealed, each saga's
+    /// reveal recorded in the audit log by `audit` before its values are
+    /// handed out (a read fails when the event cannot be written).
+    /// Ciphertexts without their key show as `🔒`.
+    pub fn revealing(
+        inner: Arc<dyn SnapshotStore>,
+        policy: Arc<Compliance>,
+        audit: Arc<super::RevealAudit>,
+    ) -> Self {
+        ComplianceStore {
+            inner,
+            policy,
+            reveal: true,
+            audit: Some(audit),
         }
     }
 
@@ -73,7 +93,12 @@ impl ComplianceStore {
         if let Some(enc) = &self.policy.encryption {
             enc.decrypt_snapshot(&mut s).await?;
         }
-        if self.policy.mask && !self.reveal {
+        if let Some(audit) = &self.audit {
+            audit
+                .record(self.inner.as_ref(), &self.policy.sensitive, &s)
+                .await?;
+            mask::lock_ciphertexts(&mut s.context);
+        } else if self.policy.mask && !self.reveal {
             mask::mask_snapshot(&self.policy.sensitive, &mut s);
         }
         Ok(s)
@@ -151,6 +176,7 @@ impl SnapshotStore for ComplianceStore {
     fn unmasked(&self) -> Option<Arc<dyn SnapshotStore>> {
         Some(Arc::new(ComplianceStore {
             reveal: true,
+            audit: None,
             ..self.clone()
         }))
     }
