@@ -468,6 +468,7 @@ pub fn render_plan(p: &ReplayPlan, replay_id: Option<&str>) -> String {
         }
         for c in &p.diff {
             let line = match c.kind {
+                _ if c.is_masked() => format!("  {}", c.line()),
                 ChangeKind::Added => format!("    + {} = {}", c.path, v(&c.new)),
                 ChangeKind::Removed => format!("    - {} (was {})", c.path, v(&c.old)),
                 ChangeKind::Changed => format!("    ~ {}: {} → {}", c.path, v(&c.old), v(&c.new)),
