@@ -66,7 +66,9 @@ fn ask_reason() -> Result<String, CliError> {
 /// `[compliance] mask = false`. For what the commands print from reads
 /// that were not masked by the store (a replay's plan is rebuilt from the
 /// values under its lock).
-pub fn output_mask(settings: &crate::config::Settings) -> Option<crate::compliance::SensitivePaths> {
+pub fn output_mask(
+    settings: &crate::config::Settings,
+) -> Option<crate::compliance::SensitivePaths> {
     let c = &settings.file.compliance;
     if settings.reveal.is_some() || c.mask == Some(false) {
         return None;
@@ -97,4 +99,28 @@ pub fn shown_log(
         crate::compliance::mask::mask_replay_log(&s, &mut l);
     }
     l
+}
+
+/// A run's outcome as printed: its final context masked unless revealing.
+pub fn shown_outcome(
+    settings: &crate::config::Settings,
+    o: &crate::engine::RunOutcome,
+) -> crate::engine::RunOutcome {
+    let mut o = o.clone();
+    if let Some(s) = output_mask(settings) {
+        crate::compliance::mask::mask_context(&s, &o.saga_name, &mut o.context);
+    }
+    o
+}
+
+/// A snapshot read unmasked (for a write) as printed.
+pub fn shown_snapshot(
+    settings: &crate::config::Settings,
+    s: &crate::model::Snapshot,
+) -> crate::model::Snapshot {
+    let mut s = s.clone();
+    if let Some(p) = output_mask(settings) {
+        crate::compliance::mask::mask_snapshot(&p, &mut s);
+    }
+    s
 }

@@ -129,7 +129,8 @@ impl ComplianceStore {
 
     /// Opens each item; one that fails becomes an unreadable entry where
     /// it stood, so a listing goes on around it.
-    async fn open_listing(&self, l: Listing<Snapshot>) -> Listing<Snapshot> {
+    /// A reveal that cannot be audited fails the whole read instead.
+    async fn open_listing(&self, l: Listing<Snapshot>) -> StoreResult<Listing<Snapshot>> {
         let mut out = Listing {
             next: l.next.clone(),
             ..Listing::default()
@@ -138,6 +139,9 @@ impl ComplianceStore {
             match e {
                 Ok(s) => match self.open(s.clone()).await {
                     Ok(s) => out.items.push(s),
+                    Err(err @ ComplianceError::Refused(_)) if self.audit.is_some() => {
+                        return Err(err.into())
+                    }
                     Err(err) => out.push_bad(BadEntry {
                         key: s.snapshot_id.clone(),
                         saga_id: Some(s.saga_id.clone()),
@@ -147,7 +151,7 @@ impl ComplianceStore {
                 Err(b) => out.push_bad(b.clone()),
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -213,7 +217,7 @@ impl SnapshotStore for ComplianceStore {
         q: &SnapshotQuery,
     ) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.list_snapshots(saga_id, q).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
         self.inner.count_snapshots(saga_id).await
@@ -243,14 +247,14 @@ impl SnapshotStore for ComplianceStore {
         step: &str,
     ) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.latest_snapshots_for_step(saga_ids, step).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
         Ok(self.inner.get_replay(id).await?.map(|g| self.open_log(g)))
     }
     async fn snapshots_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.snapshots_of_sagas(ids).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn replays_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
         Ok(self.open_logs(self.inner.replays_of_sagas(ids).await?))

@@ -230,8 +230,7 @@ fn contexts_agree(
         }
         match (a, b) {
             (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| agree(v, w)))
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| agree(v, w)))
             }
             (Value::Array(x), Value::Array(y)) => {
                 x.len() == y.len() && x.iter().zip(y).all(|(v, w)| agree(v, w))
@@ -240,7 +239,9 @@ fn contexts_agree(
         }
     }
     was.len() == now.len()
-        && was.iter().all(|(k, v)| now.get(k).is_some_and(|w| agree(v, w)))
+        && was
+            .iter()
+            .all(|(k, v)| now.get(k).is_some_and(|w| agree(v, w)))
 }
 
 /// Whether a plan rebuilt now does what the file's plan said: same

@@ -49,9 +49,8 @@ impl PathChange {
     /// way.
     pub fn mask(&mut self, sensitive: &crate::compliance::SensitivePaths, saga_name: Option<&str>) {
         use crate::compliance::{mask, PathSeg};
-        let segs: Option<Vec<PathSeg>> = super::where_changed::parse_path(&self.path)
-            .ok()
-            .map(|p| {
+        let segs: Option<Vec<PathSeg>> =
+            super::where_changed::parse_path(&self.path).ok().map(|p| {
                 p.into_iter()
                     .map(|s| match s {
                         super::where_changed::Seg::Key(k) => PathSeg::Key(k),
@@ -85,7 +84,12 @@ impl PathChange {
             (ChangeKind::Added, false) => format!("+ {} = {}", self.path, show(&self.new)),
             (ChangeKind::Removed, false) => format!("- {} (was {})", self.path, show(&self.old)),
             (ChangeKind::Changed, false) => {
-                format!("~ {}: {} -> {}", self.path, show(&self.old), show(&self.new))
+                format!(
+                    "~ {}: {} -> {}",
+                    self.path,
+                    show(&self.old),
+                    show(&self.new)
+                )
             }
         }
     }
