@@ -525,3 +525,38 @@ fn reveal_is_refused_where_the_audit_event_cannot_be_written() {
     );
     assert!(audit_events(w).is_empty());
 }
+
+#[test]
+fn a_masked_export_is_refused_by_import_and_a_revealed_one_moves_the_values() {
+    let m = masked_world();
+    let w = &m.w;
+    let masked = w.path("masked.jsonl");
+    w.ok(&["export", &m.order, "-o", masked.to_str().unwrap()]);
+    assert_no_secret(
+        "export",
+        &std::fs::read_to_string(&masked).unwrap(),
+        &secrets(),
+    );
+    let other = World::sqlite();
+    let o = other.run(&["import", masked.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("exported masked"), "{}", stderr(&o));
+    assert!(other.sagas(&[]).is_empty(), "nothing may be imported");
+
+    let revealed = w.path("revealed.jsonl");
+    w.ok(&[
+        "export",
+        &m.order,
+        "-o",
+        revealed.to_str().unwrap(),
+        "--reveal",
+        "--reason",
+        "move to the audit store",
+    ]);
+    other.ok(&["import", revealed.to_str().unwrap()]);
+    let snaps = other.snapshots(&m.order);
+    assert!(snaps[0]["context"]["customer"]["email"]
+        .as_str()
+        .unwrap()
+        .ends_with("@example.com"));
+}

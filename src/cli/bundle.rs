@@ -203,6 +203,7 @@ impl From<ImportError> for CliError {
             ImportError::Bundle(b) => b.into(),
             ImportError::Store(s) => s.into(),
             c @ ImportError::Conflicts(_) => CliError::new(Exit::Conflict, c.to_string()),
+            m @ ImportError::Masked(_) => CliError::usage(m.to_string()),
         }
     }
 }
