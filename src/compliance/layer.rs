@@ -21,6 +21,8 @@ pub struct ComplianceStore {
     inner: Arc<dyn SnapshotStore>,
     policy: Arc<Compliance>,
     reveal: bool,
+    /// Set on a store opened to reveal: every saga read is audited first.
+    audit: Option<Arc<super::RevealAudit>>,
 }
 
 impl ComplianceStore {
@@ -30,6 +32,24 @@ impl ComplianceStore {
             inner,
             policy,
             reveal: false,
+            audit: None,
+        }
+    }
+
+    /// Wraps `inner` with `policy`; reads are revealed, each saga's
+    /// reveal recorded in the audit log by `audit` before its values are
+    /// handed out (a read fails when the event cannot be written).
+    /// Ciphertexts without their key show as `🔒`.
+    pub fn revealing(
+        inner: Arc<dyn SnapshotStore>,
+        policy: Arc<Compliance>,
+        audit: Arc<super::RevealAudit>,
+    ) -> Self {
+        ComplianceStore {
+            inner,
+            policy,
+            reveal: true,
+            audit: Some(audit),
         }
     }
 
@@ -73,10 +93,31 @@ impl ComplianceStore {
         if let Some(enc) = &self.policy.encryption {
             enc.decrypt_snapshot(&mut s).await?;
         }
-        if self.policy.mask && !self.reveal {
+        if let Some(audit) = &self.audit {
+            audit
+                .record(self.inner.as_ref(), &self.policy.sensitive, &s)
+                .await?;
+            mask::lock_ciphertexts(&mut s.context);
+        } else if self.policy.mask && !self.reveal {
             mask::mask_snapshot(&self.policy.sensitive, &mut s);
         }
         Ok(s)
+    }
+
+    /// A replay log as a read shows it: its override masked unless
+    /// revealed (with every saga name's patterns).
+    fn open_log(&self, mut log: ReplayLog) -> ReplayLog {
+        if self.policy.mask && !self.reveal {
+            mask::mask_replay_log(&self.policy.sensitive, &mut log);
+        }
+        log
+    }
+
+    fn open_logs(&self, l: Listing<ReplayLog>) -> Listing<ReplayLog> {
+        Listing {
+            items: l.items.into_iter().map(|g| self.open_log(g)).collect(),
+            ..l
+        }
     }
 
     async fn open_opt(&self, s: Option<Snapshot>) -> StoreResult<Option<Snapshot>> {
@@ -88,7 +129,8 @@ impl ComplianceStore {
 
     /// Opens each item; one that fails becomes an unreadable entry where
     /// it stood, so a listing goes on around it.
-    async fn open_listing(&self, l: Listing<Snapshot>) -> Listing<Snapshot> {
+    /// A reveal that cannot be audited fails the whole read instead.
+    async fn open_listing(&self, l: Listing<Snapshot>) -> StoreResult<Listing<Snapshot>> {
         let mut out = Listing {
             next: l.next.clone(),
             ..Listing::default()
@@ -97,6 +139,9 @@ impl ComplianceStore {
             match e {
                 Ok(s) => match self.open(s.clone()).await {
                     Ok(s) => out.items.push(s),
+                    Err(err @ ComplianceError::Refused(_)) if self.audit.is_some() => {
+                        return Err(err.into())
+                    }
                     Err(err) => out.push_bad(BadEntry {
                         key: s.snapshot_id.clone(),
                         saga_id: Some(s.saga_id.clone()),
@@ -106,7 +151,7 @@ impl ComplianceStore {
                 Err(b) => out.push_bad(b.clone()),
             }
         }
-        out
+        Ok(out)
     }
 
     /// A replay log on its way in: the leaves of its override that any
@@ -127,7 +172,7 @@ impl ComplianceStore {
         if let Some(enc) = &self.policy.encryption {
             enc.decrypt_replay(&mut log).await?;
         }
-        Ok(log)
+        Ok(self.open_log(log))
     }
 
     async fn open_replay_opt(&self, log: Option<ReplayLog>) -> StoreResult<Option<ReplayLog>> {
@@ -140,7 +185,7 @@ impl ComplianceStore {
     /// [`ComplianceStore::open_listing`] for replay logs.
     async fn open_replay_listing(&self, l: Listing<ReplayLog>) -> Listing<ReplayLog> {
         if self.policy.encryption.is_none() {
-            return l;
+            return self.open_logs(l);
         }
         let mut out = Listing {
             next: l.next.clone(),
@@ -163,6 +208,20 @@ impl ComplianceStore {
     }
 }
 
+/// A replay log whose override was read masked is not written back.
+fn refuse_masked_log(log: &ReplayLog) -> Result<(), ComplianceError> {
+    if let Some(Value::Object(m)) = &log.context_override {
+        if let Some(path) = mask::first_masked_in(m) {
+            return Err(ComplianceError::Refused(format!(
+                "refusing to write replay log {} of saga {}: its override at {path} is masked, \
+                 not the data (read it unmasked to write it back)",
+                log.replay_id, log.original_saga_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl SnapshotStore for ComplianceStore {
     fn capabilities(&self) -> Capabilities {
@@ -174,6 +233,7 @@ impl SnapshotStore for ComplianceStore {
     fn unmasked(&self) -> Option<Arc<dyn SnapshotStore>> {
         Some(Arc::new(ComplianceStore {
             reveal: true,
+            audit: None,
             ..self.clone()
         }))
     }
@@ -210,7 +270,7 @@ impl SnapshotStore for ComplianceStore {
         q: &SnapshotQuery,
     ) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.list_snapshots(saga_id, q).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
         self.inner.count_snapshots(saga_id).await
@@ -225,12 +285,14 @@ impl SnapshotStore for ComplianceStore {
         self.inner.delete_expired(now).await
     }
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
+        refuse_masked_log(log)?;
         let log = self.protect_replay(log).await?;
         self.inner.save_replay(&log).await
     }
     async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {
         let mut out = Vec::with_capacity(logs.len());
         for log in logs {
+            refuse_masked_log(log)?;
             out.push(self.protect_replay(log).await?);
         }
         self.inner.save_replays(&out).await
@@ -241,7 +303,7 @@ impl SnapshotStore for ComplianceStore {
         step: &str,
     ) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.latest_snapshots_for_step(saga_ids, step).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
         let log = self.inner.get_replay(id).await?;
@@ -249,7 +311,7 @@ impl SnapshotStore for ComplianceStore {
     }
     async fn snapshots_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.snapshots_of_sagas(ids).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn replays_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
         let l = self.inner.replays_of_sagas(ids).await?;
