@@ -20,6 +20,7 @@ pub mod layer;
 pub mod mask;
 pub mod paths;
 pub mod retention;
+pub mod scan;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
