@@ -11,6 +11,7 @@
 //! [`unmasked`](crate::store::SnapshotStore::unmasked) handle; a masked
 //! value is never written back (the layer refuses it).
 
+pub mod anonymize;
 pub mod audit;
 pub mod crypto;
 pub mod hold;

@@ -60,7 +60,8 @@ impl Period {
         }
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let expected = "expected a whole number and a unit (s, m, h, d, w, y) such as 30d or 7y, or forever";
+        let expected =
+            "expected a whole number and a unit (s, m, h, d, w, y) such as 30d or 7y, or forever";
         let n: u64 = match num.parse() {
             Ok(n) => n,
             Err(_) => return Err(expected.into()),

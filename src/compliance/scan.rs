@@ -183,7 +183,11 @@ pub fn is_phone(s: &str) -> bool {
         Some(r) => (true, r.trim_start()),
         None => (false, s),
     };
-    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit() || " -.()/".contains(c)) {
+    if rest.is_empty()
+        || !rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -.()/".contains(c))
+    {
         return false;
     }
     let digits: Vec<char> = rest.chars().filter(char::is_ascii_digit).collect();
@@ -511,8 +515,7 @@ fn leaves(v: &Value, path: &mut Vec<PathSeg>, f: &mut dyn FnMut(&[PathSeg], &Val
 /// A TOML key: bare when it can be, else a quoted string.
 fn toml_key(k: &str) -> String {
     if !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         k.to_string()
@@ -539,10 +542,7 @@ pub fn suggest_config(findings: &[Finding], declared: &BTreeMap<String, Vec<Stri
     }
     let mut out = String::from("[compliance.sensitive]\n");
     for (name, paths) in new {
-        let containers: Vec<&str> = paths
-            .iter()
-            .filter_map(|p| p.strip_suffix(".*"))
-            .collect();
+        let containers: Vec<&str> = paths.iter().filter_map(|p| p.strip_suffix(".*")).collect();
         let mut list: Vec<String> = declared.get(name).cloned().unwrap_or_default();
         for p in paths {
             let covered = containers
@@ -777,7 +777,10 @@ mod tests {
         );
         assert!(by["customer.email"].declared);
         assert!(!by["shipping_address.*"].declared);
-        assert_eq!(by["payments.*.note"].matched, BTreeSet::from(["card number".into()]));
+        assert_eq!(
+            by["payments.*.note"].matched,
+            BTreeSet::from(["card number".into()])
+        );
         assert_eq!(by["payment_token"].count, 2);
         assert_eq!(by["payment_token"].sagas, 2);
         let toml = suggest_config(&f, &declared);
