@@ -236,9 +236,13 @@ fn scan_pii_finds_the_demos_personal_fields_and_planted_cards_and_prints_no_valu
     }
     assert_eq!(again["report"]["suggested_config"], "");
 
-    // A sample reads no more than asked, spread over the saga names.
-    let small: Value =
-        serde_json::from_slice(&w.run(&["scan-pii", "--sample", "3", "--json"]).stdout).unwrap();
+    // A sample reads no more than asked, spread over the saga names; an
+    // auditor's read-only session may scan.
+    let small: Value = serde_json::from_slice(
+        &w.run(&["--readonly", "scan-pii", "--sample", "3", "--json"])
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(small["report"]["snapshots_read"], 3);
     let names: BTreeSet<&str> = small["report"]["findings"]
         .as_array()
@@ -350,8 +354,24 @@ fn export_anonymize_leaves_no_original_value_and_the_bundle_imports_lists_diffs_
         "[compliance.sensitive]\nOrderSaga = [\"customer.id\"]\n",
     );
     let originals = all_snapshots(&w.store);
-    let values = personal_values(&originals);
+    let mut values = personal_values(&originals);
     assert!(values.iter().any(|v| v.starts_with("cus-")));
+    // A replay-log entry whose override and reason hold personal values.
+    let failed = w.sagas(&["--status", "rolled_back", "--name", "OrderSaga"]);
+    let original = failed[0]["saga_id"].as_str().unwrap().to_string();
+    w.ok(&[
+        "replay",
+        "run",
+        &original,
+        "--from-step",
+        "charge_payment",
+        "--override",
+        "payment_token=tok_new_424242",
+        "--reason",
+        "the customer, jane.doe@example.org, sent a new card",
+        "--dry-run",
+    ]);
+    values.insert("tok_new_424242".into());
 
     let b1 = w.path("one.jsonl");
     let b2 = w.path("two.jsonl");
@@ -399,6 +419,7 @@ fn export_anonymize_leaves_no_original_value_and_the_bundle_imports_lists_diffs_
     // Into a fresh store: import says what it is, and the sagas list, diff
     // and dry-run.
     let fresh = format!("sqlite://{}", w.path("fresh.db").display());
+    assert!(one.contains("\"replay\":"), "the replay log is exported");
     let o = run_on(&w, &fresh, &["import", b1.to_str().unwrap()]);
     assert!(o.status.success(), "{}", output_text(&o));
     assert!(

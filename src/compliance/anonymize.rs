@@ -11,7 +11,11 @@
 //! - every string the scan's detectors flag (emails, phones, cards, IBANs),
 //!   wherever it is;
 //! - a replaced string quoted inside another text of the same saga (an
-//!   error message, a replay's reason) is replaced there too.
+//!   error message, a replay's reason) is replaced there too, and so is a
+//!   word of any text that looks personal on its own (an email; a card
+//!   number, IBAN or phone written without spaces). A value the config
+//!   does not declare, under no personal key, quoted in free text with
+//!   spaces inside it, is not found: declare the field.
 //!
 //! A pseudonym is HMAC-SHA256 of the value under a secret drawn at random
 //! for each export and never written anywhere: the same value gets the
@@ -162,13 +166,15 @@ impl Anonymizer {
     }
 
     /// Replaces, in every string leaf, the current saga's replaced values
-    /// quoted inside it.
+    /// quoted inside it and the personal-looking words (see
+    /// [`requote`](Self::requote)).
     fn rewrite_quotes(&self, m: &mut Map<String, Value>) {
-        if self.quoted.is_empty() {
-            return;
-        }
         visit_leaves_mut(m, &mut |_, v| {
+            // A whole value that looks personal was replaced already.
             if let Value::String(s) = v {
+                if is_pseudonym(s) || classify(s).is_some() {
+                    return;
+                }
                 let new = self.requote(s);
                 if new != *s {
                     *s = new;
@@ -177,6 +183,9 @@ impl Anonymizer {
         });
     }
 
+    /// `s` with the current saga's replaced values, and any word that
+    /// looks personal on its own (an email; a card, IBAN or phone written
+    /// without spaces), replaced by their pseudonyms.
     fn requote(&self, s: &str) -> String {
         let mut out = s.to_string();
         for (old, new) in &self.quoted {
@@ -184,7 +193,26 @@ impl Anonymizer {
                 out = out.replace(old.as_str(), new);
             }
         }
-        out
+        if !out.contains(|c: char| c == '@' || c.is_ascii_digit()) {
+            return out;
+        }
+        let mut words = String::with_capacity(out.len());
+        for (i, piece) in out.split(' ').enumerate() {
+            if i > 0 {
+                words.push(' ');
+            }
+            let edge = |c: char| ",;:!?()[]{}<>\"'`.".contains(c);
+            let core = piece.trim_matches(edge);
+            if core.is_empty() || is_pseudonym(core) || classify(core).is_none() {
+                words.push_str(piece);
+                continue;
+            }
+            let start = piece.find(core).unwrap_or(0);
+            words.push_str(&piece[..start]);
+            words.push_str(&self.pseudonym(core));
+            words.push_str(&piece[start + core.len()..]);
+        }
+        words
     }
 
     fn mac(&self, tag: &str, data: &str) -> [u8; 32] {
@@ -216,7 +244,18 @@ impl Anonymizer {
             // Already a pseudonym (an anonymised bundle exported again).
             return s.to_string();
         }
-        let new = match classify(s) {
+        let new = self.pseudonym(s);
+        if s.chars().count() >= MIN_QUOTED && !self.quoted.iter().any(|(o, _)| o == s) {
+            self.quoted.push((s.to_string(), new.clone()));
+            // Longest first, so a value inside another is not replaced first.
+            self.quoted.sort_by_key(|(o, _)| std::cmp::Reverse(o.len()));
+        }
+        new
+    }
+
+    /// The pseudonym of a string, by what it looks like.
+    fn pseudonym(&self, s: &str) -> String {
+        match classify(s) {
             Some(ValueKind::Email) => {
                 let h = self.mac("email", &s.trim().to_lowercase());
                 format!("anon-{}@example.invalid", hex12(&h))
@@ -225,13 +264,7 @@ impl Anonymizer {
             Some(ValueKind::Iban) => self.iban(s),
             Some(ValueKind::Phone) => self.phone(s),
             None => self.generic(s),
-        };
-        if s.chars().count() >= MIN_QUOTED && !self.quoted.iter().any(|(o, _)| o == s) {
-            self.quoted.push((s.to_string(), new.clone()));
-            // Longest first, so a value inside another is not replaced first.
-            self.quoted.sort_by_key(|(o, _)| std::cmp::Reverse(o.len()));
         }
-        new
     }
 
     fn generic(&self, s: &str) -> String {
@@ -529,5 +562,17 @@ mod tests {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(r.error_message.unwrap().starts_with("token anon-"));
+
+        // A personal word in any text, even of another saga's value.
+        a.begin_saga();
+        let mut t = snap(json!({"note": "mail (jane@example.org), then call +31612345678."}));
+        a.snapshot(&mut t);
+        let note = t.context["note"].as_str().unwrap();
+        assert!(note.starts_with("mail (anon-") && note.contains("@example.invalid), then call +"));
+        assert!(
+            !note.contains("jane") && !note.contains("31612345678"),
+            "{note}"
+        );
+        assert!(note.ends_with('.'), "{note}");
     }
 }
