@@ -7,7 +7,7 @@
 //! Format, one JSON object per line:
 //!
 //! ```text
-//! {"sagascope_bundle":2}
+//! {"sagascope_bundle":2}                 or {"sagascope_bundle":2,"anonymized":true}
 //! {"snapshot":{…sagaz dict…}}          per saga, oldest first
 //! {"replay":{…}}                       per saga, oldest first
 //! {"end":{"sagas":N,"snapshots":M,"replays":K,"sha256":"<hex>"}}
@@ -17,6 +17,9 @@
 //! bundle cut anywhere — even exactly between two lines — is told apart from
 //! a complete one. Version 1 bundles have no trailer: they can only be read
 //! with `allow_unverified`, since their completeness cannot be checked.
+//! `"anonymized": true` in the header says every sensitive value was
+//! replaced by a pseudonym (`export --anonymize`, see
+//! [`crate::compliance::anonymize`]); readers that predate it ignore it.
 //!
 //! No clap or terminal code here: [`validate`] takes any reader, so it can
 //! be fuzzed.
@@ -104,6 +107,9 @@ pub struct BundleCheck {
     /// The end line was present and its counts and digest matched (false
     /// only for version 1 bundles read with `allow_unverified`).
     pub verified: bool,
+    /// The header says the bundle is anonymised (`export --anonymize`):
+    /// its sensitive values are pseudonyms.
+    pub anonymized: bool,
 }
 
 /// One record of a bundle.
@@ -129,6 +135,20 @@ impl<W: Write> BundleWriter<W> {
     /// Starts a bundle on `out` by writing the header line. Fails only when
     /// `out` does.
     pub fn new(out: W) -> std::io::Result<Self> {
+        Self::start(out, json!({ "sagascope_bundle": BUNDLE_VERSION }))
+    }
+
+    /// Starts a bundle whose header says it is anonymised: write only
+    /// records that went through an
+    /// [`Anonymizer`](crate::compliance::anonymize::Anonymizer).
+    pub fn anonymized(out: W) -> std::io::Result<Self> {
+        Self::start(
+            out,
+            json!({ "sagascope_bundle": BUNDLE_VERSION, "anonymized": true }),
+        )
+    }
+
+    fn start(out: W, header: Value) -> std::io::Result<Self> {
         let mut w = BundleWriter {
             out,
             hasher: Sha256::new(),
@@ -136,7 +156,7 @@ impl<W: Write> BundleWriter<W> {
             snapshots: 0,
             replays: 0,
         };
-        w.line(&json!({ "sagascope_bundle": BUNDLE_VERSION }))?;
+        w.line(&header)?;
         Ok(w)
     }
 
@@ -185,7 +205,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// One parsed line.
 enum Line {
-    Header(u64),
+    /// The version, and whether the bundle says it is anonymised.
+    Header(u64, bool),
     Record(Record),
     End(Trailer),
 }
@@ -205,11 +226,17 @@ fn parse_line(n: usize, bytes: &[u8]) -> Result<Line, BundleError> {
         Err(_) => Err("not UTF-8 text".into()),
     };
     if n == 1 {
-        let header = v
-            .ok()
-            .and_then(|v| v.get("sagascope_bundle").and_then(Value::as_u64));
+        let v = v.ok();
+        let anonymized = v
+            .as_ref()
+            .and_then(|v| v.get("anonymized"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let header = v.and_then(|v| v.get("sagascope_bundle").and_then(Value::as_u64));
         return match header {
-            Some(v) if v == BUNDLE_VERSION || v == LEGACY_BUNDLE_VERSION => Ok(Line::Header(v)),
+            Some(v) if v == BUNDLE_VERSION || v == LEGACY_BUNDLE_VERSION => {
+                Ok(Line::Header(v, anonymized))
+            }
             Some(v) if v > BUNDLE_VERSION => Err(BundleError::NewerVersion(v)),
             _ => Err(BundleError::NotABundle(
                 "the first line must be {\"sagascope_bundle\": 2} (files written by `sagascope export` are)".into(),
@@ -261,6 +288,7 @@ pub fn validate<R: BufRead>(mut r: R, allow_unverified: bool) -> Result<BundleCh
     let mut buf = Vec::new();
     let mut n = 0usize;
     let mut version = None;
+    let mut anonymized = false;
     let mut trailer: Option<(usize, Trailer)> = None;
     let mut sagas: HashSet<String> = HashSet::new();
     let (mut snapshots, mut replays) = (0u64, 0u64);
@@ -278,7 +306,10 @@ pub fn validate<R: BufRead>(mut r: R, allow_unverified: bool) -> Result<BundleCh
             continue;
         }
         match parse_line(n, &buf)? {
-            Line::Header(v) => version = Some(v),
+            Line::Header(v, anon) => {
+                version = Some(v);
+                anonymized = anon;
+            }
             Line::End(t) => {
                 if version == Some(LEGACY_BUNDLE_VERSION) {
                     return Err(bad(n, "an end line in a version 1 bundle"));
@@ -307,6 +338,7 @@ pub fn validate<R: BufRead>(mut r: R, allow_unverified: bool) -> Result<BundleCh
         snapshots,
         replays,
         verified: false,
+        anonymized,
     };
     if version == LEGACY_BUNDLE_VERSION {
         return if allow_unverified {
@@ -374,7 +406,7 @@ impl<R: BufRead> Iterator for Records<R> {
             }
             match parse_line(self.n, &self.buf) {
                 Ok(Line::Record(rec)) => return Some(Ok(rec)),
-                Ok(Line::Header(_)) => {}
+                Ok(Line::Header(..)) => {}
                 Ok(Line::End(_)) => return None,
                 Err(e) => return Some(Err(e)),
             }
@@ -517,6 +549,27 @@ mod tests {
         assert_eq!((c.sagas, c.snapshots, c.replays), (2, 5, 0));
         assert!(c.verified);
         assert_eq!(records(&b[..]).count(), 5);
+    }
+
+    #[test]
+    fn an_anonymised_bundle_says_so_and_a_plain_one_does_not() {
+        let mut w = BundleWriter::anonymized(Vec::new()).unwrap();
+        w.write_snapshot(&Snapshot::new(
+            "saga-1",
+            "OrderSaga",
+            "step",
+            0,
+            SagaStatus::Executing,
+            serde_json::Map::new(),
+            vec![],
+        ))
+        .unwrap();
+        let b = w.finish().unwrap().0;
+        assert!(b.starts_with(b"{\"sagascope_bundle\":2,\"anonymized\":true}\n"));
+        let c = validate(&b[..], false).unwrap();
+        assert!(c.anonymized && c.verified);
+        assert_eq!(records(&b[..]).count(), 1);
+        assert!(!validate(&sample(1)[..], false).unwrap().anonymized);
     }
 
     #[test]

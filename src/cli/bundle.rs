@@ -14,6 +14,7 @@ use super::output::{note, stderr_is_tty, warn_bad};
 use super::{open_url, CliError, Context, Exit};
 use crate::bundle::import::{apply_import, plan_import, ImportError, OnConflict};
 use crate::bundle::{self, all_snapshots, replays_oldest_first, BundleError, BundleWriter};
+use crate::compliance::anonymize::Anonymizer;
 use crate::replay;
 use crate::store::{BadEntry, SagaFilter, SagaPageRequest, SnapshotStore};
 
@@ -27,6 +28,12 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Replace every sensitive value (declared in [compliance.sensitive],
+    /// under a personal key name, or looking like an email, phone, card or
+    /// IBAN) with a pseudonym, the same for the same value throughout this
+    /// export and different in the next; the bundle says it is anonymised.
+    #[arg(long)]
+    pub anonymize: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Sensitive values are exported masked unless revealed (`--reveal
@@ -157,13 +164,37 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    // Anonymising reads the values themselves (a masked value would hide
+    // what it is) and writes none of them.
+    let (source, mut anonymizer) = if a.anonymize {
+        let policy = ctx
+            .settings
+            .compliance()
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        (
+            crate::store::unmasked(&store),
+            Some(Anonymizer::new(policy.sensitive.clone())),
+        )
+    } else {
+        (store.clone(), None)
+    };
     let pb = progress(ids.len() as u64, "exporting");
     // A failure part way leaves the bundle without its end line, so an
     // import refuses it rather than taking it for the whole export.
-    let mut w = BundleWriter::new(out)?;
+    let mut w = if anonymizer.is_some() {
+        BundleWriter::anonymized(out)?
+    } else {
+        BundleWriter::new(out)?
+    };
     for id in &ids {
-        let (snaps, b1) = all_snapshots(store.as_ref(), id, 5000).await?;
-        let (replays, b2) = replays_oldest_first(store.as_ref(), id).await?;
+        let (mut snaps, b1) = all_snapshots(source.as_ref(), id, 5000).await?;
+        let (mut replays, b2) = replays_oldest_first(source.as_ref(), id).await?;
+        if let Some(an) = anonymizer.as_mut() {
+            an.begin_saga();
+            snaps.iter_mut().for_each(|s| an.snapshot(s));
+            replays.iter_mut().for_each(|r| an.replay(r));
+        }
         for s in &snaps {
             w.write_snapshot(s)?;
         }
@@ -183,6 +214,12 @@ pub async fn export(ctx: &mut Context, a: ExportArgs) -> Result<Exit, CliError> 
         t.replays,
         entries(t.replays)
     ));
+    if let Some(an) = &anonymizer {
+        note(&format!(
+            "anonymised: {} value(s) replaced by pseudonyms keyed by a secret drawn for this export and not kept",
+            an.replaced()
+        ));
+    }
     warn_bad(&bad);
     Ok(if bad.is_empty() {
         Exit::Ok
@@ -252,6 +289,9 @@ pub async fn import(ctx: &mut Context, a: ImportArgs) -> Result<Exit, CliError> 
     let check = bundle::validate(source.reader()?, a.allow_unverified)?;
     if !check.verified {
         note("warning: version 1 bundle (no end line): whether it is complete cannot be checked");
+    }
+    if check.anonymized {
+        note("this bundle is anonymised (export --anonymize): its sensitive values are pseudonyms, not the data");
     }
     // Compared with and written as the values themselves, never masks.
     let store = crate::store::unmasked(&ctx.store().await?);

@@ -15,6 +15,7 @@ pub mod output;
 mod replay_run;
 mod reveal;
 pub(crate) mod run;
+mod scan_pii;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,6 +88,10 @@ pub enum Command {
     Migrate(bundle::MigrateArgs),
     /// Delete snapshots whose retention has expired.
     Gc(admin::GcArgs),
+    /// Find context paths that look personal (emails, phones, cards, IBANs,
+    /// key names), with counts and a `[compliance.sensitive]` snippet;
+    /// never prints a value.
+    ScanPii(scan_pii::ScanPiiArgs),
     /// Reachability, latency and counts of the store.
     Health(admin::HealthArgs),
     /// Rebuild sagascope's saga index from what sagaz wrote (Redis).
@@ -239,6 +244,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Import(a) => bundle::import(&mut ctx, a).await,
         Command::Migrate(a) => bundle::migrate(&mut ctx, a).await,
         Command::Gc(a) => admin::gc(&mut ctx, a).await,
+        Command::ScanPii(a) => scan_pii::scan_pii(&mut ctx, a).await,
         Command::Health(a) => admin::health(&mut ctx, a).await,
         Command::Reindex(a) => admin::reindex(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
@@ -296,6 +302,7 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         | Command::WhereChanged(_)
         | Command::Replay(_)
         | Command::Export(_)
+        | Command::ScanPii(_)
         | Command::Health(_)
         | Command::Config(_) => (Read, ""),
     }

@@ -11,6 +11,7 @@
 //! [`unmasked`](crate::store::SnapshotStore::unmasked) handle; a masked
 //! value is never written back (the layer refuses it).
 
+pub mod anonymize;
 pub mod audit;
 pub mod crypto;
 pub mod hold;
@@ -21,6 +22,7 @@ pub mod mask;
 pub mod paths;
 pub mod retention;
 pub mod reveal;
+pub mod scan;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
