@@ -177,6 +177,9 @@ impl SnapshotStore for ComplianceStore {
     async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {
         self.inner.save_replays(logs).await
     }
+    async fn delete_replay(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_replay(id).await
+    }
     async fn latest_snapshots_for_step(
         &self,
         saga_ids: &[String],
