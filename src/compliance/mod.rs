@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod crypto;
+pub mod erase;
 pub mod hold;
 #[cfg(feature = "kms")]
 pub mod kms;
