@@ -8,6 +8,7 @@ mod bench;
 mod browse;
 mod bundle;
 mod demo;
+mod erase;
 pub mod exit;
 pub mod filter;
 mod junit;
@@ -86,6 +87,9 @@ pub enum Command {
     Migrate(bundle::MigrateArgs),
     /// Delete snapshots whose retention has expired.
     Gc(admin::GcArgs),
+    /// Erase a data subject: delete or tombstone every snapshot and replay
+    /// log naming them (`--subject customer.id=C-123`), with a receipt.
+    Erase(erase::EraseArgs),
     /// Reachability, latency and counts of the store.
     Health(admin::HealthArgs),
     /// Rebuild sagascope's saga index from what sagaz wrote (Redis).
@@ -235,6 +239,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Import(a) => bundle::import(&mut ctx, a).await,
         Command::Migrate(a) => bundle::migrate(&mut ctx, a).await,
         Command::Gc(a) => admin::gc(&mut ctx, a).await,
+        Command::Erase(a) => erase::erase(&mut ctx, a).await,
         Command::Health(a) => admin::health(&mut ctx, a).await,
         Command::Reindex(a) => admin::reindex(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
@@ -266,6 +271,9 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         Command::Import(_) => (Write, "`import`"),
         Command::Migrate(_) => (Write, "`migrate`"),
         Command::Gc(_) => (Write, "`gc`"),
+        // A dry run of an erasure only reads.
+        Command::Erase(a) if a.dry_run => (Read, ""),
+        Command::Erase(_) => (Write, "`erase`"),
         Command::Reindex(_) => (Write, "`reindex`"),
         Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
         Command::Bench(_) => (Write, "`bench store`"),
