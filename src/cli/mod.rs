@@ -3,6 +3,7 @@
 //! functions the TUI does; no logic lives here that the library lacks.
 
 mod admin;
+mod audit;
 mod batch;
 mod bench;
 mod browse;
@@ -11,6 +12,7 @@ mod demo;
 mod erase;
 pub mod exit;
 pub mod filter;
+mod hold;
 mod junit;
 pub mod output;
 mod replay_run;
@@ -109,6 +111,12 @@ pub enum Command {
     Batch(Box<batch::BatchArgs>),
     /// Seed the store by running realistic demo sagas, then open the UI.
     Demo(demo::DemoArgs),
+    /// The audit log kept in the store.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Legal holds: sagas that gc and erase must keep.
+    #[command(subcommand)]
+    Hold(hold::HoldCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +259,8 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(a) => run::run(&mut ctx, a).await,
         Command::Batch(a) => batch::batch(&mut ctx, *a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
+        Command::Audit(c) => audit::audit(&mut ctx, c).await,
+        Command::Hold(c) => hold::hold(&mut ctx, c).await,
     }
 }
 
@@ -277,6 +287,9 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         Command::Reindex(_) => (Write, "`reindex`"),
         Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
         Command::Bench(_) => (Write, "`bench store`"),
+        Command::Hold(hold::HoldCommand::Place(_)) => (Write, "`hold place`"),
+        Command::Hold(hold::HoldCommand::Release(_)) => (Write, "`hold release`"),
+        Command::Hold(hold::HoldCommand::List(_)) | Command::Audit(_) => (Read, ""),
         Command::Tui(_)
         | Command::Sagas(_)
         | Command::Snapshots(_)
