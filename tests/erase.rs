@@ -364,6 +364,21 @@ fn entries_of(dump: &Dump, ids: &[String], except: &[String]) -> BTreeSet<(Strin
         .collect()
 }
 
+/// Two sets of entries are equal; else the entries that differ, by name.
+fn same(a: &BTreeSet<(String, Vec<u8>)>, b: &BTreeSet<(String, Vec<u8>)>, what: &str) {
+    let only = |x: &BTreeSet<(String, Vec<u8>)>, y: &BTreeSet<(String, Vec<u8>)>| {
+        x.difference(y)
+            .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v)))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        a == b,
+        "{what}\nonly before: {:#?}\nonly after: {:#?}",
+        only(a, b),
+        only(b, a)
+    );
+}
+
 /// One person's data, unique to the test.
 struct Person {
     id: String,
@@ -554,10 +569,10 @@ async fn scenario(b: Option<Backend>) {
     other_ids.push(untouched.replay_id.clone());
     let kept_before = entries_of(&before, &other_ids, &mentioned);
     assert!(!kept_before.is_empty(), "{name}: the other sagas' entries are found");
-    assert_eq!(
-        kept_before,
-        entries_of(&after, &other_ids, &mentioned),
-        "{name}: every entry of the other sagas is byte for byte what it was"
+    same(
+        &kept_before,
+        &entries_of(&after, &other_ids, &mentioned),
+        &format!("{name}: every entry of the other sagas is byte for byte what it was"),
     );
     for v in others.iter().flat_map(|p| p.personal()) {
         assert!(
@@ -615,7 +630,17 @@ async fn scenario(b: Option<Backend>) {
     assert_eq!(r.held[0].saga_id, held_saga, "{name}");
     assert!(r.held[0].message.contains("legal hold"), "{}", r.held[0].message);
     let held_after = entries_of(&b.dump().await, std::slice::from_ref(&held_saga), free);
-    assert_eq!(held_before, held_after, "{name}: the held saga is untouched");
+    // The audit log grows (Redis keeps it in one hash): its entries aside.
+    let not_audit = |set: BTreeSet<(String, Vec<u8>)>| -> BTreeSet<(String, Vec<u8>)> {
+        set.into_iter()
+            .filter(|(_, b)| !contains(b, "\"action\":"))
+            .collect()
+    };
+    same(
+        &not_audit(held_before),
+        &not_audit(held_after),
+        &format!("{name}: the held saga is untouched"),
+    );
 
     // Delete mode: the sagas and their replay logs go.
     let eve = Person::new(&tag, "eve");
