@@ -23,7 +23,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use sagascope::compliance::erase::{self, EraseMode, EraseOptions, Subject};
-use sagascope::compliance::{audit, hold, Compliance, ComplianceConfig, ComplianceStore};
+use sagascope::compliance::{
+    audit, hold, Compliance, ComplianceConfig, ComplianceStore, EncryptionConfig, MasterKeyConfig,
+};
 use sagascope::model::{ReplayLog, ReplayStatus, SagaStatus, Snapshot};
 use sagascope::store::codec::{sniff, Codec, JsonStyle};
 use sagascope::store::{self, OpenOptions, SnapshotQuery, SnapshotStore, StoreUrl};
@@ -447,19 +449,44 @@ fn replay(original: &str, over: Value) -> ReplayLog {
 }
 
 async fn policy() -> Arc<Compliance> {
+    policy_with(false).await
+}
+
+/// The test policy; `encrypted` adds a file master key and makes the
+/// subject path itself sensitive, so finding the subject needs decryption.
+async fn policy_with(encrypted: bool) -> Arc<Compliance> {
     let mut cfg = ComplianceConfig {
         subjects: vec!["customer.id".into()],
         ..ComplianceConfig::default()
     };
-    cfg.sensitive.insert(
-        "*".into(),
-        vec![
-            "customer.email".into(),
-            "customer.name".into(),
-            "card.*".into(),
-            "shipping_address".into(),
-        ],
-    );
+    let mut sensitive = vec![
+        "customer.email".to_string(),
+        "customer.name".into(),
+        "card.*".into(),
+        "shipping_address".into(),
+    ];
+    if encrypted {
+        sensitive.push("customer.id".into());
+        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        let key = dir.path().join("k1.key");
+        let hex: String = (0..2)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        std::fs::write(&key, format!("{hex}\n")).unwrap();
+        cfg.encryption = EncryptionConfig {
+            key: Some("k1".into()),
+            keys: [(
+                "k1".to_string(),
+                MasterKeyConfig {
+                    file: Some(key),
+                    ..MasterKeyConfig::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+        };
+    }
+    cfg.sensitive.insert("*".into(), sensitive);
     Arc::new(Compliance::from_config(&cfg).await.unwrap())
 }
 
@@ -472,12 +499,13 @@ fn opts(dry_run: bool) -> EraseOptions {
     }
 }
 
-/// The whole acceptance scenario on one backend.
-async fn scenario(b: Option<Backend>) {
+/// The whole acceptance scenario on one backend; `encrypted`: the personal
+/// fields (the subject's id too) are encrypted at rest.
+async fn scenario(b: Option<Backend>, encrypted: bool) {
     let Some(b) = b else { return };
     let name = b.name;
     let tag = unique_tag();
-    let policy = policy().await;
+    let policy = policy_with(encrypted).await;
     let store: Arc<dyn SnapshotStore> =
         Arc::new(ComplianceStore::new(b.store.clone(), policy.clone()));
 
@@ -509,10 +537,18 @@ async fn scenario(b: Option<Backend>) {
     }
     let subject = Subject::parse(&format!("customer.id={}", ann.id), &policy).unwrap();
     let before = b.dump().await;
-    assert!(
-        before.iter().any(|(_, bytes)| contains(bytes, &ann.email)),
-        "{name}: the dump reads the stored values (else the scan proves nothing)"
-    );
+    if encrypted {
+        assert!(
+            before.iter().any(|(_, bytes)| contains(bytes, "\"$enc\"")),
+            "{name}: the values are stored encrypted"
+        );
+        assert!(!before.iter().any(|(_, bytes)| contains(bytes, &ann.id)));
+    } else {
+        assert!(
+            before.iter().any(|(_, bytes)| contains(bytes, &ann.email)),
+            "{name}: the dump reads the stored values (else the scan proves nothing)"
+        );
+    }
 
     // A dry run finds everything and writes nothing.
     let dry = erase::erase(&store, &policy, &subject, EraseMode::Tombstone, &opts(true))
@@ -576,10 +612,22 @@ async fn scenario(b: Option<Backend>) {
     );
     for v in others.iter().flat_map(|p| p.personal()) {
         assert!(
-            after.iter().any(|(_, b)| contains(b, v)),
+            encrypted || after.iter().any(|(_, b)| contains(b, v)),
             "{name}: the others' {v:?} is still there"
         );
     }
+    // Stored as tombstones, not encrypted again.
+    let stored = b
+        .store
+        .latest_snapshot(&ann_sagas[0], None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.context["customer"]["id"]["$erased"].is_string(),
+        "{name}: {}",
+        stored.context["customer"]["id"]
+    );
     // Tombstones in place: the shape stays, sagaz-readable JSON.
     let raw = store::unmasked(&store);
     let t = raw.latest_snapshot(&ann_sagas[0], None).await.unwrap().unwrap();
@@ -666,37 +714,38 @@ async fn scenario(b: Option<Backend>) {
     }
 }
 
-#[tokio::test]
-async fn memory_erasure_leaves_no_trace_and_other_sagas_untouched() {
-    scenario(memory().await).await;
+macro_rules! on_every_backend {
+    ($($(#[$cfg:meta])? $open:ident => $plain:ident, $enc:ident;)*) => {$(
+        $(#[$cfg])?
+        #[tokio::test]
+        async fn $plain() {
+            scenario($open().await, false).await;
+        }
+
+        $(#[$cfg])?
+        #[tokio::test]
+        async fn $enc() {
+            scenario($open().await, true).await;
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn sqlite_erasure_leaves_no_trace_and_other_sagas_untouched() {
-    scenario(sqlite().await).await;
-}
-
-#[cfg(feature = "postgres")]
-#[tokio::test]
-async fn postgres_erasure_leaves_no_trace_and_other_sagas_untouched() {
-    scenario(postgres().await).await;
-}
-
-#[cfg(feature = "redis")]
-#[tokio::test]
-async fn redis_erasure_leaves_no_trace_and_other_sagas_untouched() {
-    scenario(redis_store().await).await;
-}
-
-#[cfg(feature = "s3")]
-#[tokio::test]
-async fn s3_erasure_leaves_no_trace_and_other_sagas_untouched() {
-    scenario(s3().await).await;
-}
-
-#[tokio::test]
-async fn folder_erasure_leaves_no_trace_and_other_sagas_untouched() {
-    scenario(folder().await).await;
+on_every_backend! {
+    memory => memory_erasure_leaves_no_trace_and_other_sagas_untouched,
+        memory_encrypted_subject_is_found_and_erased;
+    sqlite => sqlite_erasure_leaves_no_trace_and_other_sagas_untouched,
+        sqlite_encrypted_subject_is_found_and_erased;
+    #[cfg(feature = "postgres")]
+    postgres => postgres_erasure_leaves_no_trace_and_other_sagas_untouched,
+        postgres_encrypted_subject_is_found_and_erased;
+    #[cfg(feature = "redis")]
+    redis_store => redis_erasure_leaves_no_trace_and_other_sagas_untouched,
+        redis_encrypted_subject_is_found_and_erased;
+    #[cfg(feature = "s3")]
+    s3 => s3_erasure_leaves_no_trace_and_other_sagas_untouched,
+        s3_encrypted_subject_is_found_and_erased;
+    folder => folder_erasure_leaves_no_trace_and_other_sagas_untouched,
+        folder_encrypted_subject_is_found_and_erased;
 }
 
 /// More sagas than one default page (500) and than the 2,500 a store
