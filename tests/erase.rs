@@ -168,9 +168,10 @@ impl Backend {
                     .await
                     .unwrap();
                 for saga in page.sagas {
-                    let snaps = store::all_snapshots(s.as_ref(), &saga.saga_id, SnapshotQuery::all())
-                        .await
-                        .unwrap();
+                    let snaps =
+                        store::all_snapshots(s.as_ref(), &saga.saga_id, SnapshotQuery::all())
+                            .await
+                            .unwrap();
                     for sn in snaps.items {
                         out.push((
                             format!("snapshot {}", sn.snapshot_id),
@@ -425,7 +426,10 @@ fn snapshot(saga_id: &str, who: &Person, i: i64) -> Snapshot {
         i,
         SagaStatus::Executing,
         who.context(saga_id, i),
-        steps[..i as usize % 3].iter().map(|s| s.to_string()).collect(),
+        steps[..i as usize % 3]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     );
     s.created_at = t0().plus_micros(i * 1_000_000 + saga_id.len() as i64);
     s.retention_until = Some(s.created_at.plus_micros(30 * 86_400_000_000));
@@ -566,9 +570,15 @@ async fn scenario(b: Option<Backend>, encrypted: bool) {
         .all(|e| e.action != erase::ACTION));
 
     // The erasure.
-    let r = erase::erase(&store, &policy, &subject, EraseMode::Tombstone, &opts(false))
-        .await
-        .unwrap();
+    let r = erase::erase(
+        &store,
+        &policy,
+        &subject,
+        EraseMode::Tombstone,
+        &opts(false),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.sagas, 2, "{name}");
     assert_eq!(r.snapshots, 5, "{name}");
     assert_eq!(r.replay_logs, 2, "{name}");
@@ -586,7 +596,10 @@ async fn scenario(b: Option<Backend>, encrypted: bool) {
     assert_ne!(r.subject_hash, ann.id);
     assert_eq!(r.subject_hash.len(), 64);
     let receipt = serde_json::to_string(&r).unwrap();
-    assert!(!receipt.contains(&ann.id), "{name}: the receipt never names the subject");
+    assert!(
+        !receipt.contains(&ann.id),
+        "{name}: the receipt never names the subject"
+    );
 
     let after = b.dump().await;
     for (k, bytes) in &after {
@@ -604,7 +617,10 @@ async fn scenario(b: Option<Backend>, encrypted: bool) {
     let mut other_ids = other_sagas.clone();
     other_ids.push(untouched.replay_id.clone());
     let kept_before = entries_of(&before, &other_ids, &mentioned);
-    assert!(!kept_before.is_empty(), "{name}: the other sagas' entries are found");
+    assert!(
+        !kept_before.is_empty(),
+        "{name}: the other sagas' entries are found"
+    );
     same(
         &kept_before,
         &entries_of(&after, &other_ids, &mentioned),
@@ -630,7 +646,11 @@ async fn scenario(b: Option<Backend>, encrypted: bool) {
     );
     // Tombstones in place: the shape stays, sagaz-readable JSON.
     let raw = store::unmasked(&store);
-    let t = raw.latest_snapshot(&ann_sagas[0], None).await.unwrap().unwrap();
+    let t = raw
+        .latest_snapshot(&ann_sagas[0], None)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(t.context["customer"]["id"]["$erased"].is_string(), "{name}");
     assert!(t.context["card"]["token"]["$erased"].is_string(), "{name}");
     assert_eq!(
@@ -651,7 +671,9 @@ async fn scenario(b: Option<Backend>, encrypted: bool) {
     assert_eq!(ev.details["sagas"], json!(2), "{name}");
     assert_eq!(ev.actor, "dpo@example.com");
     // Nothing left to find.
-    let again = erase::find_paged(&store, &policy, &subject, 2).await.unwrap();
+    let again = erase::find_paged(&store, &policy, &subject, 2)
+        .await
+        .unwrap();
     assert!(again.sagas.is_empty() && again.replays.is_empty(), "{name}");
 
     // A held saga of another subject stays, named; the rest of theirs goes.
@@ -670,13 +692,23 @@ async fn scenario(b: Option<Backend>, encrypted: bool) {
     let free = std::slice::from_ref(&free_saga);
     let held_before = entries_of(&b.dump().await, std::slice::from_ref(&held_saga), free);
     let dee_subject = Subject::parse(&format!("customer.id={}", dee.id), &policy).unwrap();
-    let r = erase::erase(&store, &policy, &dee_subject, EraseMode::Tombstone, &opts(false))
-        .await
-        .unwrap();
+    let r = erase::erase(
+        &store,
+        &policy,
+        &dee_subject,
+        EraseMode::Tombstone,
+        &opts(false),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.saga_ids, vec![free_saga.clone()], "{name}");
     assert_eq!(r.held.len(), 1, "{name}");
     assert_eq!(r.held[0].saga_id, held_saga, "{name}");
-    assert!(r.held[0].message.contains("legal hold"), "{}", r.held[0].message);
+    assert!(
+        r.held[0].message.contains("legal hold"),
+        "{}",
+        r.held[0].message
+    );
     let held_after = entries_of(&b.dump().await, std::slice::from_ref(&held_saga), free);
     // The audit log grows (Redis keeps it in one hash): its entries aside.
     let not_audit = |set: BTreeSet<(String, Vec<u8>)>| -> BTreeSet<(String, Vec<u8>)> {
@@ -700,13 +732,28 @@ async fn scenario(b: Option<Backend>, encrypted: bool) {
     let eve_replay = replay(&eve_saga, json!({"amount": 9}));
     store.save_replay(&eve_replay).await.unwrap();
     let eve_subject = Subject::parse(&format!("customer.id={}", eve.id), &policy).unwrap();
-    let r = erase::erase(&store, &policy, &eve_subject, EraseMode::Delete, &opts(false))
-        .await
-        .unwrap();
+    let r = erase::erase(
+        &store,
+        &policy,
+        &eve_subject,
+        EraseMode::Delete,
+        &opts(false),
+    )
+    .await
+    .unwrap();
     assert_eq!((r.sagas, r.snapshots, r.replay_logs), (1, 2, 1), "{name}");
     assert_eq!(store.count_snapshots(&eve_saga).await.unwrap(), 0, "{name}");
-    assert!(store.get_replay(&eve_replay.replay_id).await.unwrap().is_none());
-    assert!(store.list_replays(&eve_saga, None).await.unwrap().items.is_empty());
+    assert!(store
+        .get_replay(&eve_replay.replay_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .list_replays(&eve_saga, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     for (k, bytes) in b.dump().await {
         for v in eve.personal() {
             assert!(!contains(&bytes, v), "{name}: {k} still holds {v:?}");
@@ -772,7 +819,9 @@ async fn a_store_of_more_than_2500_sagas_is_scanned_to_the_end() {
     }
     b.store.save_snapshots(&snaps).await.unwrap();
     let subject = Subject::parse(&format!("customer.id={}", ann.id), &policy).unwrap();
-    let found = erase::find_subject(&store, &policy, &subject).await.unwrap();
+    let found = erase::find_subject(&store, &policy, &subject)
+        .await
+        .unwrap();
     assert_eq!(found.sagas_scanned, 2_600);
     assert_eq!(
         found
@@ -790,7 +839,9 @@ mod cli_world;
 /// A config naming the subject path and the personal fields.
 fn write_config(dir: &std::path::Path, mode: Option<&str>) -> PathBuf {
     let path = dir.join("config.toml");
-    let erase = mode.map(|m| format!("erase = \"{m}\"\n")).unwrap_or_default();
+    let erase = mode
+        .map(|m| format!("erase = \"{m}\"\n"))
+        .unwrap_or_default();
     std::fs::write(
         &path,
         format!(
@@ -804,7 +855,11 @@ fn write_config(dir: &std::path::Path, mode: Option<&str>) -> PathBuf {
 
 /// Plants Ann in two sagas (one with a replay) beside Bob's, written the
 /// way a runtime would (no protection layer in between).
-async fn plant(store: &Arc<dyn SnapshotStore>, ann: &Person, bob: &Person) -> (Vec<String>, String) {
+async fn plant(
+    store: &Arc<dyn SnapshotStore>,
+    ann: &Person,
+    bob: &Person,
+) -> (Vec<String>, String) {
     let ids: Vec<String> = (0..3).map(|_| common::saga_id()).collect();
     let mut snaps = Vec::new();
     for (k, id) in ids.iter().enumerate() {
@@ -835,25 +890,58 @@ async fn the_cli_confirms_refuses_read_only_dry_runs_and_prints_a_receipt_withou
     // Without a terminal, a real erase needs --yes; nothing is touched.
     let o = w.run(&["--config", cfg, "erase", "--subject", &subject]);
     assert_eq!(o.status.code(), Some(2), "{}", cli_world::stderr(&o));
-    assert!(cli_world::stderr(&o).contains("--yes"), "{}", cli_world::stderr(&o));
+    assert!(
+        cli_world::stderr(&o).contains("--yes"),
+        "{}",
+        cli_world::stderr(&o)
+    );
     // Read-only refuses it before anything runs.
-    let o = w.run(&["--config", cfg, "--readonly", "erase", "--subject", &subject, "--yes"]);
+    let o = w.run(&[
+        "--config",
+        cfg,
+        "--readonly",
+        "erase",
+        "--subject",
+        &subject,
+        "--yes",
+    ]);
     assert_eq!(o.status.code(), Some(4), "{}", cli_world::stderr(&o));
     // A path that is not a subject path: the configured ones are listed,
     // the value is not repeated.
-    let o = w.run(&["--config", cfg, "erase", "--subject", &format!("customer.email={}", ann.email)]);
+    let o = w.run(&[
+        "--config",
+        cfg,
+        "erase",
+        "--subject",
+        &format!("customer.email={}", ann.email),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let e = cli_world::stderr(&o);
     assert!(e.contains("customer.id") && !e.contains(&ann.email), "{e}");
     assert_eq!((0..3).map(snapshot_of).collect::<Vec<_>>(), before);
 
     // The dry run (allowed read-only: it writes nothing).
-    let dry = w.ok(&["--config", cfg, "--readonly", "erase", "--subject", &subject, "--dry-run", "--json"]);
+    let dry = w.ok(&[
+        "--config",
+        cfg,
+        "--readonly",
+        "erase",
+        "--subject",
+        &subject,
+        "--dry-run",
+        "--json",
+    ]);
     assert!(!dry.contains(&ann.id), "{dry}");
     let dry: Value = serde_json::from_str(&dry).unwrap();
     assert_eq!(dry["dry_run"], json!(true));
-    assert_eq!((dry["sagas"].as_u64(), dry["snapshots"].as_u64(), dry["replay_logs"].as_u64()),
-        (Some(2), Some(4), Some(1)));
+    assert_eq!(
+        (
+            dry["sagas"].as_u64(),
+            dry["snapshots"].as_u64(),
+            dry["replay_logs"].as_u64()
+        ),
+        (Some(2), Some(4), Some(1))
+    );
     assert_eq!((0..3).map(snapshot_of).collect::<Vec<_>>(), before);
 
     // The erasure: a text receipt, never the subject.
@@ -861,7 +949,10 @@ async fn the_cli_confirms_refuses_read_only_dry_runs_and_prints_a_receipt_withou
     assert!(out.contains("erasure receipt (tombstone)"), "{out}");
     assert!(out.contains("sagas:       2"), "{out}");
     assert!(out.contains("replay logs: 1"), "{out}");
-    assert!(out.contains(&ids[0]) && out.contains(&ids[1]) && !out.contains(&ids[2]), "{out}");
+    assert!(
+        out.contains(&ids[0]) && out.contains(&ids[1]) && !out.contains(&ids[2]),
+        "{out}"
+    );
     assert!(out.contains(&replay_id), "{out}");
     for v in ann.personal() {
         assert!(!out.contains(v), "{out}");
@@ -929,7 +1020,14 @@ fn sagaz_reads_after_erasure(backend: &str, py_cfg: Value, url: String, probe: &
             .unwrap();
         plant(&store, &ann, &bob).await
     });
-    w.ok(&["--config", cfg.to_str().unwrap(), "erase", "--subject", &format!("customer.id={}", ann.id), "--yes"]);
+    w.ok(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "erase",
+        "--subject",
+        &format!("customer.id={}", ann.id),
+        "--yes",
+    ]);
     let ids_file = w.path("ids.json");
     std::fs::write(&ids_file, serde_json::to_string(&ids).unwrap()).unwrap();
     let out = w.path("read.json");
@@ -940,20 +1038,35 @@ fn sagaz_reads_after_erasure(backend: &str, py_cfg: Value, url: String, probe: &
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "sagaz read: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "sagaz read: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let back: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     for id in &ids {
-        let snaps = back["sagas"][id].as_array().unwrap_or_else(|| panic!("{backend}: sagaz lists {id}"));
-        assert_eq!(snaps.len(), 2, "{backend}: sagaz reads every snapshot of {id}");
+        let snaps = back["sagas"][id]
+            .as_array()
+            .unwrap_or_else(|| panic!("{backend}: sagaz lists {id}"));
+        assert_eq!(
+            snaps.len(),
+            2,
+            "{backend}: sagaz reads every snapshot of {id}"
+        );
     }
     let text = back.to_string();
     for v in ann.personal() {
         assert!(!text.contains(v), "{backend}: sagaz sees {v:?}");
     }
-    assert!(text.contains(&bob.email), "{backend}: Bob's data is still there");
+    assert!(
+        text.contains(&bob.email),
+        "{backend}: Bob's data is still there"
+    );
     let erased = &back["sagas"][&ids[0]][0]["context"]["customer"]["id"];
     assert!(erased["$erased"].is_string(), "{backend}: {erased}");
-    let replays = back["replays"][&ids[0]].as_array().expect("sagaz lists the replay");
+    let replays = back["replays"][&ids[0]]
+        .as_array()
+        .expect("sagaz lists the replay");
     assert_eq!(replays.len(), 1);
     assert_eq!(replays[0]["replay_id"], json!(replay_id));
 }

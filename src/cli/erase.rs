@@ -6,6 +6,7 @@ use clap::Args;
 use super::output::{self, emit, emit_json, note};
 use super::{CliError, Context, Exit};
 use crate::compliance::erase::{self, EraseError, EraseMode, EraseOptions, Receipt, Subject};
+use crate::compliance::hold::HoldError;
 
 #[derive(Debug, Args)]
 pub struct EraseArgs {
@@ -31,9 +32,11 @@ pub struct EraseArgs {
 impl From<EraseError> for CliError {
     fn from(e: EraseError) -> Self {
         match e {
-            EraseError::Store(e) => e.into(),
+            EraseError::Store(e) | EraseError::Hold(HoldError::Store(e)) => e.into(),
             EraseError::Subject(m) => CliError::usage(m),
-            e @ EraseError::Hold(_) => CliError::new(Exit::Unreachable, e.to_string()),
+            e @ (EraseError::Hold(_) | EraseError::Unrecorded { .. }) => {
+                CliError::new(Exit::Problems, e.to_string())
+            }
         }
     }
 }
@@ -86,11 +89,22 @@ pub async fn erase(ctx: &mut Context, a: EraseArgs) -> Result<Exit, CliError> {
         }
     }
     opts.dry_run = a.dry_run;
-    let receipt = erase::erase(&store, &policy, &subject, mode, &opts).await?;
+    let (receipt, unrecorded) = match erase::erase(&store, &policy, &subject, mode, &opts).await {
+        Ok(r) => (r, None),
+        // Done but not audited: the receipt is still printed, then the error.
+        Err(EraseError::Unrecorded { receipt, error }) => {
+            let e = EraseError::Unrecorded {
+                receipt: receipt.clone(),
+                error,
+            };
+            (*receipt, Some(e))
+        }
+        Err(e) => return Err(e.into()),
+    };
     if a.json {
         emit_json(&receipt);
     } else {
-        emit(&render(&receipt));
+        emit(&render(&receipt, unrecorded.is_none()));
     }
     for h in &receipt.held {
         note(&format!("kept: {}", h.message));
@@ -99,11 +113,16 @@ pub async fn erase(ctx: &mut Context, a: EraseArgs) -> Result<Exit, CliError> {
     for w in &receipt.warnings {
         note(&format!("warning: {w}"));
     }
-    Ok(if receipt.held.is_empty() && receipt.unreadable.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    if let Some(e) = unrecorded {
+        return Err(e.into());
+    }
+    Ok(
+        if receipt.held.is_empty() && receipt.unreadable.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Problems
+        },
+    )
 }
 
 /// Whether [`output::confirm`] can ask (a terminal on stdin and stderr).
@@ -112,7 +131,7 @@ fn confirm_possible() -> bool {
     std::io::stdin().is_terminal() && output::stderr_is_tty()
 }
 
-fn render(r: &Receipt) -> String {
+fn render(r: &Receipt, recorded: bool) -> String {
     let list = |ids: &[String]| {
         if ids.is_empty() {
             "-".to_string()
@@ -150,7 +169,7 @@ fn render(r: &Receipt) -> String {
     );
     let held: Vec<String> = r.held.iter().map(|h| h.saga_id.clone()).collect();
     s.push_str(&format!("held:        {}\n", list(&held)));
-    if !r.dry_run {
+    if !r.dry_run && recorded {
         s.push_str("recorded in the audit log (action \"erase\")\n");
     }
     s

@@ -223,6 +223,17 @@ pub enum EraseError {
     /// A legal hold could not be read.
     #[error(transparent)]
     Hold(#[from] HoldError),
+    /// The erasure was done but its receipt could not be written to the
+    /// audit log: the receipt is here to print and keep.
+    #[error(
+        "the erasure was done, but its receipt could not be written to the audit log: {error}"
+    )]
+    Unrecorded {
+        /// What was done.
+        receipt: Box<Receipt>,
+        /// Why the audit log refused it.
+        error: StoreError,
+    },
 }
 
 /// A saga that names the subject.
@@ -560,7 +571,12 @@ pub async fn erase(
         let mut ev = AuditEvent::new(&opts.actor, ACTION);
         ev.paths = vec![receipt.subject_path.clone()];
         ev.details = serde_json::to_value(&receipt).unwrap_or(Value::Null);
-        audit::append(store.as_ref(), &ev).await?;
+        if let Err(error) = audit::append(store.as_ref(), &ev).await {
+            return Err(EraseError::Unrecorded {
+                receipt: Box::new(receipt),
+                error,
+            });
+        }
     }
     Ok(receipt)
 }
@@ -696,13 +712,20 @@ mod tests {
         assert!(!s.is_value(&json!("C-1234")));
         let n = Subject::parse("account=42", &p).unwrap();
         assert!(n.is_value(&json!(42)) && n.is_value(&json!("42")) && !n.is_value(&json!(43)));
-        let e = Subject::parse("customer.email=a@b.c", &p).unwrap_err().to_string();
+        let e = Subject::parse("customer.email=a@b.c", &p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("customer.id, account"), "{e}");
-        assert!(!e.contains("a@b.c"), "the error never repeats the value: {e}");
+        assert!(
+            !e.contains("a@b.c"),
+            "the error never repeats the value: {e}"
+        );
         let e = Subject::parse("customer.id", &p).unwrap_err().to_string();
         assert!(e.contains("PATH=VALUE"), "{e}");
         let none = policy(&[], &[]).await;
-        let e = Subject::parse("customer.id=C-1", &none).unwrap_err().to_string();
+        let e = Subject::parse("customer.id=C-1", &none)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("subjects = "), "{e}");
         assert!(!format!("{s:?}").contains("C-123"));
     }

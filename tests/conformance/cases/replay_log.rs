@@ -156,7 +156,10 @@ pub async fn delete_replay_removes_it_from_every_lookup(store: Arc<dyn SnapshotS
     store.save_replay(&kept).await.unwrap();
     assert!(store.delete_replay(&gone.replay_id).await.unwrap());
     assert_eq!(store.get_replay(&gone.replay_id).await.unwrap(), None);
-    assert_eq!(store.replay_producing(&gone.new_saga_id).await.unwrap(), None);
+    assert_eq!(
+        store.replay_producing(&gone.new_saga_id).await.unwrap(),
+        None
+    );
     let listed = store.list_replays(&original, None).await.unwrap();
     assert_eq!(listed.items, vec![kept.clone()]);
     assert!(listed.bad.is_empty(), "{:?}", listed.bad);
