@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::output::{self, emit, emit_json, note, Format};
 use super::{CliError, Context, Exit};
+use crate::compliance::hold;
 use crate::model::Timestamp;
 use crate::seed::{self, SeedSpec};
 
@@ -19,9 +20,15 @@ pub struct GcArgs {
 pub async fn gc(ctx: &mut Context, a: GcArgs) -> Result<Exit, CliError> {
     let store = ctx.store().await?;
     let now = Timestamp::now();
+    let held = hold::list(store.as_ref()).await?.len();
+    let kept = if held == 0 {
+        String::new()
+    } else {
+        format!(" ({held} saga(s) on legal hold are kept)")
+    };
     if !a.yes
         && !output::confirm(&format!(
-            "Delete every snapshot in {} whose retention ended before {now}?",
+            "Delete every snapshot in {} whose retention ended before {now}?{kept}",
             store.location()
         ))
     {
@@ -29,10 +36,14 @@ pub async fn gc(ctx: &mut Context, a: GcArgs) -> Result<Exit, CliError> {
             "not confirmed; nothing deleted (pass --yes to confirm without a terminal)",
         ));
     }
+    // Held sagas' snapshots carry no expiry; clear any they got since the
+    // hold (written later, or an interrupted placement) before deleting.
+    let holds = hold::reassert(&store).await?;
     let n = store.delete_expired(now).await?;
     note(&format!(
-        "deleted {n} expired snapshot(s) from {}",
-        store.location()
+        "deleted {n} expired snapshot(s) from {}; kept {} saga(s) on legal hold",
+        store.location(),
+        holds.len()
     ));
     Ok(Exit::Ok)
 }

@@ -3,13 +3,16 @@
 //! functions the TUI does; no logic lives here that the library lacks.
 
 mod admin;
+mod audit;
 mod batch;
 mod bench;
 mod browse;
 mod bundle;
 mod demo;
+mod erase;
 pub mod exit;
 pub mod filter;
+mod hold;
 mod junit;
 pub mod output;
 mod replay_run;
@@ -92,6 +95,9 @@ pub enum Command {
     /// key names), with counts and a `[compliance.sensitive]` snippet;
     /// never prints a value.
     ScanPii(scan_pii::ScanPiiArgs),
+    /// Erase a data subject: delete or tombstone every snapshot and replay
+    /// log naming them (`--subject customer.id=C-123`), with a receipt.
+    Erase(erase::EraseArgs),
     /// Reachability, latency and counts of the store.
     Health(admin::HealthArgs),
     /// Rebuild sagascope's saga index from what sagaz wrote (Redis).
@@ -111,6 +117,12 @@ pub enum Command {
     Batch(Box<batch::BatchArgs>),
     /// Seed the store by running realistic demo sagas, then open the UI.
     Demo(demo::DemoArgs),
+    /// The audit log kept in the store.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Legal holds: sagas that gc and erase must keep.
+    #[command(subcommand)]
+    Hold(hold::HoldCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +257,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Migrate(a) => bundle::migrate(&mut ctx, a).await,
         Command::Gc(a) => admin::gc(&mut ctx, a).await,
         Command::ScanPii(a) => scan_pii::scan_pii(&mut ctx, a).await,
+        Command::Erase(a) => erase::erase(&mut ctx, a).await,
         Command::Health(a) => admin::health(&mut ctx, a).await,
         Command::Reindex(a) => admin::reindex(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
@@ -256,6 +269,8 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(a) => run::run(&mut ctx, a).await,
         Command::Batch(a) => batch::batch(&mut ctx, *a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
+        Command::Audit(c) => audit::audit(&mut ctx, c).await,
+        Command::Hold(c) => hold::hold(&mut ctx, c).await,
     }
 }
 
@@ -292,9 +307,15 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         Command::Import(_) => (Write, "`import`"),
         Command::Migrate(_) => (Write, "`migrate`"),
         Command::Gc(_) => (Write, "`gc`"),
+        // A dry run of an erasure only reads.
+        Command::Erase(a) if a.dry_run => (Read, ""),
+        Command::Erase(_) => (Write, "`erase`"),
         Command::Reindex(_) => (Write, "`reindex`"),
         Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
         Command::Bench(_) => (Write, "`bench store`"),
+        Command::Hold(hold::HoldCommand::Place(_)) => (Write, "`hold place`"),
+        Command::Hold(hold::HoldCommand::Release(_)) => (Write, "`hold release`"),
+        Command::Hold(hold::HoldCommand::List(_)) | Command::Audit(_) => (Read, ""),
         Command::Tui(_)
         | Command::Sagas(_)
         | Command::Snapshots(_)

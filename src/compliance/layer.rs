@@ -297,6 +297,9 @@ impl SnapshotStore for ComplianceStore {
         }
         self.inner.save_replays(&out).await
     }
+    async fn delete_replay(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_replay(id).await
+    }
     async fn latest_snapshots_for_step(
         &self,
         saga_ids: &[String],

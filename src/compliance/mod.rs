@@ -14,6 +14,7 @@
 pub mod anonymize;
 pub mod audit;
 pub mod crypto;
+pub mod erase;
 pub mod hold;
 #[cfg(feature = "kms")]
 pub mod kms;

@@ -71,6 +71,10 @@ macro_rules! impl_store_from_files {
                 write::save_replay(self, log).await
             }
 
+            async fn delete_replay(&self, replay_id: &str) -> $crate::store::StoreResult<bool> {
+                write::delete_replay(self, replay_id).await
+            }
+
             async fn get_replay(
                 &self,
                 replay_id: &str,

@@ -85,6 +85,9 @@ impl SnapshotStore for ReadOnlyStore {
     async fn save_replay(&self, _log: &ReplayLog) -> StoreResult<()> {
         self.refuse()
     }
+    async fn delete_replay(&self, _id: &str) -> StoreResult<bool> {
+        self.refuse()
+    }
     async fn save_replays(&self, _logs: &[ReplayLog]) -> StoreResult<()> {
         self.refuse()
     }

@@ -216,6 +216,10 @@ impl SnapshotStore for MemoryStore {
         Ok(())
     }
 
+    async fn delete_replay(&self, replay_id: &str) -> StoreResult<bool> {
+        Ok(self.lock().replays.remove(replay_id).is_some())
+    }
+
     async fn get_replay(&self, replay_id: &str) -> StoreResult<Option<ReplayLog>> {
         Ok(self.lock().replays.get(replay_id).cloned())
     }

@@ -567,6 +567,16 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     /// Saves (or updates, by `replay_id`) a replay-log entry.
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()>;
 
+    /// Deletes one replay-log entry (erasure of a data subject); `false`
+    /// when there was none.
+    async fn delete_replay(&self, replay_id: &str) -> StoreResult<bool> {
+        let _ = replay_id;
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "deleting a replay-log entry",
+        })
+    }
+
     /// Saves many replay-log entries (a batch of dry runs); backends batch
     /// this where they can.
     async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {

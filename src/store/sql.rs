@@ -720,6 +720,29 @@ pub(super) async fn delete_saga<S: SqlStore>(s: &S, saga_id: &str) -> StoreResul
     delete_by(s, "saga_id", saga_id).await
 }
 
+/// Deletes one replay-log entry, and first its row in `extra_table`
+/// (PostgreSQL keeps sagascope's extra fields beside sagaz's table).
+pub(super) async fn delete_replay<S: SqlStore>(
+    s: &S,
+    replay_id: &str,
+    extra_table: Option<&str>,
+) -> StoreResult<bool> {
+    let Some(id) = S::id_arg(replay_id) else {
+        return Ok(false);
+    };
+    if let Some(t) = extra_table {
+        let mut a = args::<S>();
+        let text = format!("DELETE FROM {t} WHERE replay_id = {}", a.push(id.clone()));
+        s.execute(text, a).await?;
+    }
+    let mut a = args::<S>();
+    let text = format!(
+        "DELETE FROM saga_replay_log WHERE replay_id = {}",
+        a.push(id)
+    );
+    Ok(s.execute(text, a).await? > 0)
+}
+
 /// sagaz's own `delete_expired_snapshots` statement.
 pub(super) async fn delete_expired<S: SqlStore>(s: &S, now: Timestamp) -> StoreResult<u64> {
     let mut a = args::<S>();
@@ -1104,6 +1127,10 @@ macro_rules! impl_sql_store {
                 log: &$crate::model::ReplayLog,
             ) -> $crate::store::StoreResult<()> {
                 self.save_replay(log).await
+            }
+
+            async fn delete_replay(&self, replay_id: &str) -> $crate::store::StoreResult<bool> {
+                self.delete_replay(replay_id).await
             }
 
             async fn get_replay(

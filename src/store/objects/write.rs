@@ -431,6 +431,35 @@ pub(super) async fn save_replay(this: &ObjectStore, log: &ReplayLog) -> StoreRes
         .await
 }
 
+pub(super) async fn delete_replay(this: &ObjectStore, replay_id: &str) -> StoreResult<bool> {
+    if !id_ok(replay_id) {
+        return Ok(false);
+    }
+    let key = this.layout.replay_key(replay_id);
+    // Its index markers first, named by the log's own fields; a log that
+    // cannot be read leaves markers that point at nothing, which readers
+    // skip.
+    let found = this.read_replay(replay_id).await;
+    if let Ok(Some(log)) = &found {
+        let t = sortable(log.created_at);
+        this.driver
+            .delete(&format!(
+                "{REPLAYS_BY_ORIGINAL}{}/{t}_{replay_id}",
+                log.original_saga_id
+            ))
+            .await?;
+        this.driver
+            .delete(&format!(
+                "{REPLAYS_BY_NEW}{}/{t}_{replay_id}",
+                log.new_saga_id
+            ))
+            .await?;
+    }
+    let existed = !matches!(found, Ok(None));
+    this.driver.delete(&key).await?;
+    Ok(existed)
+}
+
 pub(super) async fn try_lock(
     this: &ObjectStore,
     name: &str,

@@ -202,6 +202,11 @@ impl PostgresStore {
         Ok(())
     }
 
+    pub(super) async fn delete_replay(&self, replay_id: &str) -> StoreResult<bool> {
+        let extra = self.has_replay_extra.then_some("sagascope_replay_extra");
+        super::super::sql::delete_replay(self, replay_id, extra).await
+    }
+
     pub(super) async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
         let (replay_id, original, new_saga) = self.check_replay(log)?;
         let mut tx = self.pool.pool().begin().await.map_err(db_err)?;

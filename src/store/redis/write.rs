@@ -428,6 +428,31 @@ pub(super) async fn save_replay(this: &RedisStore, log: &ReplayLog) -> StoreResu
     Ok(())
 }
 
+pub(super) async fn delete_replay(this: &RedisStore, replay_id: &str) -> StoreResult<bool> {
+    if check_id("replay_id", replay_id).is_err() {
+        return Ok(false);
+    }
+    let key = this.replay_key(replay_id);
+    let Some(old) = this.get::<Vec<u8>>(&key).await? else {
+        return Ok(false);
+    };
+    let mut cmds = vec![::redis::cmd("DEL").arg(&key).clone()];
+    if let Ok(prev) = this.decode_replay(&key, None, &old) {
+        cmds.push(
+            ::redis::cmd("ZREM")
+                .arg(this.replay_index_key(&prev.original_saga_id))
+                .arg(replay_id)
+                .clone(),
+        );
+        let of_key = this.replay_of_key(&prev.new_saga_id);
+        if this.get::<String>(&of_key).await?.as_deref() == Some(replay_id) {
+            cmds.push(::redis::cmd("DEL").arg(of_key).clone());
+        }
+    }
+    this.many(cmds).await?;
+    Ok(true)
+}
+
 pub(super) async fn try_lock(
     this: &RedisStore,
     name: &str,

@@ -55,6 +55,10 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub(super) async fn delete_replay(&self, replay_id: &str) -> StoreResult<bool> {
+        super::super::sql::delete_replay(self, replay_id, None).await
+    }
+
     pub(super) async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
         let stmt = if self.has_replay_extra {
             replay_upsert(

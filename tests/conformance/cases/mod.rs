@@ -65,6 +65,7 @@ macro_rules! conformance_cases {
             delete_expired_removes_only_past_retention,
             replay_log_round_trip_and_update,
             list_replays_newest_first_with_limit,
+            delete_replay_removes_it_from_every_lookup,
             list_sagas_newest_activity_first_with_summaries,
             list_sagas_filters_alone_and_combined,
             list_sagas_keyset_paging_with_equal_last_at,

@@ -145,3 +145,36 @@ pub async fn save_replays_batch_equals_individual_saves(store: Arc<dyn SnapshotS
         4
     );
 }
+
+/// Deleting one replay-log entry (erasure) removes it from every lookup
+/// and leaves the saga's other entries.
+pub async fn delete_replay_removes_it_from_every_lookup(store: Arc<dyn SnapshotStore>) {
+    let original = saga_id();
+    let gone = replay(&original, 0);
+    let kept = replay(&original, 10);
+    store.save_replay(&gone).await.unwrap();
+    store.save_replay(&kept).await.unwrap();
+    assert!(store.delete_replay(&gone.replay_id).await.unwrap());
+    assert_eq!(store.get_replay(&gone.replay_id).await.unwrap(), None);
+    assert_eq!(
+        store.replay_producing(&gone.new_saga_id).await.unwrap(),
+        None
+    );
+    let listed = store.list_replays(&original, None).await.unwrap();
+    assert_eq!(listed.items, vec![kept.clone()]);
+    assert!(listed.bad.is_empty(), "{:?}", listed.bad);
+    let batch = store
+        .replays_of_sagas(std::slice::from_ref(&original))
+        .await
+        .unwrap();
+    assert_eq!(batch.items, vec![kept.clone()]);
+    assert!(
+        !store.delete_replay(&gone.replay_id).await.unwrap(),
+        "a second delete finds nothing"
+    );
+    assert!(!store.delete_replay(&saga_id()).await.unwrap());
+    assert_eq!(
+        store.replay_producing(&kept.new_saga_id).await.unwrap(),
+        Some(kept)
+    );
+}
