@@ -16,6 +16,7 @@ use crate::replay::batch::{BatchItem, BatchSummary};
 use crate::replay::{Allow, PlanErrorKind, ReplayPlan, ReplayReport};
 use crate::tui::editor::{self, Draft, Editor};
 use crate::tui::keymap::{Cmd, Key, Scope, READONLY_REFUSAL};
+use crate::tui::masking;
 use crate::tui::messages::{JobResult, Request};
 
 /// Where a replay is. One at a time: a second is refused while one is
@@ -198,6 +199,13 @@ impl App {
                 }
             },
         };
+        // A replay merges the override onto the real values: a masked
+        // placeholder copied from a masked context is not one.
+        let reveal_key = self.cfg.keymap.label(Cmd::Reveal);
+        if let Some(why) = masking::masked_override_refusal(&over, Some(&reveal_key)) {
+            self.error(why);
+            return None;
+        }
         Some(ReplayTarget {
             saga_id,
             saga_name,
@@ -234,6 +242,7 @@ impl App {
             target.saga_name.clone(),
             target.spec.clone(),
         );
+        let revealed = self.is_revealed(&saga_id);
         self.replay = ReplayFlow::Planning {
             target,
             then_confirm,
@@ -245,6 +254,7 @@ impl App {
             saga_name,
             spec,
             log: logged,
+            revealed,
         });
     }
 
