@@ -79,6 +79,22 @@ impl ComplianceStore {
         Ok(s)
     }
 
+    /// A replay log as a read shows it: its override masked unless
+    /// revealed (with every saga name's patterns).
+    fn open_log(&self, mut log: ReplayLog) -> ReplayLog {
+        if self.policy.mask && !self.reveal {
+            mask::mask_replay_log(&self.policy.sensitive, &mut log);
+        }
+        log
+    }
+
+    fn open_logs(&self, l: Listing<ReplayLog>) -> Listing<ReplayLog> {
+        Listing {
+            items: l.items.into_iter().map(|g| self.open_log(g)).collect(),
+            ..l
+        }
+    }
+
     async fn open_opt(&self, s: Option<Snapshot>) -> StoreResult<Option<Snapshot>> {
         Ok(match s {
             Some(s) => Some(self.open(s).await?),
@@ -108,6 +124,20 @@ impl ComplianceStore {
         }
         out
     }
+}
+
+/// A replay log whose override was read masked is not written back.
+fn refuse_masked_log(log: &ReplayLog) -> Result<(), ComplianceError> {
+    if let Some(Value::Object(m)) = &log.context_override {
+        if let Some(path) = mask::first_masked_in(m) {
+            return Err(ComplianceError::Refused(format!(
+                "refusing to write replay log {} of saga {}: its override at {path} is masked, \
+                 not the data (read it unmasked to write it back)",
+                log.replay_id, log.original_saga_id
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -172,9 +202,13 @@ impl SnapshotStore for ComplianceStore {
         self.inner.delete_expired(now).await
     }
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
+        refuse_masked_log(log)?;
         self.inner.save_replay(log).await
     }
     async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {
+        for log in logs {
+            refuse_masked_log(log)?;
+        }
         self.inner.save_replays(logs).await
     }
     async fn latest_snapshots_for_step(
@@ -186,24 +220,28 @@ impl SnapshotStore for ComplianceStore {
         Ok(self.open_listing(l).await)
     }
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
-        self.inner.get_replay(id).await
+        Ok(self.inner.get_replay(id).await?.map(|g| self.open_log(g)))
     }
     async fn snapshots_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.snapshots_of_sagas(ids).await?;
         Ok(self.open_listing(l).await)
     }
     async fn replays_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
-        self.inner.replays_of_sagas(ids).await
+        Ok(self.open_logs(self.inner.replays_of_sagas(ids).await?))
     }
     async fn list_replays(
         &self,
         saga_id: &str,
         limit: Option<usize>,
     ) -> StoreResult<Listing<ReplayLog>> {
-        self.inner.list_replays(saga_id, limit).await
+        Ok(self.open_logs(self.inner.list_replays(saga_id, limit).await?))
     }
     async fn replay_producing(&self, new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {
-        self.inner.replay_producing(new_saga_id).await
+        Ok(self
+            .inner
+            .replay_producing(new_saga_id)
+            .await?
+            .map(|g| self.open_log(g)))
     }
     async fn list_sagas(&self, f: &SagaFilter, p: &SagaPageRequest) -> StoreResult<SagaPage> {
         self.inner.list_sagas(f, p).await
