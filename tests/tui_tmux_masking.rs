@@ -57,17 +57,18 @@ fn tui_in_tmux_masks_sensitive_fields_and_reveals_them_with_an_audited_reason() 
     let screen = tmux.wait_for("the revealed context", |s| {
         s.contains("revealed: INC-7 refund check") && s.contains("@example.com")
     });
-    assert!(screen.contains("\"payment_token\": \"expired\""), "{screen}");
+    assert!(
+        screen.contains("\"payment_token\": \"expired\""),
+        "{screen}"
+    );
 
     // The audit event, read back by the library from the same store.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let events = rt.block_on(async {
-        let s: Arc<dyn SnapshotStore> = sagascope::store::open(
-            &StoreUrl::new(store.clone()),
-            &OpenOptions::default(),
-        )
-        .await
-        .unwrap();
+        let s: Arc<dyn SnapshotStore> =
+            sagascope::store::open(&StoreUrl::new(store.clone()), &OpenOptions::default())
+                .await
+                .unwrap();
         audit::list(s.as_ref(), None, 100).await.unwrap()
     });
     assert_eq!(events.len(), 1, "{events:?}");

@@ -124,11 +124,14 @@ async fn masked_harness(
     let raw: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
     raw.save_snapshots(&orders()).await.unwrap();
     let policy = Compliance::from_config(&config()).await.unwrap();
-    let store: Arc<dyn SnapshotStore> = Arc::new(ComplianceStore::new(raw.clone(), Arc::new(policy)));
+    let store: Arc<dyn SnapshotStore> =
+        Arc::new(ComplianceStore::new(raw.clone(), Arc::new(policy)));
     let mut cfg = test_config("memory://", dir.path().to_path_buf());
     cfg.definitions = defs.names();
     cfg.readonly = readonly;
-    cfg.sensitive = Some(Arc::new(SensitivePaths::parse(&config().sensitive).unwrap()));
+    cfg.sensitive = Some(Arc::new(
+        SensitivePaths::parse(&config().sensitive).unwrap(),
+    ));
     let mut hs = Harness::new(store, cfg, now(), w, h);
     hs.jobs.set_replay_env(ReplayEnv {
         definitions: Arc::new(defs),
@@ -215,7 +218,10 @@ async fn list_timeline_context_diff_and_raw_show_no_sensitive_value() {
         f.contains("~ $.shipping_address.street: changed (masked)"),
         "{f}"
     );
-    assert!(f.contains("~ $.customer.id: \"cus-200\" → \"cus-201\""), "{f}");
+    assert!(
+        f.contains("~ $.customer.id: \"cus-200\" → \"cus-201\""),
+        "{f}"
+    );
     insta::assert_snapshot!("masked_diff", stable(&f));
 
     h.keys("3");
@@ -260,7 +266,10 @@ async fn the_plan_is_masked_and_the_replay_merges_the_override_onto_the_real_val
     let text: String = plan.lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_no_secret("the plan popup", &text);
     assert_no_secret("the plan frame", &f);
-    assert!(!text.contains("tok_valid"), "the override is masked too:\n{text}");
+    assert!(
+        !text.contains("tok_valid"),
+        "the override is masked too:\n{text}"
+    );
     assert!(
         text.contains("~ $.payment_token: changed (masked)"),
         "{text}"
@@ -279,7 +288,10 @@ async fn the_plan_is_masked_and_the_replay_merges_the_override_onto_the_real_val
     h.keys("Enter");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while h.app.panel.as_ref().is_some_and(|p| p.running) {
-        assert!(std::time::Instant::now() < deadline, "the replay did not finish");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay did not finish"
+        );
         h.settle().await;
     }
     let f = h.frame();
@@ -290,7 +302,10 @@ async fn the_plan_is_masked_and_the_replay_merges_the_override_onto_the_real_val
         .as_ref()
         .and_then(|p| p.new_saga.clone())
         .unwrap_or_else(|| panic!("the replay made no saga:\n{f}"));
-    assert!(f.contains(&format!("new saga {new_saga} is completed")), "{f}");
+    assert!(
+        f.contains(&format!("new saga {new_saga} is completed")),
+        "{f}"
+    );
     let last = raw.latest_snapshot(&new_saga, None).await.unwrap().unwrap();
     assert_eq!(last.context["payment_token"], "tok_valid");
     assert_eq!(last.context["customer"]["email"], "customer201@example.com");
@@ -320,7 +335,11 @@ async fn an_override_holding_a_masked_placeholder_is_refused_with_its_path() {
     );
     assert!(m.contains("nothing was planned or replayed"), "{m}");
     h.keys("R");
-    assert!(message(&h).contains("masked placeholder"), "{}", message(&h));
+    assert!(
+        message(&h).contains("masked placeholder"),
+        "{}",
+        message(&h)
+    );
     h.settle().await;
     assert!(replays(&raw, FAILED).await.is_empty(), "nothing was logged");
 }
@@ -434,7 +453,37 @@ async fn esc_cancels_a_reveal_and_read_only_mode_refuses_it_without_an_event() {
     h.keys("V");
     assert_eq!(h.app.mode, Mode::Normal, "no reason is asked for");
     let m = message(&h);
-    assert!(m.contains("read-only mode: revealing writes an audit event"), "{m}");
+    assert!(
+        m.contains("read-only mode: revealing writes an audit event"),
+        "{m}"
+    );
     assert_no_secret("read-only", &h.frame());
     assert!(events(&raw).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_summary_shows_the_override_masked_and_runs_it_unmasked() {
+    let (mut h, _raw, _dir) = masked_harness(160, 45, false).await;
+    assert!(footer(&h.frame()).contains("V reveal"), "{}", h.frame());
+    open_failed(&mut h).await;
+    h.keys("e");
+    h.type_text("\"payment_token\": \"tok_valid\"");
+    h.keys("Esc Backspace M b");
+    let form = h.app.batch_form.as_ref().expect("the batch form");
+    assert_eq!(form.over, r#"{"payment_token":"tok_valid"}"#);
+    h.keys("Enter");
+    h.settle().await;
+    let f = h.frame();
+    assert!(
+        f.contains("Batch dry run · 4 saga(s) from charge_payment"),
+        "{f}"
+    );
+    assert!(f.contains(r#"override: {"payment_token":"••• #"#), "{f}");
+    assert!(!f.contains("tok_valid"), "{f}");
+    assert_no_secret("the batch summary", &f);
+    assert!(f.contains("4 saga(s): ok 1 · failed 0 · skipped 3"), "{f}");
+    // B goes on with the real override, not the masked line.
+    h.keys("B");
+    let form = h.app.batch_form.as_ref().expect("the batch form");
+    assert_eq!(form.over, r#"{"payment_token":"tok_valid"}"#);
 }

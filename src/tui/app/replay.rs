@@ -414,7 +414,13 @@ impl App {
                 spec.compensated.as_str()
             ),
         )];
-        let over = serde_json::Value::Object(spec.context_override.clone()).to_string();
+        // The sagas may be of several names: masked with every name's
+        // patterns, as a replay log's override is.
+        let mut shown = spec.context_override.clone();
+        if let Some(sens) = &self.cfg.sensitive {
+            crate::compliance::mask::mask_any_context(sens, &mut shown);
+        }
+        let over = serde_json::Value::Object(shown).to_string();
         for (i, part) in wrap(&format!("override: {over}"), 100)
             .into_iter()
             .enumerate()

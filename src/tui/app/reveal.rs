@@ -32,10 +32,7 @@ impl App {
         let (saga_id, saga_name) = (t.saga.saga_id.clone(), t.saga.saga_name.clone());
         if self.is_revealed(&saga_id) {
             self.revealed = None;
-            self.info(format!(
-                "saga {} is masked again",
-                short_id(&saga_id)
-            ));
+            self.info(format!("saga {} is masked again", short_id(&saga_id)));
             self.follow_cursor();
             return;
         }

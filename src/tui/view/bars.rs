@@ -62,7 +62,8 @@ pub(super) fn header(f: &mut Frame, app: &App, r: Rect) {
         spans.push(sep.clone());
         spans.push(Span::styled(
             format!("revealed: {}", r.reason),
-            th.fg(th.failed).add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            th.fg(th.failed)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
         ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)).style(th.header()), r);
@@ -205,10 +206,13 @@ pub(super) fn hints(app: &App, width: usize) -> Line<'static> {
     };
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
+    // `V` is a hint only where there is something masked to reveal.
+    let reveal_hint =
+        |cmd: Cmd| cmd == Cmd::Reveal && app.cfg.sensitive.is_some() && app.timeline.is_some();
     let mut add = |pick: &dyn Fn(&CommandDef) -> bool| {
         for d in COMMANDS
             .iter()
-            .filter(|d| d.hint && pick(d))
+            .filter(|d| (d.hint || reveal_hint(d.cmd)) && pick(d))
             .filter(|d| !(app.cfg.readonly && d.cmd.writes()))
         {
             let short = d
