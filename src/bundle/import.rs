@@ -95,6 +95,10 @@ pub enum ImportError {
         .0.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join(", "),
         if .0.len() > 3 { ", …" } else { "" })]
     Conflicts(Vec<Conflict>),
+    /// A record holds masked values (`•••`, `🔒`): the bundle was exported
+    /// masked and is not the data; nothing was imported.
+    #[error("{0}: the bundle was exported masked, so it holds masks, not the data; nothing was imported (export it with --reveal --reason TEXT to move the values)")]
+    Masked(String),
 }
 
 /// Compares every record with the store: per saga the destination's
@@ -111,7 +115,9 @@ pub async fn plan_import(
     let mut snaps_of: Option<(String, HashMap<String, Value>)> = None;
     let mut replays_of: Option<(String, HashMap<String, Value>)> = None;
     for rec in records {
-        match rec? {
+        let rec = rec?;
+        refuse_masked(&rec)?;
+        match rec {
             Record::Snapshot(s) => {
                 if snaps_of.as_ref().is_none_or(|(id, _)| id != &s.saga_id) {
                     let (have, _) = all_snapshots(store, &s.saga_id, 5000).await?;
@@ -171,6 +177,28 @@ pub async fn plan_import(
         }
     }
     Ok(plan)
+}
+
+fn refuse_masked(rec: &Record) -> Result<(), ImportError> {
+    use crate::compliance::mask;
+    let found = match rec {
+        Record::Snapshot(s) => mask::first_masked(s).map(|p| {
+            format!(
+                "snapshot {} of saga {} is masked at {p}",
+                s.snapshot_id, s.saga_id
+            )
+        }),
+        Record::Replay(r) => match &r.context_override {
+            Some(Value::Object(m)) => mask::first_masked_in(m).map(|p| {
+                format!(
+                    "replay {} of saga {} has a masked override at {p}",
+                    r.replay_id, r.original_saga_id
+                )
+            }),
+            _ => None,
+        },
+    };
+    found.map_or(Ok(()), |m| Err(ImportError::Masked(m)))
 }
 
 /// Writes what the plan says is new (and conflicts as `on_conflict` says),

@@ -28,6 +28,8 @@ pub struct SagasListArgs {
     pub format: Format,
     #[command(flatten)]
     pub filter: FilterArgs,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 fn encode_cursor(c: &SagaCursor) -> String {
@@ -137,6 +139,8 @@ pub struct SagaShowArgs {
     pub saga: String,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 pub async fn saga_show(ctx: &mut Context, a: SagaShowArgs) -> Result<Exit, CliError> {
@@ -178,6 +182,8 @@ pub struct SnapshotsArgs {
     /// Table, JSON (sagaz field names) or JSON lines.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 /// Memory a page of `snapshots` may take, roughly: pages shrink for sagas
@@ -358,6 +364,8 @@ pub struct DiffArgs {
     /// error, compensated_steps); paths: one line per changed JSON path or field; json: both.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -396,14 +404,7 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
     // Status, error and compensated steps live beside the context: a
     // rollback changes them and often nothing in the context.
     let fields = diff::snapshot_field_changes(&sa, &sb);
-    let show = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
-    let line = |c: &diff::PathChange| match c.kind {
-        diff::ChangeKind::Added => format!("+ {} = {}\n", c.path, show(&c.new)),
-        diff::ChangeKind::Removed => format!("- {} (was {})\n", c.path, show(&c.old)),
-        diff::ChangeKind::Changed => {
-            format!("~ {}: {} -> {}\n", c.path, show(&c.old), show(&c.new))
-        }
-    };
+    let line = |c: &diff::PathChange| format!("{}\n", c.line());
     match a.format {
         DiffFormat::Text => {
             let u = diff::unified_diff(&va, &vb, (&label(&sa), &label(&sb)));
@@ -411,6 +412,14 @@ pub async fn diff(ctx: &mut Context, a: DiffArgs) -> Result<Exit, CliError> {
                 note("contexts are equal");
             } else {
                 emit(&u);
+            }
+            // The lines above show masks; say which values changed.
+            let masked: Vec<_> = changes.iter().filter(|c| c.is_masked()).collect();
+            if !masked.is_empty() {
+                emit("masked values:\n");
+                for c in masked {
+                    emit(&line(c));
+                }
             }
             if !fields.is_empty() {
                 emit("snapshot fields:\n");
@@ -460,6 +469,8 @@ pub struct TimeTravelArgs {
     pub key: Option<String>,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 pub async fn time_travel(ctx: &mut Context, a: TimeTravelArgs) -> Result<Exit, CliError> {
@@ -569,6 +580,8 @@ pub struct ListChangesArgs {
     pub limit: usize,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 pub async fn list_changes(ctx: &mut Context, a: ListChangesArgs) -> Result<Exit, CliError> {
@@ -626,6 +639,8 @@ pub struct HistoryArgs {
     pub limit: usize,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 pub async fn history(ctx: &mut Context, a: HistoryArgs) -> Result<Exit, CliError> {
@@ -700,6 +715,8 @@ pub struct WhereChangedArgs {
     pub path: String,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 /// `where-changed`: the snapshots where the value at a path changed,
@@ -727,6 +744,17 @@ pub async fn where_changed(ctx: &mut Context, a: WhereChangedArgs) -> Result<Exi
                 None => "(absent)".to_string(),
                 Some(v) => display_value(v),
             };
+            let change = |c: &replay::ValueChange| {
+                let masked = [&c.old, &c.new]
+                    .into_iter()
+                    .flatten()
+                    .any(crate::compliance::mask::is_masked);
+                if masked {
+                    "changed (masked)".to_string()
+                } else {
+                    format!("{} → {}", shown(&c.old), shown(&c.new))
+                }
+            };
             let mut t = Table::new(vec!["#", "CREATED", "STEP", "STATUS", "CHANGE"]);
             for c in &found.changes {
                 t.row(vec![
@@ -734,7 +762,7 @@ pub async fn where_changed(ctx: &mut Context, a: WhereChangedArgs) -> Result<Exi
                     output::time_cell(&c.created_at),
                     c.step_name.clone(),
                     output::status_cell(&c.status),
-                    format!("{} → {}", shown(&c.old), shown(&c.new)),
+                    change(c),
                 ]);
             }
             if t.is_empty() {

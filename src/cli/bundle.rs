@@ -29,6 +29,10 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Sensitive values are exported masked unless revealed (`--reveal
+    /// --reason TEXT`, audited per saga).
+    #[command(flatten)]
+    pub reveal: super::reveal::RevealArgs,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +203,7 @@ impl From<ImportError> for CliError {
             ImportError::Bundle(b) => b.into(),
             ImportError::Store(s) => s.into(),
             c @ ImportError::Conflicts(_) => CliError::new(Exit::Conflict, c.to_string()),
+            m @ ImportError::Masked(_) => CliError::usage(m.to_string()),
         }
     }
 }
@@ -248,7 +253,8 @@ pub async fn import(ctx: &mut Context, a: ImportArgs) -> Result<Exit, CliError> 
     if !check.verified {
         note("warning: version 1 bundle (no end line): whether it is complete cannot be checked");
     }
-    let store = ctx.store().await?;
+    // Compared with and written as the values themselves, never masks.
+    let store = crate::store::unmasked(&ctx.store().await?);
     // 2. What the store already has, before anything is written.
     let plan = plan_import(store.as_ref(), bundle::records(source.reader()?)).await?;
     // 3. The writes.
@@ -302,8 +308,9 @@ async fn copy_saga(
 }
 
 pub async fn migrate(ctx: &mut Context, a: MigrateArgs) -> Result<Exit, CliError> {
-    let from = open_url(&ctx.settings, &a.from, true).await?;
-    let to = open_url(&ctx.settings, &a.to, ctx.settings.readonly).await?;
+    // A copy moves the values themselves, never their masks.
+    let from = crate::store::unmasked(&open_url(&ctx.settings, &a.from, true).await?);
+    let to = crate::store::unmasked(&open_url(&ctx.settings, &a.to, ctx.settings.readonly).await?);
     let all = SagaFilter::default();
     let total = from.count_sagas(&all).await?;
     let pb = progress(total, "migrating");

@@ -13,6 +13,7 @@ pub mod filter;
 mod junit;
 pub mod output;
 mod replay_run;
+mod reveal;
 pub(crate) mod run;
 
 use std::path::PathBuf;
@@ -208,8 +209,11 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         store: cli.global.store.clone(),
         readonly: cli.global.readonly,
     };
-    let settings = Settings::load(&overrides)?;
+    let mut settings = Settings::load(&overrides)?;
     let command = cli.command.unwrap_or(Command::Tui(TuiArgs::default()));
+    if let Some(r) = reveal_args(&command) {
+        settings.reveal = r.audit(&settings.identity)?;
+    }
     // Read-only mode refuses a writing command before anything runs (no
     // step command, no store opened for writing).
     let (access, action) = store_access(&command);
@@ -247,6 +251,22 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Batch(a) => batch::batch(&mut ctx, *a).await,
         Command::Demo(a) => demo::demo(&mut ctx, a).await,
     }
+}
+
+/// The `--reveal` flags of a reading command that has them.
+fn reveal_args(cmd: &Command) -> Option<&reveal::RevealArgs> {
+    Some(match cmd {
+        Command::Sagas(SagasCommand::List(a)) => &a.reveal,
+        Command::Sagas(SagasCommand::Show(a)) => &a.reveal,
+        Command::Snapshots(a) => &a.reveal,
+        Command::Diff(a) => &a.reveal,
+        Command::WhereChanged(a) => &a.reveal,
+        Command::Replay(ReplayCommand::TimeTravel(a)) => &a.reveal,
+        Command::Replay(ReplayCommand::ListChanges(a)) => &a.reveal,
+        Command::Replay(ReplayCommand::History(a)) => &a.reveal,
+        Command::Export(a) => &a.reveal,
+        _ => return None,
+    })
 }
 
 /// What a command does to the store, and its name for messages.

@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::output::{emit, emit_json, Format};
+use super::reveal::{shown_log, shown_outcome, shown_plan};
 use super::run::{compact, load_definitions, lock_ttl, plan_exit, print_event};
 use super::{CliError, Context, Exit};
 use crate::model::short_id;
@@ -176,6 +177,7 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
         // A refused dry run still shows its plan: what was found, and why
         // the real run would not start.
         Err(replay::ReplayError::Plan(p)) if opts.dry_run && p.checkpoint.is_some() => {
+            let p = Box::new(shown_plan(&ctx.settings, &p));
             match a.format {
                 Format::Json | Format::Jsonl => emit_json(&json!({"plan": p, "replay_log": null})),
                 _ => emit(&render_plan(&p, None)),
@@ -184,6 +186,9 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
         }
         Err(e) => return Err(e.into()),
     };
+    // What is printed or written is masked (the plan a real run returns
+    // was rebuilt from the values).
+    let report = shown_report(&ctx.settings, report);
     if opts.dry_run {
         if let Some(path) = &a.o.plan_out {
             if let Some(file) = replay::artifact::PlanFile::new(
@@ -215,9 +220,24 @@ pub async fn replay_run(ctx: &mut Context, a: ReplayRunArgs) -> Result<Exit, Cli
     })
 }
 
+/// A replay's report as printed: plan, log and outcome masked unless
+/// revealing.
+fn shown_report(
+    settings: &crate::config::Settings,
+    r: replay::ReplayReport,
+) -> replay::ReplayReport {
+    replay::ReplayReport {
+        plan: shown_plan(settings, &r.plan),
+        log: shown_log(settings, &r.log),
+        outcome: r.outcome.as_ref().map(|o| shown_outcome(settings, o)),
+    }
+}
+
 /// A real replay's result: JSON, or lines for people.
 fn emit_replay_report(report: &replay::ReplayReport, format: Format) {
     let outcome = report.outcome.as_ref();
+    // The caller masked the plan and the log; the outcome's context is
+    // masked with them (see `shown_report`).
     match format {
         Format::Json | Format::Jsonl => {
             emit_json(&json!({"replay_log": report.log, "outcome": outcome, "plan": report.plan}))
@@ -318,6 +338,7 @@ pub async fn replay_apply(ctx: &mut Context, a: ApplyArgs) -> Result<Exit, CliEr
                 }
             };
             let report = replay::apply_plan(&store, &defs, &file, &opts, &events).await?;
+            let report = shown_report(&ctx.settings, report);
             emit_replay_report(&report, a.format);
             Ok(if report.succeeded() {
                 Exit::Ok
@@ -454,6 +475,7 @@ pub fn render_plan(p: &ReplayPlan, replay_id: Option<&str>) -> String {
         }
         for c in &p.diff {
             let line = match c.kind {
+                _ if c.is_masked() => format!("  {}", c.line()),
                 ChangeKind::Added => format!("    + {} = {}", c.path, v(&c.new)),
                 ChangeKind::Removed => format!("    - {} (was {})", c.path, v(&c.old)),
                 ChangeKind::Changed => format!("    ~ {}: {} → {}", c.path, v(&c.old), v(&c.new)),
@@ -556,7 +578,20 @@ pub async fn replay_recover(ctx: &mut Context, a: RecoverArgs) -> Result<Exit, C
                 .is_some_and(|l| l.replay_status == crate::model::ReplayStatus::Failed)
     });
     match a.format {
-        Format::Json | Format::Jsonl => emit_json(&report),
+        Format::Json | Format::Jsonl => {
+            let mut report = report.clone();
+            for r in &mut report.abandoned {
+                r.replay.log = shown_log(&ctx.settings, &r.replay.log);
+                r.replay.progress = r
+                    .replay
+                    .progress
+                    .as_ref()
+                    .map(|p| super::reveal::shown_snapshot(&ctx.settings, p));
+                r.closed = r.closed.as_ref().map(|l| shown_log(&ctx.settings, l));
+                r.outcome = r.outcome.as_ref().map(|o| shown_outcome(&ctx.settings, o));
+            }
+            emit_json(&report)
+        }
         _ => {
             let mut s = String::new();
             for r in &report.abandoned {

@@ -222,7 +222,9 @@ pub async fn run(ctx: &mut Context, a: RunArgs) -> Result<Exit, CliError> {
         }
     }
     match a.format {
-        Format::Json | Format::Jsonl => emit_json(&outcome),
+        Format::Json | Format::Jsonl => {
+            emit_json(&super::reveal::shown_outcome(&ctx.settings, &outcome))
+        }
         _ => {
             let mut s = format!(
                 "saga {} {}: {} ({} snapshot{})\n",

@@ -21,6 +21,8 @@ pub struct ComplianceStore {
     inner: Arc<dyn SnapshotStore>,
     policy: Arc<Compliance>,
     reveal: bool,
+    /// Set on a store opened to reveal: every saga read is audited first.
+    audit: Option<Arc<super::RevealAudit>>,
 }
 
 impl ComplianceStore {
@@ -30,6 +32,24 @@ impl ComplianceStore {
             inner,
             policy,
             reveal: false,
+            audit: None,
+        }
+    }
+
+    /// Wraps `inner` with `policy`; reads are revealed, each saga's
+    /// reveal recorded in the audit log by `audit` before its values are
+    /// handed out (a read fails when the event cannot be written).
+    /// Ciphertexts without their key show as `🔒`.
+    pub fn revealing(
+        inner: Arc<dyn SnapshotStore>,
+        policy: Arc<Compliance>,
+        audit: Arc<super::RevealAudit>,
+    ) -> Self {
+        ComplianceStore {
+            inner,
+            policy,
+            reveal: true,
+            audit: Some(audit),
         }
     }
 
@@ -73,7 +93,12 @@ impl ComplianceStore {
         if let Some(enc) = &self.policy.encryption {
             enc.decrypt_snapshot(&mut s).await?;
         }
-        if self.policy.mask && !self.reveal {
+        if let Some(audit) = &self.audit {
+            audit
+                .record(self.inner.as_ref(), &self.policy.sensitive, &s)
+                .await?;
+            mask::lock_ciphertexts(&mut s.context);
+        } else if self.policy.mask && !self.reveal {
             mask::mask_snapshot(&self.policy.sensitive, &mut s);
         }
         Ok(s)
@@ -104,7 +129,8 @@ impl ComplianceStore {
 
     /// Opens each item; one that fails becomes an unreadable entry where
     /// it stood, so a listing goes on around it.
-    async fn open_listing(&self, l: Listing<Snapshot>) -> Listing<Snapshot> {
+    /// A reveal that cannot be audited fails the whole read instead.
+    async fn open_listing(&self, l: Listing<Snapshot>) -> StoreResult<Listing<Snapshot>> {
         let mut out = Listing {
             next: l.next.clone(),
             ..Listing::default()
@@ -113,6 +139,9 @@ impl ComplianceStore {
             match e {
                 Ok(s) => match self.open(s.clone()).await {
                     Ok(s) => out.items.push(s),
+                    Err(err @ ComplianceError::Refused(_)) if self.audit.is_some() => {
+                        return Err(err.into())
+                    }
                     Err(err) => out.push_bad(BadEntry {
                         key: s.snapshot_id.clone(),
                         saga_id: Some(s.saga_id.clone()),
@@ -122,7 +151,7 @@ impl ComplianceStore {
                 Err(b) => out.push_bad(b.clone()),
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -151,6 +180,7 @@ impl SnapshotStore for ComplianceStore {
     fn unmasked(&self) -> Option<Arc<dyn SnapshotStore>> {
         Some(Arc::new(ComplianceStore {
             reveal: true,
+            audit: None,
             ..self.clone()
         }))
     }
@@ -187,7 +217,7 @@ impl SnapshotStore for ComplianceStore {
         q: &SnapshotQuery,
     ) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.list_snapshots(saga_id, q).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn count_snapshots(&self, saga_id: &str) -> StoreResult<u64> {
         self.inner.count_snapshots(saga_id).await
@@ -217,14 +247,14 @@ impl SnapshotStore for ComplianceStore {
         step: &str,
     ) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.latest_snapshots_for_step(saga_ids, step).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
         Ok(self.inner.get_replay(id).await?.map(|g| self.open_log(g)))
     }
     async fn snapshots_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.snapshots_of_sagas(ids).await?;
-        Ok(self.open_listing(l).await)
+        self.open_listing(l).await
     }
     async fn replays_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
         Ok(self.open_logs(self.inner.replays_of_sagas(ids).await?))

@@ -127,16 +127,14 @@ pub fn is_masked(v: &Value) -> bool {
     let Some(rest) = s.strip_prefix(DOTS) else {
         return false;
     };
-    let rest = rest.strip_prefix('•').map_or(rest, |r| {
-        // A card's mask: `•••• 1234 #…`.
-        r.strip_prefix(' ')
-            .and_then(|r| {
-                r.get(..4)
-                    .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
-                    .map(|_| &r[4..])
-            })
-            .unwrap_or("\0")
-    });
+    // A card's mask: `•••• 1234 #…`; any other: `••• #…`.
+    let rest = match rest.strip_prefix("• ") {
+        Some(card) => match card.get(..4) {
+            Some(last4) if last4.bytes().all(|b| b.is_ascii_digit()) => &card[4..],
+            _ => return false,
+        },
+        None => rest,
+    };
     match rest.strip_prefix(" #") {
         Some(fp) => fp.len() == FP_HEX && fp.bytes().all(|b| b.is_ascii_hexdigit()),
         None => false,

@@ -20,6 +20,7 @@ pub mod layer;
 pub mod mask;
 pub mod paths;
 pub mod retention;
+pub mod reveal;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use layer::ComplianceStore;
 pub use paths::{PathPattern, PathSeg, SensitivePaths};
+pub use reveal::{can_reveal, RevealAudit};
 
 use crate::store::StoreError;
 

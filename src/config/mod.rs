@@ -189,6 +189,9 @@ pub struct Settings {
     pub identity: String,
     /// The config file as parsed (empty when none was read).
     pub file: FileConfig,
+    /// Set to reveal masked values (`--reveal --reason`): stores opened
+    /// from these settings reveal, each saga's reveal audited.
+    pub reveal: Option<std::sync::Arc<crate::compliance::RevealAudit>>,
 }
 
 /// What an operation does to the store, as read-only mode sees it.
@@ -463,6 +466,7 @@ impl Settings {
             compression,
             identity,
             file,
+            reveal: None,
         })
     }
 

@@ -47,10 +47,14 @@ impl Settings {
         store: Arc<dyn SnapshotStore>,
     ) -> StoreResult<Arc<dyn SnapshotStore>> {
         let policy = self.compliance().await?;
-        Ok(if policy.is_active() {
-            Arc::new(ComplianceStore::new(store, Arc::new(policy)))
-        } else {
-            store
+        Ok(match (&self.reveal, policy.is_active()) {
+            (Some(audit), _) => Arc::new(ComplianceStore::revealing(
+                store,
+                Arc::new(policy),
+                audit.clone(),
+            )),
+            (None, true) => Arc::new(ComplianceStore::new(store, Arc::new(policy))),
+            (None, false) => store,
         })
     }
 

@@ -213,6 +213,37 @@ pub fn parse_plan_document(text: &str) -> Result<PlanDocument, PlanFileError> {
     }
 }
 
+/// Whether the context a plan was shown with agrees with the one rebuilt
+/// now: equal, except that a value the plan showed masked (`•••`, `🔒`)
+/// stands for whatever is there now (its fingerprint belongs to the process
+/// that wrote the plan; a change to the saga since is caught by the
+/// snapshot fingerprint).
+fn contexts_agree(
+    was: &serde_json::Map<String, serde_json::Value>,
+    now: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    use crate::compliance::mask::is_masked;
+    use serde_json::Value;
+    fn agree(a: &Value, b: &Value) -> bool {
+        if is_masked(a) {
+            return true;
+        }
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| agree(v, w)))
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(v, w)| agree(v, w))
+            }
+            _ => a == b,
+        }
+    }
+    was.len() == now.len()
+        && was
+            .iter()
+            .all(|(k, v)| now.get(k).is_some_and(|w| agree(v, w)))
+}
+
 /// Whether a plan rebuilt now does what the file's plan said: same
 /// checkpoint, same steps and decisions, same context, same compensations.
 /// `Some(difference)` when not.
@@ -236,7 +267,7 @@ pub fn plan_differs(was: &ReplayPlan, now: &ReplayPlan) -> Option<String> {
             show(now)
         ));
     }
-    if was.merged_context != now.merged_context {
+    if !contexts_agree(&was.merged_context, &now.merged_context) {
         return Some("the context the replay would start with differs".into());
     }
     if was.compensations != now.compensations {

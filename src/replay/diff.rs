@@ -37,6 +37,63 @@ pub struct PathChange {
 }
 
 impl PathChange {
+    /// Whether either side is masked (`•••`, `🔒`): the change is shown as
+    /// "changed (masked)", neither side.
+    pub fn is_masked(&self) -> bool {
+        use crate::compliance::mask::is_masked;
+        self.old.as_ref().is_some_and(is_masked) || self.new.as_ref().is_some_and(is_masked)
+    }
+
+    /// Masks both sides when the path is sensitive for `saga_name` (every
+    /// saga name's patterns when `None`); shows ciphertexts as `🔒` either
+    /// way.
+    pub fn mask(&mut self, sensitive: &crate::compliance::SensitivePaths, saga_name: Option<&str>) {
+        use crate::compliance::{mask, PathSeg};
+        let segs: Option<Vec<PathSeg>> =
+            super::where_changed::parse_path(&self.path).ok().map(|p| {
+                p.into_iter()
+                    .map(|s| match s {
+                        super::where_changed::Seg::Key(k) => PathSeg::Key(k),
+                        super::where_changed::Seg::Index(i) => PathSeg::Index(i),
+                    })
+                    .collect()
+            });
+        // A path that does not parse is masked: better hidden than shown.
+        let hide = match (&segs, saga_name) {
+            (None, _) => true,
+            (Some(p), Some(n)) => sensitive.is_sensitive(n, p),
+            (Some(p), None) => sensitive.all().any(|pat| pat.covers(p)),
+        };
+        for v in [&mut self.old, &mut self.new].into_iter().flatten() {
+            if hide {
+                *v = mask::mask_value(v);
+            } else {
+                mask::lock_value(v);
+            }
+        }
+    }
+
+    /// One line for people: `~ $.a: 1 -> 2`, `+ $.b = 3`, `- $.c (was 4)`;
+    /// a masked change says so and shows neither side.
+    pub fn line(&self) -> String {
+        let show = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+        match (self.kind, self.is_masked()) {
+            (ChangeKind::Added, true) => format!("+ {}: added (masked)", self.path),
+            (ChangeKind::Removed, true) => format!("- {}: removed (masked)", self.path),
+            (ChangeKind::Changed, true) => format!("~ {}: changed (masked)", self.path),
+            (ChangeKind::Added, false) => format!("+ {} = {}", self.path, show(&self.new)),
+            (ChangeKind::Removed, false) => format!("- {} (was {})", self.path, show(&self.old)),
+            (ChangeKind::Changed, false) => {
+                format!(
+                    "~ {}: {} -> {}",
+                    self.path,
+                    show(&self.old),
+                    show(&self.new)
+                )
+            }
+        }
+    }
+
     /// Whether a changed value also changed JSON type (number → string…).
     pub fn changes_type(&self) -> bool {
         match (&self.old, &self.new) {
@@ -184,6 +241,17 @@ pub fn diff_json(a: &Snapshot, b: &Snapshot) -> Value {
         &Value::Object(a.context.clone()),
         &Value::Object(b.context.clone()),
     );
+    // A masked change says so: `"masked": true`, its sides being masks.
+    let changes: Vec<Value> = changes
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+            if let (true, Value::Object(m)) = (c.is_masked(), &mut v) {
+                m.insert("masked".into(), Value::Bool(true));
+            }
+            v
+        })
+        .collect();
     serde_json::json!({
         "a": which(a),
         "b": which(b),

@@ -276,6 +276,25 @@ impl ReplayPlan {
             .collect()
     }
 
+    /// Masks what the plan shows of the context (the checkpoint's context
+    /// with the override, the override, the diff) for output: the patterns
+    /// of the plan's saga name, or of every saga name when it is unknown.
+    /// A real run never starts from a masked plan (it plans again,
+    /// unmasked, under the lock).
+    pub fn mask(&mut self, sensitive: &crate::compliance::SensitivePaths) {
+        use crate::compliance::mask;
+        let name = self.saga_name.clone();
+        let mask_ctx = |ctx: &mut Map<String, Value>| match &name {
+            Some(n) => mask::mask_context(sensitive, n, ctx),
+            None => mask::mask_any_context(sensitive, ctx),
+        };
+        mask_ctx(&mut self.merged_context);
+        mask_ctx(&mut self.context_override);
+        for c in &mut self.diff {
+            c.mask(sensitive, name.as_deref());
+        }
+    }
+
     /// The planned step of this name.
     pub fn step(&self, name: &str) -> Option<&PlannedStep> {
         self.steps.iter().find(|s| s.step == name)

@@ -204,6 +204,9 @@ pub async fn recover(
     opts: &RecoverOptions,
     events: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<RecoverReport, ReplayError> {
+    // Resuming writes the replay's saga on from its last snapshot and
+    // rewrites its log entry: both from the values, not their masks.
+    let store = &crate::store::unmasked(store);
     let ids = match sagas {
         Some(ids) => ids,
         None => all_saga_ids(store.as_ref()).await?,

@@ -277,6 +277,9 @@ pub async fn replay_saga(
     opts: &ReplayOptions,
     events: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<ReplayReport, ReplayError> {
+    // The values themselves: the new saga starts from them (a masked read
+    // would hand it `•••`, which the protection layer refuses to write).
+    let store = &crate::store::unmasked(store);
     let (plan, _) = plan_replay(
         store.as_ref(),
         defs,
@@ -315,6 +318,7 @@ pub async fn apply_plan(
     opts: &ReplayOptions,
     events: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<ReplayReport, ReplayError> {
+    let store = &crate::store::unmasked(store);
     let saga_id = &file.plan.original_saga_id;
     let (plan, history) = plan_replay(
         store.as_ref(),
@@ -357,6 +361,11 @@ async fn run_checked_plan(
     file: Option<&super::artifact::PlanFile>,
     events: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<ReplayReport, ReplayError> {
+    // A real run reads its checkpoint and writes the new saga unmasked;
+    // the plan it was given may have been built from masked reads (what a
+    // user was shown), so the run starts from the plan rebuilt under the
+    // lock below.
+    let store = &crate::store::unmasked(store);
     let saga_id = plan.original_saga_id.clone();
     let saga_id = saga_id.as_str();
     // A plan with errors (unknown step, no checkpoint, no definition) is
@@ -421,12 +430,15 @@ async fn run_checked_plan(
                 "saga {saga_id} changed while the replay was being planned: {why}; plan it again"
             )));
         }
-        Ok(())
+        Ok(now)
     };
-    if let Err(e) = recheck.await {
-        let _ = lock.release().await;
-        return Err(e);
-    }
+    let plan = match recheck.await {
+        Ok(now) => now,
+        Err(e) => {
+            let _ = lock.release().await;
+            return Err(e);
+        }
+    };
     let mut log = new_log(&plan, spec, opts, ReplayStatus::Running);
     log.extra
         .insert("lock_owner".into(), Value::from(opts.lock_owner.clone()));
