@@ -787,6 +787,14 @@ async fn reveal(
     sensitive: &Sensitive,
     details: Option<serde_json::Value>,
 ) -> JobResult<Vec<String>> {
+    // The permission first (every actor may until access control is
+    // configured): a refused reveal writes nothing and shows nothing.
+    crate::compliance::reveal::can_reveal(&env.identity, &grant.saga_name).map_err(|e| {
+        JobError::msg(format!(
+            "{} may not reveal saga {}: {e}",
+            env.identity, grant.saga_id
+        ))
+    })?;
     let mut paths = Vec::new();
     if let Some(sens) = sensitive {
         let raw = stores::unmasked(store);
