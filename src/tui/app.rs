@@ -20,6 +20,7 @@ mod mouse;
 mod overview;
 mod panels;
 mod replay;
+mod reveal;
 mod timeline;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -33,6 +34,7 @@ pub use super::keymap::palette_candidates;
 use super::keymap::Keymap;
 pub use super::layout::Pane;
 pub use super::messages::Action;
+pub use super::messages::RevealGrant;
 use super::messages::{DetailKey, Mark, ReplaysView, Request, Response, Slot, Tickets};
 use super::theme::Theme;
 use crate::model::{SagaSummary, Timestamp};
@@ -118,6 +120,8 @@ pub enum InputKind {
     Reason,
     /// Confirming a batch replay: the number of marked sagas, typed.
     ConfirmBatch,
+    /// Why the open saga is revealed (required; recorded in the audit log).
+    RevealReason,
 }
 
 /// How a line of a panel is drawn.
@@ -275,6 +279,9 @@ pub struct AppConfig {
     pub definitions: Vec<String>,
     /// How often new sagas and snapshots are looked for; `None`: never.
     pub live: Option<Duration>,
+    /// The sensitive-field patterns the store masks with; `None` when it
+    /// masks nothing (then there is nothing to reveal).
+    pub sensitive: super::masking::Sensitive,
 }
 
 /// The whole UI state.
@@ -331,6 +338,12 @@ pub struct App {
     pub overview: Option<OverviewPage>,
     /// The batch form `b` / `B` open (it takes the keys).
     pub batch_form: Option<BatchForm>,
+    /// The saga shown unmasked, and why (`V`; until the saga is closed or
+    /// `V` again).
+    pub revealed: Option<RevealGrant>,
+    /// The saga whose reveal is being asked for (captured when the reason
+    /// prompt opens) or whose audit event is being written.
+    reveal_asked: Option<RevealGrant>,
 }
 
 impl App {
@@ -397,6 +410,8 @@ impl App {
             last_live: None,
             overview: None,
             batch_form: None,
+            revealed: None,
+            reveal_asked: None,
         };
         app.check_health();
         app.reload_list();
@@ -500,6 +515,7 @@ impl App {
             Response::Replays { result, .. } => self.on_replays(result),
             Response::OpenSaga { result, .. } => self.on_open_saga(result),
             Response::Exported { result, .. } => self.on_exported(result),
+            Response::Revealed { grant, result, .. } => self.on_revealed(grant, result),
             Response::Plan { result, .. } => self.on_plan(result),
             Response::ReplayEvent { event, .. } => self.on_replay_event(&event),
             Response::Replayed { result, .. } => self.on_replayed(result),

@@ -305,6 +305,13 @@ pub fn render(snap: &Snapshot, against: Option<(&Snapshot, String)>) -> Rendered
 /// One line of the Diff tab for a changed path or field.
 fn change_line(c: &PathChange, show: impl Fn(&Value) -> String) -> (DiffLine, String) {
     let show = |v: &Option<Value>| v.as_ref().map(&show).unwrap_or_default();
+    // Masked on either side: that it changed, never what from or to.
+    if crate::tui::masking::is_masked_change(c) {
+        return (
+            DiffLine::Changed,
+            format!("~ {}: {}", c.path, crate::tui::masking::CHANGED_MASKED),
+        );
+    }
     match c.kind {
         ChangeKind::Added => (DiffLine::Added, format!("+ {}: {}", c.path, show(&c.new))),
         ChangeKind::Removed => (DiffLine::Removed, format!("- {}: {}", c.path, show(&c.old))),

@@ -97,6 +97,9 @@ pub fn diff_lines(
         .into_iter()
         .map(|c| {
             let text = match (&c.old, &c.new) {
+                _ if crate::tui::masking::is_masked_change(&c) => {
+                    format!("~ {}: {}", c.path, crate::tui::masking::CHANGED_MASKED)
+                }
                 (Some(o), Some(n)) => format!("~ {}: {} → {}", c.path, short(o), short(n)),
                 (None, Some(n)) => format!("+ {}: {}", c.path, short(n)),
                 (Some(o), None) => format!("- {}: {}", c.path, short(o)),

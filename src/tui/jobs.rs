@@ -15,15 +15,19 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use super::content::{self, Rendered, Seg};
+use super::masking::{self, Sensitive};
 use super::messages::Action;
 pub use super::messages::{
-    DetailKey, ExportWhat, JobError, JobResult, Jump, Mark, ReplaysView, Request, Response, Slot,
-    UNREADABLE,
+    DetailKey, ExportWhat, JobError, JobResult, Jump, Mark, ReplaysView, Request, Response,
+    RevealGrant, Slot, UNREADABLE,
 };
+use crate::compliance::{audit, mask};
 use crate::engine::{Definitions, Event};
 use crate::model::Timestamp;
 use crate::replay::{self, ReplayOptions, ReplayPlan, ReplayReport, ReplaySpec, SnapshotRef};
-use crate::store::{Order, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore};
+use crate::store::{
+    self as stores, Order, SagaPageRequest, SnapshotCursor, SnapshotQuery, SnapshotStore,
+};
 
 /// Snapshots per timeline page. The store returns whole snapshots, so this
 /// bounds the transient memory of a page of 1 MB contexts; only metadata is kept.
@@ -88,6 +92,8 @@ pub struct Jobs {
     /// (aborting a task cannot stop a blocking computation already started).
     latest_detail: Arc<AtomicU64>,
     replay_env: Arc<ReplayEnv>,
+    /// What plans and replay logs are masked with.
+    sensitive: Sensitive,
 }
 
 /// What replays need besides the store.
@@ -122,7 +128,14 @@ impl Jobs {
             cache: Arc::new(Mutex::new(Cache::new(CACHE_BYTES))),
             latest_detail: Arc::new(AtomicU64::new(0)),
             replay_env: Arc::new(ReplayEnv::default()),
+            sensitive: None,
         }
+    }
+
+    /// The sensitive-field patterns the store masks with: plans computed
+    /// from unmasked data and replay logs' overrides are masked with them.
+    pub fn set_sensitive(&mut self, sensitive: Sensitive) {
+        self.sensitive = sensitive;
     }
 
     /// Definitions and identity for dry runs and replays.
@@ -164,6 +177,7 @@ impl Jobs {
         }
         let latest = self.latest_detail.clone();
         let env = self.replay_env.clone();
+        let sensitive = self.sensitive.clone();
         let handle = tokio::spawn(async move {
             let store = {
                 let mut g = store_slot.lock().await;
@@ -178,21 +192,31 @@ impl Jobs {
                     },
                 }
             };
-            let response = run(req, store, cache, latest, &env, &tx).await;
+            let response = run(req, store, cache, latest, &env, &sensitive, &tx).await;
             let _ = tx.send(Action::Data(Box::new(response)));
         });
         self.running.insert(slot, handle);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     req: Request,
     store: Result<Arc<dyn SnapshotStore>, JobError>,
     cache: Arc<Mutex<Cache<Arc<Rendered>>>>,
     latest: Arc<AtomicU64>,
     env: &ReplayEnv,
+    sensitive: &Sensitive,
     tx: &UnboundedSender<Action>,
 ) -> Response {
+    // Replays and their plans read the checkpoint unmasked: the override
+    // is merged onto the real values, and a masked value is never written
+    // into a new saga. What they show is masked again below.
+    let replaying = matches!(
+        req,
+        Request::DryRun { .. } | Request::Batch { .. } | Request::Replay { .. }
+    );
+    let store = store.map(|s| if replaying { stores::unmasked(&s) } else { s });
     match req {
         Request::DryRun {
             id,
@@ -200,6 +224,7 @@ async fn run(
             saga_name,
             spec,
             log,
+            revealed,
         } => Response::Plan {
             id,
             result: match store {
@@ -216,7 +241,14 @@ async fn run(
                 .await
                 .map(|(plan, _)| plan)
                 .map_err(JobError::from),
-            },
+            }
+            .map(|mut plan| {
+                mask::lock_ciphertexts(&mut plan.merged_context);
+                if let (Some(sens), false) = (sensitive, revealed) {
+                    masking::mask_plan(sens, &saga_name, &mut plan);
+                }
+                plan
+            }),
         },
         Request::Batch {
             id,
@@ -349,6 +381,9 @@ async fn run(
             let result = match (cached, store) {
                 (Some(r), _) => Ok(r),
                 (None, Err(e)) => Err(e),
+                (None, Ok(s)) if key.revealed => {
+                    detail(stores::unmasked(&s).as_ref(), &key, &cache, id, &latest).await
+                }
                 (None, Ok(s)) => detail(s.as_ref(), &key, &cache, id, &latest).await,
             };
             Response::Detail { id, key, result }
@@ -387,7 +422,16 @@ async fn run(
             let result = match store {
                 Err(e) => Err(e),
                 Ok(s) => replays(s.as_ref(), &saga_id).await,
-            };
+            }
+            .map(|mut v| {
+                // Overrides typed for replays hold sensitive values too.
+                if let Some(sens) = sensitive {
+                    for log in v.replays.iter_mut().chain(v.produced_by.as_mut()) {
+                        mask::mask_replay_log(sens, log);
+                    }
+                }
+                v
+            });
             Response::Replays {
                 id,
                 saga_id,
@@ -403,12 +447,28 @@ async fn run(
                     .map_err(JobError::from),
             },
         },
-        Request::Export { id, what, path } => Response::Exported {
+        Request::Export {
+            id,
+            what,
+            path,
+            reveal,
+        } => Response::Exported {
+            id,
+            result: match (store, reveal) {
+                (Err(e), _) => Err(e),
+                (Ok(s), None) => export(s.as_ref(), what, path).await,
+                (Ok(s), Some(grant)) => {
+                    revealed_export(&s, what, path, &grant, env, sensitive).await
+                }
+            },
+        },
+        Request::Reveal { id, grant } => Response::Revealed {
             id,
             result: match store {
                 Err(e) => Err(e),
-                Ok(s) => export(s.as_ref(), what, path).await,
+                Ok(s) => reveal(&s, &grant, env, sensitive, None).await,
             },
+            grant,
         },
         Request::Overview { id, now } => Response::Overview {
             id,
@@ -591,16 +651,21 @@ async fn detail(
     latest: &Arc<AtomicU64>,
 ) -> JobResult<Arc<Rendered>> {
     let superseded = || JobError::msg("superseded by a newer request");
-    let snap = store.get_snapshot(&key.snapshot_id).await?.ok_or_else(|| {
+    let mut snap = store.get_snapshot(&key.snapshot_id).await?.ok_or_else(|| {
         JobError::msg(format!(
             "snapshot {} is gone from the store (press C-r to reload)",
             key.snapshot_id
         ))
     })?;
+    // Revealed or not, a value whose key is not configured shows as 🔒.
+    mask::lock_ciphertexts(&mut snap.context);
     let against = match &key.against {
         None => None,
         Some((id, label)) => match store.get_snapshot(id).await? {
-            Some(s) => Some((s, label.clone())),
+            Some(mut s) => {
+                mask::lock_ciphertexts(&mut s.context);
+                Some((s, label.clone()))
+            }
             None => {
                 return Err(JobError::msg(format!(
                     "snapshot {id} to compare against is gone from the store"
@@ -625,8 +690,12 @@ async fn detail(
     .map_err(|e| JobError::msg(format!("rendering failed: {e}")))?
     .ok_or_else(superseded)?;
     let rendered = Arc::new(rendered);
-    if let Ok(mut c) = cache.lock() {
-        c.insert(key.clone(), rendered.clone(), rendered.weight());
+    // What a reveal shows is read again for each reveal, and gone from
+    // memory once the pane moves on.
+    if !key.revealed {
+        if let Ok(mut c) = cache.lock() {
+            c.insert(key.clone(), rendered.clone(), rendered.weight());
+        }
     }
     Ok(rendered)
 }
@@ -705,4 +774,67 @@ async fn export(
         .await
         .map_err(msg)?;
     Ok((path, count))
+}
+
+/// Writes the audit event of a reveal of `grant`'s saga: who (the
+/// identity), the saga, the sensitive paths its newest snapshot holds (the
+/// saga's patterns when it has none readable), why, and `details`. The
+/// reveal happens only once this is written.
+async fn reveal(
+    store: &Arc<dyn SnapshotStore>,
+    grant: &RevealGrant,
+    env: &ReplayEnv,
+    sensitive: &Sensitive,
+    details: Option<serde_json::Value>,
+) -> JobResult<Vec<String>> {
+    // The permission first (every actor may until access control is
+    // configured): a refused reveal writes nothing and shows nothing.
+    crate::compliance::reveal::can_reveal(&env.identity, &grant.saga_name).map_err(|e| {
+        JobError::msg(format!(
+            "{} may not reveal saga {}: {e}",
+            env.identity, grant.saga_id
+        ))
+    })?;
+    let mut paths = Vec::new();
+    if let Some(sens) = sensitive {
+        let raw = stores::unmasked(store);
+        if let Ok(Some(s)) = raw.latest_snapshot(&grant.saga_id, None).await {
+            paths = mask::sensitive_paths_present(sens, &grant.saga_name, &s.context);
+        }
+        if paths.is_empty() {
+            paths = sens
+                .for_saga(&grant.saga_name)
+                .map(|p| p.to_string())
+                .collect();
+        }
+    }
+    let mut event = audit::AuditEvent::new(env.identity.clone(), "reveal");
+    event.saga_id = Some(grant.saga_id.clone());
+    event.paths = paths.clone();
+    event.reason = Some(grant.reason.clone());
+    event.details = details.unwrap_or(serde_json::Value::Null);
+    audit::append(store.as_ref(), &event).await.map_err(|e| {
+        JobError::msg(format!(
+            "the audit event for revealing saga {} could not be written ({e})",
+            grant.saga_id
+        ))
+    })?;
+    Ok(paths)
+}
+
+/// An export of a revealed saga: unmasked, after an audit event of its own
+/// (the file leaves the screen); nothing is written without the event.
+async fn revealed_export(
+    store: &Arc<dyn SnapshotStore>,
+    what: ExportWhat,
+    path: PathBuf,
+    grant: &RevealGrant,
+    env: &ReplayEnv,
+    sensitive: &Sensitive,
+) -> JobResult<(PathBuf, usize)> {
+    let details = serde_json::json!({"export": path.display().to_string()});
+    reveal(store, grant, env, sensitive, Some(details))
+        .await
+        .map_err(|e| JobError::msg(format!("not exported: {}", e.message)))?;
+    export(stores::unmasked(store).as_ref(), what, path).await
 }

@@ -74,6 +74,7 @@ pub enum Cmd {
     GuardAllowCompleted,
     GuardAgain,
     GuardForce,
+    Reveal,
 }
 
 /// Where a command applies.
@@ -170,6 +171,7 @@ commands! {
     GuardAllowCompleted, "guard.allow_completed", Global, false, "Plan popup: replay although the saga completed (--allow-completed), and plan again";
     GuardAgain, "guard.again", Global, false, "Plan popup: replay although a replay already succeeded (--again), and plan again";
     GuardForce, "guard.force", Global, false, "Plan popup: replay although the saga may still be running (--force), and plan again";
+    Reveal, "reveal", Global, false, "Reveal the open saga's masked values: asks for a reason, writes it to the audit log, then shows the saga unmasked until it is closed (again: mask)";
 }
 
 impl Cmd {
@@ -196,13 +198,24 @@ impl Cmd {
     pub fn writes(self) -> bool {
         matches!(
             self,
-            Cmd::Edit | Cmd::DryRun | Cmd::Replay | Cmd::ListBatchDryRun | Cmd::ListBatchReplay
+            Cmd::Edit
+                | Cmd::DryRun
+                | Cmd::Replay
+                | Cmd::ListBatchDryRun
+                | Cmd::ListBatchReplay
+                | Cmd::Reveal
         )
     }
 }
 
 /// What read-only mode answers to every command that [writes](Cmd::writes).
 pub const READONLY_REFUSAL: &str = "read-only mode: replays, dry runs (they are written to the replay log) and the override editor are refused; nothing was done";
+
+/// What read-only mode answers to a reveal: a reveal is audited, and the
+/// audit event is a write the read-only store refuses. Revealing
+/// unaudited is never an option, so auditors reveal from a session that
+/// may write (the audit log is all it writes).
+pub const READONLY_REVEAL_REFUSAL: &str = "read-only mode: revealing writes an audit event to the store, which read-only mode refuses; nothing was revealed (open the store without --readonly to reveal)";
 
 /// The shipped bindings.
 pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");

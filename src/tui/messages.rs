@@ -157,6 +157,18 @@ pub struct DetailKey {
     pub snapshot_id: String,
     /// Snapshot to diff against and its label.
     pub against: Option<(String, String)>,
+    /// Read unmasked: the saga is revealed (never cached).
+    pub revealed: bool,
+}
+
+/// A reveal in force: the saga shown unmasked and why, as recorded in the
+/// audit log. What is exported while it holds is exported unmasked, with
+/// an audit event of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevealGrant {
+    pub saga_id: String,
+    pub saga_name: String,
+    pub reason: String,
 }
 
 /// What to export.
@@ -233,6 +245,15 @@ pub enum Request {
         id: u64,
         what: ExportWhat,
         path: PathBuf,
+        /// Export unmasked (the saga is revealed), after writing an audit
+        /// event.
+        reveal: Option<RevealGrant>,
+    },
+    /// Reveal a saga: write the audit event (who, which saga and paths,
+    /// why); the App shows the saga unmasked only once it is written.
+    Reveal {
+        id: u64,
+        grant: RevealGrant,
     },
     /// A plan only: nothing runs and nothing is written.
     DryRun {
@@ -244,6 +265,8 @@ pub enum Request {
         /// made only to check the guards before `R` asks for its
         /// confirmation is not.
         log: bool,
+        /// Show the plan unmasked (the saga is revealed).
+        revealed: bool,
     },
     /// Several sagas from one step with one override; each saga's result
     /// comes back as a `BatchItem`.
@@ -335,6 +358,13 @@ pub enum Response {
         id: u64,
         result: JobResult<(PathBuf, usize)>,
     },
+    /// The reveal's audit event is written (the sensitive paths it
+    /// recorded), or why not.
+    Revealed {
+        id: u64,
+        grant: RevealGrant,
+        result: JobResult<Vec<String>>,
+    },
     Plan {
         id: u64,
         result: JobResult<ReplayPlan>,
@@ -384,6 +414,7 @@ pub enum Slot {
     Replays,
     Open,
     Export,
+    Reveal,
     Plan,
     Replay,
     /// Live polls of the saga list (apart from its pages, which they must
@@ -407,6 +438,7 @@ impl Request {
             Request::Replays { .. } => Slot::Replays,
             Request::OpenSaga { .. } => Slot::Open,
             Request::Export { .. } => Slot::Export,
+            Request::Reveal { .. } => Slot::Reveal,
             Request::DryRun { .. } => Slot::Plan,
             Request::Replay { .. } | Request::Batch { .. } => Slot::Replay,
             Request::LiveSagas { .. } => Slot::LiveList,
@@ -429,6 +461,7 @@ impl Response {
             Response::Replays { id, .. } => (Slot::Replays, *id),
             Response::OpenSaga { id, .. } => (Slot::Open, *id),
             Response::Exported { id, .. } => (Slot::Export, *id),
+            Response::Revealed { id, .. } => (Slot::Reveal, *id),
             Response::Plan { id, .. } => (Slot::Plan, *id),
             Response::ReplayEvent { id, .. }
             | Response::Replayed { id, .. }
@@ -464,6 +497,7 @@ impl Request {
             | Request::Replays { id, .. }
             | Request::OpenSaga { id, .. }
             | Request::Export { id, .. }
+            | Request::Reveal { id, .. }
             | Request::DryRun { id, .. }
             | Request::Batch { id, .. }
             | Request::Replay { id, .. }

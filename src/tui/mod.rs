@@ -10,7 +10,7 @@
 //!
 //! Modules depend downwards only: [`messages`] (what the App and the jobs
 //! say to each other) and [`layout`] (the screen's geometry) at the bottom
-//! with [`content`], [`keymap`], [`theme`] and [`editor`]; [`jobs`] and
+//! with [`content`], [`keymap`], [`theme`], [`editor`] and [`masking`]; [`jobs`] and
 //! [`app`] above them, neither importing the other; [`view`] draws the
 //! App; this module runs them all.
 
@@ -20,6 +20,7 @@ pub mod editor;
 pub mod jobs;
 pub mod keymap;
 pub mod layout;
+pub mod masking;
 pub mod messages;
 #[doc(hidden)]
 pub mod testing;
@@ -102,7 +103,24 @@ pub fn app_config(settings: &Settings) -> Result<AppConfig, TuiError> {
         // Exports go under the data dir, never wherever the TUI happened
         // to be started; the footer names the file.
         export_dir: crate::config::data_dir().join("exports"),
+        sensitive: sensitive_paths(&settings.file.compliance)?,
     })
+}
+
+/// The patterns the store masks with (what `open_store` wraps it in), or
+/// `None` when it masks nothing.
+fn sensitive_paths(
+    cfg: &crate::compliance::ComplianceConfig,
+) -> Result<masking::Sensitive, TuiError> {
+    if !cfg.mask.unwrap_or(true) {
+        return Ok(None);
+    }
+    let paths =
+        crate::compliance::SensitivePaths::parse(&cfg.sensitive).map_err(|e| TuiError::Config {
+            section: "[compliance] sensitive",
+            message: e.to_string(),
+        })?;
+    Ok((!paths.is_empty()).then(|| Arc::new(paths)))
 }
 
 /// Live updates every second unless configured otherwise (every
@@ -163,6 +181,7 @@ pub async fn run(settings: &Settings) -> Result<(), TuiError> {
     };
     let mut jobs = Jobs::new(opener, tx);
     jobs.set_replay_env(replay_env);
+    jobs.set_sensitive(cfg.sensitive.clone());
     // ratatui::init installs a panic hook that restores the terminal first;
     // ours also releases the mouse.
     let mut terminal = ratatui::try_init().map_err(TuiError::Start)?;

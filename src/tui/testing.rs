@@ -38,6 +38,7 @@ pub fn test_config(store_label: &str, export_dir: std::path::PathBuf) -> AppConf
         export_dir,
         definitions: Vec::new(),
         live: None,
+        sensitive: None,
     }
 }
 
@@ -51,7 +52,8 @@ impl Harness {
         height: u16,
     ) -> Harness {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let jobs = Jobs::with_store(store, tx);
+        let mut jobs = Jobs::with_store(store, tx);
+        jobs.set_sensitive(cfg.sensitive.clone());
         let app = App::new(cfg, now, (width, height));
         let terminal = match Terminal::new(TestBackend::new(width, height)) {
             Ok(t) => t,

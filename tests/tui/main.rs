@@ -11,6 +11,7 @@ mod failures;
 mod guards;
 mod in_hand;
 mod live_input;
+mod masking;
 
 use std::sync::Arc;
 

@@ -93,6 +93,9 @@ impl BatchForm {
             return Err("type the step every saga is replayed from".into());
         }
         let over = self.parsed_override()?;
+        if let Some(why) = crate::tui::masking::masked_override_refusal(&over, None) {
+            return Err(why);
+        }
         let reason = self.reason.trim();
         if self.real && reason.is_empty() {
             return Err(

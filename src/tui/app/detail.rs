@@ -77,6 +77,7 @@ impl App {
         let key = DetailKey {
             snapshot_id: m.snapshot_id.clone(),
             against,
+            revealed: self.is_revealed(&t.saga.saga_id),
         };
         if self.detail.key.as_ref() == Some(&key) {
             return;

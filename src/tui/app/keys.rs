@@ -8,7 +8,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{App, Conn, InputKind, Mode, Pane, Pin, Sort, Tab};
 use crate::model::short_id;
-use crate::tui::keymap::{palette_candidates, Cmd, Key, Scope, READONLY_REFUSAL};
+use crate::tui::keymap::{
+    palette_candidates, Cmd, Key, Scope, READONLY_REFUSAL, READONLY_REVEAL_REFUSAL,
+};
 
 impl App {
     pub(super) fn scopes(&self) -> &'static [Scope] {
@@ -103,6 +105,9 @@ impl App {
                 ) {
                     self.cancel_replay();
                 }
+                if kind == InputKind::RevealReason {
+                    self.cancel_reveal();
+                }
                 // The filter was applied as it was typed: Esc puts back
                 // the one there was before `/`.
                 if kind == InputKind::Filter {
@@ -178,6 +183,7 @@ impl App {
             InputKind::ConfirmId => self.confirm_id(&text),
             InputKind::Reason => self.start_replay(&text),
             InputKind::ConfirmBatch => self.confirm_batch(&text),
+            InputKind::RevealReason => self.reveal_with_reason(&text),
         }
     }
 
@@ -215,7 +221,11 @@ impl App {
     /// Runs a command.
     pub fn run(&mut self, cmd: Cmd) {
         if self.cfg.readonly && cmd.writes() {
-            self.error(READONLY_REFUSAL);
+            self.error(if cmd == Cmd::Reveal {
+                READONLY_REVEAL_REFUSAL
+            } else {
+                READONLY_REFUSAL
+            });
             return;
         }
         match cmd {
@@ -275,6 +285,7 @@ impl App {
             Cmd::Edit => self.open_editor(),
             Cmd::DryRun => self.dry_run(),
             Cmd::Replay => self.ask_replay(),
+            Cmd::Reveal => self.toggle_reveal(),
             // No row is highlighted while the open saga is not listed:
             // marking would hit a saga the screen does not point at.
             Cmd::ListMark if self.timeline.is_some() && self.open_row().is_none() => self.error(

@@ -86,6 +86,9 @@ pub fn plan_panel_with_keys(plan: &crate::replay::ReplayPlan, km: &Keymap) -> Pa
     }
     for c in &plan.diff {
         let text = match (&c.old, &c.new) {
+            _ if crate::tui::masking::is_masked_change(c) => {
+                format!("  ~ {}: {}", c.path, crate::tui::masking::CHANGED_MASKED)
+            }
             (Some(o), Some(n)) => format!("  ~ {}: {o} → {n}", c.path),
             (None, Some(n)) => format!("  + {}: {n}", c.path),
             (Some(o), None) => format!("  - {}: {o}", c.path),

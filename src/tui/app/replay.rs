@@ -16,6 +16,7 @@ use crate::replay::batch::{BatchItem, BatchSummary};
 use crate::replay::{Allow, PlanErrorKind, ReplayPlan, ReplayReport};
 use crate::tui::editor::{self, Draft, Editor};
 use crate::tui::keymap::{Cmd, Key, Scope, READONLY_REFUSAL};
+use crate::tui::masking;
 use crate::tui::messages::{JobResult, Request};
 
 /// Where a replay is. One at a time: a second is refused while one is
@@ -198,6 +199,13 @@ impl App {
                 }
             },
         };
+        // A replay merges the override onto the real values: a masked
+        // placeholder copied from a masked context is not one.
+        let reveal_key = self.cfg.keymap.label(Cmd::Reveal);
+        if let Some(why) = masking::masked_override_refusal(&over, Some(&reveal_key)) {
+            self.error(why);
+            return None;
+        }
         Some(ReplayTarget {
             saga_id,
             saga_name,
@@ -234,6 +242,7 @@ impl App {
             target.saga_name.clone(),
             target.spec.clone(),
         );
+        let revealed = self.is_revealed(&saga_id);
         self.replay = ReplayFlow::Planning {
             target,
             then_confirm,
@@ -245,6 +254,7 @@ impl App {
             saga_name,
             spec,
             log: logged,
+            revealed,
         });
     }
 
@@ -404,7 +414,13 @@ impl App {
                 spec.compensated.as_str()
             ),
         )];
-        let over = serde_json::Value::Object(spec.context_override.clone()).to_string();
+        // The sagas may be of several names: masked with every name's
+        // patterns, as a replay log's override is.
+        let mut shown = spec.context_override.clone();
+        if let Some(sens) = &self.cfg.sensitive {
+            crate::compliance::mask::mask_any_context(sens, &mut shown);
+        }
+        let over = serde_json::Value::Object(shown).to_string();
         for (i, part) in wrap(&format!("override: {over}"), 100)
             .into_iter()
             .enumerate()

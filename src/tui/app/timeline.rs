@@ -13,6 +13,7 @@ use crate::tui::messages::{ExportWhat, JobResult, Jump, Mark, Request, Slot};
 impl App {
     pub(super) fn open_saga(&mut self, saga: SagaSummary) {
         let saga_id = saga.saga_id.clone();
+        self.end_reveal_unless(Some(&saga_id));
         self.ask(|id| Request::Timeline {
             id,
             saga_id,
@@ -43,6 +44,7 @@ impl App {
     /// No saga in hand (the filter matches none): the timeline and the
     /// detail pane empty, and nothing of the last saga's still arrives.
     pub(super) fn close_saga(&mut self) {
+        self.end_reveal_unless(None);
         self.timeline = None;
         self.pending_jump = None;
         self.tickets.forget(Slot::Timeline);
@@ -154,8 +156,27 @@ impl App {
             )
         };
         let path = path.unwrap_or_else(|| self.cfg.export_dir.join(name));
-        self.info(format!("exporting to {}…", path.display()));
-        self.ask(|id| Request::Export { id, what, path });
+        // A revealed saga is exported unmasked, with an audit event of its
+        // own; the replay log's overrides are exported masked.
+        let reveal = match &what {
+            ExportWhat::Records(..) => None,
+            _ => self.open_reveal().cloned(),
+        };
+        self.info(format!(
+            "exporting to {}{}…",
+            path.display(),
+            if reveal.is_some() {
+                " (revealed: unmasked, recorded in the audit log)"
+            } else {
+                ""
+            }
+        ));
+        self.ask(|id| Request::Export {
+            id,
+            what,
+            path,
+            reveal,
+        });
     }
 
     pub(super) fn refresh(&mut self) {

@@ -58,6 +58,14 @@ pub(super) fn header(f: &mut Frame, app: &App, r: Rect) {
         spans.push(sep.clone());
         spans.push(Span::styled(format!("pin {}", p.label), th.fg(th.accent)));
     }
+    if let Some(r) = app.open_reveal() {
+        spans.push(sep.clone());
+        spans.push(Span::styled(
+            format!("revealed: {}", r.reason),
+            th.fg(th.failed)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+    }
     f.render_widget(Paragraph::new(Line::from(spans)).style(th.header()), r);
 }
 
@@ -96,6 +104,13 @@ pub(super) fn footer(f: &mut Frame, app: &App, r: Rect) {
                 (InputKind::ConfirmBatch, _) => {
                     "type the number of marked sagas to replay them all: ".into()
                 }
+                (InputKind::RevealReason, _) => match &app.timeline {
+                    Some(t) => format!(
+                        "reason for revealing {} (audit log; Esc cancels): ",
+                        short_id(&t.saga.saga_id)
+                    ),
+                    None => "reason for revealing (audit log; Esc cancels): ".into(),
+                },
             };
             let cursor = (*cursor).min(text.len());
             let (head, tail) = text.split_at(if text.is_char_boundary(cursor) {
@@ -191,10 +206,13 @@ pub(super) fn hints(app: &App, width: usize) -> Line<'static> {
     };
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
+    // `V` is a hint only where there is something masked to reveal.
+    let reveal_hint =
+        |cmd: Cmd| cmd == Cmd::Reveal && app.cfg.sensitive.is_some() && app.timeline.is_some();
     let mut add = |pick: &dyn Fn(&CommandDef) -> bool| {
         for d in COMMANDS
             .iter()
-            .filter(|d| d.hint && pick(d))
+            .filter(|d| (d.hint || reveal_hint(d.cmd)) && pick(d))
             .filter(|d| !(app.cfg.readonly && d.cmd.writes()))
         {
             let short = d

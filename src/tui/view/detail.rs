@@ -50,7 +50,11 @@ pub(super) fn detail(f: &mut Frame, app: &App, r: Rect) {
     let th = &app.cfg.theme;
     let focused = app.focus == Pane::Detail;
     let d = &app.detail;
-    let b = block(th, " Detail ".into(), focused);
+    let title = match app.open_reveal() {
+        Some(r) => format!(" Detail · revealed: {} ", r.reason),
+        None => " Detail ".to_string(),
+    };
+    let b = block(th, title, focused);
     let inner = b.inner(r);
     f.render_widget(b, r);
     if inner.height == 0 {

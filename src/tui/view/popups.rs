@@ -91,7 +91,21 @@ pub(super) fn editor(f: &mut Frame, app: &App, e: &crate::tui::editor::Editor, a
     let text_area = Rect::new(inner.x, inner.y, inner.width, inner.height - 1);
     f.render_widget(&e.area, text_area);
     let status_area = Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
+    let masked = match &e.parsed {
+        Ok(m) => crate::compliance::mask::first_masked_in(m),
+        Err(_) => None,
+    };
     let status = match &e.parsed {
+        Ok(_) if masked.is_some() => Line::styled(
+            fit(
+                &format!(
+                    "✗ masked placeholder at {}: not data; type the real value or remove it",
+                    masked.as_deref().unwrap_or_default()
+                ),
+                inner.width as usize,
+            ),
+            th.fg(th.failed).add_modifier(Modifier::BOLD),
+        ),
         Ok(m) => Line::styled(
             fit(
                 &format!("✓ valid override, {} key(s)", m.len()),
