@@ -2,7 +2,7 @@
 //! users who want no I/O. Unlike sagaz's in-memory store, snapshots are
 //! stored by value, so a later change to a context never rewrites history.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,8 @@ struct Inner {
     by_saga: HashMap<String, BTreeSet<Pos>>,
     replays: HashMap<String, ReplayLog>,
     locks: HashMap<String, (String, Timestamp)>,
+    /// Records beside the snapshots, by kind, then key (bytewise order).
+    meta: HashMap<String, BTreeMap<String, serde_json::Value>>,
 }
 
 impl Inner {
@@ -307,5 +309,62 @@ impl SnapshotStore for MemoryStore {
             g.locks.remove(name);
         }
         Ok(())
+    }
+    async fn put_meta(&self, kind: &str, key: &str, value: &serde_json::Value) -> StoreResult<()> {
+        let mut g = self.lock();
+        g.meta
+            .entry(kind.to_string())
+            .or_default()
+            .insert(key.to_string(), value.clone());
+        Ok(())
+    }
+
+    async fn insert_meta(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<bool> {
+        let mut g = self.lock();
+        let records = g.meta.entry(kind.to_string()).or_default();
+        if records.contains_key(key) {
+            return Ok(false);
+        }
+        records.insert(key.to_string(), value.clone());
+        Ok(true)
+    }
+
+    async fn get_meta(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        Ok(self.lock().meta.get(kind).and_then(|m| m.get(key)).cloned())
+    }
+
+    async fn list_meta(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        use std::ops::Bound;
+        let g = self.lock();
+        let Some(records) = g.meta.get(kind) else {
+            return Ok(Vec::new());
+        };
+        let from = match after {
+            Some(a) => Bound::Excluded(a.to_string()),
+            None => Bound::Unbounded,
+        };
+        Ok(records
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn delete_meta(&self, kind: &str, key: &str) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .meta
+            .get_mut(kind)
+            .is_some_and(|m| m.remove(key).is_some()))
     }
 }

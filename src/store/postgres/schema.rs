@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS sagascope_locks (
     owner TEXT NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sagascope_meta (
+    kind TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 "#;
 
 /// The snapshot columns as `store::sql` reads them, over `saga_snapshots`

@@ -80,6 +80,7 @@
 
 mod conn;
 mod index;
+mod meta;
 mod read;
 mod schema;
 mod url;
@@ -173,5 +174,35 @@ super::forward::impl_store_from_files!(RedisStore {
 
     async fn reindex(&self) -> StoreResult<Option<ReindexReport>> {
         index::reindex(self).await.map(Some)
+    }
+
+    async fn put_meta(&self, kind: &str, key: &str, value: &serde_json::Value) -> StoreResult<()> {
+        self.meta_put(kind, key, value).await
+    }
+
+    async fn insert_meta(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<bool> {
+        self.meta_insert(kind, key, value).await
+    }
+
+    async fn get_meta(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.meta_get(kind, key).await
+    }
+
+    async fn list_meta(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        self.meta_list(kind, after, limit).await
+    }
+
+    async fn delete_meta(&self, kind: &str, key: &str) -> StoreResult<bool> {
+        self.meta_delete(kind, key).await
     }
 });

@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS sagascope_locks (
     owner TEXT NOT NULL,
     expires_us INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sagascope_meta (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 "#;
 
 /// Indexes earlier versions made on `saga_snapshots` (after sagaz's

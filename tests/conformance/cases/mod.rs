@@ -84,6 +84,11 @@ macro_rules! conformance_cases {
             locks_with_sub_second_ttl_lapse,
             whole_store_list_sagas_unfiltered_and_by_one_filter,
             whole_store_delete_expired_and_health_count_exactly,
+            meta_put_get_replace_and_delete,
+            meta_insert_has_one_winner_among_eight,
+            meta_lists_in_key_order_and_pages_with_after_and_limit,
+            meta_kinds_are_kept_apart,
+            whole_store_meta_records_change_no_listing_or_count,
         );
     };
     (corrupt = $fixture:path) => {
@@ -238,6 +243,7 @@ mod delete;
 mod list_sagas;
 mod list_snapshots;
 mod locks;
+mod meta;
 mod paging;
 mod replay_log;
 mod save_get;
@@ -250,6 +256,7 @@ pub use delete::*;
 pub use list_sagas::*;
 pub use list_snapshots::*;
 pub use locks::*;
+pub use meta::*;
 pub use paging::*;
 pub use replay_log::*;
 pub use save_get::*;
