@@ -7,6 +7,7 @@ mod batch;
 mod bench;
 mod browse;
 mod bundle;
+mod convert;
 mod demo;
 pub mod exit;
 pub mod filter;
@@ -86,6 +87,12 @@ pub enum Command {
     Migrate(bundle::MigrateArgs),
     /// Delete snapshots whose retention has expired.
     Gc(admin::GcArgs),
+    /// Encrypt the sensitive values still in clear, in place, under the
+    /// current key (resumable; --dry-run counts).
+    Encrypt(convert::EncryptArgs),
+    /// Field encryption keys: rotate.
+    #[command(subcommand)]
+    Keys(convert::KeysCommand),
     /// Reachability, latency and counts of the store.
     Health(admin::HealthArgs),
     /// Rebuild sagascope's saga index from what sagaz wrote (Redis).
@@ -235,6 +242,8 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Import(a) => bundle::import(&mut ctx, a).await,
         Command::Migrate(a) => bundle::migrate(&mut ctx, a).await,
         Command::Gc(a) => admin::gc(&mut ctx, a).await,
+        Command::Encrypt(a) => convert::encrypt(&mut ctx, a).await,
+        Command::Keys(c) => convert::keys(&mut ctx, c).await,
         Command::Health(a) => admin::health(&mut ctx, a).await,
         Command::Reindex(a) => admin::reindex(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
@@ -266,6 +275,10 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         Command::Import(_) => (Write, "`import`"),
         Command::Migrate(_) => (Write, "`migrate`"),
         Command::Gc(_) => (Write, "`gc`"),
+        Command::Encrypt(a) => (convert::access(a.dry_run), "`encrypt`"),
+        Command::Keys(convert::KeysCommand::Rotate(a)) => {
+            (convert::access(a.dry_run), "`keys rotate`")
+        }
         Command::Reindex(_) => (Write, "`reindex`"),
         Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
         Command::Bench(_) => (Write, "`bench store`"),

@@ -12,6 +12,7 @@
 //! value is never written back (the layer refuses it).
 
 pub mod audit;
+pub mod convert;
 pub mod crypto;
 pub mod hold;
 #[cfg(feature = "kms")]
