@@ -118,6 +118,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// save, get, list-100, latest-for-step and state-at-time against --store.
     Store(bench::BenchStoreArgs),
+    /// The engine's per-step snapshot capture on SQLite: plain and with
+    /// two fields encrypted through the protection layer.
+    Capture(bench::BenchCaptureArgs),
 }
 
 /// `sagascope tui`.
@@ -249,6 +252,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Config(c) => admin::config(&mut ctx, c).await,
         Command::Dev(c) => admin::dev(&mut ctx, c).await,
         Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
+        Command::Bench(BenchCommand::Capture(a)) => bench::bench_capture(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Run(a)) => replay_run::replay_run(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Recover(a)) => replay_run::replay_recover(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Apply(a)) => replay_run::replay_apply(&mut ctx, a).await,
@@ -281,6 +285,7 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         }
         Command::Reindex(_) => (Write, "`reindex`"),
         Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
+        Command::Bench(BenchCommand::Capture(_)) => (Write, "`bench capture`"),
         Command::Bench(_) => (Write, "`bench store`"),
         Command::Tui(_)
         | Command::Sagas(_)
@@ -366,7 +371,7 @@ fn one_thread_is_enough(cmd: Option<&Command>) -> bool {
                 | Command::Run(_)
                 | Command::Health(_)
                 | Command::Config(_)
-                | Command::Bench(BenchCommand::Store(_))
+                | Command::Bench(BenchCommand::Store(_) | BenchCommand::Capture(_))
         )
     )
 }
