@@ -233,6 +233,9 @@ fn random_nonce() -> [u8; NONCE_LEN] {
     n
 }
 
+/// An unwrapped data key's cache key: its master key id and wrapped bytes.
+type OpenedKey = (String, Vec<u8>);
+
 /// A data key of this process: generated once per master, wrapped once.
 struct DataKey {
     id: String,
@@ -253,7 +256,7 @@ pub struct Encryptor {
     /// This process's data key per master id.
     own: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<DataKey>>>>>,
     /// Unwrapped data keys by (master id, wrapped bytes).
-    opened: Mutex<HashMap<(String, Vec<u8>), Arc<Aes256Gcm>>>,
+    opened: Mutex<HashMap<OpenedKey, Arc<Aes256Gcm>>>,
     /// Re-wrapped data keys by (data key id, target master id).
     rewrapped: Mutex<HashMap<(String, String), Vec<u8>>>,
 }

@@ -108,6 +108,59 @@ impl ComplianceStore {
         }
         out
     }
+
+    /// A replay log on its way in: the leaves of its override that any
+    /// sensitive pattern covers are encrypted (a log does not say its
+    /// saga's name, so every saga name's patterns apply).
+    async fn protect_replay(&self, log: &ReplayLog) -> Result<ReplayLog, ComplianceError> {
+        let mut log = log.clone();
+        if let Some(enc) = &self.policy.encryption {
+            let patterns: Vec<_> = self.policy.sensitive.all().cloned().collect();
+            enc.encrypt_replay(&mut log, patterns.iter()).await?;
+        }
+        Ok(log)
+    }
+
+    /// A replay log on its way out: its override decrypted where the key
+    /// is configured.
+    async fn open_replay(&self, mut log: ReplayLog) -> Result<ReplayLog, ComplianceError> {
+        if let Some(enc) = &self.policy.encryption {
+            enc.decrypt_replay(&mut log).await?;
+        }
+        Ok(log)
+    }
+
+    async fn open_replay_opt(&self, log: Option<ReplayLog>) -> StoreResult<Option<ReplayLog>> {
+        Ok(match log {
+            Some(l) => Some(self.open_replay(l).await?),
+            None => None,
+        })
+    }
+
+    /// [`ComplianceStore::open_listing`] for replay logs.
+    async fn open_replay_listing(&self, l: Listing<ReplayLog>) -> Listing<ReplayLog> {
+        if self.policy.encryption.is_none() {
+            return l;
+        }
+        let mut out = Listing {
+            next: l.next.clone(),
+            ..Listing::default()
+        };
+        for e in l.in_order() {
+            match e {
+                Ok(log) => match self.open_replay(log.clone()).await {
+                    Ok(log) => out.items.push(log),
+                    Err(err) => out.push_bad(BadEntry {
+                        key: log.replay_id.clone(),
+                        saga_id: Some(log.original_saga_id.clone()),
+                        error: err.to_string(),
+                    }),
+                },
+                Err(b) => out.push_bad(b.clone()),
+            }
+        }
+        out
+    }
 }
 
 #[async_trait]
@@ -172,10 +225,15 @@ impl SnapshotStore for ComplianceStore {
         self.inner.delete_expired(now).await
     }
     async fn save_replay(&self, log: &ReplayLog) -> StoreResult<()> {
-        self.inner.save_replay(log).await
+        let log = self.protect_replay(log).await?;
+        self.inner.save_replay(&log).await
     }
     async fn save_replays(&self, logs: &[ReplayLog]) -> StoreResult<()> {
-        self.inner.save_replays(logs).await
+        let mut out = Vec::with_capacity(logs.len());
+        for log in logs {
+            out.push(self.protect_replay(log).await?);
+        }
+        self.inner.save_replays(&out).await
     }
     async fn latest_snapshots_for_step(
         &self,
@@ -186,24 +244,28 @@ impl SnapshotStore for ComplianceStore {
         Ok(self.open_listing(l).await)
     }
     async fn get_replay(&self, id: &str) -> StoreResult<Option<ReplayLog>> {
-        self.inner.get_replay(id).await
+        let log = self.inner.get_replay(id).await?;
+        self.open_replay_opt(log).await
     }
     async fn snapshots_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<Snapshot>> {
         let l = self.inner.snapshots_of_sagas(ids).await?;
         Ok(self.open_listing(l).await)
     }
     async fn replays_of_sagas(&self, ids: &[String]) -> StoreResult<Listing<ReplayLog>> {
-        self.inner.replays_of_sagas(ids).await
+        let l = self.inner.replays_of_sagas(ids).await?;
+        Ok(self.open_replay_listing(l).await)
     }
     async fn list_replays(
         &self,
         saga_id: &str,
         limit: Option<usize>,
     ) -> StoreResult<Listing<ReplayLog>> {
-        self.inner.list_replays(saga_id, limit).await
+        let l = self.inner.list_replays(saga_id, limit).await?;
+        Ok(self.open_replay_listing(l).await)
     }
     async fn replay_producing(&self, new_saga_id: &str) -> StoreResult<Option<ReplayLog>> {
-        self.inner.replay_producing(new_saga_id).await
+        let log = self.inner.replay_producing(new_saga_id).await?;
+        self.open_replay_opt(log).await
     }
     async fn list_sagas(&self, f: &SagaFilter, p: &SagaPageRequest) -> StoreResult<SagaPage> {
         self.inner.list_sagas(f, p).await
