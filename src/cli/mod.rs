@@ -8,6 +8,7 @@ mod batch;
 mod bench;
 mod browse;
 mod bundle;
+mod convert;
 mod demo;
 mod erase;
 pub mod exit;
@@ -98,6 +99,12 @@ pub enum Command {
     /// Erase a data subject: delete or tombstone every snapshot and replay
     /// log naming them (`--subject customer.id=C-123`), with a receipt.
     Erase(erase::EraseArgs),
+    /// Encrypt the sensitive values still in clear, in place, under the
+    /// current key (resumable; --dry-run counts).
+    Encrypt(convert::EncryptArgs),
+    /// Field encryption keys: rotate.
+    #[command(subcommand)]
+    Keys(convert::KeysCommand),
     /// Reachability, latency and counts of the store.
     Health(admin::HealthArgs),
     /// Rebuild sagascope's saga index from what sagaz wrote (Redis).
@@ -129,6 +136,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// save, get, list-100, latest-for-step and state-at-time against --store.
     Store(bench::BenchStoreArgs),
+    /// The engine's per-step snapshot capture on SQLite: plain and with
+    /// two fields encrypted through the protection layer.
+    Capture(bench::BenchCaptureArgs),
 }
 
 /// `sagascope tui`.
@@ -258,11 +268,14 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Gc(a) => admin::gc(&mut ctx, a).await,
         Command::ScanPii(a) => scan_pii::scan_pii(&mut ctx, a).await,
         Command::Erase(a) => erase::erase(&mut ctx, a).await,
+        Command::Encrypt(a) => convert::encrypt(&mut ctx, a).await,
+        Command::Keys(c) => convert::keys(&mut ctx, c).await,
         Command::Health(a) => admin::health(&mut ctx, a).await,
         Command::Reindex(a) => admin::reindex(&mut ctx, a).await,
         Command::Config(c) => admin::config(&mut ctx, c).await,
         Command::Dev(c) => admin::dev(&mut ctx, c).await,
         Command::Bench(BenchCommand::Store(a)) => bench::bench_store(&mut ctx, a).await,
+        Command::Bench(BenchCommand::Capture(a)) => bench::bench_capture(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Run(a)) => replay_run::replay_run(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Recover(a)) => replay_run::replay_recover(&mut ctx, a).await,
         Command::Replay(ReplayCommand::Apply(a)) => replay_run::replay_apply(&mut ctx, a).await,
@@ -310,8 +323,13 @@ fn store_access(cmd: &Command) -> (StoreAccess, &'static str) {
         // A dry run of an erasure only reads.
         Command::Erase(a) if a.dry_run => (Read, ""),
         Command::Erase(_) => (Write, "`erase`"),
+        Command::Encrypt(a) => (convert::access(a.dry_run), "`encrypt`"),
+        Command::Keys(convert::KeysCommand::Rotate(a)) => {
+            (convert::access(a.dry_run), "`keys rotate`")
+        }
         Command::Reindex(_) => (Write, "`reindex`"),
         Command::Dev(admin::DevCommand::Seed(_)) => (Write, "`dev seed`"),
+        Command::Bench(BenchCommand::Capture(_)) => (Write, "`bench capture`"),
         Command::Bench(_) => (Write, "`bench store`"),
         Command::Hold(hold::HoldCommand::Place(_)) => (Write, "`hold place`"),
         Command::Hold(hold::HoldCommand::Release(_)) => (Write, "`hold release`"),
@@ -401,7 +419,7 @@ fn one_thread_is_enough(cmd: Option<&Command>) -> bool {
                 | Command::Run(_)
                 | Command::Health(_)
                 | Command::Config(_)
-                | Command::Bench(BenchCommand::Store(_))
+                | Command::Bench(BenchCommand::Store(_) | BenchCommand::Capture(_))
         )
     )
 }

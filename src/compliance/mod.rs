@@ -13,6 +13,7 @@
 
 pub mod anonymize;
 pub mod audit;
+pub mod convert;
 pub mod crypto;
 pub mod erase;
 pub mod hold;
