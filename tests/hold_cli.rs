@@ -54,7 +54,7 @@ fn expired_saga(
             let mut s = Snapshot::new(
                 &id,
                 name,
-                &format!("step{i}"),
+                format!("step{i}"),
                 i,
                 SagaStatus::Executing,
                 common::ctx(json!({"order": i})),

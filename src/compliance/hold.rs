@@ -281,7 +281,7 @@ mod tests {
                 let mut s = Snapshot::new(
                     &id,
                     "Payments",
-                    &format!("step{i}"),
+                    format!("step{i}"),
                     i,
                     SagaStatus::Executing,
                     serde_json::Map::new(),
