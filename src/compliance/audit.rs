@@ -80,3 +80,50 @@ pub async fn list(
         .filter_map(|(_, v)| serde_json::from_value(v).ok())
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[tokio::test]
+    async fn events_list_oldest_first_and_page_by_id() {
+        let store = MemoryStore::new();
+        let mut ids = Vec::new();
+        for (i, action) in ["reveal", "erase", "hold.place"].into_iter().enumerate() {
+            let mut e = AuditEvent::new("alice", action);
+            // Ids order by time even within one microsecond's tick.
+            e.id = event_id(Timestamp::from_micros(1_000 + i as i64).unwrap());
+            e.saga_id = Some(format!("saga-{i}"));
+            e.paths = vec!["customer.email".into()];
+            e.reason = Some("ticket 42".into());
+            e.details = serde_json::json!({"n": i});
+            append(&store, &e).await.unwrap();
+            ids.push(e.id.clone());
+        }
+        // Not an event: skipped, not an error.
+        store
+            .put_meta(KIND, "zzz-not-an-event", &serde_json::json!([1]))
+            .await
+            .unwrap();
+
+        let all = list(&store, None, 10).await.unwrap();
+        let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["reveal", "erase", "hold.place"]);
+        assert_eq!(all[0].paths, ["customer.email"]);
+        assert_eq!(all[2].details, serde_json::json!({"n": 2}));
+
+        let rest = list(&store, Some(&ids[0]), 1).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].id, ids[1]);
+        assert!(list(&store, Some(&ids[2]), 10).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn event_ids_sort_as_their_times() {
+        let a = event_id(Timestamp::from_micros(9).unwrap());
+        let b = event_id(Timestamp::from_micros(10).unwrap());
+        let c = event_id(Timestamp::from_micros(1_795_311_446_293_168).unwrap());
+        assert!(a < b && b < c, "{a} {b} {c}");
+    }
+}

@@ -267,3 +267,91 @@ pub async fn reassert(store: &Arc<dyn SnapshotStore>) -> Result<Vec<HoldRecord>,
     }
     Ok(holds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SagaStatus;
+    use crate::store::memory::MemoryStore;
+
+    fn saga(n: i64) -> Vec<Snapshot> {
+        let id = uuid::Uuid::new_v4().to_string();
+        (0..n)
+            .map(|i| {
+                let mut s = Snapshot::new(
+                    &id,
+                    "Payments",
+                    format!("step{i}"),
+                    i,
+                    SagaStatus::Executing,
+                    serde_json::Map::new(),
+                    vec![],
+                );
+                s.created_at = Timestamp::from_micros(1_000_000 * (i + 1)).unwrap();
+                s.retention_until = (i != 1).then(|| s.created_at.plus_micros(10));
+                s
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_hold_survives_expiry_and_release_restores_each_retention() {
+        let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
+        let held = saga(3);
+        let other = saga(2);
+        store.save_snapshots(&held).await.unwrap();
+        store.save_snapshots(&other).await.unwrap();
+        let id = held[0].saga_id.clone();
+
+        let h = place(&store, &id, "alice", "case 7").await.unwrap();
+        assert_eq!(h.previous_retention.len(), 3);
+        assert_eq!(get(store.as_ref(), &id).await.unwrap(), Some(h.clone()));
+        assert!(matches!(
+            place(&store, &id, "bob", "again").await,
+            Err(HoldError::AlreadyHeld { placed_by, .. }) if placed_by == "alice"
+        ));
+        let msg = refusal(&id, &h);
+        assert!(
+            msg.contains(&id) && msg.contains("alice") && msg.contains("case 7"),
+            "{msg}"
+        );
+
+        // A snapshot written after the hold, with an expiry of its own.
+        let mut late = held[2].clone();
+        late.snapshot_id = uuid::Uuid::new_v4().to_string();
+        late.step_name = "late".into();
+        late.retention_until = Some(Timestamp::from_micros(5).unwrap());
+        store.save_snapshot(&late).await.unwrap();
+        assert_eq!(reassert(&store).await.unwrap().len(), 1);
+
+        let far = Timestamp::from_micros(i64::MAX / 2).unwrap();
+        assert_eq!(
+            store.delete_expired(far).await.unwrap(),
+            1,
+            "only the unheld saga's"
+        );
+        assert_eq!(store.count_snapshots(&id).await.unwrap(), 4);
+
+        release(&store, &id, "alice", "closed").await.unwrap();
+        for s in held.iter().chain([&late]) {
+            let now = store.get_snapshot(&s.snapshot_id).await.unwrap().unwrap();
+            assert_eq!(now.retention_until, s.retention_until, "{}", s.step_name);
+        }
+        assert!(get(store.as_ref(), &id).await.unwrap().is_none());
+        assert!(matches!(
+            release(&store, &id, "alice", "twice").await,
+            Err(HoldError::NotHeld { .. })
+        ));
+        let actions: Vec<String> = audit::list(store.as_ref(), None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["hold.place", "hold.release"]);
+        assert!(matches!(
+            place(&store, "no-such-saga", "alice", "x").await,
+            Err(HoldError::NoSuchSaga { .. })
+        ));
+    }
+}
