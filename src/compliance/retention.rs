@@ -150,7 +150,14 @@ impl RetentionPolicy {
 
     /// Sets `s.retention_until` from the rule for its saga name; without a
     /// rule (and no `*`), leaves what the writer set.
+    ///
+    /// A snapshot written with no expiry (`None`: kept forever, as a legal
+    /// hold leaves its saga's snapshots) keeps none: a rule never gives a
+    /// held saga its expiry back.
     pub fn apply(&self, s: &mut Snapshot) {
+        if s.retention_until.is_none() {
+            return;
+        }
         if let Some(p) = self.period_for(&s.saga_name) {
             s.retention_until = p.expiry(s.created_at);
         }
