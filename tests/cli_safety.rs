@@ -218,8 +218,14 @@ fn readonly_demo_replay_batch_and_dry_runs_refuse_with_exit_4_and_change_nothing
         (vec!["gc", "--yes"], "`gc`"),
         (vec!["dev", "seed", "--sagas", "3"], "`dev seed`"),
         (vec!["reindex"], "`reindex`"),
-        (vec!["hold", "place", "any", "--reason", "r"], "`hold place`"),
-        (vec!["hold", "release", "any", "--reason", "r"], "`hold release`"),
+        (
+            vec!["hold", "place", "any", "--reason", "r"],
+            "`hold place`",
+        ),
+        (
+            vec!["hold", "release", "any", "--reason", "r"],
+            "`hold release`",
+        ),
     ];
     for (args, action) in cases {
         let mut full = vec!["--readonly"];

@@ -103,7 +103,9 @@ impl std::fmt::Display for CliError {
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         let exit = match &e {
-            StoreError::InvalidUrl { .. } | StoreError::BackendNotBuilt { .. } => Exit::Usage,
+            StoreError::InvalidUrl { .. }
+            | StoreError::BackendNotBuilt { .. }
+            | StoreError::Config { .. } => Exit::Usage,
             StoreError::Unreachable { .. } | StoreError::Backend { .. } | StoreError::Io { .. } => {
                 Exit::Unreachable
             }

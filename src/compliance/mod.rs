@@ -125,8 +125,13 @@ pub enum ComplianceError {
 
 impl From<ComplianceError> for StoreError {
     fn from(e: ComplianceError) -> Self {
-        StoreError::Protection {
-            message: e.to_string(),
+        match e {
+            ComplianceError::Config(_) => StoreError::Config {
+                message: e.to_string(),
+            },
+            _ => StoreError::Protection {
+                message: e.to_string(),
+            },
         }
     }
 }

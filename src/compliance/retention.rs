@@ -209,12 +209,16 @@ mod tests {
             Some(Timestamp::parse("2026-03-02T00:00:00+00:00").unwrap())
         );
         let mut other = snap("TripSaga", "2026-03-01T12:00:00.5+00:00");
-        other.retention_until = None;
         p.apply(&mut other);
         assert_eq!(
             other.retention_until,
             Some(Timestamp::parse("2026-03-31T12:00:00.5+00:00").unwrap())
         );
+        // Kept forever (a legal hold clears the expiry): no rule shortens it.
+        let mut held = snap("TripSaga", "2026-03-01T12:00:00.5+00:00");
+        held.retention_until = None;
+        p.apply(&mut held);
+        assert_eq!(held.retention_until, None);
 
         let only_pay = policy(&[("PaymentSaga", "forever")]).unwrap();
         let mut pay = snap("PaymentSaga", "2026-03-01T12:00:00+00:00");

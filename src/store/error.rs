@@ -129,6 +129,14 @@ pub enum StoreError {
         message: String,
     },
 
+    /// The configuration around the store cannot be used (a `[compliance]`
+    /// pattern, key or rule that does not parse).
+    #[error("{message}")]
+    Config {
+        /// What is wrong and where.
+        message: String,
+    },
+
     /// A file or folder of a local store (SQLite, `file://`) could not be read
     /// or written.
     #[error("I/O error on {path}: {source}")]
