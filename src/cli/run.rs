@@ -81,6 +81,7 @@ pub fn plan_exit(kind: PlanErrorKind) -> Exit {
         PlanErrorKind::AlreadyReplayed => Exit::AlreadyReplayed,
         PlanErrorKind::InProgress => Exit::InProgress,
         PlanErrorKind::NotRepeatable => Exit::NotRepeatable,
+        PlanErrorKind::Sealed => Exit::Denied,
     }
 }
 

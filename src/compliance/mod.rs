@@ -181,7 +181,8 @@ impl Compliance {
         })
     }
 
-    /// Whether the layer has anything to do; a store is wrapped only then.
+    /// Whether anything is configured (sensitive fields, keys, retention,
+    /// subjects).
     pub fn is_active(&self) -> bool {
         !self.sensitive.is_empty()
             || self.encryption.is_some()

@@ -40,21 +40,22 @@ impl Settings {
         Compliance::from_config(&self.file.compliance).await
     }
 
-    /// Wraps `store` in the protection layer when `[compliance]` asks for
-    /// anything (sensitive fields, keys, retention, subjects).
+    /// Wraps `store` in the protection layer of the `[compliance]` config
+    /// (revealing, with its audit, under `--reveal`).
     pub async fn protect(
         &self,
         store: Arc<dyn SnapshotStore>,
     ) -> StoreResult<Arc<dyn SnapshotStore>> {
         let policy = self.compliance().await?;
-        Ok(match (&self.reveal, policy.is_active()) {
-            (Some(audit), _) => Arc::new(ComplianceStore::revealing(
+        // Always wrapped, even with nothing configured: a value encrypted
+        // by another writer still shows as 🔒 here, not as its ciphertext.
+        Ok(match &self.reveal {
+            Some(audit) => Arc::new(ComplianceStore::revealing(
                 store,
                 Arc::new(policy),
                 audit.clone(),
             )),
-            (None, true) => Arc::new(ComplianceStore::new(store, Arc::new(policy))),
-            (None, false) => store,
+            None => Arc::new(ComplianceStore::new(store, Arc::new(policy))),
         })
     }
 

@@ -42,6 +42,10 @@ pub enum PlanErrorKind {
     /// Guard: the saga's newest snapshot is not terminal and younger than
     /// the lock TTL: it may still be running (`--force`).
     InProgress,
+    /// The checkpoint's context holds values encrypted under a master key
+    /// this process does not have: the replay would run on ciphertexts and
+    /// write values no key opens in the new saga.
+    Sealed,
 }
 
 impl PlanErrorKind {
@@ -533,6 +537,49 @@ fn newest_unfinished(h: &History) -> Option<&crate::model::ReplayLog> {
 
 fn context_warnings(plan: &mut ReplayPlan, cp: &Snapshot, spec: &ReplaySpec) {
     plan.merged_context = apply_override(&cp.context, &spec.context_override, spec.merge);
+    let mut sealed = Vec::new();
+    crate::compliance::paths::visit_leaves_mut(&mut plan.merged_context.clone(), &mut |p, v| {
+        if let Some(kid) = v.get("$enc").and(v.get("kid")).and_then(Value::as_str) {
+            sealed.push((crate::compliance::paths::render(p), kid.to_string()));
+        } else if v.as_str() == Some(crate::compliance::mask::LOCKED) {
+            // Read through a masking store: a ciphertext without its key.
+            sealed.push((crate::compliance::paths::render(p), String::new()));
+        }
+    });
+    if let Some((path, kid)) = sealed.first() {
+        // The master key the data key was wrapped under; read masked, the
+        // value no longer says its data key: any of the snapshot's.
+        let keys = cp.extra.get("sagascope_keys").and_then(Value::as_object);
+        let master = keys
+            .and_then(|k| k.get(kid).or_else(|| k.values().next()))
+            .and_then(|k| k.get("master"))
+            .and_then(Value::as_str);
+        let kid = match keys.and_then(|k| {
+            k.get(kid)
+                .map(|_| kid.clone())
+                .or_else(|| k.keys().next().cloned())
+        }) {
+            Some(k) => k,
+            None => kid.clone(),
+        };
+        let under = match master {
+            Some(m) => format!(
+                "under key {m} (data key {kid}), which this process does not have: configure \
+                 [compliance.encryption.keys.{m}]"
+            ),
+            None => "under a key this process does not have: configure the key it was \
+                     written under ([compliance.encryption.keys])"
+                .to_string(),
+        };
+        plan.errors.push(PlanError {
+            kind: PlanErrorKind::Sealed,
+            message: format!(
+                "the checkpoint holds {} encrypted value(s) (first at {path}) {under}, to \
+                 replay it",
+                sealed.len()
+            ),
+        });
+    }
     plan.diff = structural_diff(
         &Value::Object(cp.context.clone()),
         &Value::Object(plan.merged_context.clone()),
