@@ -7,6 +7,9 @@
 //! command line with and without the key, and sagaz 1.5.0 reading an
 //! encrypted store.
 //!
+//! This file is one cohesive thing, long because it is whole: the same four cases on six
+//! backends, each with the reader of its raw bytes.
+//!
 //! Servers as for the conformance suite: PostgreSQL, Redis and moto's S3 on
 //! loopback (`SAGASCOPE_TEST_POSTGRES`, `_REDIS`, `_S3_ENDPOINT`); a missing
 //! one skips with a message, and fails under `CI=true`.

@@ -6,6 +6,10 @@
 //! byte what it was. A dry run changes nothing; a held saga stays and is
 //! named; delete mode removes the sagas and their replay logs.
 //!
+//! This file is one cohesive thing, long because it is whole: one scenario on six
+//! backends (plain and encrypted), each with the reader of its raw bytes,
+//! then the command line and sagaz reading the erased store.
+//!
 //! Servers as the conformance suite finds them: PostgreSQL and Redis on
 //! loopback, S3 through the local moto server; missing servers skip, and
 //! fail under `CI=true`.

@@ -81,7 +81,9 @@ fn layers_point_one_way() {
 /// no cycles: the messages and the layout at the bottom, the jobs and the
 /// App above them and blind to each other, the view over the App).
 const TUI_LAYERS: &[&[&str]] = &[
-    &["messages", "layout", "content", "keymap", "theme", "editor"],
+    &[
+        "messages", "layout", "content", "keymap", "theme", "editor", "masking",
+    ],
     &["jobs", "app"],
     &["view"],
     &["testing"],
@@ -239,6 +241,14 @@ fn backend_folders_have_the_same_files() {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
+        // Records beside the snapshots: the key-value and object stores
+        // each keep theirs in `meta.rs`; the SQL stores share one
+        // (`sql/meta.rs`), as they share the rest of their statements.
+        let mut expected = expected.clone();
+        if matches!(backend, "redis" | "objects") {
+            expected.push("meta.rs");
+            expected.sort();
+        }
         assert_eq!(names, expected, "src/store/{backend}/ has other files");
     }
 }
