@@ -21,8 +21,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::Client;
@@ -112,25 +110,17 @@ pub async fn connect(id: &str, url: &str) -> Result<KmsKey, ComplianceError> {
 pub async fn client(settings: &KmsSettings) -> Client {
     // The S3 store's retries and timeouts: a wrap is one small request,
     // safe to repeat; an unreachable endpoint says so within seconds.
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(20))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        );
-    if let Some(r) = &settings.region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    if let Some(p) = &settings.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(e) = &settings.endpoint {
-        loader = loader.endpoint_url(e);
-    }
-    let sdk = loader.load().await;
+    let sdk = crate::store::aws::sdk_config(
+        settings.region.as_deref(),
+        settings.profile.as_deref(),
+        settings.endpoint.as_deref(),
+        crate::store::aws::Patience {
+            attempts: 4,
+            attempt: Duration::from_secs(20),
+            operation: Duration::from_secs(60),
+        },
+    )
+    .await;
     let mut b = aws_sdk_kms::config::Builder::from(&sdk);
     if sdk.region().is_none() {
         b = b.region(aws_config::Region::new("us-east-1"));

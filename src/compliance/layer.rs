@@ -63,16 +63,30 @@ impl ComplianceStore {
         &self.inner
     }
 
-    /// What a write goes through: refuses masked values, applies
-    /// retention, encrypts.
-    async fn protect(&self, s: &Snapshot) -> Result<Snapshot, ComplianceError> {
-        if let Some(path) = mask::first_masked(s) {
-            return Err(ComplianceError::Refused(format!(
+    /// Whether a write changes anything beyond the masked-value check: a
+    /// retention rule or a key. With neither (the usual case of a store
+    /// opened without `[compliance]`), a snapshot is saved as given,
+    /// without a copy.
+    fn rewrites(&self) -> bool {
+        self.policy.encryption.is_some() || !self.policy.retention.is_empty()
+    }
+
+    /// Refuses a snapshot that holds a masked value.
+    fn refuse_masked(s: &Snapshot) -> Result<(), ComplianceError> {
+        match mask::first_masked(s) {
+            Some(path) => Err(ComplianceError::Refused(format!(
                 "refusing to write snapshot {} of saga {}: its value at {path} is masked, not \
                  the data (the command read it masked; read it unmasked to write it back)",
                 s.snapshot_id, s.saga_id
-            )));
+            ))),
+            None => Ok(()),
         }
+    }
+
+    /// What a write goes through: refuses masked values, applies
+    /// retention, encrypts.
+    async fn protect(&self, s: &Snapshot) -> Result<Snapshot, ComplianceError> {
+        Self::refuse_masked(s)?;
         let mut s = s.clone();
         self.policy.retention.apply(&mut s);
         if let Some(enc) = &self.policy.encryption {
@@ -131,26 +145,38 @@ impl ComplianceStore {
     /// it stood, so a listing goes on around it.
     /// A reveal that cannot be audited fails the whole read instead.
     async fn open_listing(&self, l: Listing<Snapshot>) -> StoreResult<Listing<Snapshot>> {
+        // Items are moved through, not copied; unreadable entries keep
+        // their places (as `Listing::in_order` reads them).
+        let Listing {
+            items,
+            bad,
+            next,
+            bad_at,
+        } = l;
         let mut out = Listing {
-            next: l.next.clone(),
+            next,
             ..Listing::default()
         };
-        for e in l.in_order() {
-            match e {
-                Ok(s) => match self.open(s.clone()).await {
-                    Ok(s) => out.items.push(s),
-                    Err(err @ ComplianceError::Refused(_)) if self.audit.is_some() => {
-                        return Err(err.into())
-                    }
-                    Err(err) => out.push_bad(BadEntry {
-                        key: s.snapshot_id.clone(),
-                        saga_id: Some(s.saga_id.clone()),
-                        error: err.to_string(),
-                    }),
-                },
-                Err(b) => out.push_bad(b.clone()),
+        let placed = bad_at.len();
+        let mut bad = bad.into_iter().enumerate().peekable();
+        for (i, s) in items.into_iter().enumerate() {
+            while let Some((_, b)) = bad.next_if(|(k, _)| *k < placed && bad_at[*k] <= i) {
+                out.push_bad(b);
+            }
+            let (key, saga_id) = (s.snapshot_id.clone(), s.saga_id.clone());
+            match self.open(s).await {
+                Ok(s) => out.items.push(s),
+                Err(err @ ComplianceError::Refused(_)) if self.audit.is_some() => {
+                    return Err(err.into())
+                }
+                Err(err) => out.push_bad(BadEntry {
+                    key,
+                    saga_id: Some(saga_id),
+                    error: err.to_string(),
+                }),
             }
         }
+        bad.for_each(|(_, b)| out.push_bad(b));
         Ok(out)
     }
 
@@ -238,10 +264,20 @@ impl SnapshotStore for ComplianceStore {
         }))
     }
     async fn save_snapshot(&self, s: &Snapshot) -> StoreResult<()> {
+        if !self.rewrites() {
+            Self::refuse_masked(s)?;
+            return self.inner.save_snapshot(s).await;
+        }
         let s = self.protect(s).await?;
         self.inner.save_snapshot(&s).await
     }
     async fn save_snapshots(&self, snaps: &[Snapshot]) -> StoreResult<()> {
+        if !self.rewrites() {
+            for s in snaps {
+                Self::refuse_masked(s)?;
+            }
+            return self.inner.save_snapshots(snaps).await;
+        }
         let mut out = Vec::with_capacity(snaps.len());
         for s in snaps {
             out.push(self.protect(s).await?);

@@ -5,6 +5,8 @@
 //! A backend declares what it can and cannot keep in [`Capabilities`];
 //! the suite checks each claim.
 
+#[cfg(any(feature = "s3", feature = "kms"))]
+pub(crate) mod aws;
 pub mod codec;
 mod entry;
 mod error;

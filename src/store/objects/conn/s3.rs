@@ -35,8 +35,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
@@ -95,25 +93,17 @@ pub async fn connect(settings: &S3Settings, readonly: bool) -> StoreResult<Objec
 pub async fn client(settings: &S3Settings) -> Client {
     // More attempts than the SDK's 3: throttling (503 SlowDown) and 500s
     // are common under load, and every request here is safe to repeat.
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(120))
-                .build(),
-        );
-    if let Some(r) = &settings.region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    if let Some(p) = &settings.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(e) = &settings.endpoint {
-        loader = loader.endpoint_url(e);
-    }
-    let sdk = loader.load().await;
+    let sdk = crate::store::aws::sdk_config(
+        settings.region.as_deref(),
+        settings.profile.as_deref(),
+        settings.endpoint.as_deref(),
+        crate::store::aws::Patience {
+            attempts: 6,
+            attempt: Duration::from_secs(30),
+            operation: Duration::from_secs(120),
+        },
+    )
+    .await;
     let mut b = aws_sdk_s3::config::Builder::from(&sdk);
     if sdk.region().is_none() {
         // S3-compatible servers rarely care; AWS needs one to sign.
